@@ -1,0 +1,26 @@
+//! The core of `gen`: one objective, many estimators.
+//!
+//! Every model in the workspace minimizes the joint KL divergence
+//! `KL(p(x,z) || q(x,z))` between the data side `p(x,z) = p~(x) p(z|x)` and the
+//! generator side `q(x,z) = q(z) q(x|z)` (or its reverse, for adversarial models).
+//! This crate defines that contract ([`objective`], [`model`]) and the pieces every
+//! estimator is built from: distributions, KL divergences, layers, an optimizer and a
+//! seedable random number generator. It knows no concrete model.
+
+pub mod config;
+pub mod device;
+pub mod dist;
+pub mod error;
+pub mod kl;
+pub mod loss;
+pub mod model;
+pub mod nn;
+pub mod objective;
+pub mod optim;
+pub mod picture;
+pub mod rng;
+
+pub use error::{Error, Result};
+pub use model::{Batch, BuildContext, DataInfo, Model, ModelEntry};
+pub use objective::{JointKl, KlDirection, Report, ReportMean};
+pub use rng::Rng;

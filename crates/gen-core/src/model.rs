@@ -1,0 +1,115 @@
+//! The training contract: what every model family provides to the trainer.
+//!
+//! The `gen` binary knows a model only through its [`ModelEntry`]: a name and a builder.
+//! The built [`Model`] takes training steps (each returning a joint-KL [`Report`]),
+//! evaluates, draws pictures, and saves and restores its whole state.
+
+use crate::config::ConfigSource;
+use crate::nn::Params;
+use crate::optim::OptimizerConfig;
+use crate::picture::Picture;
+use crate::{KlDirection, Report, Result, Rng};
+use candle_core::{DType, Device, Tensor};
+use std::collections::HashMap;
+
+/// One minibatch: inputs `x` of shape `(B, ...)` and optional class labels `(B,)` (u32).
+#[derive(Clone, Debug)]
+pub struct Batch {
+    pub x: Tensor,
+    pub labels: Option<Tensor>,
+}
+
+impl Batch {
+    pub fn size(&self) -> usize {
+        self.x.dims().first().copied().unwrap_or(0)
+    }
+}
+
+/// The shape of one example.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataKind {
+    /// Images `channels x height x width`, pixels in [0, 1].
+    Image {
+        channels: usize,
+        height: usize,
+        width: usize,
+    },
+    /// Points in R^dim (toy densities, tabular data).
+    Points { dim: usize },
+}
+
+/// What a model needs to know about its data to build itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataInfo {
+    pub name: String,
+    pub kind: DataKind,
+    /// Number of classes, when the data has labels.
+    pub classes: Option<usize>,
+}
+
+impl DataInfo {
+    /// Values per example.
+    pub fn dim(&self) -> usize {
+        match self.kind {
+            DataKind::Image {
+                channels,
+                height,
+                width,
+            } => channels * height * width,
+            DataKind::Points { dim } => dim,
+        }
+    }
+
+    pub fn is_image(&self) -> bool {
+        matches!(self.kind, DataKind::Image { .. })
+    }
+}
+
+/// Everything a builder gets: the config (to read its `model` section), the data's shape,
+/// where to put tensors, the `train.optimizer` settings and a seeded generator for
+/// initialization.
+pub struct BuildContext<'a> {
+    pub config: &'a ConfigSource,
+    pub data: &'a DataInfo,
+    pub device: Device,
+    pub dtype: DType,
+    pub optimizer: &'a OptimizerConfig,
+    pub rng: &'a mut Rng,
+}
+
+/// A model family's registration: one line in the binary's registry.
+pub struct ModelEntry {
+    /// The `model.family` value that selects it.
+    pub name: &'static str,
+    /// One line for `gen list`.
+    pub about: &'static str,
+    pub build: fn(BuildContext<'_>) -> Result<Box<dyn Model>>,
+}
+
+/// A trainable generative model.
+pub trait Model: Send {
+    /// Which divergence this model's report estimates.
+    fn direction(&self) -> KlDirection;
+
+    /// One optimization step (all of its players) on a batch.
+    fn train_step(&mut self, batch: &Batch, rng: &mut Rng) -> Result<Report>;
+
+    /// The report on a held-out batch, without updating anything.
+    fn evaluate(&self, batch: &Batch, rng: &mut Rng) -> Result<Report>;
+
+    /// Named pictures for this epoch (e.g. `samples`, `reconstructions`), drawn using
+    /// `batch` from the test set where inputs are needed.
+    fn pictures(&self, batch: &Batch, rng: &mut Rng) -> Result<Vec<(String, Picture)>>;
+
+    /// The trainable parameters, for histograms and checkpoints.
+    fn params(&self) -> &Params;
+
+    /// Everything to save: parameters and optimizer states.
+    fn state(&self) -> Result<Vec<(String, Tensor)>>;
+
+    /// Restores what [`Model::state`] saved.
+    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()>;
+
+    /// The model section with every default filled in, for the run's resolved config.
+    fn resolved_config(&self) -> serde_norway::Value;
+}

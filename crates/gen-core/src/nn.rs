@@ -1,0 +1,216 @@
+//! Trainable parameters and the layers models are built from.
+//!
+//! Parameters are created from the workspace's seeded [`Rng`] (candle's CPU generator
+//! cannot be seeded) and live in a named, ordered [`Params`] store that checkpoints and
+//! histograms read.
+
+use crate::rng::Rng;
+use candle_core::{DType, Device, Result, Tensor, Var};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Named trainable tensors, in creation order.
+#[derive(Clone, Default)]
+pub struct Params {
+    entries: Vec<(String, Var)>,
+}
+
+impl Params {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, name: impl Into<String>, init: Tensor) -> Result<Var> {
+        let var = Var::from_tensor(&init)?;
+        self.entries.push((name.into(), var.clone()));
+        Ok(var)
+    }
+
+    pub fn named(&self) -> &[(String, Var)] {
+        &self.entries
+    }
+
+    pub fn vars(&self) -> Vec<Var> {
+        self.entries.iter().map(|(_, v)| v.clone()).collect()
+    }
+
+    pub fn count(&self) -> usize {
+        self.entries.iter().map(|(_, v)| v.elem_count()).sum()
+    }
+
+    /// The parameters as (prefix + name, tensor).
+    pub fn export(&self, prefix: &str) -> Vec<(String, Tensor)> {
+        self.entries
+            .iter()
+            .map(|(n, v)| (format!("{prefix}{n}"), v.as_tensor().clone()))
+            .collect()
+    }
+
+    /// Loads every parameter from `state[prefix + name]`, checking shapes.
+    pub fn load(&self, prefix: &str, state: &HashMap<String, Tensor>) -> crate::Result<()> {
+        for (n, v) in &self.entries {
+            let key = format!("{prefix}{n}");
+            let t = state
+                .get(&key)
+                .ok_or_else(|| crate::Error::State(format!("missing tensor `{key}`")))?;
+            if t.dims() != v.dims() {
+                return Err(crate::Error::State(format!(
+                    "tensor `{key}` has shape {:?}, the model expects {:?}",
+                    t.dims(),
+                    v.dims()
+                )));
+            }
+            v.set(&t.to_dtype(v.dtype())?.to_device(v.device())?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Element-wise non-linearities, named as in configs.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    #[default]
+    Relu,
+    LeakyRelu,
+    Tanh,
+    Sigmoid,
+    Identity,
+}
+
+impl Activation {
+    pub fn apply(self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Activation::Relu => x.relu(),
+            Activation::LeakyRelu => x.maximum(&(x * 0.2)?),
+            Activation::Tanh => x.tanh(),
+            Activation::Sigmoid => crate::dist::sigmoid(x),
+            Activation::Identity => Ok(x.clone()),
+        }
+    }
+}
+
+/// `y = x W + b` with `W` stored as `(in, out)`, initialized like PyTorch's default:
+/// uniform in ±1/sqrt(in) for weight and bias.
+#[derive(Clone)]
+pub struct Linear {
+    pub weight: Var,
+    pub bias: Var,
+}
+
+impl Linear {
+    pub fn new(
+        params: &mut Params,
+        name: &str,
+        fan_in: usize,
+        fan_out: usize,
+        init: &mut Init<'_>,
+    ) -> Result<Self> {
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        let w = init.uniform((fan_in, fan_out), bound)?;
+        let b = init.uniform(fan_out, bound)?;
+        Ok(Linear {
+            weight: params.add(format!("{name}.weight"), w)?,
+            bias: params.add(format!("{name}.bias"), b)?,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.matmul(&self.weight)?.broadcast_add(&self.bias)
+    }
+
+    pub fn fan_out(&self) -> usize {
+        self.bias.dims()[0]
+    }
+}
+
+/// Where new parameters come from: a seeded generator, a dtype and a device.
+pub struct Init<'a> {
+    pub rng: &'a mut Rng,
+    pub dtype: DType,
+    pub device: Device,
+}
+
+impl Init<'_> {
+    pub fn uniform(&mut self, shape: impl Into<candle_core::Shape>, bound: f64) -> Result<Tensor> {
+        self.rng
+            .rand_uniform(shape, -bound, bound, self.dtype, &self.device)
+    }
+}
+
+/// A stack of linear layers with an activation between them (and optionally after the last).
+#[derive(Clone)]
+pub struct Mlp {
+    pub layers: Vec<Linear>,
+    pub activation: Activation,
+    pub activate_last: bool,
+}
+
+impl Mlp {
+    /// `sizes` lists every width from input to output, e.g. `[784, 400, 20]`.
+    pub fn new(
+        params: &mut Params,
+        name: &str,
+        sizes: &[usize],
+        activation: Activation,
+        activate_last: bool,
+        init: &mut Init<'_>,
+    ) -> Result<Self> {
+        let layers = sizes
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| Linear::new(params, &format!("{name}.{i}"), w[0], w[1], init))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Mlp {
+            layers,
+            activation,
+            activate_last,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut h = x.clone();
+        let n = self.layers.len();
+        for (i, layer) in self.layers.iter().enumerate() {
+            h = layer.forward(&h)?;
+            if i + 1 < n || self.activate_last {
+                h = self.activation.apply(&h)?;
+            }
+        }
+        Ok(h)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linear_computes_affine_map_and_params_roundtrip() {
+        let mut params = Params::new();
+        let mut rng = Rng::new(0);
+        let mut init = Init {
+            rng: &mut rng,
+            dtype: DType::F64,
+            device: Device::Cpu,
+        };
+        let l = Linear::new(&mut params, "l", 2, 3, &mut init).unwrap();
+        let w: Vec<Vec<f64>> = l.weight.to_vec2().unwrap();
+        let b: Vec<f64> = l.bias.to_vec1().unwrap();
+        assert!(w.iter().flatten().all(|x| x.abs() <= 1.0 / 2f64.sqrt()));
+        let x = Tensor::new(&[[1.0f64, -2.0]], &Device::Cpu).unwrap();
+        let y: Vec<Vec<f64>> = l.forward(&x).unwrap().to_vec2().unwrap();
+        for j in 0..3 {
+            let want = w[0][j] - 2.0 * w[1][j] + b[j];
+            assert!((y[0][j] - want).abs() < 1e-12);
+        }
+        let saved: HashMap<_, _> = params.export("m.").into_iter().map(|(k, t)| (k, t.copy().unwrap())).collect();
+        l.weight.set(&l.weight.zeros_like().unwrap()).unwrap();
+        params.load("m.", &saved).unwrap();
+        assert_eq!(l.weight.to_vec2::<f64>().unwrap(), w);
+        let mut wrong = saved.clone();
+        wrong.insert("m.l.bias".into(), Tensor::zeros(4, DType::F64, &Device::Cpu).unwrap());
+        let err = params.load("m.", &wrong).unwrap_err().to_string();
+        assert!(err.contains("m.l.bias") && err.contains("[4]"), "{err}");
+    }
+}
