@@ -1,1 +1,30 @@
+//! Datasets for `gen`.
+//!
+//! - `mnist` and `fashion-mnist` from their four IDX files (gzipped or raw), found by a
+//!   fixed look-up order ([`source`]) and, failing that, downloaded from a mirror list
+//!   and verified against pinned SHA-256 sums ([`download`]).
+//! - Toy 2-D densities with known modes ([`toy`]).
+//!
+//! Pixels can be continuous, dynamically or statically binarized ([`Pixels`]).
 
+pub mod config;
+pub mod dataset;
+pub mod download;
+pub mod error;
+pub mod idx;
+pub mod source;
+pub mod toy;
+
+pub use config::{DataConfig, Pixels};
+pub use dataset::{Dataset, Split};
+pub use error::DataError;
+
+/// Every dataset name `data.name` accepts.
+pub const DATASETS: &[(&str, &str)] = &[
+    ("mnist", "handwritten digits, 28x28 gray, 60k train / 10k test (ships with the repository)"),
+    ("fashion-mnist", "Zalando clothing images, 28x28 gray, 60k / 10k (found locally or downloaded)"),
+    ("ring", "8 Gaussians on a circle (2-D toy)"),
+    ("grid", "25 Gaussians on a 5x5 lattice (2-D toy)"),
+    ("spiral", "a noisy spiral (2-D toy)"),
+    ("moons", "two interleaved half circles (2-D toy)"),
+];

@@ -1,0 +1,115 @@
+//! The `data` section of a config.
+
+use gen_core::config::ConfigError;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatasetName {
+    Mnist,
+    FashionMnist,
+    Ring,
+    Grid,
+    Spiral,
+    Moons,
+}
+
+impl DatasetName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DatasetName::Mnist => "mnist",
+            DatasetName::FashionMnist => "fashion-mnist",
+            DatasetName::Ring => "ring",
+            DatasetName::Grid => "grid",
+            DatasetName::Spiral => "spiral",
+            DatasetName::Moons => "moons",
+        }
+    }
+
+    pub fn is_toy(self) -> bool {
+        !matches!(self, DatasetName::Mnist | DatasetName::FashionMnist)
+    }
+}
+
+/// How pixel intensities become model inputs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pixels {
+    /// Gray levels scaled to [0, 1] (the PyTorch VAE example).
+    #[default]
+    Continuous,
+    /// Each pixel re-sampled as Bernoulli(intensity) every time it is drawn; the test set
+    /// is binarized once, with `binarize_seed`, so evaluations are comparable.
+    Dynamic,
+    /// Binarized once, with `binarize_seed`, train and test alike.
+    Static,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    pub name: DatasetName,
+    /// A directory holding the four IDX files; searched first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
+    #[serde(default)]
+    pub pixels: Pixels,
+    #[serde(default)]
+    pub binarize_seed: u64,
+    /// Base URLs to download the `.gz` files from when no local copy exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirrors: Option<Vec<String>>,
+    /// Toy sets: number of training and test points.
+    #[serde(default = "default_train_size")]
+    pub train_size: usize,
+    #[serde(default = "default_test_size")]
+    pub test_size: usize,
+    /// Toy sets: ring radius, or half-width of the grid (default 2 for the ring, 4 for the grid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub radius: Option<f64>,
+    /// Toy sets: standard deviation of each mode or of the noise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigma: Option<f64>,
+    /// Toy sets: seed of the sampled points.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_train_size() -> usize {
+    50_000
+}
+fn default_test_size() -> usize {
+    10_000
+}
+
+impl DataConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("data.{k}"), m));
+        if self.name.is_toy() {
+            if self.train_size == 0 || self.test_size == 0 {
+                return bad("train_size", "toy sets need at least one training and one test point".into());
+            }
+            if self.pixels != Pixels::Continuous {
+                return bad("pixels", format!("`{}` is a set of 2-D points; binarization applies to images only", self.name.as_str()));
+            }
+            if let Some(s) = self.sigma {
+                if !(s > 0.0 && s.is_finite()) {
+                    return bad("sigma", format!("must be a positive number, got {s}"));
+                }
+            }
+            if let Some(r) = self.radius {
+                if !(r > 0.0 && r.is_finite()) {
+                    return bad("radius", format!("must be a positive number, got {r}"));
+                }
+            }
+        } else {
+            if let Some(d) = &self.dir {
+                if !d.is_dir() {
+                    return bad("dir", format!("`{}` is not a directory", d.display()));
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,164 @@
+//! Loaded datasets: flat `f32` rows, labels, and batch assembly.
+
+use crate::config::{DataConfig, DatasetName, Pixels};
+use crate::error::DataError;
+use crate::{idx, source, toy};
+use gen_core::model::{DataInfo, DataKind};
+use gen_core::Rng;
+use std::path::Path;
+
+/// One split: `n` rows of `dim` values, and labels when the data has them.
+#[derive(Clone, Debug)]
+pub struct Split {
+    pub x: Vec<f32>,
+    pub labels: Option<Vec<u32>>,
+    pub n: usize,
+    pub dim: usize,
+}
+
+impl Split {
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.x[i * self.dim..(i + 1) * self.dim]
+    }
+
+    /// Copies rows `idx` into a flat buffer, binarizing with `rng` if given (dynamic pixels).
+    pub fn gather(&self, idx: &[usize], binarize: Option<&mut Rng>) -> (Vec<f32>, Option<Vec<u32>>) {
+        let mut x = Vec::with_capacity(idx.len() * self.dim);
+        for &i in idx {
+            x.extend_from_slice(self.row(i));
+        }
+        if let Some(rng) = binarize {
+            binarize_in_place(&mut x, rng);
+        }
+        let labels = self.labels.as_ref().map(|l| idx.iter().map(|&i| l[i]).collect());
+        (x, labels)
+    }
+}
+
+fn binarize_in_place(x: &mut [f32], rng: &mut Rng) {
+    for v in x {
+        *v = if (rng.uniform() as f32) < *v { 1.0 } else { 0.0 };
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    pub info: DataInfo,
+    pub pixels: Pixels,
+    pub train: Split,
+    pub test: Split,
+}
+
+impl Dataset {
+    /// Loads the dataset a config names; `repo_data` is the repository's `data/` folder.
+    pub fn load(cfg: &DataConfig, repo_data: Option<&Path>) -> Result<Dataset, DataError> {
+        if cfg.name.is_toy() {
+            return Ok(Self::toy(cfg));
+        }
+        let files = source::resolve(cfg, repo_data)?;
+        let train = read_split(&files.train_images, &files.train_labels)?;
+        let mut test = read_split(&files.test_images, &files.test_labels)?;
+        if test.dim != train.dim {
+            return Err(DataError::corrupt(
+                &files.test_images,
+                format!("images have {} pixels, the training images {}", test.dim, train.dim),
+            ));
+        }
+        let side = (train.dim as f64).sqrt() as usize;
+        let mut train = train;
+        let mut rng = Rng::new(cfg.binarize_seed);
+        match cfg.pixels {
+            Pixels::Continuous => {}
+            Pixels::Dynamic => binarize_in_place(&mut test.x, &mut rng),
+            Pixels::Static => {
+                binarize_in_place(&mut train.x, &mut rng);
+                binarize_in_place(&mut test.x, &mut rng);
+            }
+        }
+        Ok(Dataset {
+            info: DataInfo {
+                name: cfg.name.as_str().into(),
+                kind: DataKind::Image {
+                    channels: 1,
+                    height: side,
+                    width: train.dim / side,
+                },
+                classes: Some(10),
+            },
+            pixels: cfg.pixels,
+            train,
+            test,
+        })
+    }
+
+    fn toy(cfg: &DataConfig) -> Dataset {
+        let mut rng = Rng::new(cfg.seed);
+        let mut test_rng = rng.fork();
+        let split = |n, rng: &mut Rng| {
+            let (x, labels) = toy::sample(cfg.name, n, cfg.radius, cfg.sigma, rng);
+            Split { x, labels: Some(labels), n, dim: 2 }
+        };
+        let classes = match cfg.name {
+            DatasetName::Ring => 8,
+            DatasetName::Grid => 25,
+            DatasetName::Moons => 2,
+            _ => 1,
+        };
+        Dataset {
+            info: DataInfo {
+                name: cfg.name.as_str().into(),
+                kind: DataKind::Points { dim: 2 },
+                classes: Some(classes),
+            },
+            pixels: Pixels::Continuous,
+            train: split(cfg.train_size, &mut rng),
+            test: split(cfg.test_size, &mut test_rng),
+        }
+    }
+
+    /// A training batch: dynamic binarization draws fresh pixels from `rng`.
+    pub fn train_batch(&self, idx: &[usize], rng: &mut Rng) -> (Vec<f32>, Option<Vec<u32>>) {
+        let binarize = (self.pixels == Pixels::Dynamic).then_some(rng);
+        self.train.gather(idx, binarize)
+    }
+}
+
+/// Reads an images file and a labels file and checks they agree.
+fn read_split(images: &Path, labels: &Path) -> Result<Split, DataError> {
+    let im = idx::read(images)?;
+    let lb = idx::read(labels)?;
+    if im.dims.len() != 3 {
+        return Err(DataError::corrupt(images, format!(
+            "expected an images file (3 dimensions: count, rows, columns), found {} dimension(s) — are the images and labels files swapped?",
+            im.dims.len()
+        )));
+    }
+    if lb.dims.len() != 1 {
+        return Err(DataError::corrupt(labels, format!(
+            "expected a labels file (1 dimension), found {} dimensions",
+            lb.dims.len()
+        )));
+    }
+    let n = im.dims[0];
+    if lb.dims[0] != n {
+        return Err(DataError::corrupt(labels, format!(
+            "{} labels for {n} images in {}",
+            lb.dims[0],
+            images.display()
+        )));
+    }
+    if let Some(bad) = lb.data.iter().position(|&l| l > 9) {
+        return Err(DataError::corrupt(labels, format!("label {} at index {bad} is not a digit class 0-9", lb.data[bad])));
+    }
+    let dim = im.dims[1] * im.dims[2];
+    if dim == 0 || n == 0 {
+        return Err(DataError::corrupt(images, "no images in the file"));
+    }
+    let x = im.data.iter().map(|&p| p as f32 / 255.0).collect();
+    Ok(Split {
+        x,
+        labels: Some(lb.data.iter().map(|&l| l as u32).collect()),
+        n,
+        dim,
+    })
+}

@@ -1,0 +1,103 @@
+//! Toy 2-D densities with known structure.
+//!
+//! - `ring`: 8 Gaussians evenly spaced on a circle of radius `radius` (default 2),
+//!   standard deviation `sigma` (default 0.02);
+//! - `grid`: 25 Gaussians on the 5x5 lattice {-r, -r/2, 0, r/2, r}^2 (default r = 4),
+//!   `sigma` default 0.05;
+//! - `spiral`: points along r = t, angle = 3*pi*t for t in [0, 1] scaled by `radius`
+//!   (default 2), plus Gaussian noise `sigma` (default 0.05);
+//! - `moons`: scikit-learn's two interleaved half circles, noise `sigma` (default 0.05).
+//!
+//! Mixtures label each point with its mode; moons with its half.
+
+use crate::config::DatasetName;
+use gen_core::Rng;
+use std::f64::consts::PI;
+
+/// The mode centres of a mixture toy set.
+pub fn modes(name: DatasetName, radius: Option<f64>) -> Vec<[f64; 2]> {
+    match name {
+        DatasetName::Ring => {
+            let r = radius.unwrap_or(2.0);
+            (0..8)
+                .map(|k| {
+                    let a = 2.0 * PI * k as f64 / 8.0;
+                    [r * a.cos(), r * a.sin()]
+                })
+                .collect()
+        }
+        DatasetName::Grid => {
+            let r = radius.unwrap_or(4.0);
+            let ticks: Vec<f64> = (0..5).map(|i| -r + r * i as f64 / 2.0).collect();
+            ticks.iter().flat_map(|&x| ticks.iter().map(move |&y| [x, y])).collect()
+        }
+        _ => vec![],
+    }
+}
+
+pub fn default_sigma(name: DatasetName) -> f64 {
+    match name {
+        DatasetName::Ring => 0.02,
+        _ => 0.05,
+    }
+}
+
+/// `n` points (flattened x, y pairs) and their labels.
+pub fn sample(name: DatasetName, n: usize, radius: Option<f64>, sigma: Option<f64>, rng: &mut Rng) -> (Vec<f32>, Vec<u32>) {
+    let sigma = sigma.unwrap_or(default_sigma(name));
+    let mut xs = Vec::with_capacity(2 * n);
+    let mut labels = Vec::with_capacity(n);
+    let centres = modes(name, radius);
+    for _ in 0..n {
+        let (p, label) = match name {
+            DatasetName::Ring | DatasetName::Grid => {
+                let k = rng.below(centres.len());
+                (centres[k], k as u32)
+            }
+            DatasetName::Spiral => {
+                let t = rng.uniform();
+                let r = radius.unwrap_or(2.0) * t;
+                let a = 3.0 * PI * t;
+                ([r * a.cos(), r * a.sin()], 0)
+            }
+            DatasetName::Moons => {
+                let t = PI * rng.uniform();
+                if rng.below(2) == 0 {
+                    ([t.cos(), t.sin()], 0)
+                } else {
+                    ([1.0 - t.cos(), 0.5 - t.sin()], 1)
+                }
+            }
+            DatasetName::Mnist | DatasetName::FashionMnist => unreachable!("not a toy set"),
+        };
+        xs.push((p[0] + sigma * rng.normal()) as f32);
+        xs.push((p[1] + sigma * rng.normal()) as f32);
+        labels.push(label);
+    }
+    (xs, labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_points_sit_near_their_mode() {
+        let (xs, labels) = sample(DatasetName::Ring, 2000, None, None, &mut Rng::new(0));
+        let m = modes(DatasetName::Ring, None);
+        for (i, &k) in labels.iter().enumerate() {
+            let c = m[k as usize];
+            let d = ((xs[2 * i] as f64 - c[0]).powi(2) + (xs[2 * i + 1] as f64 - c[1]).powi(2)).sqrt();
+            assert!(d < 0.02 * 6.0, "point {i} is {d} from its mode");
+        }
+        let used: std::collections::HashSet<_> = labels.iter().collect();
+        assert_eq!(used.len(), 8);
+    }
+
+    #[test]
+    fn grid_has_25_modes_spanning_the_square() {
+        let m = modes(DatasetName::Grid, None);
+        assert_eq!(m.len(), 25);
+        assert!(m.contains(&[-4.0, -4.0]) && m.contains(&[0.0, 2.0]) && m.contains(&[4.0, 4.0]));
+    }
+}
