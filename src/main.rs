@@ -1,1 +1,36 @@
-fn main(){}
+//! `gen`: train and evaluate generative models as minimizers of one joint KL divergence.
+//!
+//! A thin dispatcher: the CLI ([`cli`]), the run config ([`run_config`]), the training
+//! loop ([`train`]) and checkpoints ([`checkpoint`]). Models are known only through
+//! [`registry`].
+
+// candle allocates a fresh tensor per op; mimalloc makes that 2.5x cheaper than glibc.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+mod checkpoint;
+mod cli;
+mod list;
+mod progress;
+mod registry;
+mod run_config;
+mod run_dir;
+mod summaries;
+mod train;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Train(args) => train::run(args),
+        cli::Command::List => {
+            list::print();
+            Ok(())
+        }
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

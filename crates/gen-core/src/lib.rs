@@ -24,3 +24,5 @@ pub use error::{Error, Result};
 pub use model::{Batch, BuildContext, DataInfo, Model, ModelEntry};
 pub use objective::{JointKl, KlDirection, Report, ReportMean};
 pub use rng::Rng;
+/// The YAML library configs are read with, re-exported so model crates use the same one.
+pub use serde_norway as yaml;

@@ -1,1 +1,27 @@
+//! The variational autoencoder in the joint-KL view.
+//!
+//! `p(z|x)` is a diagonal Gaussian from the encoder, `q(z) = N(0, I)`, `q(x|z)` a
+//! Bernoulli (logits) or Gaussian decoder. The joint KL `KL(p(x,z) || q(x,z))`, up to the
+//! data entropy, is `E[-log q(x|z)] + KL(p(z|x) || q(z))` — minus the ELBO — and the
+//! model reports exactly those two terms: `reconstruction` and `latent_kl`.
 
+mod config;
+mod model;
+
+pub use config::{DecoderKind, KlEstimator, VaeConfig};
+pub use model::Vae;
+
+use gen_core::{BuildContext, Model, ModelEntry, Result};
+
+/// The registration the `gen` binary lists.
+pub const ENTRY: ModelEntry = ModelEntry {
+    name: "vae",
+    about: "variational autoencoder: Gaussian p(z|x), reparameterized, loss = -ELBO = reconstruction + latent_kl",
+    build,
+};
+
+fn build(ctx: BuildContext<'_>) -> Result<Box<dyn Model>> {
+    let cfg: VaeConfig = ctx.config.section("model")?;
+    cfg.validate().map_err(|e| e.locate_in(ctx.config))?;
+    Ok(Box::new(Vae::new(cfg, ctx.data, ctx.optimizer.clone(), ctx.device, ctx.dtype, ctx.rng)?))
+}

@@ -1,0 +1,90 @@
+//! The `model` section for `family: vae`.
+
+use gen_core::config::ConfigError;
+use gen_core::nn::Activation;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaeConfig {
+    /// Always `vae` here (the registry has already dispatched on it).
+    pub family: String,
+    /// Hidden widths of the encoder; the decoder mirrors them.
+    #[serde(default = "default_hidden")]
+    pub hidden: Vec<usize>,
+    /// Dimension of z.
+    #[serde(default = "default_latent")]
+    pub latent: usize,
+    #[serde(default)]
+    pub activation: Activation,
+    #[serde(default)]
+    pub decoder: DecoderKind,
+    /// Standard deviation of the Gaussian decoder (ignored by `bernoulli`).
+    #[serde(default = "one")]
+    pub decoder_sigma: f64,
+    #[serde(default)]
+    pub kl: KlEstimator,
+    /// Weight of `latent_kl` in the loss (1 = the ELBO; the report stays unweighted).
+    #[serde(default = "one")]
+    pub beta: f64,
+    /// Reparameterized samples of z per data point.
+    #[serde(default = "default_samples")]
+    pub samples: usize,
+}
+
+/// The likelihood q(x|z).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecoderKind {
+    /// Bernoulli on logits; for pixels in [0, 1] (binary or continuous).
+    #[default]
+    Bernoulli,
+    /// Gaussian with fixed standard deviation `decoder_sigma`.
+    Gaussian,
+}
+
+/// How `KL(p(z|x) || q(z))` is estimated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KlEstimator {
+    /// The closed form for Gaussians.
+    #[default]
+    Analytic,
+    /// Monte Carlo, `log p(z|x) - log q(z)` at the sampled z.
+    Sampled,
+}
+
+fn default_hidden() -> Vec<usize> {
+    vec![400]
+}
+fn default_latent() -> usize {
+    20
+}
+fn default_samples() -> usize {
+    1
+}
+fn one() -> f64 {
+    1.0
+}
+
+impl VaeConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
+        if self.latent == 0 {
+            return bad("latent", "the latent dimension must be at least 1".into());
+        }
+        if let Some(i) = self.hidden.iter().position(|&h| h == 0) {
+            return bad("hidden", format!("layer {i} has width 0; every hidden width must be at least 1"));
+        }
+        if !(self.beta >= 0.0 && self.beta.is_finite()) {
+            return bad("beta", format!("must be a finite number >= 0, got {}", self.beta));
+        }
+        if self.samples == 0 {
+            return bad("samples", "at least 1 sample of z per data point is needed".into());
+        }
+        if !(self.decoder_sigma > 0.0 && self.decoder_sigma.is_finite()) {
+            return bad("decoder_sigma", format!("must be a positive number, got {}", self.decoder_sigma));
+        }
+        Ok(())
+    }
+}

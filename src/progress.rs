@@ -1,0 +1,37 @@
+//! Progress: a bar per epoch on a terminal, nothing but the epoch lines otherwise.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+
+pub struct EpochProgress {
+    bar: Option<ProgressBar>,
+}
+
+impl EpochProgress {
+    pub fn new(epoch: usize, epochs: usize, batches: u64) -> Self {
+        let bar = std::io::stdout().is_terminal().then(|| {
+            let b = ProgressBar::new(batches);
+            b.set_style(
+                ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            b.set_prefix(format!("{epoch}/{epochs}"));
+            b
+        });
+        EpochProgress { bar }
+    }
+
+    pub fn update(&self, loss: f64, samples_per_s: f64) {
+        if let Some(b) = &self.bar {
+            b.set_message(format!("loss {loss:.3}  {samples_per_s:.0} samples/s"));
+            b.inc(1);
+        }
+    }
+
+    pub fn finish(self) {
+        if let Some(b) = self.bar {
+            b.finish_and_clear();
+        }
+    }
+}

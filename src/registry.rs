@@ -1,0 +1,15 @@
+//! Every model family the binary knows: one line each.
+
+use gen_core::ModelEntry;
+
+pub const MODELS: &[&ModelEntry] = &[
+    &gen_vae::ENTRY,
+];
+
+pub fn find(name: &str) -> Option<&'static ModelEntry> {
+    MODELS.iter().copied().find(|m| m.name == name)
+}
+
+pub fn names() -> Vec<&'static str> {
+    MODELS.iter().map(|m| m.name).collect()
+}

@@ -1,0 +1,159 @@
+//! The top level of a config: `model` (read by the model's own crate), `data`, `train`,
+//! `device` and `log`.
+
+use gen_core::config::{closest, ConfigError, ConfigSource};
+use gen_core::device::DeviceName;
+use gen_core::optim::OptimizerConfig;
+use gen_data::DataConfig;
+use serde::{Deserialize, Serialize};
+
+/// The whole document; checks that no unknown top-level key is present.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // the sections are read one by one below, with their own errors
+struct Document {
+    model: ModelHeader,
+    data: serde::de::IgnoredAny,
+    #[serde(default)]
+    train: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    device: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    log: Option<serde::de::IgnoredAny>,
+}
+
+/// Only the family; the rest of `model` belongs to the model's crate.
+#[derive(Debug, Deserialize)]
+struct ModelHeader {
+    family: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    #[serde(default = "default_epochs")]
+    pub epochs: usize,
+    #[serde(default = "default_batch")]
+    pub batch_size: usize,
+    /// Batch size for test-set evaluation (does not change the result, only speed).
+    #[serde(default = "default_eval_batch")]
+    pub eval_batch_size: usize,
+    /// Seeds initialization, data order and noise.
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub optimizer: OptimizerConfig,
+}
+
+fn default_epochs() -> usize {
+    10
+}
+fn default_batch() -> usize {
+    128
+}
+fn default_eval_batch() -> usize {
+    1000
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: default_epochs(),
+            batch_size: default_batch(),
+            eval_batch_size: default_eval_batch(),
+            seed: 0,
+            optimizer: OptimizerConfig::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// Write sample and reconstruction grids (PNG and TensorBoard) every this many epochs (0 = never).
+    #[serde(default = "one")]
+    pub pictures_every: usize,
+    /// Write weight histograms every this many epochs (0 = never).
+    #[serde(default = "one")]
+    pub histograms_every: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            pictures_every: 1,
+            histograms_every: 1,
+        }
+    }
+}
+
+/// The sections the trainer itself reads.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub family: String,
+    pub data: DataConfig,
+    pub train: TrainConfig,
+    pub device: DeviceName,
+    pub log: LogConfig,
+}
+
+impl RunConfig {
+    pub fn parse(src: &ConfigSource) -> Result<Self, ConfigError> {
+        let doc: Document = src.whole()?;
+        let family = doc.model.family;
+        if crate::registry::find(&family).is_none() {
+            let names = crate::registry::names();
+            let hint = match closest(&family, &names) {
+                Some(n) => format!("did you mean `{n}`?"),
+                None => format!("known families: {} (see `gen list`)", names.join(", ")),
+            };
+            let mut e = ConfigError::invalid("model.family", format!("unknown model family `{family}`")).locate_in(src);
+            e.hint = Some(hint);
+            return Err(e);
+        }
+        let data: DataConfig = src.section("data")?;
+        let train: TrainConfig = src.optional_section("train")?.unwrap_or_default();
+        let device: DeviceName = src.optional_section("device")?.unwrap_or_default();
+        let log: LogConfig = src.optional_section("log")?.unwrap_or_default();
+        let cfg = RunConfig {
+            family,
+            data,
+            train,
+            device,
+            log,
+        };
+        cfg.validate().map_err(|e| e.locate_in(src))?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let t = &self.train;
+        if t.epochs == 0 {
+            return Err(ConfigError::invalid("train.epochs", "must be at least 1"));
+        }
+        if t.batch_size == 0 {
+            return Err(ConfigError::invalid("train.batch_size", "must be at least 1"));
+        }
+        if t.eval_batch_size == 0 {
+            return Err(ConfigError::invalid("train.eval_batch_size", "must be at least 1"));
+        }
+        t.optimizer.validate("train.optimizer")?;
+        self.data.validate()
+    }
+
+    /// The trainer's sections as YAML values, for the run's resolved config.
+    pub fn resolved(&self, model: gen_core::yaml::Value) -> String {
+        use gen_core::yaml::{to_value, Mapping, Value};
+        let mut m = Mapping::new();
+        m.insert("model".into(), model);
+        m.insert("data".into(), to_value(&self.data).unwrap_or(Value::Null));
+        m.insert("train".into(), to_value(&self.train).unwrap_or(Value::Null));
+        m.insert("device".into(), to_value(self.device).unwrap_or(Value::Null));
+        m.insert("log".into(), to_value(&self.log).unwrap_or(Value::Null));
+        gen_core::yaml::to_string(&Value::Mapping(m)).unwrap_or_default()
+    }
+}

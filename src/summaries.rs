@@ -1,0 +1,65 @@
+//! What a run writes besides checkpoints: TensorBoard events and PNG files.
+
+use anyhow::{Context, Result};
+use candle_core::DType;
+use gen_core::nn::Params;
+use gen_core::picture::Picture;
+use gen_core::Report;
+use gen_tensorboard::{encode_png, Histogram, SummaryWriter};
+use std::path::{Path, PathBuf};
+
+pub struct Summaries {
+    writer: SummaryWriter,
+    dir: PathBuf,
+}
+
+impl Summaries {
+    pub fn create(dir: &Path) -> Result<Self> {
+        Ok(Summaries {
+            writer: SummaryWriter::create(dir)?,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    pub fn scalar(&mut self, tag: &str, v: f64, step: u64) -> Result<()> {
+        Ok(self.writer.add_scalar(tag, v, step)?)
+    }
+
+    /// Test reports go under their own tags (`loss/test`, `joint_kl/<term>`, metrics);
+    /// training averages under `loss/train` and `train/...`.
+    pub fn report(&mut self, split: &str, r: &Report, step: u64) -> Result<()> {
+        self.scalar(&format!("loss/{split}"), r.loss, step)?;
+        for (tag, v) in r.scalars().into_iter().skip(1) {
+            let tag = if split == "test" { tag } else { format!("{split}/{tag}") };
+            self.scalar(&tag, v, step)?;
+        }
+        Ok(())
+    }
+
+    /// Each picture as a TensorBoard image and as `<name>-epoch-NNN.png`.
+    pub fn pictures(&mut self, pics: &[(String, Picture)], epoch: usize, step: u64) -> Result<()> {
+        for (name, p) in pics {
+            self.writer.add_image(name, p.width, p.height, p.channels, &p.data, step)?;
+            let path = self.dir.join(format!("{name}-epoch-{epoch:03}.png"));
+            let png = encode_png(p.width, p.height, p.channels, &p.data)?;
+            std::fs::write(&path, png).with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    pub fn histograms(&mut self, params: &Params, step: u64) -> Result<()> {
+        for (name, var) in params.named() {
+            let v: Vec<f64> = var.flatten_all()?.to_dtype(DType::F64)?.to_vec1()?;
+            self.writer.add_histogram(&format!("weights/{name}"), &Histogram::from_values(v), step)?;
+        }
+        Ok(())
+    }
+
+    pub fn text(&mut self, tag: &str, text: &str, step: u64) -> Result<()> {
+        Ok(self.writer.add_text(tag, text, step)?)
+    }
+
+    pub fn flush(&mut self) -> Result<()> {
+        Ok(self.writer.flush()?)
+    }
+}

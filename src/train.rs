@@ -1,0 +1,215 @@
+//! `gen train`: config -> data -> model -> epochs of steps, evaluation, summaries and
+//! checkpoints.
+
+use crate::checkpoint::{self, Position};
+use crate::cli::TrainArgs;
+use crate::progress::EpochProgress;
+use crate::run_config::RunConfig;
+use crate::summaries::Summaries;
+use crate::{registry, run_dir};
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use gen_core::config::ConfigSource;
+use gen_core::model::{Batch, BuildContext, Model};
+use gen_core::{Report, ReportMean, Rng};
+use gen_data::{Dataset, Split};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The repository's `data/` folder (MNIST ships there).
+fn repo_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
+}
+
+/// Fixed seeds for evaluation noise and pictures, so epochs are comparable.
+const EVAL_SEED: u64 = 0x5EED_0E7A;
+const PICTURE_SEED: u64 = 0x5EED_0F1C;
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let (src, run_name) = match (&args.config, &args.resume) {
+        (_, Some(dir)) => {
+            let path = dir.join("config.yaml");
+            let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {} (is {} a run directory?)", path.display(), dir.display()))?;
+            (ConfigSource::new(path.display().to_string(), text), String::new())
+        }
+        (Some(path), None) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the config {}", path.display()))?;
+            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
+            (ConfigSource::new(path.display().to_string(), text), stem)
+        }
+        (None, None) => bail!("give a config file or --resume RUN_DIR"),
+    };
+    let src = src.with_overrides(&args.sets)?;
+    let cfg = RunConfig::parse(&src)?;
+    let device = cfg.device.open().map_err(anyhow::Error::msg)?;
+    let entry = registry::find(&cfg.family).expect("validated by RunConfig::parse");
+
+    let data = Dataset::load(&cfg.data, Some(&repo_data()))?;
+    let mut master = Rng::new(cfg.train.seed);
+    let mut init_rng = master.fork();
+    let mut model = (entry.build)(BuildContext {
+        config: &src,
+        data: &data.info,
+        device: device.clone(),
+        dtype: DType::F32,
+        optimizer: &cfg.train.optimizer,
+        rng: &mut init_rng,
+    })?;
+    let mut pos = Position {
+        family: cfg.family.clone(),
+        epoch: 0,
+        step: 0,
+        data_rng: master.fork(),
+        noise_rng: master.fork(),
+    };
+    let resolved = cfg.resolved(model.resolved_config());
+
+    let dir = match &args.resume {
+        Some(dir) => {
+            let (state, saved) = checkpoint::load(dir)?;
+            if saved.family != cfg.family {
+                bail!("{} holds a `{}` checkpoint, but its config says `{}`", dir.display(), saved.family, cfg.family);
+            }
+            model.load_state(&state).with_context(|| format!("resuming from {}", dir.display()))?;
+            pos = saved;
+            if pos.epoch >= cfg.train.epochs {
+                bail!(
+                    "{} already finished {} of {} epochs; raise the budget, e.g. --set train.epochs={}",
+                    dir.display(),
+                    pos.epoch,
+                    cfg.train.epochs,
+                    pos.epoch + 10
+                );
+            }
+            run_dir::check_writable(dir)?;
+            println!("resuming {} at epoch {} (step {})", dir.display(), pos.epoch + 1, pos.step + 1);
+            dir.clone()
+        }
+        None => run_dir::create(&args.runs, &run_name, args.run_dir.as_deref())?,
+    };
+    std::fs::write(dir.join("config.yaml"), &resolved).with_context(|| format!("writing {}", dir.join("config.yaml").display()))?;
+
+    let mut sums = Summaries::create(&dir)?;
+    if pos.step == 0 {
+        sums.text("config", &format!("```yaml\n{resolved}\n```"), 0)?;
+    }
+    println!(
+        "training {} on {} ({} train / {} test, {} parameters) for {} epochs -> {}",
+        cfg.family,
+        data.info.name,
+        data.train.n,
+        data.test.n,
+        model.params().count(),
+        cfg.train.epochs,
+        dir.display()
+    );
+    println!("objective: {}", model.direction());
+
+    let trainer = Trainer { cfg: &cfg, data: &data, device };
+    let started = Instant::now();
+    for epoch in pos.epoch + 1..=cfg.train.epochs {
+        let (train_report, samples_per_s) = trainer.train_epoch(model.as_mut(), &mut pos, epoch)?;
+        let test_report = trainer.evaluate(model.as_ref())?;
+        pos.epoch = epoch;
+        let step = pos.step;
+        sums.report("train", &train_report, step)?;
+        sums.report("test", &test_report, step)?;
+        sums.scalar("speed/samples_per_s", samples_per_s, step)?;
+        sums.scalar("epoch", epoch as f64, step)?;
+        if every(cfg.log.pictures_every, epoch) {
+            let batch = trainer.test_batch(&(0..64.min(data.test.n)).collect::<Vec<_>>())?;
+            let pics = model.pictures(&batch, &mut Rng::new(PICTURE_SEED))?;
+            sums.pictures(&pics, epoch, step)?;
+        }
+        if every(cfg.log.histograms_every, epoch) {
+            sums.histograms(model.params(), step)?;
+        }
+        checkpoint::save(&dir, model.state()?, &pos, &resolved)?;
+        sums.flush()?;
+        println!(
+            "epoch {epoch}/{}  train loss {:.4}  test loss {:.4}  [{}]  {:.0} samples/s  {:.1}s",
+            cfg.train.epochs,
+            train_report.loss,
+            test_report.loss,
+            terms(&test_report),
+            samples_per_s,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    println!("done in {:.1}s; view with: tensorboard --logdir {}", started.elapsed().as_secs_f64(), args.runs.display());
+    Ok(())
+}
+
+fn every(n: usize, epoch: usize) -> bool {
+    n > 0 && epoch % n == 0
+}
+
+fn terms(r: &Report) -> String {
+    r.joint_kl.terms.iter().map(|(k, v)| format!("{k} {v:.3}")).collect::<Vec<_>>().join(", ")
+}
+
+struct Trainer<'a> {
+    cfg: &'a RunConfig,
+    data: &'a Dataset,
+    device: Device,
+}
+
+impl Trainer<'_> {
+    fn batch(&self, x: Vec<f32>, labels: Option<Vec<u32>>, dim: usize) -> Result<Batch> {
+        let n = x.len() / dim;
+        Ok(Batch {
+            x: Tensor::from_vec(x, (n, dim), &self.device)?,
+            labels: labels.map(|l| Tensor::new(l, &self.device)).transpose()?,
+        })
+    }
+
+    fn test_batch(&self, idx: &[usize]) -> Result<Batch> {
+        let (x, l) = self.data.test.gather(idx, None);
+        self.batch(x, l, self.data.test.dim)
+    }
+
+    /// One pass over the shuffled training set; returns the mean report and samples/s.
+    fn train_epoch(&self, model: &mut dyn Model, pos: &mut Position, epoch: usize) -> Result<(Report, f64)> {
+        let train: &Split = &self.data.train;
+        let bs = self.cfg.train.batch_size;
+        let mut order: Vec<usize> = (0..train.n).collect();
+        pos.data_rng.shuffle(&mut order);
+        let progress = EpochProgress::new(epoch, self.cfg.train.epochs, order.len().div_ceil(bs) as u64);
+        let mut mean = ReportMean::default();
+        let t0 = Instant::now();
+        let mut seen = 0usize;
+        for idx in order.chunks(bs) {
+            let (x, l) = self.data.train_batch(idx, &mut pos.data_rng);
+            let batch = self.batch(x, l, train.dim)?;
+            let report = model.train_step(&batch, &mut pos.noise_rng)?;
+            pos.step += 1;
+            if let Some((term, v)) = report.non_finite() {
+                progress.finish();
+                bail!(
+                    "training diverged at step {} (epoch {epoch}): `{term}` is {v}. The last good checkpoint (end of epoch {}) is kept; \
+                     try a smaller train.optimizer.lr",
+                    pos.step,
+                    epoch - 1
+                );
+            }
+            mean.add(&report, idx.len());
+            seen += idx.len();
+            progress.update(report.loss, seen as f64 / t0.elapsed().as_secs_f64().max(1e-9));
+        }
+        progress.finish();
+        let rate = seen as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+        Ok((mean.mean().context("empty training set")?, rate))
+    }
+
+    /// The mean report over the whole test set, with fixed noise.
+    fn evaluate(&self, model: &dyn Model) -> Result<Report> {
+        let mut rng = Rng::new(EVAL_SEED);
+        let mut mean = ReportMean::default();
+        let idx: Vec<usize> = (0..self.data.test.n).collect();
+        for chunk in idx.chunks(self.cfg.train.eval_batch_size) {
+            let r = model.evaluate(&self.test_batch(chunk)?, &mut rng)?;
+            mean.add(&r, chunk.len());
+        }
+        mean.mean().context("empty test set")
+    }
+}
