@@ -2,7 +2,8 @@
 
 use crate::config::{DataConfig, DatasetName, Pixels};
 use crate::error::DataError;
-use crate::{idx, source, toy};
+use crate::source::Locator;
+use crate::{idx, toy};
 use gen_core::model::{DataInfo, DataKind};
 use gen_core::Rng;
 use std::path::Path;
@@ -52,10 +53,15 @@ pub struct Dataset {
 impl Dataset {
     /// Loads the dataset a config names; `repo_data` is the repository's `data/` folder.
     pub fn load(cfg: &DataConfig, repo_data: Option<&Path>) -> Result<Dataset, DataError> {
+        Self::load_from(cfg, &Locator::from_env(cfg, repo_data))
+    }
+
+    /// Loads with an explicit look-up plan (see [`Locator`]).
+    pub fn load_from(cfg: &DataConfig, locator: &Locator) -> Result<Dataset, DataError> {
         if cfg.name.is_toy() {
             return Ok(Self::toy(cfg));
         }
-        let files = source::resolve(cfg, repo_data)?;
+        let files = locator.resolve(cfg.name)?;
         let train = read_split(&files.train_images, &files.train_labels)?;
         let mut test = read_split(&files.test_images, &files.test_labels)?;
         if test.dim != train.dim {

@@ -123,28 +123,59 @@ pub fn find_in(dir: &Path, parts: &[Part; 4]) -> Option<IdxFiles> {
     })
 }
 
-/// Finds the files locally or downloads them; the error lists everything tried.
-pub fn resolve(cfg: &DataConfig, repo_data: Option<&Path>) -> Result<IdxFiles, DataError> {
-    let parts = parts(cfg.name).ok_or_else(|| DataError::Invalid(format!("`{}` is not an IDX dataset", cfg.name.as_str())))?;
-    let searched = search_dirs(cfg, repo_data);
-    if let Some(files) = searched.iter().find_map(|d| find_in(d, &parts)) {
-        return Ok(files);
-    }
-    let mirrors = cfg.mirrors.clone().unwrap_or_else(|| default_mirrors(cfg.name));
-    let mut tried = vec![];
-    if let Some(cache) = cache_dir(cfg.name.as_str()) {
-        match download::fetch_all(&mirrors, &parts, &cache) {
-            Ok(()) => {
-                if let Some(files) = find_in(&cache, &parts) {
-                    return Ok(files);
-                }
-            }
-            Err(t) => tried = t,
+/// Where to look and where to download to.
+#[derive(Clone, Debug)]
+pub struct Locator {
+    /// Directories searched in order.
+    pub search: Vec<PathBuf>,
+    /// Download destination (also searched, last).
+    pub cache: Option<PathBuf>,
+    /// Base URLs tried in order.
+    pub mirrors: Vec<String>,
+}
+
+impl Locator {
+    /// The standard look-up order of the module docs, from the config and environment.
+    pub fn from_env(cfg: &DataConfig, repo_data: Option<&Path>) -> Self {
+        Locator {
+            search: search_dirs(cfg, repo_data),
+            cache: cache_dir(cfg.name.as_str()),
+            mirrors: cfg.mirrors.clone().unwrap_or_else(|| default_mirrors(cfg.name)),
         }
     }
-    Err(DataError::NotFound {
-        name: cfg.name.as_str().into(),
-        searched,
-        tried,
-    })
+
+    /// Finds the files locally or downloads them; the error lists everything tried.
+    pub fn resolve(&self, name: DatasetName) -> Result<IdxFiles, DataError> {
+        let parts = parts(name).ok_or_else(|| DataError::Invalid(format!("`{}` is not an IDX dataset", name.as_str())))?;
+        let mut searched = self.search.clone();
+        if let Some(c) = &self.cache {
+            if !searched.contains(c) {
+                searched.push(c.clone());
+            }
+        }
+        if let Some(files) = searched.iter().find_map(|d| find_in(d, &parts)) {
+            return Ok(files);
+        }
+        let mut tried = vec![];
+        if let Some(cache) = &self.cache {
+            match download::fetch_all(&self.mirrors, &parts, cache) {
+                Ok(()) => {
+                    if let Some(files) = find_in(cache, &parts) {
+                        return Ok(files);
+                    }
+                }
+                Err(t) => tried = t,
+            }
+        }
+        Err(DataError::NotFound {
+            name: name.as_str().into(),
+            searched,
+            tried,
+        })
+    }
+}
+
+/// Finds the files by the standard look-up order, downloading if needed.
+pub fn resolve(cfg: &DataConfig, repo_data: Option<&Path>) -> Result<IdxFiles, DataError> {
+    Locator::from_env(cfg, repo_data).resolve(cfg.name)
 }

@@ -7,8 +7,10 @@
 mod proto;
 mod record;
 mod writer;
+mod reader;
 
 pub use record::{masked_crc32c, read_records, write_record};
+pub use reader::read_scalars;
 pub use writer::{encode_png, Histogram, SummaryWriter};
 
 #[derive(Debug, thiserror::Error)]
