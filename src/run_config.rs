@@ -103,7 +103,10 @@ pub struct RunConfig {
 
 impl RunConfig {
     pub fn parse(src: &ConfigSource) -> Result<Self, ConfigError> {
-        let doc: Document = src.whole()?;
+        let doc: Document = src.whole().map_err(|mut e| {
+            e.message = e.message.replace("struct Document", "a mapping with the sections model, data, train, device, log");
+            e
+        })?;
         let family = doc.model.family;
         if crate::registry::find(&family).is_none() {
             let names = crate::registry::names();

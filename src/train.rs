@@ -9,7 +9,7 @@ use crate::summaries::Summaries;
 use crate::{registry, run_dir};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
-use gen_core::config::ConfigSource;
+use gen_core::config::{ConfigError, ConfigSource};
 use gen_core::model::{Batch, BuildContext, Model};
 use gen_core::{Report, ReportMean, Rng};
 use gen_data::{Dataset, Split};
@@ -41,7 +41,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
     let src = src.with_overrides(&args.sets)?;
     let cfg = RunConfig::parse(&src)?;
-    let device = cfg.device.open().map_err(anyhow::Error::msg)?;
+    let device = cfg.device.open().map_err(|m| ConfigError::invalid("device", m).locate_in(&src))?;
     let entry = registry::find(&cfg.family).expect("validated by RunConfig::parse");
 
     let data = Dataset::load(&cfg.data, Some(&repo_data()))?;
@@ -136,7 +136,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
             started.elapsed().as_secs_f64()
         );
     }
-    println!("done in {:.1}s; view with: tensorboard --logdir {}", started.elapsed().as_secs_f64(), args.runs.display());
+    let logdir = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(&args.runs);
+    println!("done in {:.1}s; view with: tensorboard --logdir {}", started.elapsed().as_secs_f64(), logdir.display());
     Ok(())
 }
 

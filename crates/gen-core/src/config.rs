@@ -70,9 +70,7 @@ impl ConfigSource {
 
     /// Deserializes the top-level section `name`, or `None` when it is absent.
     pub fn optional_section<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, ConfigError> {
-        if self.text.trim().is_empty() {
-            return Err(ConfigError::whole(self, "the config is empty; see configs/vae.yaml for a complete example"));
-        }
+        self.check_not_blank()?;
         let de = serde_norway::Deserializer::from_str(&self.text);
         let mut track = serde_path_to_error::Track::new();
         let result = Section::<T> { name, _t: PhantomData }
@@ -82,14 +80,21 @@ impl ConfigSource {
 
     /// Deserializes the whole document (e.g. to check the top-level keys).
     pub fn whole<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
-        if self.text.trim().is_empty() {
-            return Err(ConfigError::whole(self, "the config is empty; see configs/vae.yaml for a complete example"));
-        }
+        self.check_not_blank()?;
         let de = serde_norway::Deserializer::from_str(&self.text);
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             self.from_serde(e.into_inner(), path)
         })
+    }
+
+    /// An empty or comment-only document is its own error, not a type error.
+    fn check_not_blank(&self) -> Result<(), ConfigError> {
+        let blank = self.text.lines().map(str::trim).all(|l| l.is_empty() || l.starts_with('#'));
+        if blank {
+            return Err(ConfigError::whole(self, "the config is empty; see configs/vae.yaml for a complete example"));
+        }
+        Ok(())
     }
 
     fn from_serde(&self, e: serde_norway::Error, path: String) -> ConfigError {
@@ -158,12 +163,13 @@ fn explain_unknown(msg: &str, path: String) -> (String, Option<String>) {
     } else {
         format!("{path}.{bad}")
     };
+    // With no near spelling, the message's own "expected one of" list is the hint.
     let hint = match closest(bad, known) {
-        Some(best) => format!("did you mean `{best}`?"),
-        None if known.is_empty() => format!("no {kind}s are allowed here"),
-        None => format!("known {kind}s: {}", known.join(", ")),
+        Some(best) => Some(format!("did you mean `{best}`?")),
+        None if known.is_empty() => Some(format!("no {kind}s are allowed here")),
+        None => None,
     };
-    (full, Some(hint))
+    (full, hint)
 }
 
 /// The known spelling nearest to `bad`, if it is near enough to be a typo.
