@@ -26,11 +26,18 @@ pub struct Position {
 }
 
 fn rng_to_string(r: &Rng) -> String {
-    r.state().iter().map(|x| x.to_string()).collect::<Vec<_>>().join(",")
+    r.state()
+        .iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn rng_from_string(s: &str) -> Option<Rng> {
-    let v: Vec<u64> = s.split(',').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    let v: Vec<u64> = s
+        .split(',')
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
     Some(Rng::from_state(v.try_into().ok()?))
 }
 
@@ -64,19 +71,31 @@ pub fn save(dir: &Path, state: Vec<(String, Tensor)>, pos: &Position, config: &s
     };
     write().map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        anyhow::anyhow!("writing checkpoint {}: {e} (the previous checkpoint, if any, is intact)", path.display())
+        anyhow::anyhow!(
+            "writing checkpoint {}: {e} (the previous checkpoint, if any, is intact)",
+            path.display()
+        )
     })
 }
 
 /// Loads the state tensors and position of a run.
 pub fn load(dir: &Path) -> Result<(HashMap<String, Tensor>, Position)> {
     let path = dir.join(FILE);
-    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {} (is this a run directory?)", path.display()))?;
-    let bad = |what: &str| anyhow::anyhow!("{} is not a valid gen checkpoint: {what}", path.display());
-    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(&e.to_string()))?;
+    let bytes = std::fs::read(&path)
+        .with_context(|| format!("cannot read {} (is this a run directory?)", path.display()))?;
+    let bad =
+        |what: &str| anyhow::anyhow!("{} is not a valid gen checkpoint: {what}", path.display());
+    let (_, header) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(&e.to_string()))?;
     let meta = header.metadata().clone().unwrap_or_default();
-    let get = |k: &str| meta.get(k).cloned().ok_or_else(|| bad(&format!("metadata `{k}` is missing")));
-    let version: u32 = get("format_version")?.parse().map_err(|_| bad("bad format_version"))?;
+    let get = |k: &str| {
+        meta.get(k)
+            .cloned()
+            .ok_or_else(|| bad(&format!("metadata `{k}` is missing")))
+    };
+    let version: u32 = get("format_version")?
+        .parse()
+        .map_err(|_| bad("bad format_version"))?;
     if version > FORMAT_VERSION {
         bail!(
             "{} has checkpoint format {version}, newer than this gen understands ({FORMAT_VERSION}); update gen",
@@ -90,7 +109,8 @@ pub fn load(dir: &Path) -> Result<(HashMap<String, Tensor>, Position)> {
         data_rng: rng_from_string(&get("data_rng")?).ok_or_else(|| bad("bad data_rng"))?,
         noise_rng: rng_from_string(&get("noise_rng")?).ok_or_else(|| bad("bad noise_rng"))?,
     };
-    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).map_err(|e| bad(&e.to_string()))?;
+    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+        .map_err(|e| bad(&e.to_string()))?;
     Ok((tensors, pos))
 }
 
@@ -114,6 +134,9 @@ mod tests {
         assert_eq!(p, pos);
         assert_eq!(ts["a"].to_vec1::<f32>().unwrap(), vec![1.0, 2.0]);
         std::fs::write(dir.path().join(FILE), b"garbage").unwrap();
-        assert!(load(dir.path()).unwrap_err().to_string().contains("not a valid gen checkpoint"));
+        assert!(load(dir.path())
+            .unwrap_err()
+            .to_string()
+            .contains("not a valid gen checkpoint"));
     }
 }

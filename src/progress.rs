@@ -12,9 +12,11 @@ impl EpochProgress {
         let bar = std::io::stdout().is_terminal().then(|| {
             let b = ProgressBar::new(batches);
             b.set_style(
-                ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
             );
             b.set_prefix(format!("{epoch}/{epochs}"));
             b

@@ -104,7 +104,10 @@ pub struct RunConfig {
 impl RunConfig {
     pub fn parse(src: &ConfigSource) -> Result<Self, ConfigError> {
         let doc: Document = src.whole().map_err(|mut e| {
-            e.message = e.message.replace("struct Document", "a mapping with the sections model, data, train, device, log");
+            e.message = e.message.replace(
+                "struct Document",
+                "a mapping with the sections model, data, train, device, log",
+            );
             e
         })?;
         let family = doc.model.family;
@@ -114,7 +117,9 @@ impl RunConfig {
                 Some(n) => format!("did you mean `{n}`?"),
                 None => format!("known families: {} (see `gen list`)", names.join(", ")),
             };
-            let mut e = ConfigError::invalid("model.family", format!("unknown model family `{family}`")).locate_in(src);
+            let mut e =
+                ConfigError::invalid("model.family", format!("unknown model family `{family}`"))
+                    .locate_in(src);
             e.hint = Some(hint);
             return Err(e);
         }
@@ -139,10 +144,16 @@ impl RunConfig {
             return Err(ConfigError::invalid("train.epochs", "must be at least 1"));
         }
         if t.batch_size == 0 {
-            return Err(ConfigError::invalid("train.batch_size", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "train.batch_size",
+                "must be at least 1",
+            ));
         }
         if t.eval_batch_size == 0 {
-            return Err(ConfigError::invalid("train.eval_batch_size", "must be at least 1"));
+            return Err(ConfigError::invalid(
+                "train.eval_batch_size",
+                "must be at least 1",
+            ));
         }
         t.optimizer.validate("train.optimizer")?;
         self.data.validate()
@@ -155,7 +166,10 @@ impl RunConfig {
         m.insert("model".into(), model);
         m.insert("data".into(), to_value(&self.data).unwrap_or(Value::Null));
         m.insert("train".into(), to_value(&self.train).unwrap_or(Value::Null));
-        m.insert("device".into(), to_value(self.device).unwrap_or(Value::Null));
+        m.insert(
+            "device".into(),
+            to_value(self.device).unwrap_or(Value::Null),
+        );
         m.insert("log".into(), to_value(&self.log).unwrap_or(Value::Null));
         gen_core::yaml::to_string(&Value::Mapping(m)).unwrap_or_default()
     }

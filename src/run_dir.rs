@@ -6,7 +6,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// `YYYYMMDD-HHMMSS` in UTC.
 pub fn timestamp() -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Howard Hinnant's civil-from-days.
     let z = days as i64 + 719_468;
@@ -18,7 +21,12 @@ pub fn timestamp() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Creates a fresh run directory: `explicit` if given (it must not exist or be empty),
@@ -42,7 +50,8 @@ pub fn create(runs: &Path, name: &str, explicit: Option<&Path>) -> Result<PathBu
             dir
         }
     };
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the run directory {}", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the run directory {}", dir.display()))?;
     check_writable(&dir)?;
     Ok(dir)
 }
@@ -50,7 +59,8 @@ pub fn create(runs: &Path, name: &str, explicit: Option<&Path>) -> Result<PathBu
 /// Fails early, before any training, if `dir` cannot be written.
 pub fn check_writable(dir: &Path) -> Result<()> {
     let probe = dir.join(".write-test");
-    std::fs::write(&probe, b"ok").with_context(|| format!("the run directory {} is not writable", dir.display()))?;
+    std::fs::write(&probe, b"ok")
+        .with_context(|| format!("the run directory {} is not writable", dir.display()))?;
     std::fs::remove_file(&probe).ok();
     Ok(())
 }

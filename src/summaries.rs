@@ -30,7 +30,11 @@ impl Summaries {
     pub fn report(&mut self, split: &str, r: &Report, step: u64) -> Result<()> {
         self.scalar(&format!("loss/{split}"), r.loss, step)?;
         for (tag, v) in r.scalars().into_iter().skip(1) {
-            let tag = if split == "test" { tag } else { format!("{split}/{tag}") };
+            let tag = if split == "test" {
+                tag
+            } else {
+                format!("{split}/{tag}")
+            };
             self.scalar(&tag, v, step)?;
         }
         Ok(())
@@ -39,7 +43,8 @@ impl Summaries {
     /// Each picture as a TensorBoard image and as `<name>-epoch-NNN.png`.
     pub fn pictures(&mut self, pics: &[(String, Picture)], epoch: usize, step: u64) -> Result<()> {
         for (name, p) in pics {
-            self.writer.add_image(name, p.width, p.height, p.channels, &p.data, step)?;
+            self.writer
+                .add_image(name, p.width, p.height, p.channels, &p.data, step)?;
             let path = self.dir.join(format!("{name}-epoch-{epoch:03}.png"));
             let png = encode_png(p.width, p.height, p.channels, &p.data)?;
             std::fs::write(&path, png).with_context(|| format!("writing {}", path.display()))?;
@@ -50,7 +55,11 @@ impl Summaries {
     pub fn histograms(&mut self, params: &Params, step: u64) -> Result<()> {
         for (name, var) in params.named() {
             let v: Vec<f64> = var.flatten_all()?.to_dtype(DType::F64)?.to_vec1()?;
-            self.writer.add_histogram(&format!("weights/{name}"), &Histogram::from_values(v), step)?;
+            self.writer.add_histogram(
+                &format!("weights/{name}"),
+                &Histogram::from_values(v),
+                step,
+            )?;
         }
         Ok(())
     }

@@ -29,19 +29,35 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let (src, run_name) = match (&args.config, &args.resume) {
         (_, Some(dir)) => {
             let path = dir.join("config.yaml");
-            let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {} (is {} a run directory?)", path.display(), dir.display()))?;
-            (ConfigSource::new(path.display().to_string(), text), String::new())
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "cannot read {} (is {} a run directory?)",
+                    path.display(),
+                    dir.display()
+                )
+            })?;
+            (
+                ConfigSource::new(path.display().to_string(), text),
+                String::new(),
+            )
         }
         (Some(path), None) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the config {}", path.display()))?;
-            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "run".into());
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the config {}", path.display()))?;
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "run".into());
             (ConfigSource::new(path.display().to_string(), text), stem)
         }
         (None, None) => bail!("give a config file or --resume RUN_DIR"),
     };
     let src = src.with_overrides(&args.sets)?;
     let cfg = RunConfig::parse(&src)?;
-    let device = cfg.device.open().map_err(|m| ConfigError::invalid("device", m).locate_in(&src))?;
+    let device = cfg
+        .device
+        .open()
+        .map_err(|m| ConfigError::invalid("device", m).locate_in(&src))?;
     let entry = registry::find(&cfg.family).expect("validated by RunConfig::parse");
 
     let data = Dataset::load(&cfg.data, Some(&repo_data()))?;
@@ -68,9 +84,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Some(dir) => {
             let (state, saved) = checkpoint::load(dir)?;
             if saved.family != cfg.family {
-                bail!("{} holds a `{}` checkpoint, but its config says `{}`", dir.display(), saved.family, cfg.family);
+                bail!(
+                    "{} holds a `{}` checkpoint, but its config says `{}`",
+                    dir.display(),
+                    saved.family,
+                    cfg.family
+                );
             }
-            model.load_state(&state).with_context(|| format!("resuming from {}", dir.display()))?;
+            model
+                .load_state(&state)
+                .with_context(|| format!("resuming from {}", dir.display()))?;
             pos = saved;
             if pos.epoch >= cfg.train.epochs {
                 bail!(
@@ -82,12 +105,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 );
             }
             run_dir::check_writable(dir)?;
-            println!("resuming {} at epoch {} (step {})", dir.display(), pos.epoch + 1, pos.step + 1);
+            println!(
+                "resuming {} at epoch {} (step {})",
+                dir.display(),
+                pos.epoch + 1,
+                pos.step + 1
+            );
             dir.clone()
         }
         None => run_dir::create(&args.runs, &run_name, args.run_dir.as_deref())?,
     };
-    std::fs::write(dir.join("config.yaml"), &resolved).with_context(|| format!("writing {}", dir.join("config.yaml").display()))?;
+    std::fs::write(dir.join("config.yaml"), &resolved)
+        .with_context(|| format!("writing {}", dir.join("config.yaml").display()))?;
 
     let mut sums = Summaries::create(&dir)?;
     if pos.step == 0 {
@@ -105,7 +134,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     );
     println!("objective: {}", model.direction());
 
-    let trainer = Trainer { cfg: &cfg, data: &data, device };
+    let trainer = Trainer {
+        cfg: &cfg,
+        data: &data,
+        device,
+    };
     let started = Instant::now();
     for epoch in pos.epoch + 1..=cfg.train.epochs {
         let (train_report, samples_per_s) = trainer.train_epoch(model.as_mut(), &mut pos, epoch)?;
@@ -136,8 +169,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
             started.elapsed().as_secs_f64()
         );
     }
-    let logdir = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(&args.runs);
-    println!("done in {:.1}s; view with: tensorboard --logdir {}", started.elapsed().as_secs_f64(), logdir.display());
+    let logdir = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(&args.runs);
+    println!(
+        "done in {:.1}s; view with: tensorboard --logdir {}",
+        started.elapsed().as_secs_f64(),
+        logdir.display()
+    );
     Ok(())
 }
 
@@ -146,7 +186,12 @@ fn every(n: usize, epoch: usize) -> bool {
 }
 
 fn terms(r: &Report) -> String {
-    r.joint_kl.terms.iter().map(|(k, v)| format!("{k} {v:.3}")).collect::<Vec<_>>().join(", ")
+    r.joint_kl
+        .terms
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.3}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 struct Trainer<'a> {
@@ -170,12 +215,21 @@ impl Trainer<'_> {
     }
 
     /// One pass over the shuffled training set; returns the mean report and samples/s.
-    fn train_epoch(&self, model: &mut dyn Model, pos: &mut Position, epoch: usize) -> Result<(Report, f64)> {
+    fn train_epoch(
+        &self,
+        model: &mut dyn Model,
+        pos: &mut Position,
+        epoch: usize,
+    ) -> Result<(Report, f64)> {
         let train: &Split = &self.data.train;
         let bs = self.cfg.train.batch_size;
         let mut order: Vec<usize> = (0..train.n).collect();
         pos.data_rng.shuffle(&mut order);
-        let progress = EpochProgress::new(epoch, self.cfg.train.epochs, order.len().div_ceil(bs) as u64);
+        let progress = EpochProgress::new(
+            epoch,
+            self.cfg.train.epochs,
+            order.len().div_ceil(bs) as u64,
+        );
         let mut mean = ReportMean::default();
         let t0 = Instant::now();
         let mut seen = 0usize;
@@ -195,7 +249,10 @@ impl Trainer<'_> {
             }
             mean.add(&report, idx.len());
             seen += idx.len();
-            progress.update(report.loss, seen as f64 / t0.elapsed().as_secs_f64().max(1e-9));
+            progress.update(
+                report.loss,
+                seen as f64 / t0.elapsed().as_secs_f64().max(1e-9),
+            );
         }
         progress.finish();
         let rate = seen as f64 / t0.elapsed().as_secs_f64().max(1e-9);

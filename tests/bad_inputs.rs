@@ -9,25 +9,50 @@ use support::*;
 
 fn assert_clean_failure(o: &std::process::Output, what: &str) {
     let err = stderr(o);
-    assert!(!o.status.success(), "{what}: expected failure, got success\n{}", stdout(o));
+    assert!(
+        !o.status.success(),
+        "{what}: expected failure, got success\n{}",
+        stdout(o)
+    );
     assert_eq!(o.status.code(), Some(1), "{what}: exit code\n{err}");
-    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{what}: panicked\n{err}");
-    assert!(err.lines().any(|l| l.starts_with("error: ")), "{what}: {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{what}: panicked\n{err}"
+    );
+    assert!(
+        err.lines().any(|l| l.starts_with("error: ")),
+        "{what}: {err}"
+    );
 }
 
 #[test]
 fn every_bad_config_is_rejected_with_its_message() {
     let dir = repo().join("tests/bad-configs");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     assert!(files.len() >= 30, "the corpus has {} configs", files.len());
     let tmp = tempfile::tempdir().unwrap();
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();
-        let expects: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("# expect: ")).collect();
-        assert!(!expects.is_empty(), "{} has no `# expect:` line", f.display());
+        let expects: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# expect: "))
+            .collect();
+        assert!(
+            !expects.is_empty(),
+            "{} has no `# expect:` line",
+            f.display()
+        );
         let rel = f.strip_prefix(repo()).unwrap();
-        let o = gen(&["train", rel.to_str().unwrap(), "--runs", tmp.path().to_str().unwrap()]);
+        let o = gen(&[
+            "train",
+            rel.to_str().unwrap(),
+            "--runs",
+            tmp.path().to_str().unwrap(),
+        ]);
         let name = f.file_name().unwrap().to_string_lossy().to_string();
         assert_clean_failure(&o, &name);
         let err = stderr(&o);
@@ -44,24 +69,46 @@ fn cli_level_mistakes() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path().to_str().unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["train", "configs/nope.yaml"], "cannot read the config configs/nope.yaml"),
-        (vec!["train", "configs/vae.yaml", "--set", "train.epochs"], "expected KEY.PATH=VALUE"),
-        (vec!["train", "configs/vae.yaml", "--set", "train..epochs=3"], "not a dotted key path"),
-        (vec!["train", "configs/vae.yaml", "--set", "train.epochs=zero"], "(from --set train.epochs=zero)"),
-        (vec!["train", "configs/vae.yaml", "--set", "model.latnet=3"], "did you mean `latent`"),
+        (
+            vec!["train", "configs/nope.yaml"],
+            "cannot read the config configs/nope.yaml",
+        ),
+        (
+            vec!["train", "configs/vae.yaml", "--set", "train.epochs"],
+            "expected KEY.PATH=VALUE",
+        ),
+        (
+            vec!["train", "configs/vae.yaml", "--set", "train..epochs=3"],
+            "not a dotted key path",
+        ),
+        (
+            vec!["train", "configs/vae.yaml", "--set", "train.epochs=zero"],
+            "(from --set train.epochs=zero)",
+        ),
+        (
+            vec!["train", "configs/vae.yaml", "--set", "model.latnet=3"],
+            "did you mean `latent`",
+        ),
         (vec!["train", "--resume", t], "a run directory?"),
     ];
     for (args, expect) in cases {
         let o = gen(&args);
         assert_clean_failure(&o, &format!("{args:?}"));
-        assert!(stderr(&o).contains(expect), "{args:?}: expected `{expect}` in {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(expect),
+            "{args:?}: expected `{expect}` in {}",
+            stderr(&o)
+        );
     }
     // An existing, non-empty --run-dir is never overwritten.
     std::fs::write(tmp.path().join("keep.txt"), "precious").unwrap();
     let o = gen(&["train", "configs/vae.yaml", "--run-dir", t]);
     assert_clean_failure(&o, "existing run dir");
     assert!(stderr(&o).contains("never overwritten"), "{}", stderr(&o));
-    assert_eq!(std::fs::read_to_string(tmp.path().join("keep.txt")).unwrap(), "precious");
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("keep.txt")).unwrap(),
+        "precious"
+    );
     // A truly empty file.
     let empty = tmp.path().join("empty.yaml");
     std::fs::write(&empty, "").unwrap();
@@ -89,32 +136,63 @@ fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
 fn corrupt_data_files_are_named_in_the_error() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("bad magic", b"GIF89a....".to_vec(), "bad magic number"),
-        ("truncated", idx(&[2, 28, 28], &[0; 100]), "truncated: the header promises 1568 bytes"),
-        ("not gzip inside", vec![0x1f, 0x8b, 0, 0, 1, 2, 3], "broken gzip stream"),
+        (
+            "truncated",
+            idx(&[2, 28, 28], &[0; 100]),
+            "truncated: the header promises 1568 bytes",
+        ),
+        (
+            "not gzip inside",
+            vec![0x1f, 0x8b, 0, 0, 1, 2, 3],
+            "broken gzip stream",
+        ),
     ];
     for (what, images, expect) in cases {
         let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path();
         std::fs::write(d.join("train-images-idx3-ubyte"), &images).unwrap();
         gz(&d.join("train-labels-idx1-ubyte.gz"), &idx(&[2], &[1, 2]));
-        gz(&d.join("t10k-images-idx3-ubyte.gz"), &idx(&[1, 28, 28], &[0; 784]));
+        gz(
+            &d.join("t10k-images-idx3-ubyte.gz"),
+            &idx(&[1, 28, 28], &[0; 784]),
+        );
         gz(&d.join("t10k-labels-idx1-ubyte.gz"), &idx(&[1], &[3]));
         let set = format!("data.dir={}", d.display());
-        let o = gen(&["train", "configs/vae.yaml", "--set", &set, "--runs", d.to_str().unwrap()]);
+        let o = gen(&[
+            "train",
+            "configs/vae.yaml",
+            "--set",
+            &set,
+            "--runs",
+            d.to_str().unwrap(),
+        ]);
         assert_clean_failure(&o, what);
         let err = stderr(&o);
         assert!(err.contains(expect), "{what}: expected `{expect}` in {err}");
-        assert!(err.contains("train-images-idx3-ubyte"), "{what}: names the file: {err}");
+        assert!(
+            err.contains("train-images-idx3-ubyte"),
+            "{what}: names the file: {err}"
+        );
     }
 }
 
 #[test]
 fn missing_dataset_names_the_paths_searched_and_the_fix() {
     let tmp = tempfile::tempdir().unwrap();
-    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let mirror = format!("data.mirrors=[\"http://{dead}/fm/\"]");
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_gen"))
-        .args(["train", "configs/vae.yaml", "--set", "data.name=fashion-mnist", "--set", &mirror])
+        .args([
+            "train",
+            "configs/vae.yaml",
+            "--set",
+            "data.name=fashion-mnist",
+            "--set",
+            &mirror,
+        ])
         .current_dir(repo())
         .env("GEN_DATA_DIR", tmp.path().join("nothing-here"))
         .env("XDG_CACHE_HOME", tmp.path().join("cache"))

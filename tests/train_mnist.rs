@@ -13,7 +13,14 @@ fn run() -> &'static (tempfile::TempDir, PathBuf, String) {
     RUN.get_or_init(|| {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("run");
-        let o = gen(&["train", "configs/vae.yaml", "--set", "train.epochs=1", "--run-dir", dir.to_str().unwrap()]);
+        let o = gen(&[
+            "train",
+            "configs/vae.yaml",
+            "--set",
+            "train.epochs=1",
+            "--run-dir",
+            dir.to_str().unwrap(),
+        ]);
         ok(&o);
         (tmp, dir, stdout(&o))
     })
@@ -29,20 +36,37 @@ fn one_epoch_of_mnist_reaches_test_loss_below_135() {
     let (_, rec) = last(&s, "joint_kl/reconstruction").unwrap();
     let (_, kl) = last(&s, "joint_kl/latent_kl").unwrap();
     let (_, total) = last(&s, "joint_kl/total").unwrap();
-    assert!((rec + kl - total).abs() < 1e-3 * total, "terms add up: {rec} + {kl} vs {total}");
-    assert!((total - test_loss).abs() < 1e-3 * total, "beta = 1: loss is the joint KL");
-    assert!(kl > 5.0 && rec > 50.0, "a trained VAE uses its latent: kl {kl}, rec {rec}");
+    assert!(
+        (rec + kl - total).abs() < 1e-3 * total,
+        "terms add up: {rec} + {kl} vs {total}"
+    );
+    assert!(
+        (total - test_loss).abs() < 1e-3 * total,
+        "beta = 1: loss is the joint KL"
+    );
+    assert!(
+        kl > 5.0 && rec > 50.0,
+        "a trained VAE uses its latent: kl {kl}, rec {rec}"
+    );
     assert!(out.contains("epoch 1/1"), "{out}");
 }
 
 #[test]
 fn run_directory_holds_config_checkpoint_and_pictures() {
     let (_, dir, _) = run();
-    for f in ["config.yaml", "checkpoint.safetensors", "samples-epoch-001.png", "reconstructions-epoch-001.png"] {
+    for f in [
+        "config.yaml",
+        "checkpoint.safetensors",
+        "samples-epoch-001.png",
+        "reconstructions-epoch-001.png",
+    ] {
         assert!(dir.join(f).is_file(), "{f} missing in {}", dir.display());
     }
     let cfg = std::fs::read_to_string(dir.join("config.yaml")).unwrap();
-    assert!(cfg.contains("latent: 20") && cfg.contains("epochs: 1") && cfg.contains("kind: adam"), "{cfg}");
+    assert!(
+        cfg.contains("latent: 20") && cfg.contains("epochs: 1") && cfg.contains("kind: adam"),
+        "{cfg}"
+    );
     let png = image::open(dir.join("samples-epoch-001.png")).unwrap();
     assert_eq!((png.width(), png.height()), (8 * 30 + 2, 8 * 30 + 2));
 }
@@ -51,8 +75,16 @@ fn run_directory_holds_config_checkpoint_and_pictures() {
 fn tensorboard_reads_the_event_file() {
     let (_, dir, _) = run();
     let py = tensorboard_python();
-    let o = std::process::Command::new(py).arg(repo().join("tests/tb_read.py")).arg(dir).output().unwrap();
-    assert!(o.status.success(), "tensorboard reader failed: {}", stderr(&o));
+    let o = std::process::Command::new(py)
+        .arg(repo().join("tests/tb_read.py"))
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "tensorboard reader failed: {}",
+        stderr(&o)
+    );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     for tag in [
         "loss/train",
@@ -63,17 +95,42 @@ fn tensorboard_reads_the_event_file() {
         "train/joint_kl/total",
         "speed/samples_per_s",
     ] {
-        let series = v["scalars"][tag].as_array().unwrap_or_else(|| panic!("scalar {tag} missing: {}", v["scalars"]));
+        let series = v["scalars"][tag]
+            .as_array()
+            .unwrap_or_else(|| panic!("scalar {tag} missing: {}", v["scalars"]));
         assert_eq!(series[0][0], 469, "{tag} at the epoch's last step");
     }
     let test_loss = v["scalars"]["loss/test"][0][1].as_f64().unwrap();
-    assert_eq!(test_loss as f32, last(&scalars(dir), "loss/test").unwrap().1, "both readers agree");
+    assert_eq!(
+        test_loss as f32,
+        last(&scalars(dir), "loss/test").unwrap().1,
+        "both readers agree"
+    );
     for name in ["samples", "reconstructions"] {
         let img = &v["images"][name];
-        assert_eq!(img["declared"], serde_json::json!([242, 242]), "{name}: {img}");
-        assert_eq!(img["decoded"], serde_json::json!([242, 242, 1]), "{name}: {img}");
+        assert_eq!(
+            img["declared"],
+            serde_json::json!([242, 242]),
+            "{name}: {img}"
+        );
+        assert_eq!(
+            img["decoded"],
+            serde_json::json!([242, 242, 1]),
+            "{name}: {img}"
+        );
     }
-    assert_eq!(v["histograms"]["weights/encoder.0.weight"]["num"], 784.0 * 400.0);
+    assert_eq!(
+        v["histograms"]["weights/encoder.0.weight"]["num"],
+        784.0 * 400.0
+    );
     assert_eq!(v["histograms"]["weights/decoder.1.bias"]["num"], 784.0);
-    assert!(v["tensors"].as_array().unwrap().iter().any(|t| t == "config"), "{}", v["tensors"]);
+    assert!(
+        v["tensors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "config"),
+        "{}",
+        v["tensors"]
+    );
 }

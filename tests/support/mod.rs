@@ -33,7 +33,13 @@ pub fn stderr(o: &Output) -> String {
 
 /// Asserts success, showing the output if not.
 pub fn ok(o: &Output) {
-    assert!(o.status.success(), "gen failed ({}):\nstdout:\n{}\nstderr:\n{}", o.status, stdout(o), stderr(o));
+    assert!(
+        o.status.success(),
+        "gen failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        stdout(o),
+        stderr(o)
+    );
 }
 
 /// The event file of a run directory.
@@ -41,7 +47,12 @@ pub fn event_file(run: &Path) -> PathBuf {
     let mut files: Vec<PathBuf> = std::fs::read_dir(run)
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("events.out.tfevents"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("events.out.tfevents")
+        })
         .collect();
     files.sort();
     files.pop().expect("an event file in the run directory")
@@ -51,7 +62,10 @@ pub fn event_file(run: &Path) -> PathBuf {
 pub fn scalars(run: &Path) -> Vec<(i64, String, f32)> {
     let mut out = vec![];
     for e in std::fs::read_dir(run).unwrap().filter_map(|e| e.ok()) {
-        if e.file_name().to_string_lossy().starts_with("events.out.tfevents") {
+        if e.file_name()
+            .to_string_lossy()
+            .starts_with("events.out.tfevents")
+        {
             out.extend(gen_tensorboard::read_scalars(&e.path()).unwrap());
         }
     }
@@ -60,7 +74,11 @@ pub fn scalars(run: &Path) -> Vec<(i64, String, f32)> {
 }
 
 pub fn last(scalars: &[(i64, String, f32)], tag: &str) -> Option<(i64, f32)> {
-    scalars.iter().rev().find(|(_, t, _)| t == tag).map(|(s, _, v)| (*s, *v))
+    scalars
+        .iter()
+        .rev()
+        .find(|(_, t, _)| t == tag)
+        .map(|(s, _, v)| (*s, *v))
 }
 
 /// A Python interpreter with the `tensorboard` package: $GEN_TB_PYTHON, the repository's
@@ -72,7 +90,11 @@ pub fn tensorboard_python() -> PathBuf {
         .chain([repo().join(".venv/bin/python"), PathBuf::from("python3")])
         .collect();
     for c in &candidates {
-        let ok = Command::new(c).args(["-c", "import tensorboard"]).output().map(|o| o.status.success()).unwrap_or(false);
+        let ok = Command::new(c)
+            .args(["-c", "import tensorboard"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
         if ok {
             return c.clone();
         }

@@ -41,7 +41,7 @@ impl ConfigSource {
         let mut doc: serde_norway::Value = if self.text.trim().is_empty() {
             serde_norway::Value::Mapping(Default::default())
         } else {
-            serde_norway::from_str(&self.text).map_err(|e| self.from_serde(e, String::new()))?
+            serde_norway::from_str(&self.text).map_err(|e| self.serde_error(e, String::new()))?
         };
         for s in sets {
             let Some((path, raw)) = s.split_once('=') else {
@@ -51,10 +51,14 @@ impl ConfigSource {
             };
             let path = path.trim();
             if path.is_empty() || path.split('.').any(str::is_empty) {
-                return Err(ConfigError::bare(format!("--set {s}: `{path}` is not a dotted key path")));
+                return Err(ConfigError::bare(format!(
+                    "--set {s}: `{path}` is not a dotted key path"
+                )));
             }
-            let value: serde_norway::Value = serde_norway::from_str(raw).unwrap_or(serde_norway::Value::String(raw.to_string()));
-            set_path(&mut doc, path, value).map_err(|m| ConfigError::bare(format!("--set {s}: {m}")))?;
+            let value: serde_norway::Value =
+                serde_norway::from_str(raw).unwrap_or(serde_norway::Value::String(raw.to_string()));
+            set_path(&mut doc, path, value)
+                .map_err(|m| ConfigError::bare(format!("--set {s}: {m}")))?;
             self.overrides.push((path.to_string(), raw.to_string()));
         }
         self.text = serde_norway::to_string(&doc).map_err(|e| ConfigError::bare(e.to_string()))?;
@@ -64,18 +68,29 @@ impl ConfigSource {
     /// Deserializes the top-level section `name` (which must be present).
     pub fn section<T: DeserializeOwned>(&self, name: &str) -> Result<T, ConfigError> {
         self.optional_section(name)?.ok_or_else(|| {
-            ConfigError::at(self, name.to_string(), format!("missing section `{name}`"), None)
+            ConfigError::at(
+                self,
+                name.to_string(),
+                format!("missing section `{name}`"),
+                None,
+            )
         })
     }
 
     /// Deserializes the top-level section `name`, or `None` when it is absent.
-    pub fn optional_section<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, ConfigError> {
+    pub fn optional_section<T: DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, ConfigError> {
         self.check_not_blank()?;
         let de = serde_norway::Deserializer::from_str(&self.text);
         let mut track = serde_path_to_error::Track::new();
-        let result = Section::<T> { name, _t: PhantomData }
-            .deserialize(serde_path_to_error::Deserializer::new(de, &mut track));
-        result.map_err(|e| self.from_serde(e, track.path().to_string()))
+        let result = Section::<T> {
+            name,
+            _t: PhantomData,
+        }
+        .deserialize(serde_path_to_error::Deserializer::new(de, &mut track));
+        result.map_err(|e| self.serde_error(e, track.path().to_string()))
     }
 
     /// Deserializes the whole document (e.g. to check the top-level keys).
@@ -84,20 +99,27 @@ impl ConfigSource {
         let de = serde_norway::Deserializer::from_str(&self.text);
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
-            self.from_serde(e.into_inner(), path)
+            self.serde_error(e.into_inner(), path)
         })
     }
 
     /// An empty or comment-only document is its own error, not a type error.
     fn check_not_blank(&self) -> Result<(), ConfigError> {
-        let blank = self.text.lines().map(str::trim).all(|l| l.is_empty() || l.starts_with('#'));
+        let blank = self
+            .text
+            .lines()
+            .map(str::trim)
+            .all(|l| l.is_empty() || l.starts_with('#'));
         if blank {
-            return Err(ConfigError::whole(self, "the config is empty; see configs/vae.yaml for a complete example"));
+            return Err(ConfigError::whole(
+                self,
+                "the config is empty; see configs/vae.yaml for a complete example",
+            ));
         }
         Ok(())
     }
 
-    fn from_serde(&self, e: serde_norway::Error, path: String) -> ConfigError {
+    fn serde_error(&self, e: serde_norway::Error, path: String) -> ConfigError {
         let mut msg = e.to_string();
         if let Some(i) = msg.find(" at line ") {
             msg.truncate(i);
@@ -124,7 +146,11 @@ impl ConfigSource {
 }
 
 /// Sets `doc[a][b][c] = value`, creating maps on the way.
-fn set_path(doc: &mut serde_norway::Value, path: &str, value: serde_norway::Value) -> Result<(), String> {
+fn set_path(
+    doc: &mut serde_norway::Value,
+    path: &str,
+    value: serde_norway::Value,
+) -> Result<(), String> {
     use serde_norway::Value;
     let mut cur = doc;
     let segs: Vec<&str> = path.split('.').collect();
@@ -137,7 +163,9 @@ fn set_path(doc: &mut serde_norway::Value, path: &str, value: serde_norway::Valu
             map.insert(key, value);
             return Ok(());
         }
-        cur = map.entry(key).or_insert_with(|| Value::Mapping(Default::default()));
+        cur = map
+            .entry(key)
+            .or_insert_with(|| Value::Mapping(Default::default()));
     }
     Ok(())
 }
@@ -202,7 +230,12 @@ pub fn locate(text: &str, path: &str) -> Option<(usize, usize)> {
                 break 'segments;
             }
             let key = trimmed.trim_start_matches("- ");
-            let key = key.split(':').next().unwrap_or("").trim().trim_matches(['"', '\'']);
+            let key = key
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches(['"', '\'']);
             if key == seg && trimmed.contains(':') {
                 found = Some((i + 1, indent as usize + 1));
                 parent_indent = indent;
@@ -354,14 +387,18 @@ mod tests {
     fn reads_a_section_and_ignores_the_others() {
         let m: Model = ConfigSource::new("c.yaml", TEXT).section("model").unwrap();
         assert_eq!(m.latent, 20);
-        let none: Option<Model> = ConfigSource::new("c.yaml", TEXT).optional_section("absent").unwrap();
+        let none: Option<Model> = ConfigSource::new("c.yaml", TEXT)
+            .optional_section("absent")
+            .unwrap();
         assert!(none.is_none());
     }
 
     #[test]
     fn unknown_key_names_path_line_and_suggestion() {
         let text = "model:\n  family: vae\n  lattent: 20\n";
-        let e = ConfigSource::new("c.yaml", text).section::<Model>("model").unwrap_err();
+        let e = ConfigSource::new("c.yaml", text)
+            .section::<Model>("model")
+            .unwrap_err();
         assert_eq!(e.path, "model.lattent");
         assert_eq!(e.location.map(|l| l.0), Some(3));
         assert_eq!(e.hint.as_deref(), Some("did you mean `latent`?"), "{e:?}");
@@ -372,7 +409,9 @@ mod tests {
     #[test]
     fn wrong_type_gives_line_and_column() {
         let text = "model:\n  family: vae\n  latent: twenty\n";
-        let e = ConfigSource::new("c.yaml", text).section::<Model>("model").unwrap_err();
+        let e = ConfigSource::new("c.yaml", text)
+            .section::<Model>("model")
+            .unwrap_err();
         assert_eq!(e.path, "model.latent");
         assert_eq!(e.location, Some((3, 11)));
         assert!(e.message.contains("invalid"), "{}", e.message);
@@ -385,9 +424,13 @@ mod tests {
             .unwrap();
         let e = src.section::<Model>("model").unwrap_err();
         assert_eq!(e.set_by.as_deref(), Some("--set model.latent=oops"));
-        let src = ConfigSource::new("c.yaml", TEXT).with_overrides(&["model.hidden=[1, 2]".into()]).unwrap();
+        let src = ConfigSource::new("c.yaml", TEXT)
+            .with_overrides(&["model.hidden=[1, 2]".into()])
+            .unwrap();
         assert_eq!(src.section::<Model>("model").unwrap().hidden, vec![1, 2]);
-        assert!(ConfigSource::new("c.yaml", TEXT).with_overrides(&["nonsense".into()]).is_err());
+        assert!(ConfigSource::new("c.yaml", TEXT)
+            .with_overrides(&["nonsense".into()])
+            .is_err());
     }
 
     #[test]
@@ -395,14 +438,24 @@ mod tests {
         assert_eq!(locate(TEXT, "train.epochs"), Some((6, 3)));
         assert_eq!(locate(TEXT, "model.latent"), Some((4, 3)));
         assert_eq!(locate(TEXT, "model.epochs"), Some((2, 1))); // the deepest section found
-        let e = ConfigError::invalid("train.epochs", "must be at least 1").locate_in(&ConfigSource::new("c.yaml", TEXT));
-        assert_eq!(e.to_string(), "c.yaml:6:3: `train.epochs`: must be at least 1");
+        let e = ConfigError::invalid("train.epochs", "must be at least 1")
+            .locate_in(&ConfigSource::new("c.yaml", TEXT));
+        assert_eq!(
+            e.to_string(),
+            "c.yaml:6:3: `train.epochs`: must be at least 1"
+        );
     }
 
     #[test]
     fn empty_and_broken_yaml_are_errors() {
-        assert!(ConfigSource::new("c.yaml", "  \n").section::<Model>("model").unwrap_err().message.contains("empty"));
-        let e = ConfigSource::new("c.yaml", "model: [unclosed\n").section::<Model>("model").unwrap_err();
+        assert!(ConfigSource::new("c.yaml", "  \n")
+            .section::<Model>("model")
+            .unwrap_err()
+            .message
+            .contains("empty"));
+        let e = ConfigSource::new("c.yaml", "model: [unclosed\n")
+            .section::<Model>("model")
+            .unwrap_err();
         assert!(e.location.is_some(), "{e}");
     }
 }

@@ -212,8 +212,13 @@ mod tests {
         assert!((v1(b.log_prob(&x).unwrap())[0] - (p.ln() + 0.5f64.ln())).abs() < 1e-12);
         let h = -(p * p.ln() + (1.0 - p) * (1.0 - p).ln()) + 2f64.ln();
         assert!((v1(b.entropy().unwrap())[0] - h).abs() < 1e-12);
-        let many = Bernoulli::new(Tensor::full((p / (1.0 - p)).ln() as f32, (50_000, 1), &d).unwrap());
-        let s = v1(many.sample(&mut Rng::new(1)).unwrap().flatten_all().unwrap());
+        let many =
+            Bernoulli::new(Tensor::full((p / (1.0 - p)).ln() as f32, (50_000, 1), &d).unwrap());
+        let s = v1(many
+            .sample(&mut Rng::new(1))
+            .unwrap()
+            .flatten_all()
+            .unwrap());
         let freq = s.iter().sum::<f64>() / s.len() as f64;
         assert!((freq - p).abs() < 0.01, "{freq}");
     }
@@ -227,8 +232,16 @@ mod tests {
         assert!((lp[0] - 0.4f64.ln()).abs() < 1e-12);
         let h: f64 = -probs.iter().map(|p| p * p.ln()).sum::<f64>();
         assert!((v1(c.entropy().unwrap())[0] - h).abs() < 1e-12);
-        let rows = Tensor::new(&[probs], &d).unwrap().broadcast_as((30_000, 3)).unwrap().contiguous().unwrap();
-        let s = Categorical::from_probs(&rows).unwrap().sample(&mut Rng::new(2)).unwrap();
+        let rows = Tensor::new(&[probs], &d)
+            .unwrap()
+            .broadcast_as((30_000, 3))
+            .unwrap()
+            .contiguous()
+            .unwrap();
+        let s = Categorical::from_probs(&rows)
+            .unwrap()
+            .sample(&mut Rng::new(2))
+            .unwrap();
         let ks: Vec<u32> = s.to_vec1().unwrap();
         let f1 = ks.iter().filter(|&&k| k == 1).count() as f64 / ks.len() as f64;
         assert!((f1 - 0.4).abs() < 0.015, "{f1}");

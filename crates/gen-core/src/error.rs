@@ -8,13 +8,19 @@ pub enum Error {
     #[error(transparent)]
     Tensor(#[from] candle_core::Error),
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(Box<ConfigError>),
     /// A state (checkpoint) that does not fit the model it is loaded into.
     #[error("checkpoint does not match the model: {0}")]
     State(String),
     /// Anything else a model wants to report in plain words.
     #[error("{0}")]
     Msg(String),
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(Box::new(e))
+    }
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

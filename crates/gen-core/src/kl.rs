@@ -72,7 +72,10 @@ mod tests {
         let b = scalar(gaussian_gaussian(&p, &std).unwrap());
         // by hand: 0.5 * sum(exp(lv) + m^2 - lv - 1)
         let want = 0.5 * ((0.3f64.exp() + 1.0 - 0.3 - 1.0) + ((-1.2f64).exp() + 0.25 + 1.2 - 1.0));
-        assert!((a - want).abs() < 1e-12 && (b - want).abs() < 1e-12, "{a} {b} {want}");
+        assert!(
+            (a - want).abs() < 1e-12 && (b - want).abs() < 1e-12,
+            "{a} {b} {want}"
+        );
     }
 
     #[test]
@@ -86,7 +89,13 @@ mod tests {
         let expand = |t: &Tensor| t.broadcast_as((n, 3)).unwrap().contiguous().unwrap();
         let p = DiagGaussian::new(expand(&row_m), expand(&row_lv));
         let q = DiagGaussian::new(expand(&q_m), expand(&q_lv));
-        let analytic = scalar(gaussian_gaussian(&DiagGaussian::new(row_m, row_lv), &DiagGaussian::new(q_m, q_lv)).unwrap());
+        let analytic = scalar(
+            gaussian_gaussian(
+                &DiagGaussian::new(row_m, row_lv),
+                &DiagGaussian::new(q_m, q_lv),
+            )
+            .unwrap(),
+        );
         let z = p.rsample(&mut Rng::new(5)).unwrap();
         let mc: Vec<f64> = monte_carlo(&p.log_prob(&z).unwrap(), &q.log_prob(&z).unwrap())
             .unwrap()
@@ -95,7 +104,10 @@ mod tests {
         let mean = mc.iter().sum::<f64>() / n as f64;
         let sd = (mc.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64).sqrt();
         let stderr = sd / (n as f64).sqrt();
-        assert!((mean - analytic).abs() < 4.0 * stderr, "mc {mean} ± {stderr} vs {analytic}");
+        assert!(
+            (mean - analytic).abs() < 4.0 * stderr,
+            "mc {mean} ± {stderr} vs {analytic}"
+        );
         assert!(stderr < 0.01);
     }
 

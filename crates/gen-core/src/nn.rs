@@ -204,12 +204,19 @@ mod tests {
             let want = w[0][j] - 2.0 * w[1][j] + b[j];
             assert!((y[0][j] - want).abs() < 1e-12);
         }
-        let saved: HashMap<_, _> = params.export("m.").into_iter().map(|(k, t)| (k, t.copy().unwrap())).collect();
+        let saved: HashMap<_, _> = params
+            .export("m.")
+            .into_iter()
+            .map(|(k, t)| (k, t.copy().unwrap()))
+            .collect();
         l.weight.set(&l.weight.zeros_like().unwrap()).unwrap();
         params.load("m.", &saved).unwrap();
         assert_eq!(l.weight.to_vec2::<f64>().unwrap(), w);
         let mut wrong = saved.clone();
-        wrong.insert("m.l.bias".into(), Tensor::zeros(4, DType::F64, &Device::Cpu).unwrap());
+        wrong.insert(
+            "m.l.bias".into(),
+            Tensor::zeros(4, DType::F64, &Device::Cpu).unwrap(),
+        );
         let err = params.load("m.", &wrong).unwrap_err().to_string();
         assert!(err.contains("m.l.bias") && err.contains("[4]"), "{err}");
     }

@@ -56,7 +56,8 @@ impl JointKl {
 
     /// The estimate of the divergence, if the terms add up to one.
     pub fn total(&self) -> Option<f64> {
-        self.additive.then(|| self.terms.iter().map(|(_, v)| v).sum())
+        self.additive
+            .then(|| self.terms.iter().map(|(_, v)| v).sum())
     }
 
     pub fn term(&self, name: &str) -> Option<f64> {
@@ -130,7 +131,11 @@ impl ReportMean {
 
     pub fn mean(&self) -> Option<Report> {
         let (direction, additive) = self.direction?;
-        let div = |v: &Vec<(String, f64)>| v.iter().map(|(k, x)| (k.clone(), x / self.weight)).collect();
+        let div = |v: &Vec<(String, f64)>| {
+            v.iter()
+                .map(|(k, x)| (k.clone(), x / self.weight))
+                .collect()
+        };
         Some(Report {
             loss: self.loss / self.weight,
             joint_kl: JointKl {
@@ -150,7 +155,10 @@ mod tests {
     fn report(loss: f64, rec: f64, kl: f64) -> Report {
         Report {
             loss,
-            joint_kl: JointKl::additive(KlDirection::Forward, vec![("reconstruction", rec), ("latent_kl", kl)]),
+            joint_kl: JointKl::additive(
+                KlDirection::Forward,
+                vec![("reconstruction", rec), ("latent_kl", kl)],
+            ),
             metrics: vec![],
         }
     }
@@ -167,6 +175,8 @@ mod tests {
         assert_eq!(s[1], ("joint_kl/total".to_string(), 12.5));
         assert!(r.non_finite().is_none());
         assert_eq!(report(f64::NAN, 1.0, 1.0).non_finite().unwrap().0, "loss");
-        assert!(JointKl::estimates(KlDirection::Reverse, vec![("a", 1.0)]).total().is_none());
+        assert!(JointKl::estimates(KlDirection::Reverse, vec![("a", 1.0)])
+            .total()
+            .is_none());
     }
 }

@@ -74,9 +74,12 @@ impl OptimizerConfig {
             return bad("lr", &format!("must be a positive number, got {}", self.lr));
         }
         if !self.betas.iter().all(|b| (0.0..1.0).contains(b)) {
-            return bad("betas", &format!("each beta must be in [0, 1), got {:?}", self.betas));
+            return bad(
+                "betas",
+                &format!("each beta must be in [0, 1), got {:?}", self.betas),
+            );
         }
-        if !(self.eps > 0.0) {
+        if self.eps.is_nan() || self.eps <= 0.0 {
             return bad("eps", &format!("must be positive, got {}", self.eps));
         }
         match (self.kind, self.weight_decay) {
@@ -84,7 +87,9 @@ impl OptimizerConfig {
                 "weight_decay",
                 "`adam` has no weight decay; use `kind: adamw` for decoupled weight decay",
             ),
-            (_, Some(w)) if !(w >= 0.0) => bad("weight_decay", &format!("must be >= 0, got {w}")),
+            (_, Some(w)) if w.is_nan() || w < 0.0 => {
+                bad("weight_decay", &format!("must be >= 0, got {w}"))
+            }
             _ => Ok(()),
         }
     }
@@ -128,7 +133,11 @@ impl Adam {
                 }
             })
             .collect();
-        Adam { cfg, step: 0, slots }
+        Adam {
+            cfg,
+            step: 0,
+            slots,
+        }
     }
 
     pub fn steps_taken(&self) -> u64 {
@@ -197,8 +206,14 @@ impl Adam {
             Tensor::new(&[self.step as f64], &Device::Cpu)?,
         )];
         for (i, s) in self.slots.iter().enumerate() {
-            out.push((format!("{prefix}{i}.m"), Tensor::new(s.m.as_slice(), &Device::Cpu)?));
-            out.push((format!("{prefix}{i}.v"), Tensor::new(s.v.as_slice(), &Device::Cpu)?));
+            out.push((
+                format!("{prefix}{i}.m"),
+                Tensor::new(s.m.as_slice(), &Device::Cpu)?,
+            ));
+            out.push((
+                format!("{prefix}{i}.v"),
+                Tensor::new(s.v.as_slice(), &Device::Cpu)?,
+            ));
         }
         Ok(out)
     }
@@ -209,11 +224,15 @@ impl Adam {
                 .get(&k)
                 .ok_or_else(|| crate::Error::State(format!("missing optimizer tensor `{k}`")))
         };
-        let step: Vec<f64> = get(format!("{prefix}step"))?.to_dtype(DType::F64)?.to_vec1()?;
+        let step: Vec<f64> = get(format!("{prefix}step"))?
+            .to_dtype(DType::F64)?
+            .to_vec1()?;
         self.step = step.first().copied().unwrap_or(0.0) as u64;
         for (i, s) in self.slots.iter_mut().enumerate() {
             for (name, dst) in [("m", &mut s.m), ("v", &mut s.v)] {
-                let v: Vec<f32> = get(format!("{prefix}{i}.{name}"))?.to_dtype(DType::F32)?.to_vec1()?;
+                let v: Vec<f32> = get(format!("{prefix}{i}.{name}"))?
+                    .to_dtype(DType::F32)?
+                    .to_vec1()?;
                 if v.len() != dst.len() {
                     return Err(crate::Error::State(format!(
                         "optimizer tensor `{prefix}{i}.{name}` has {} values, the model expects {}",
@@ -262,16 +281,29 @@ impl candle_core::InplaceOp2 for FusedAdam<'_> {
         "fused-adam"
     }
 
-    fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<()> {
-        let (Some((a1, b1)), Some((a2, b2))) = (l1.contiguous_offsets(), l2.contiguous_offsets()) else {
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<()> {
+        let (Some((a1, b1)), Some((a2, b2))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
+        else {
             candle_core::bail!("fused-adam: parameter and gradient must be contiguous");
         };
         let mut m = self.m.borrow_mut();
         let mut v = self.v.borrow_mut();
         match (s1, s2) {
-            (CpuStorage::F32(p), CpuStorage::F32(g)) => {
-                update(&self.c, &mut p[a1..b1], &g[a2..b2], &mut m, &mut v, |x| x, |x| x)
-            }
+            (CpuStorage::F32(p), CpuStorage::F32(g)) => update(
+                &self.c,
+                &mut p[a1..b1],
+                &g[a2..b2],
+                &mut m,
+                &mut v,
+                |x| x,
+                |x| x,
+            ),
             (CpuStorage::F64(p), CpuStorage::F64(g)) => update(
                 &self.c,
                 &mut p[a1..b1],
@@ -281,7 +313,9 @@ impl candle_core::InplaceOp2 for FusedAdam<'_> {
                 |x| x as f32,
                 |x| x as f64,
             ),
-            _ => candle_core::bail!("fused-adam: parameters must be f32 or f64 with a gradient of the same dtype"),
+            _ => candle_core::bail!(
+                "fused-adam: parameters must be f32 or f64 with a gradient of the same dtype"
+            ),
         }
         Ok(())
     }
@@ -292,7 +326,14 @@ mod tests {
     use super::*;
 
     /// Reference Adam written out step by step in f64 (the textbook algorithm).
-    fn reference(p0: &[f64], grads: &[Vec<f64>], lr: f64, b: [f64; 2], eps: f64, wd: f64) -> Vec<f64> {
+    fn reference(
+        p0: &[f64],
+        grads: &[Vec<f64>],
+        lr: f64,
+        b: [f64; 2],
+        eps: f64,
+        wd: f64,
+    ) -> Vec<f64> {
         let mut p = p0.to_vec();
         let (mut m, mut v) = (vec![0.0; p.len()], vec![0.0; p.len()]);
         for (t, g) in grads.iter().enumerate() {
@@ -311,7 +352,10 @@ mod tests {
 
     #[test]
     fn fused_adam_and_adamw_match_reference() {
-        for (kind, wd) in [(OptimizerKind::Adam, None), (OptimizerKind::Adamw, Some(0.1))] {
+        for (kind, wd) in [
+            (OptimizerKind::Adam, None),
+            (OptimizerKind::Adamw, Some(0.1)),
+        ] {
             let p0 = vec![0.5f64, -1.0, 2.0];
             let var = Var::new(p0.as_slice(), &Device::Cpu).unwrap();
             let cfg = OptimizerConfig {
@@ -326,8 +370,16 @@ mod tests {
             let mut seen = vec![];
             for _ in 0..5 {
                 let p: Vec<f64> = var.to_vec1().unwrap();
-                seen.push(p.iter().zip([1.0, 3.0, -0.5]).map(|(p, c)| 2.0 * c * p).collect::<Vec<_>>());
-                let loss = (var.as_tensor().sqr().unwrap() * &c).unwrap().sum_all().unwrap();
+                seen.push(
+                    p.iter()
+                        .zip([1.0, 3.0, -0.5])
+                        .map(|(p, c)| 2.0 * c * p)
+                        .collect::<Vec<_>>(),
+                );
+                let loss = (var.as_tensor().sqr().unwrap() * &c)
+                    .unwrap()
+                    .sum_all()
+                    .unwrap();
                 opt.backward_step(&loss).unwrap();
             }
             let want = reference(&p0, &seen, 0.1, cfg.betas, cfg.eps, cfg.decay());
@@ -342,7 +394,8 @@ mod tests {
     fn export_and_load_restore_moments() {
         let var = Var::new(&[1.0f32, 2.0], &Device::Cpu).unwrap();
         let mut a = Adam::new(vec![var.clone()], OptimizerConfig::default());
-        a.backward_step(&var.as_tensor().sqr().unwrap().sum_all().unwrap()).unwrap();
+        a.backward_step(&var.as_tensor().sqr().unwrap().sum_all().unwrap())
+            .unwrap();
         let state: HashMap<_, _> = a.export("opt.").unwrap().into_iter().collect();
         let mut b = Adam::new(vec![var.clone()], OptimizerConfig::default());
         b.load("opt.", &state).unwrap();
@@ -353,9 +406,19 @@ mod tests {
 
     #[test]
     fn validation_names_the_key() {
-        let cfg = OptimizerConfig { lr: 0.0, ..Default::default() };
-        assert!(cfg.validate("train.optimizer").unwrap_err().to_string().contains("train.optimizer.lr"));
-        let cfg = OptimizerConfig { weight_decay: Some(0.1), ..Default::default() };
+        let cfg = OptimizerConfig {
+            lr: 0.0,
+            ..Default::default()
+        };
+        assert!(cfg
+            .validate("train.optimizer")
+            .unwrap_err()
+            .to_string()
+            .contains("train.optimizer.lr"));
+        let cfg = OptimizerConfig {
+            weight_decay: Some(0.1),
+            ..Default::default()
+        };
         assert!(cfg.validate("o").unwrap_err().to_string().contains("adamw"));
     }
 }

@@ -60,7 +60,9 @@ mod tests {
     fn grid_layout_and_pixel_values() {
         // 3 images of 2x3, value i/2 each, in a grid 2 wide -> 2 rows.
         let t = Tensor::from_vec(
-            (0..3).flat_map(|i| vec![i as f32 / 2.0; 6]).collect::<Vec<_>>(),
+            (0..3)
+                .flat_map(|i| vec![i as f32 / 2.0; 6])
+                .collect::<Vec<_>>(),
             (3, 2, 3),
             &Device::Cpu,
         )

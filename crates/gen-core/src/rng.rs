@@ -101,7 +101,12 @@ impl Rng {
     }
 
     /// A tensor of standard normals.
-    pub fn randn(&mut self, shape: impl Into<Shape>, dtype: DType, device: &Device) -> candle_core::Result<Tensor> {
+    pub fn randn(
+        &mut self,
+        shape: impl Into<Shape>,
+        dtype: DType,
+        device: &Device,
+    ) -> candle_core::Result<Tensor> {
         let shape = shape.into();
         let mut v = vec![0f32; shape.elem_count()];
         self.fill_normal(&mut v);

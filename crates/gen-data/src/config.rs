@@ -88,10 +88,19 @@ impl DataConfig {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("data.{k}"), m));
         if self.name.is_toy() {
             if self.train_size == 0 || self.test_size == 0 {
-                return bad("train_size", "toy sets need at least one training and one test point".into());
+                return bad(
+                    "train_size",
+                    "toy sets need at least one training and one test point".into(),
+                );
             }
             if self.pixels != Pixels::Continuous {
-                return bad("pixels", format!("`{}` is a set of 2-D points; binarization applies to images only", self.name.as_str()));
+                return bad(
+                    "pixels",
+                    format!(
+                        "`{}` is a set of 2-D points; binarization applies to images only",
+                        self.name.as_str()
+                    ),
+                );
             }
             if let Some(s) = self.sigma {
                 if !(s > 0.0 && s.is_finite()) {

@@ -23,7 +23,11 @@ impl Split {
     }
 
     /// Copies rows `idx` into a flat buffer, binarizing with `rng` if given (dynamic pixels).
-    pub fn gather(&self, idx: &[usize], binarize: Option<&mut Rng>) -> (Vec<f32>, Option<Vec<u32>>) {
+    pub fn gather(
+        &self,
+        idx: &[usize],
+        binarize: Option<&mut Rng>,
+    ) -> (Vec<f32>, Option<Vec<u32>>) {
         let mut x = Vec::with_capacity(idx.len() * self.dim);
         for &i in idx {
             x.extend_from_slice(self.row(i));
@@ -31,14 +35,21 @@ impl Split {
         if let Some(rng) = binarize {
             binarize_in_place(&mut x, rng);
         }
-        let labels = self.labels.as_ref().map(|l| idx.iter().map(|&i| l[i]).collect());
+        let labels = self
+            .labels
+            .as_ref()
+            .map(|l| idx.iter().map(|&i| l[i]).collect());
         (x, labels)
     }
 }
 
 fn binarize_in_place(x: &mut [f32], rng: &mut Rng) {
     for v in x {
-        *v = if (rng.uniform() as f32) < *v { 1.0 } else { 0.0 };
+        *v = if (rng.uniform() as f32) < *v {
+            1.0
+        } else {
+            0.0
+        };
     }
 }
 
@@ -67,7 +78,10 @@ impl Dataset {
         if test.dim != train.dim {
             return Err(DataError::corrupt(
                 &files.test_images,
-                format!("images have {} pixels, the training images {}", test.dim, train.dim),
+                format!(
+                    "images have {} pixels, the training images {}",
+                    test.dim, train.dim
+                ),
             ));
         }
         let side = (train.dim as f64).sqrt() as usize;
@@ -102,7 +116,12 @@ impl Dataset {
         let mut test_rng = rng.fork();
         let split = |n, rng: &mut Rng| {
             let (x, labels) = toy::sample(cfg.name, n, cfg.radius, cfg.sigma, rng);
-            Split { x, labels: Some(labels), n, dim: 2 }
+            Split {
+                x,
+                labels: Some(labels),
+                n,
+                dim: 2,
+            }
         };
         let classes = match cfg.name {
             DatasetName::Ring => 8,
@@ -140,21 +159,33 @@ fn read_split(images: &Path, labels: &Path) -> Result<Split, DataError> {
         )));
     }
     if lb.dims.len() != 1 {
-        return Err(DataError::corrupt(labels, format!(
-            "expected a labels file (1 dimension), found {} dimensions",
-            lb.dims.len()
-        )));
+        return Err(DataError::corrupt(
+            labels,
+            format!(
+                "expected a labels file (1 dimension), found {} dimensions",
+                lb.dims.len()
+            ),
+        ));
     }
     let n = im.dims[0];
     if lb.dims[0] != n {
-        return Err(DataError::corrupt(labels, format!(
-            "{} labels for {n} images in {}",
-            lb.dims[0],
-            images.display()
-        )));
+        return Err(DataError::corrupt(
+            labels,
+            format!(
+                "{} labels for {n} images in {}",
+                lb.dims[0],
+                images.display()
+            ),
+        ));
     }
     if let Some(bad) = lb.data.iter().position(|&l| l > 9) {
-        return Err(DataError::corrupt(labels, format!("label {} at index {bad} is not a digit class 0-9", lb.data[bad])));
+        return Err(DataError::corrupt(
+            labels,
+            format!(
+                "label {} at index {bad} is not a digit class 0-9",
+                lb.data[bad]
+            ),
+        ));
     }
     let dim = im.dims[1] * im.dims[2];
     if dim == 0 || n == 0 {

@@ -11,18 +11,28 @@ use std::time::Duration;
 
 /// SHA-256 of a byte slice, lower-case hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Tries each mirror in turn until all four files are in `cache`; on failure returns
 /// every (url, reason) tried.
-pub fn fetch_all(mirrors: &[String], parts: &[Part; 4], cache: &Path) -> Result<(), Vec<(String, String)>> {
+pub fn fetch_all(
+    mirrors: &[String],
+    parts: &[Part; 4],
+    cache: &Path,
+) -> Result<(), Vec<(String, String)>> {
     let mut tried = vec![];
     if mirrors.is_empty() {
         return Err(tried);
     }
     if let Err(e) = std::fs::create_dir_all(cache) {
-        tried.push((cache.display().to_string(), format!("cannot create the cache directory: {e}")));
+        tried.push((
+            cache.display().to_string(),
+            format!("cannot create the cache directory: {e}"),
+        ));
         return Err(tried);
     }
     'mirrors: for base in mirrors {
@@ -92,6 +102,9 @@ mod tests {
 
     #[test]
     fn sha256_known_vector() {
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

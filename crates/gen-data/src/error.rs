@@ -13,7 +13,9 @@ pub enum DataError {
     },
     #[error("{path}: {what}")]
     Corrupt { path: PathBuf, what: String },
-    #[error("{url}: checksum mismatch: expected sha256 {expected}, got {got}; the file was discarded")]
+    #[error(
+        "{url}: checksum mismatch: expected sha256 {expected}, got {got}; the file was discarded"
+    )]
     Checksum {
         url: String,
         expected: String,

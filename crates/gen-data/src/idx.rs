@@ -32,7 +32,10 @@ pub fn read(path: &Path) -> Result<Idx, DataError> {
 /// Parses IDX bytes; the error says what is wrong in words.
 pub fn parse(bytes: &[u8]) -> Result<Idx, String> {
     if bytes.len() < 4 {
-        return Err(format!("file is {} bytes, too short for an IDX header", bytes.len()));
+        return Err(format!(
+            "file is {} bytes, too short for an IDX header",
+            bytes.len()
+        ));
     }
     let magic = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
     if bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 || bytes[3] == 0 {
@@ -44,17 +47,33 @@ pub fn parse(bytes: &[u8]) -> Result<Idx, String> {
     let nd = bytes[3] as usize;
     let header = 4 + 4 * nd;
     if bytes.len() < header {
-        return Err(format!("truncated header: {nd} dimensions need {header} bytes, file has {}", bytes.len()));
+        return Err(format!(
+            "truncated header: {nd} dimensions need {header} bytes, file has {}",
+            bytes.len()
+        ));
     }
     let dims: Vec<usize> = (0..nd)
         .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
         .collect();
-    let want = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or("dimensions overflow")?;
+    let want = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or("dimensions overflow")?;
     let have = bytes.len() - header;
     if have != want {
-        let shape = dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("x");
-        let what = if have < want { "truncated" } else { "trailing bytes" };
-        return Err(format!("{what}: the header promises {want} bytes of data ({shape}), the file has {have}"));
+        let shape = dims
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("x");
+        let what = if have < want {
+            "truncated"
+        } else {
+            "trailing bytes"
+        };
+        return Err(format!(
+            "{what}: the header promises {want} bytes of data ({shape}), the file has {have}"
+        ));
     }
     Ok(Idx {
         dims,
@@ -79,8 +98,16 @@ mod tests {
     #[test]
     fn parses_and_rejects() {
         let ok = encode(&[2, 3], &[1, 2, 3, 4, 5, 6]);
-        assert_eq!(parse(&ok).unwrap(), Idx { dims: vec![2, 3], data: vec![1, 2, 3, 4, 5, 6] });
-        assert!(parse(&ok[..ok.len() - 1]).unwrap_err().starts_with("truncated"));
+        assert_eq!(
+            parse(&ok).unwrap(),
+            Idx {
+                dims: vec![2, 3],
+                data: vec![1, 2, 3, 4, 5, 6]
+            }
+        );
+        assert!(parse(&ok[..ok.len() - 1])
+            .unwrap_err()
+            .starts_with("truncated"));
         let mut extra = ok.clone();
         extra.push(0);
         assert!(parse(&extra).unwrap_err().starts_with("trailing"));
@@ -88,7 +115,9 @@ mod tests {
         bad[2] = 0x0d; // float data
         assert!(parse(&bad).unwrap_err().contains("bad magic"));
         assert!(parse(&[0, 0]).unwrap_err().contains("too short"));
-        assert!(parse(&[0, 0, 8, 3, 0, 0]).unwrap_err().contains("truncated header"));
+        assert!(parse(&[0, 0, 8, 3, 0, 0])
+            .unwrap_err()
+            .contains("truncated header"));
     }
 
     #[test]

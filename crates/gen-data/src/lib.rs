@@ -21,8 +21,14 @@ pub use error::DataError;
 
 /// Every dataset name `data.name` accepts.
 pub const DATASETS: &[(&str, &str)] = &[
-    ("mnist", "handwritten digits, 28x28 gray, 60k train / 10k test (ships with the repository)"),
-    ("fashion-mnist", "Zalando clothing images, 28x28 gray, 60k / 10k (found locally or downloaded)"),
+    (
+        "mnist",
+        "handwritten digits, 28x28 gray, 60k train / 10k test (ships with the repository)",
+    ),
+    (
+        "fashion-mnist",
+        "Zalando clothing images, 28x28 gray, 60k / 10k (found locally or downloaded)",
+    ),
     ("ring", "8 Gaussians on a circle (2-D toy)"),
     ("grid", "25 Gaussians on a 5x5 lattice (2-D toy)"),
     ("spiral", "a noisy spiral (2-D toy)"),

@@ -49,19 +49,55 @@ impl Part {
 /// The official files and checksums (as in ../shared/data/README.md), in the order
 /// train images, train labels, test images, test labels.
 pub fn parts(name: DatasetName) -> Option<[Part; 4]> {
-    let p = |stem, rank, gz_sha256| Part { stem, rank, gz_sha256 };
+    let p = |stem, rank, gz_sha256| Part {
+        stem,
+        rank,
+        gz_sha256,
+    };
     match name {
         DatasetName::Mnist => Some([
-            p("train-images", "idx3", "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
-            p("train-labels", "idx1", "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
-            p("t10k-images", "idx3", "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
-            p("t10k-labels", "idx1", "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+            p(
+                "train-images",
+                "idx3",
+                "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+            ),
+            p(
+                "train-labels",
+                "idx1",
+                "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+            ),
+            p(
+                "t10k-images",
+                "idx3",
+                "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+            ),
+            p(
+                "t10k-labels",
+                "idx1",
+                "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+            ),
         ]),
         DatasetName::FashionMnist => Some([
-            p("train-images", "idx3", "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"),
-            p("train-labels", "idx1", "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"),
-            p("t10k-images", "idx3", "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"),
-            p("t10k-labels", "idx1", "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"),
+            p(
+                "train-images",
+                "idx3",
+                "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+            ),
+            p(
+                "train-labels",
+                "idx1",
+                "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+            ),
+            p(
+                "t10k-images",
+                "idx3",
+                "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+            ),
+            p(
+                "t10k-labels",
+                "idx1",
+                "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+            ),
         ]),
         _ => None,
     }
@@ -114,7 +150,12 @@ pub fn search_dirs(cfg: &DataConfig, repo_data: Option<&Path>) -> Vec<PathBuf> {
 
 /// The four files in `dir`, if all are there.
 pub fn find_in(dir: &Path, parts: &[Part; 4]) -> Option<IdxFiles> {
-    let find = |p: &Part| p.candidates().iter().map(|c| dir.join(c)).find(|f| f.is_file());
+    let find = |p: &Part| {
+        p.candidates()
+            .iter()
+            .map(|c| dir.join(c))
+            .find(|f| f.is_file())
+    };
     Some(IdxFiles {
         train_images: find(&parts[0])?,
         train_labels: find(&parts[1])?,
@@ -140,13 +181,18 @@ impl Locator {
         Locator {
             search: search_dirs(cfg, repo_data),
             cache: cache_dir(cfg.name.as_str()),
-            mirrors: cfg.mirrors.clone().unwrap_or_else(|| default_mirrors(cfg.name)),
+            mirrors: cfg
+                .mirrors
+                .clone()
+                .unwrap_or_else(|| default_mirrors(cfg.name)),
         }
     }
 
     /// Finds the files locally or downloads them; the error lists everything tried.
     pub fn resolve(&self, name: DatasetName) -> Result<IdxFiles, DataError> {
-        let parts = parts(name).ok_or_else(|| DataError::Invalid(format!("`{}` is not an IDX dataset", name.as_str())))?;
+        let parts = parts(name).ok_or_else(|| {
+            DataError::Invalid(format!("`{}` is not an IDX dataset", name.as_str()))
+        })?;
         let mut searched = self.search.clone();
         if let Some(c) = &self.cache {
             if !searched.contains(c) {

@@ -29,7 +29,10 @@ pub fn modes(name: DatasetName, radius: Option<f64>) -> Vec<[f64; 2]> {
         DatasetName::Grid => {
             let r = radius.unwrap_or(4.0);
             let ticks: Vec<f64> = (0..5).map(|i| -r + r * i as f64 / 2.0).collect();
-            ticks.iter().flat_map(|&x| ticks.iter().map(move |&y| [x, y])).collect()
+            ticks
+                .iter()
+                .flat_map(|&x| ticks.iter().map(move |&y| [x, y]))
+                .collect()
         }
         _ => vec![],
     }
@@ -43,7 +46,13 @@ pub fn default_sigma(name: DatasetName) -> f64 {
 }
 
 /// `n` points (flattened x, y pairs) and their labels.
-pub fn sample(name: DatasetName, n: usize, radius: Option<f64>, sigma: Option<f64>, rng: &mut Rng) -> (Vec<f32>, Vec<u32>) {
+pub fn sample(
+    name: DatasetName,
+    n: usize,
+    radius: Option<f64>,
+    sigma: Option<f64>,
+    rng: &mut Rng,
+) -> (Vec<f32>, Vec<u32>) {
     let sigma = sigma.unwrap_or(default_sigma(name));
     let mut xs = Vec::with_capacity(2 * n);
     let mut labels = Vec::with_capacity(n);
@@ -87,7 +96,8 @@ mod tests {
         let m = modes(DatasetName::Ring, None);
         for (i, &k) in labels.iter().enumerate() {
             let c = m[k as usize];
-            let d = ((xs[2 * i] as f64 - c[0]).powi(2) + (xs[2 * i + 1] as f64 - c[1]).powi(2)).sqrt();
+            let d =
+                ((xs[2 * i] as f64 - c[0]).powi(2) + (xs[2 * i + 1] as f64 - c[1]).powi(2)).sqrt();
             assert!(d < 0.02 * 6.0, "point {i} is {d} from its mode");
         }
         let used: std::collections::HashSet<_> = labels.iter().collect();

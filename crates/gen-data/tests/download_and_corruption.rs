@@ -25,8 +25,13 @@ fn serve() -> String {
             let n = s.read(&mut buf).unwrap_or(0);
             let req = String::from_utf8_lossy(&buf[..n]).to_string();
             let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
-            let (kind, file) = path.trim_start_matches('/').split_once('/').unwrap_or(("", ""));
-            let body = std::fs::read(repo_mnist().join(file)).ok().filter(|_| !file.contains(".."));
+            let (kind, file) = path
+                .trim_start_matches('/')
+                .split_once('/')
+                .unwrap_or(("", ""));
+            let body = std::fs::read(repo_mnist().join(file))
+                .ok()
+                .filter(|_| !file.contains(".."));
             let resp = match (kind, body) {
                 ("good", Some(b)) => Some(b),
                 ("bad", Some(mut b)) => {
@@ -38,9 +43,17 @@ fn serve() -> String {
             };
             let _ = match resp {
                 Some(b) => s
-                    .write_all(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", b.len()).as_bytes())
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            b.len()
+                        )
+                        .as_bytes(),
+                    )
                     .and_then(|_| s.write_all(&b)),
-                None => s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+                None => s.write_all(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                ),
             };
         }
     });
@@ -57,7 +70,11 @@ fn locator(cache: &Path, mirrors: Vec<String>) -> Locator {
 
 fn files_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|r| r.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|r| {
+            r.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -69,15 +86,29 @@ fn downloads_verifies_and_falls_back_across_mirrors() {
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     // A corrupt mirror first, then a good one: the bad file is discarded, the good one kept.
-    let files = locator(&cache, vec![format!("{base}/bad/"), format!("{base}/good/")])
-        .resolve(DatasetName::Mnist)
-        .unwrap();
+    let files = locator(
+        &cache,
+        vec![format!("{base}/bad/"), format!("{base}/good/")],
+    )
+    .resolve(DatasetName::Mnist)
+    .unwrap();
     assert_eq!(idx::read(&files.train_labels).unwrap().dims, vec![60_000]);
-    assert_eq!(idx::read(&files.test_images).unwrap().dims, vec![10_000, 28, 28]);
-    let want: Vec<String> = parts(DatasetName::Mnist).unwrap().iter().map(|p| p.gz_name()).collect();
+    assert_eq!(
+        idx::read(&files.test_images).unwrap().dims,
+        vec![10_000, 28, 28]
+    );
+    let want: Vec<String> = parts(DatasetName::Mnist)
+        .unwrap()
+        .iter()
+        .map(|p| p.gz_name())
+        .collect();
     let mut want_sorted = want.clone();
     want_sorted.sort();
-    assert_eq!(files_in(&cache), want_sorted, "only the four verified files, no partial ones");
+    assert_eq!(
+        files_in(&cache),
+        want_sorted,
+        "only the four verified files, no partial ones"
+    );
     for name in &want {
         let bytes = std::fs::read(cache.join(name)).unwrap();
         assert_eq!(bytes, std::fs::read(repo_mnist().join(name)).unwrap());
@@ -89,28 +120,52 @@ fn checksum_mismatch_is_a_clear_error_and_leaves_nothing_in_the_cache() {
     let base = serve();
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
-    let err = locator(&cache, vec![format!("{base}/bad/")]).resolve(DatasetName::Mnist).unwrap_err();
+    let err = locator(&cache, vec![format!("{base}/bad/")])
+        .resolve(DatasetName::Mnist)
+        .unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, DataError::NotFound { .. }));
     assert!(msg.contains("checksum mismatch"), "{msg}");
-    assert!(msg.contains("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"), "{msg}");
-    assert!(msg.contains("GEN_DATA_DIR") && msg.contains("data.dir"), "{msg}");
-    assert!(files_in(&cache).is_empty(), "cache holds {:?}", files_in(&cache));
+    assert!(
+        msg.contains("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("GEN_DATA_DIR") && msg.contains("data.dir"),
+        "{msg}"
+    );
+    assert!(
+        files_in(&cache).is_empty(),
+        "cache holds {:?}",
+        files_in(&cache)
+    );
 }
 
 #[test]
 fn offline_error_names_paths_and_urls() {
     let tmp = tempfile::tempdir().unwrap();
     // A port nobody listens on.
-    let dead = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let loc = Locator {
         search: vec![tmp.path().join("nowhere")],
         cache: Some(tmp.path().join("cache")),
         mirrors: vec![format!("http://{dead}/mnist/")],
     };
-    let msg = loc.resolve(DatasetName::FashionMnist).unwrap_err().to_string();
-    assert!(msg.contains("fashion-mnist") && msg.contains("nowhere"), "{msg}");
-    assert!(msg.contains(&format!("http://{dead}/mnist/train-images-idx3-ubyte.gz")), "{msg}");
+    let msg = loc
+        .resolve(DatasetName::FashionMnist)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("fashion-mnist") && msg.contains("nowhere"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("http://{dead}/mnist/train-images-idx3-ubyte.gz")),
+        "{msg}"
+    );
 }
 
 fn gz(bytes: &[u8]) -> Vec<u8> {
@@ -125,15 +180,30 @@ fn tiny_set(dir: &Path, spoil: impl Fn(&str, Vec<u8>) -> Vec<u8>) {
         let raw = spoil(name, idx::encode(dims, &data));
         std::fs::write(dir.join(format!("{name}.gz")), gz(&raw)).unwrap();
     };
-    write("train-images-idx3-ubyte", &[4, 2, 2], (0..16).map(|i| i * 16).collect());
+    write(
+        "train-images-idx3-ubyte",
+        &[4, 2, 2],
+        (0..16).map(|i| i * 16).collect(),
+    );
     write("train-labels-idx1-ubyte", &[4], vec![0, 1, 2, 3]);
     write("t10k-images-idx3-ubyte", &[2, 2, 2], vec![255; 8]);
     write("t10k-labels-idx1-ubyte", &[2], vec![4, 5]);
 }
 
 fn load(dir: &Path, pixels: Pixels) -> Result<Dataset, DataError> {
-    let cfg: DataConfig = gen_core::yaml::from_str(&format!("name: mnist\npixels: {}", format!("{pixels:?}").to_lowercase())).unwrap();
-    Dataset::load_from(&cfg, &Locator { search: vec![dir.to_path_buf()], cache: None, mirrors: vec![] })
+    let cfg: DataConfig = gen_core::yaml::from_str(&format!(
+        "name: mnist\npixels: {}",
+        format!("{pixels:?}").to_lowercase()
+    ))
+    .unwrap();
+    Dataset::load_from(
+        &cfg,
+        &Locator {
+            search: vec![dir.to_path_buf()],
+            cache: None,
+            mirrors: vec![],
+        },
+    )
 }
 
 #[test]
@@ -142,7 +212,10 @@ fn loads_a_valid_set_and_binarizes() {
     tiny_set(tmp.path(), |_, b| b);
     let d = load(tmp.path(), Pixels::Continuous).unwrap();
     assert_eq!((d.train.n, d.test.n, d.train.dim), (4, 2, 4));
-    assert_eq!(d.train.row(1), &[64.0 / 255.0, 80.0 / 255.0, 96.0 / 255.0, 112.0 / 255.0]);
+    assert_eq!(
+        d.train.row(1),
+        &[64.0 / 255.0, 80.0 / 255.0, 96.0 / 255.0, 112.0 / 255.0]
+    );
     assert_eq!(d.train.labels.as_ref().unwrap(), &vec![0, 1, 2, 3]);
     let s = load(tmp.path(), Pixels::Static).unwrap();
     assert!(s.train.x.iter().all(|&v| v == 0.0 || v == 1.0));
@@ -150,20 +223,75 @@ fn loads_a_valid_set_and_binarizes() {
     assert_eq!(s.test.x, vec![1.0; 8], "intensity 1 always turns on");
 }
 
+/// Rewrites one file's bytes (by file name) to corrupt it.
+type Spoil = dyn Fn(&str, Vec<u8>) -> Vec<u8>;
+
 #[test]
 fn corrupt_files_give_clear_errors() {
-    let cases: Vec<(&str, Box<dyn Fn(&str, Vec<u8>) -> Vec<u8>>, &str)> = vec![
-        ("bad magic", Box::new(|n, mut b| { if n.starts_with("train-images") { b[2] = 0x0d; } b }), "bad magic"),
-        ("truncated", Box::new(|n, mut b| { if n.starts_with("t10k-images") { b.truncate(b.len() - 3); } b }), "truncated"),
-        ("count mismatch", Box::new(|n, mut b| { if n.starts_with("train-labels") { b[7] = 3; b.pop(); } b }), "3 labels for 4 images"),
-        ("swapped", Box::new(|n, b| { if n.starts_with("train-images") { idx::encode(&[4], &[0, 1, 2, 3]) } else { b } }), "swapped"),
-        ("bad label", Box::new(|n, mut b| { if n.starts_with("t10k-labels") { b[9] = 42; } b }), "label 42"),
+    let cases: Vec<(&str, Box<Spoil>, &str)> = vec![
+        (
+            "bad magic",
+            Box::new(|n, mut b| {
+                if n.starts_with("train-images") {
+                    b[2] = 0x0d;
+                }
+                b
+            }),
+            "bad magic",
+        ),
+        (
+            "truncated",
+            Box::new(|n, mut b| {
+                if n.starts_with("t10k-images") {
+                    b.truncate(b.len() - 3);
+                }
+                b
+            }),
+            "truncated",
+        ),
+        (
+            "count mismatch",
+            Box::new(|n, mut b| {
+                if n.starts_with("train-labels") {
+                    b[7] = 3;
+                    b.pop();
+                }
+                b
+            }),
+            "3 labels for 4 images",
+        ),
+        (
+            "swapped",
+            Box::new(|n, b| {
+                if n.starts_with("train-images") {
+                    idx::encode(&[4], &[0, 1, 2, 3])
+                } else {
+                    b
+                }
+            }),
+            "swapped",
+        ),
+        (
+            "bad label",
+            Box::new(|n, mut b| {
+                if n.starts_with("t10k-labels") {
+                    b[9] = 42;
+                }
+                b
+            }),
+            "label 42",
+        ),
     ];
     for (what, spoil, expect) in cases {
         let tmp = tempfile::tempdir().unwrap();
         tiny_set(tmp.path(), spoil);
-        let msg = load(tmp.path(), Pixels::Continuous).unwrap_err().to_string();
+        let msg = load(tmp.path(), Pixels::Continuous)
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains(expect), "{what}: {msg}");
-        assert!(msg.contains(&tmp.path().display().to_string()), "{what}: the path is named: {msg}");
+        assert!(
+            msg.contains(&tmp.path().display().to_string()),
+            "{what}: the path is named: {msg}"
+        );
     }
 }

@@ -5,12 +5,12 @@
 //! RGB, any aspect), histograms and text. Every write returns a `Result`.
 
 mod proto;
+mod reader;
 mod record;
 mod writer;
-mod reader;
 
-pub use record::{masked_crc32c, read_records, write_record};
 pub use reader::read_scalars;
+pub use record::{masked_crc32c, read_records, write_record};
 pub use writer::{encode_png, Histogram, SummaryWriter};
 
 #[derive(Debug, thiserror::Error)]

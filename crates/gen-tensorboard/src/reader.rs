@@ -12,7 +12,8 @@ pub fn read_scalars(path: &Path) -> io::Result<Vec<(i64, String, f32)>> {
     let file = std::fs::File::open(path)?;
     let mut out = vec![];
     for rec in read_records(io::BufReader::new(file))? {
-        let ev = Event::decode(&rec[..]).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let ev =
+            Event::decode(&rec[..]).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         if let Some(What::Summary(s)) = ev.what {
             for v in s.value {
                 if let Some(Kind::SimpleValue(x)) = v.kind {

@@ -61,7 +61,10 @@ mod tests {
         write_record(&mut buf, b"hello").unwrap();
         write_record(&mut buf, b"").unwrap();
         assert_eq!(buf.len(), 2 * 16 + 5);
-        assert_eq!(read_records(&buf[..]).unwrap(), vec![b"hello".to_vec(), vec![]]);
+        assert_eq!(
+            read_records(&buf[..]).unwrap(),
+            vec![b"hello".to_vec(), vec![]]
+        );
         buf[13] ^= 1;
         assert!(read_records(&buf[..]).is_err());
     }

@@ -66,7 +66,10 @@ impl SummaryWriter {
     }
 
     fn write_value(&mut self, step: u64, value: Value) -> Result<()> {
-        self.write_event(step as i64, Some(What::Summary(Summary { value: vec![value] })))
+        self.write_event(
+            step as i64,
+            Some(What::Summary(Summary { value: vec![value] })),
+        )
     }
 
     pub fn add_scalar(&mut self, tag: &str, value: f64, step: u64) -> Result<()> {
@@ -206,7 +209,8 @@ impl Histogram {
     pub fn from_values(values: impl IntoIterator<Item = f64>) -> Self {
         let edges = default_edges();
         let mut counts = vec![0f64; edges.len()];
-        let (mut min, mut max, mut num, mut sum, mut sq) = (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0.0, 0.0);
+        let (mut min, mut max, mut num, mut sum, mut sq) =
+            (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0.0, 0.0);
         for v in values.into_iter().filter(|v| v.is_finite()) {
             let i = edges.partition_point(|&e| e < v).min(edges.len() - 1);
             counts[i] += 1.0;
@@ -259,7 +263,10 @@ mod tests {
     #[test]
     fn histogram_statistics_and_buckets() {
         let h = Histogram::from_values([1.0, 2.0, 2.0, -3.0, f64::NAN]);
-        assert_eq!((h.min, h.max, h.num, h.sum, h.sum_squares), (-3.0, 2.0, 4.0, 2.0, 18.0));
+        assert_eq!(
+            (h.min, h.max, h.num, h.sum, h.sum_squares),
+            (-3.0, 2.0, 4.0, 2.0, 18.0)
+        );
         assert_eq!(h.bucket.iter().sum::<f64>(), 4.0);
         // each value lies at or below its bucket's limit
         assert!(h.bucket_limit.windows(2).all(|w| w[0] < w[1]));
@@ -271,18 +278,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut w = SummaryWriter::create(dir.path()).unwrap();
         w.add_scalar("loss", 1.5, 3).unwrap();
-        w.add_image("img", 3, 2, 1, &[0, 50, 100, 150, 200, 250], 3).unwrap();
+        w.add_image("img", 3, 2, 1, &[0, 50, 100, 150, 200, 250], 3)
+            .unwrap();
         w.add_text("notes", "hello", 3).unwrap();
         w.flush().unwrap();
         let recs = read_records(File::open(w.path()).unwrap()).unwrap();
         assert_eq!(recs.len(), 4);
         let ev = Event::decode(&recs[1][..]).unwrap();
         assert_eq!(ev.step, 3);
-        let Some(What::Summary(s)) = ev.what else { panic!() };
+        let Some(What::Summary(s)) = ev.what else {
+            panic!()
+        };
         assert_eq!(s.value[0].kind, Some(Kind::SimpleValue(1.5)));
-        let Some(What::Summary(s)) = Event::decode(&recs[2][..]).unwrap().what else { panic!() };
-        let Some(Kind::Image(img)) = &s.value[0].kind else { panic!() };
-        let decoded = image::load_from_memory(&img.encoded_image_string).unwrap().to_luma8();
+        let Some(What::Summary(s)) = Event::decode(&recs[2][..]).unwrap().what else {
+            panic!()
+        };
+        let Some(Kind::Image(img)) = &s.value[0].kind else {
+            panic!()
+        };
+        let decoded = image::load_from_memory(&img.encoded_image_string)
+            .unwrap()
+            .to_luma8();
         assert_eq!((decoded.width(), decoded.height()), (3, 2));
         assert_eq!(decoded.into_raw(), vec![0, 50, 100, 150, 200, 250]);
         assert!(encode_png(2, 2, 1, &[0; 3]).is_err());

@@ -74,16 +74,28 @@ impl VaeConfig {
             return bad("latent", "the latent dimension must be at least 1".into());
         }
         if let Some(i) = self.hidden.iter().position(|&h| h == 0) {
-            return bad("hidden", format!("layer {i} has width 0; every hidden width must be at least 1"));
+            return bad(
+                "hidden",
+                format!("layer {i} has width 0; every hidden width must be at least 1"),
+            );
         }
         if !(self.beta >= 0.0 && self.beta.is_finite()) {
-            return bad("beta", format!("must be a finite number >= 0, got {}", self.beta));
+            return bad(
+                "beta",
+                format!("must be a finite number >= 0, got {}", self.beta),
+            );
         }
         if self.samples == 0 {
-            return bad("samples", "at least 1 sample of z per data point is needed".into());
+            return bad(
+                "samples",
+                "at least 1 sample of z per data point is needed".into(),
+            );
         }
         if !(self.decoder_sigma > 0.0 && self.decoder_sigma.is_finite()) {
-            return bad("decoder_sigma", format!("must be a positive number, got {}", self.decoder_sigma));
+            return bad(
+                "decoder_sigma",
+                format!("must be a positive number, got {}", self.decoder_sigma),
+            );
         }
         Ok(())
     }

@@ -23,5 +23,22 @@ pub const ENTRY: ModelEntry = ModelEntry {
 fn build(ctx: BuildContext<'_>) -> Result<Box<dyn Model>> {
     let cfg: VaeConfig = ctx.config.section("model")?;
     cfg.validate().map_err(|e| e.locate_in(ctx.config))?;
-    Ok(Box::new(Vae::new(cfg, ctx.data, ctx.optimizer.clone(), ctx.device, ctx.dtype, ctx.rng)?))
+    if cfg.decoder == DecoderKind::Bernoulli && !ctx.data.is_image() {
+        let e = gen_core::config::ConfigError::invalid(
+            "model.decoder",
+            format!(
+                "a Bernoulli decoder models values in [0, 1], but `{}` is a set of real-valued points; use `decoder: gaussian`",
+                ctx.data.name
+            ),
+        );
+        return Err(e.locate_in(ctx.config).into());
+    }
+    Ok(Box::new(Vae::new(
+        cfg,
+        ctx.data,
+        ctx.optimizer.clone(),
+        ctx.device,
+        ctx.dtype,
+        ctx.rng,
+    )?))
 }

@@ -52,8 +52,17 @@ impl Vae {
             dtype,
             device: device.clone(),
         };
-        let enc_sizes: Vec<usize> = std::iter::once(dim).chain(cfg.hidden.iter().copied()).collect();
-        let encoder = Mlp::new(&mut params, "encoder", &enc_sizes, cfg.activation, true, &mut init)?;
+        let enc_sizes: Vec<usize> = std::iter::once(dim)
+            .chain(cfg.hidden.iter().copied())
+            .collect();
+        let encoder = Mlp::new(
+            &mut params,
+            "encoder",
+            &enc_sizes,
+            cfg.activation,
+            true,
+            &mut init,
+        )?;
         let top = *enc_sizes.last().unwrap_or(&dim);
         let mean_head = Linear::new(&mut params, "encoder.mean", top, cfg.latent, &mut init)?;
         let logvar_head = Linear::new(&mut params, "encoder.logvar", top, cfg.latent, &mut init)?;
@@ -61,7 +70,14 @@ impl Vae {
             .chain(cfg.hidden.iter().rev().copied())
             .chain(std::iter::once(dim))
             .collect();
-        let decoder = Mlp::new(&mut params, "decoder", &dec_sizes, cfg.activation, false, &mut init)?;
+        let decoder = Mlp::new(
+            &mut params,
+            "decoder",
+            &dec_sizes,
+            cfg.activation,
+            false,
+            &mut init,
+        )?;
         let opt = Adam::new(params.vars(), optimizer);
         Ok(Vae {
             cfg,
@@ -84,7 +100,10 @@ impl Vae {
     /// p(z|x) for inputs `x` of shape `(B, dim)`.
     pub fn encode(&self, x: &Tensor) -> Result<DiagGaussian> {
         let h = self.encoder.forward(x)?;
-        Ok(DiagGaussian::new(self.mean_head.forward(&h)?, self.logvar_head.forward(&h)?))
+        Ok(DiagGaussian::new(
+            self.mean_head.forward(&h)?,
+            self.logvar_head.forward(&h)?,
+        ))
     }
 
     /// The decoder's output: logits (Bernoulli) or means (Gaussian).
@@ -124,7 +143,9 @@ impl Vae {
             (DiagGaussian::new(rep(&q.mean)?, rep(&q.logvar)?), rep(x)?)
         };
         let z = post.rsample(rng)?;
-        let reconstruction = self.neg_log_likelihood(&self.decode(&z)?, &xs)?.mean_all()?;
+        let reconstruction = self
+            .neg_log_likelihood(&self.decode(&z)?, &xs)?
+            .mean_all()?;
         let latent_kl = match self.cfg.kl {
             KlEstimator::Analytic => kl::gaussian_std_normal(&q)?,
             KlEstimator::Sampled => {
@@ -146,7 +167,10 @@ impl Vae {
         let (rec, kl) = (f(&t.reconstruction)?, f(&t.latent_kl)?);
         Ok(Report {
             loss: f(&t.loss)?,
-            joint_kl: JointKl::additive(KlDirection::Forward, vec![("reconstruction", rec), ("latent_kl", kl)]),
+            joint_kl: JointKl::additive(
+                KlDirection::Forward,
+                vec![("reconstruction", rec), ("latent_kl", kl)],
+            ),
             metrics: vec![],
         })
     }
@@ -161,7 +185,10 @@ impl Vae {
                 channels,
                 height,
                 width,
-            } => Some(flat.clamp(0.0, 1.0)?.reshape(((), channels, height, width))?),
+            } => Some(
+                flat.clamp(0.0, 1.0)?
+                    .reshape(((), channels, height, width))?,
+            ),
             DataKind::Points { .. } => None,
         })
     }
@@ -202,7 +229,10 @@ impl Model for Vae {
                     rows.push(xi.narrow(0, start, len)?);
                     rows.push(ri.narrow(0, start, len)?);
                 }
-                out.push(("reconstructions".to_string(), Picture::grid(&Tensor::cat(&rows, 0)?, 8)?));
+                out.push((
+                    "reconstructions".to_string(),
+                    Picture::grid(&Tensor::cat(&rows, 0)?, 8)?,
+                ));
             }
         }
         Ok(out)
@@ -249,7 +279,15 @@ mod tests {
             kind: DataKind::Points { dim: 5 },
             classes: None,
         };
-        Vae::new(cfg, &data, OptimizerConfig::default(), Device::Cpu, DType::F64, &mut Rng::new(11)).unwrap()
+        Vae::new(
+            cfg,
+            &data,
+            OptimizerConfig::default(),
+            Device::Cpu,
+            DType::F64,
+            &mut Rng::new(11),
+        )
+        .unwrap()
     }
 
     /// Backpropagated gradients equal central finite differences of the loss, for every
@@ -257,7 +295,11 @@ mod tests {
     #[test]
     fn gradient_matches_finite_differences() {
         let x = Tensor::new(
-            &[[0.1f64, 0.9, 0.4, 0.0, 1.0], [0.6, 0.2, 0.8, 0.3, 0.5], [1.0, 0.0, 0.5, 0.7, 0.2]],
+            &[
+                [0.1f64, 0.9, 0.4, 0.0, 1.0],
+                [0.6, 0.2, 0.8, 0.3, 0.5],
+                [1.0, 0.0, 0.5, 0.7, 0.2],
+            ],
             &Device::Cpu,
         )
         .unwrap();
@@ -267,26 +309,46 @@ mod tests {
         ] {
             let vae = tiny(dec, kl, m);
             let loss_at = || -> f64 {
-                vae.terms(&x, &mut Rng::new(99)).unwrap().loss.to_scalar::<f64>().unwrap()
+                vae.terms(&x, &mut Rng::new(99))
+                    .unwrap()
+                    .loss
+                    .to_scalar::<f64>()
+                    .unwrap()
             };
-            let grads = vae.terms(&x, &mut Rng::new(99)).unwrap().loss.backward().unwrap();
+            let grads = vae
+                .terms(&x, &mut Rng::new(99))
+                .unwrap()
+                .loss
+                .backward()
+                .unwrap();
             let h = 1e-6;
             let mut checked = 0;
             for (name, var) in vae.params.named() {
-                let g: Vec<f64> = grads.get(var).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+                let g: Vec<f64> = grads
+                    .get(var)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1()
+                    .unwrap();
                 let orig = var.as_tensor().copy().unwrap();
                 let flat: Vec<f64> = orig.flatten_all().unwrap().to_vec1().unwrap();
                 for i in 0..flat.len() {
                     let at = |d: f64| {
                         let mut v = flat.clone();
                         v[i] += d;
-                        var.set(&Tensor::from_vec(v, orig.shape(), &Device::Cpu).unwrap()).unwrap();
+                        var.set(&Tensor::from_vec(v, orig.shape(), &Device::Cpu).unwrap())
+                            .unwrap();
                         loss_at()
                     };
                     let fd = (at(h) - at(-h)) / (2.0 * h);
                     var.set(&orig).unwrap();
                     let tol = 1e-6 * (1.0 + fd.abs());
-                    assert!((fd - g[i]).abs() < tol, "{dec:?}/{kl:?} {name}[{i}]: backprop {} vs finite difference {fd}", g[i]);
+                    assert!(
+                        (fd - g[i]).abs() < tol,
+                        "{dec:?}/{kl:?} {name}[{i}]: backprop {} vs finite difference {fd}",
+                        g[i]
+                    );
                     checked += 1;
                 }
             }
@@ -300,9 +362,15 @@ mod tests {
         let x = Tensor::new(&[[0.1f64, 0.9, 0.4, 0.0, 1.0]], &Device::Cpu).unwrap();
         let batch = Batch { x, labels: None };
         let r = vae.evaluate(&batch, &mut Rng::new(0)).unwrap();
-        let (rec, kl) = (r.joint_kl.term("reconstruction").unwrap(), r.joint_kl.term("latent_kl").unwrap());
+        let (rec, kl) = (
+            r.joint_kl.term("reconstruction").unwrap(),
+            r.joint_kl.term("latent_kl").unwrap(),
+        );
         assert!((r.joint_kl.total().unwrap() - (rec + kl)).abs() < 1e-12);
-        assert!((r.loss - (rec + 1.3 * kl)).abs() < 1e-9, "beta weights the loss only");
+        assert!(
+            (r.loss - (rec + 1.3 * kl)).abs() < 1e-9,
+            "beta weights the loss only"
+        );
         assert!(kl >= 0.0 && rec > 0.0);
     }
 }
