@@ -20,6 +20,35 @@ pub enum Command {
     Train(TrainArgs),
     /// List the model families and datasets this build knows.
     List,
+    /// Time the reference VAE training step (and, optionally, the JAX peer and a full epoch).
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "The reference step: 784-400-20 MLP VAE, summed BCE + analytic KL, Adam 1e-3, f32, \
+random 0/1 data (exactly what ../shared/bench/peer_vae_jax.py times). Build with --release for meaningful figures.\n\n\
+Example:\n  gen bench --batch 32,128,512 --peer ../shared/bench/setup-peers.sh --epoch"
+)]
+pub struct BenchArgs {
+    /// Batch sizes to time.
+    #[arg(long, value_delimiter = ',', default_value = "128")]
+    pub batch: Vec<usize>,
+    /// Timed steps per run.
+    #[arg(long, default_value_t = 200)]
+    pub steps: usize,
+    /// Timed runs per batch size (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 20)]
+    pub warmup: usize,
+    /// The peer launcher (../shared/bench/setup-peers.sh): times JAX on the same step, back to back.
+    #[arg(long, value_name = "SETUP_PEERS_SH")]
+    pub peer: Option<PathBuf>,
+    /// Also time one full epoch of each family's main config (configs/vae.yaml), as `gen train` runs it.
+    #[arg(long)]
+    pub epoch: bool,
 }
 
 #[derive(Args, Debug)]

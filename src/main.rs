@@ -8,6 +8,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod bench;
 mod checkpoint;
 mod cli;
 mod list;
@@ -24,6 +25,7 @@ fn main() {
     let cli = cli::Cli::parse();
     let result = match cli.command {
         cli::Command::Train(args) => train::run(args),
+        cli::Command::Bench(args) => bench::run(args),
         cli::Command::List => {
             list::print();
             Ok(())

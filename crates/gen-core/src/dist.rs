@@ -45,6 +45,9 @@ impl DiagGaussian {
 
     /// The reparameterized sample for given standard-normal noise.
     pub fn rsample_with(&self, eps: &Tensor) -> Result<Tensor> {
+        if crate::fused::fusable(&self.mean) {
+            return crate::fused::reparameterize(&self.mean, &self.logvar, eps);
+        }
         &self.mean + (self.std()? * eps)?
     }
 

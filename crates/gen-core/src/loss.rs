@@ -10,8 +10,12 @@ pub fn bce_with_logits(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
     (logits.relu()? - (logits * target)?)? + softplus_neg_abs
 }
 
-/// Binary cross-entropy summed over every dimension but the first: one value per example.
+/// Binary cross-entropy summed over every dimension but the first: one value per example
+/// (one fused pass each way on the CPU).
 pub fn bce_with_logits_per_example(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
+    if crate::fused::fusable(logits) && logits.rank() >= 2 {
+        return crate::fused::bce_with_logits_rows(logits, target);
+    }
     sum_per_example(&bce_with_logits(logits, target)?)
 }
 

@@ -116,7 +116,16 @@ impl Linear {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.matmul(&self.weight)?.broadcast_add(&self.bias)
+        self.forward_act(x, Activation::Identity)
+    }
+
+    /// `act(x W + b)`, with bias and activation fused into one pass each way on the CPU.
+    pub fn forward_act(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
+        let xw = x.matmul(&self.weight)?;
+        if crate::fused::fusable(&xw) && xw.rank() == 2 {
+            return crate::fused::bias_act(&xw, &self.bias, act);
+        }
+        act.apply(&xw.broadcast_add(&self.bias)?)
     }
 
     pub fn fan_out(&self) -> usize {
@@ -172,10 +181,12 @@ impl Mlp {
         let mut h = x.clone();
         let n = self.layers.len();
         for (i, layer) in self.layers.iter().enumerate() {
-            h = layer.forward(&h)?;
-            if i + 1 < n || self.activate_last {
-                h = self.activation.apply(&h)?;
-            }
+            let act = if i + 1 < n || self.activate_last {
+                self.activation
+            } else {
+                Activation::Identity
+            };
+            h = layer.forward_act(&h, act)?;
         }
         Ok(h)
     }

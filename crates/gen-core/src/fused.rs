@@ -1,0 +1,577 @@
+//! Fused CPU kernels with their own backward passes, as candle custom ops.
+//!
+//! Composed from candle's element-wise ops, BCE-with-logits costs about ten passes (and
+//! allocations) over a `(B, 784)` tensor forward and twice that backward; each kernel here
+//! does one pass each way. Off the CPU, or for dtypes other than f32/f64, callers use
+//! the unfused composition (see [`crate::loss`], [`crate::nn`]), which the tests compare
+//! against.
+
+use crate::nn::Activation;
+use candle_core::{
+    bail, CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, WithDType,
+};
+use num_traits::Float;
+
+/// The contiguous data of an input.
+fn data<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [T]> {
+    match l.contiguous_offsets() {
+        Some((a, b)) => Ok(&s.as_slice::<T>()?[a..b]),
+        None => bail!("{op}: inputs must be contiguous"),
+    }
+}
+
+/// Whether the fused kernels apply to `t`.
+pub fn fusable(t: &Tensor) -> bool {
+    t.device().is_cpu() && matches!(t.dtype(), DType::F32 | DType::F64)
+}
+
+macro_rules! by_dtype {
+    ($s:expr, $op:expr, $f:ident ( $($arg:expr),* )) => {
+        match $s {
+            CpuStorage::F32(_) => $f::<f32>($($arg),*),
+            CpuStorage::F64(_) => $f::<f64>($($arg),*),
+            _ => bail!("{}: only f32 and f64 are fused", $op),
+        }
+    };
+}
+
+// ---------------------------------------------------------------- bias + activation
+
+/// `act(x + b)` with `x: (n, k)` and `b: (k,)`; backward from the output alone.
+struct BiasAct(Activation);
+
+fn act_fwd<T: Float>(a: Activation, v: T) -> T {
+    let zero = T::zero();
+    match a {
+        Activation::Relu => Float::max(v, zero),
+        Activation::LeakyRelu => {
+            if v > zero {
+                v
+            } else {
+                v * T::from(0.2).unwrap()
+            }
+        }
+        Activation::Tanh => v.tanh(),
+        Activation::Sigmoid => T::one() / (T::one() + (-v).exp()),
+        Activation::Identity => v,
+    }
+}
+
+/// d act / d input, expressed through the output `y` (every activation here allows it).
+fn act_grad<T: Float>(a: Activation, y: T) -> T {
+    let (zero, one) = (T::zero(), T::one());
+    match a {
+        Activation::Relu => {
+            if y > zero {
+                one
+            } else {
+                zero
+            }
+        }
+        Activation::LeakyRelu => {
+            if y > zero {
+                one
+            } else {
+                T::from(0.2).unwrap()
+            }
+        }
+        Activation::Tanh => one - y * y,
+        Activation::Sigmoid => y * (one - y),
+        Activation::Identity => one,
+    }
+}
+
+fn bias_act_fwd<T: WithDType + Float>(
+    a: Activation,
+    s1: &CpuStorage,
+    l1: &Layout,
+    s2: &CpuStorage,
+    l2: &Layout,
+) -> Result<(CpuStorage, Shape)> {
+    let (x, b) = (
+        data::<T>(s1, l1, "bias_act")?,
+        data::<T>(s2, l2, "bias_act")?,
+    );
+    let k = b.len();
+    if k == 0 || x.len() % k != 0 {
+        bail!("bias_act: {} values do not split into rows of {k}", x.len());
+    }
+    let mut out = Vec::with_capacity(x.len());
+    for row in x.chunks_exact(k) {
+        out.extend(row.iter().zip(b).map(|(&v, &bi)| act_fwd(a, v + bi)));
+    }
+    Ok((T::to_cpu_storage_owned(out), l1.shape().clone()))
+}
+
+impl CustomOp2 for BiasAct {
+    fn name(&self) -> &'static str {
+        "bias_act"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        by_dtype!(s1, "bias_act", bias_act_fwd(self.0, s1, l1, s2, l2))
+    }
+
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        _b: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let dpre = if self.0 == Activation::Identity {
+            grad.clone()
+        } else {
+            grad.contiguous()?
+                .apply_op2_no_bwd(res, &ActBackward(self.0))?
+        };
+        let db = dpre.sum(0)?;
+        Ok((Some(dpre), Some(db)))
+    }
+}
+
+/// `grad * act'(y)` in one pass.
+struct ActBackward(Activation);
+
+fn act_bwd<T: WithDType + Float>(
+    a: Activation,
+    s1: &CpuStorage,
+    l1: &Layout,
+    s2: &CpuStorage,
+    l2: &Layout,
+) -> Result<(CpuStorage, Shape)> {
+    let (g, y) = (
+        data::<T>(s1, l1, "act_backward")?,
+        data::<T>(s2, l2, "act_backward")?,
+    );
+    let out: Vec<T> = g.iter().zip(y).map(|(&g, &y)| g * act_grad(a, y)).collect();
+    Ok((T::to_cpu_storage_owned(out), l1.shape().clone()))
+}
+
+impl CustomOp2 for ActBackward {
+    fn name(&self) -> &'static str {
+        "act_backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        by_dtype!(s1, "act_backward", act_bwd(self.0, s1, l1, s2, l2))
+    }
+}
+
+/// `act(x + b)` for `x: (n, k)`, `b: (k,)`, fused forward and backward.
+pub fn bias_act(x: &Tensor, b: &Tensor, act: Activation) -> Result<Tensor> {
+    x.contiguous()?.apply_op2(&b.contiguous()?, BiasAct(act))
+}
+
+// ---------------------------------------------------------------- BCE with logits
+
+/// Per-row sums of the stable BCE-with-logits, `(B, D), (B, D) -> (B,)`.
+struct BceRows;
+
+fn bce_fwd<T: WithDType + Float>(
+    s1: &CpuStorage,
+    l1: &Layout,
+    s2: &CpuStorage,
+    l2: &Layout,
+) -> Result<(CpuStorage, Shape)> {
+    let (l, x) = (data::<T>(s1, l1, "bce")?, data::<T>(s2, l2, "bce")?);
+    let dims = l1.shape().dims();
+    if l.len() != x.len() || dims.is_empty() {
+        bail!(
+            "bce: logits {:?} and targets {:?} differ",
+            l1.shape(),
+            l2.shape()
+        );
+    }
+    let rows = dims[0];
+    let d = l.len().checked_div(rows).unwrap_or(0);
+    let zero = T::zero();
+    let out: Vec<T> = (0..rows)
+        .map(|r| {
+            let (lr, xr) = (&l[r * d..(r + 1) * d], &x[r * d..(r + 1) * d]);
+            lr.iter().zip(xr).fold(zero, |acc, (&l, &x)| {
+                acc + Float::max(l, zero) - l * x + (-l.abs()).exp().ln_1p()
+            })
+        })
+        .collect();
+    Ok((T::to_cpu_storage_owned(out), Shape::from(rows)))
+}
+
+impl CustomOp2 for BceRows {
+    fn name(&self) -> &'static str {
+        "bce_rows"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        by_dtype!(s1, "bce_rows", bce_fwd(s1, l1, s2, l2))
+    }
+
+    fn bwd(
+        &self,
+        logits: &Tensor,
+        target: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = logits.apply_op3_no_bwd(target, &grad.contiguous()?, &BceBackward)?;
+        // d/dx = -l per element; only computed when the targets are themselves trained.
+        let dx = if target.track_op() {
+            Some(logits.broadcast_mul(&grad.unsqueeze(1)?)?.neg()?)
+        } else {
+            None
+        };
+        Ok((Some(g), dx))
+    }
+}
+
+/// `grad[row] * (sigmoid(l) - x)` in one pass.
+struct BceBackward;
+
+fn bce_bwd<T: WithDType + Float>(
+    s1: &CpuStorage,
+    l1: &Layout,
+    s2: &CpuStorage,
+    l2: &Layout,
+    s3: &CpuStorage,
+    l3: &Layout,
+) -> Result<(CpuStorage, Shape)> {
+    let (l, x, g) = (
+        data::<T>(s1, l1, "bce_backward")?,
+        data::<T>(s2, l2, "bce_backward")?,
+        data::<T>(s3, l3, "bce_backward")?,
+    );
+    let d = l.len().checked_div(g.len()).unwrap_or(0);
+    let one = T::one();
+    let mut out = Vec::with_capacity(l.len());
+    for (r, &gr) in g.iter().enumerate() {
+        let (lr, xr) = (&l[r * d..(r + 1) * d], &x[r * d..(r + 1) * d]);
+        out.extend(
+            lr.iter()
+                .zip(xr)
+                .map(|(&l, &x)| gr * (one / (one + (-l).exp()) - x)),
+        );
+    }
+    Ok((T::to_cpu_storage_owned(out), l1.shape().clone()))
+}
+
+impl CustomOp3 for BceBackward {
+    fn name(&self) -> &'static str {
+        "bce_backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        by_dtype!(s1, "bce_backward", bce_bwd(s1, l1, s2, l2, s3, l3))
+    }
+}
+
+/// Summed BCE-with-logits per row of `(B, D)` logits and targets, fused.
+pub fn bce_with_logits_rows(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
+    let l = logits.flatten_from(1)?.contiguous()?;
+    let x = target.flatten_from(1)?.to_dtype(l.dtype())?.contiguous()?;
+    l.apply_op2(&x, BceRows)
+}
+
+// ---------------------------------------------------------------- Gaussian KL and reparameterization
+
+/// KL(N(m, exp(lv)) || N(0, I)) per row, `(B, K), (B, K) -> (B,)`.
+struct KlStdNormal;
+
+fn kl_fwd<T: WithDType + Float>(
+    s1: &CpuStorage,
+    l1: &Layout,
+    s2: &CpuStorage,
+    l2: &Layout,
+) -> Result<(CpuStorage, Shape)> {
+    let (m, lv) = (data::<T>(s1, l1, "kl")?, data::<T>(s2, l2, "kl")?);
+    let rows = l1.shape().dims()[0];
+    let k = m.len().checked_div(rows).unwrap_or(0);
+    let half = T::from(0.5).unwrap();
+    let one = T::one();
+    let out: Vec<T> = (0..rows)
+        .map(|r| {
+            (r * k..(r + 1) * k).fold(T::zero(), |acc, i| {
+                acc + half * (lv[i].exp() + m[i] * m[i] - lv[i] - one)
+            })
+        })
+        .collect();
+    Ok((T::to_cpu_storage_owned(out), Shape::from(rows)))
+}
+
+impl CustomOp2 for KlStdNormal {
+    fn name(&self) -> &'static str {
+        "kl_std_normal"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        by_dtype!(s1, "kl_std_normal", kl_fwd(s1, l1, s2, l2))
+    }
+
+    fn bwd(
+        &self,
+        mean: &Tensor,
+        logvar: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = grad.unsqueeze(1)?;
+        let dm = mean.broadcast_mul(&g)?;
+        let dlv = ((logvar.exp()? - 1.0)? * 0.5)?.broadcast_mul(&g)?;
+        Ok((Some(dm), Some(dlv)))
+    }
+}
+
+/// Analytic KL to the standard normal per row, fused.
+pub fn kl_std_normal_rows(mean: &Tensor, logvar: &Tensor) -> Result<Tensor> {
+    let (m, lv) = (
+        mean.flatten_from(1)?.contiguous()?,
+        logvar.flatten_from(1)?.contiguous()?,
+    );
+    m.apply_op2(&lv, KlStdNormal)
+}
+
+/// `mean + exp(logvar / 2) * eps` in one pass.
+struct Reparameterize;
+
+fn rep_fwd<T: WithDType + Float>(
+    s1: &CpuStorage,
+    l1: &Layout,
+    s2: &CpuStorage,
+    l2: &Layout,
+    s3: &CpuStorage,
+    l3: &Layout,
+) -> Result<(CpuStorage, Shape)> {
+    let (m, lv, e) = (
+        data::<T>(s1, l1, "reparameterize")?,
+        data::<T>(s2, l2, "reparameterize")?,
+        data::<T>(s3, l3, "reparameterize")?,
+    );
+    let half = T::from(0.5).unwrap();
+    let out: Vec<T> = m
+        .iter()
+        .zip(lv)
+        .zip(e)
+        .map(|((&m, &lv), &e)| m + (lv * half).exp() * e)
+        .collect();
+    Ok((T::to_cpu_storage_owned(out), l1.shape().clone()))
+}
+
+impl CustomOp3 for Reparameterize {
+    fn name(&self) -> &'static str {
+        "reparameterize"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        by_dtype!(s1, "reparameterize", rep_fwd(s1, l1, s2, l2, s3, l3))
+    }
+
+    fn bwd(
+        &self,
+        mean: &Tensor,
+        _lv: &Tensor,
+        _eps: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        // d z / d logvar = 0.5 * exp(lv/2) * eps = 0.5 * (z - mean)
+        let dlv = ((res - mean)? * grad)? * 0.5;
+        Ok((Some(grad.clone()), Some(dlv?), None))
+    }
+}
+
+/// The reparameterized Gaussian sample, fused.
+pub fn reparameterize(mean: &Tensor, logvar: &Tensor, eps: &Tensor) -> Result<Tensor> {
+    mean.contiguous()?
+        .apply_op3(&logvar.contiguous()?, &eps.contiguous()?, Reparameterize)
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each kernel against the unfused candle composition: values and gradients agree to
+    //! 1e-12 relative in f64 (rounding only) and 1e-5 in f32.
+    use super::*;
+    use crate::rng::Rng;
+    use candle_core::{Device, Var};
+
+    fn close(a: &Tensor, b: &Tensor, tol: f64, what: &str) {
+        let a: Vec<f64> = a
+            .flatten_all()
+            .unwrap()
+            .to_dtype(DType::F64)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let b: Vec<f64> = b
+            .flatten_all()
+            .unwrap()
+            .to_dtype(DType::F64)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(a.len(), b.len(), "{what}");
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            assert!(
+                (x - y).abs() <= tol * (1.0 + y.abs()),
+                "{what}[{i}]: fused {x} vs unfused {y}"
+            );
+        }
+    }
+
+    fn var(rng: &mut Rng, shape: (usize, usize), scale: f64, dtype: DType) -> Var {
+        Var::from_tensor(&(rng.randn(shape, dtype, &Device::Cpu).unwrap() * scale).unwrap())
+            .unwrap()
+    }
+
+    /// Compares `fused` with `unfused` on random inputs: outputs, and gradients of a random
+    /// projection of the output with respect to every input.
+    fn check(
+        dtype: DType,
+        tol: f64,
+        name: &str,
+        inputs: &[Var],
+        fused: impl Fn(&[Tensor]) -> Tensor,
+        unfused: impl Fn(&[Tensor]) -> Tensor,
+    ) {
+        let xs: Vec<Tensor> = inputs.iter().map(|v| v.as_tensor().clone()).collect();
+        let (f, u) = (fused(&xs), unfused(&xs));
+        close(&f, &u, tol, &format!("{name} value"));
+        let w = Rng::new(3).randn(f.shape(), dtype, &Device::Cpu).unwrap();
+        let gf = (&f * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        let gu = (&u * &w).unwrap().sum_all().unwrap().backward().unwrap();
+        for (i, v) in inputs.iter().enumerate() {
+            match (gf.get(v), gu.get(v)) {
+                (Some(a), Some(b)) => close(a, b, tol, &format!("{name} grad {i}")),
+                (None, None) => {}
+                (a, b) => panic!(
+                    "{name} grad {i}: fused {:?} vs unfused {:?}",
+                    a.is_some(),
+                    b.is_some()
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn bias_act_matches_unfused() {
+        for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
+            for act in [
+                Activation::Relu,
+                Activation::LeakyRelu,
+                Activation::Tanh,
+                Activation::Sigmoid,
+                Activation::Identity,
+            ] {
+                let mut rng = Rng::new(1);
+                let vars = [
+                    var(&mut rng, (7, 5), 1.0, dtype),
+                    Var::from_tensor(&rng.randn(5, dtype, &Device::Cpu).unwrap()).unwrap(),
+                ];
+                check(
+                    dtype,
+                    tol,
+                    &format!("bias_act {act:?} {dtype:?}"),
+                    &vars,
+                    |t| bias_act(&t[0], &t[1], act).unwrap(),
+                    |t| act.apply(&t[0].broadcast_add(&t[1]).unwrap()).unwrap(),
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bce_matches_unfused_including_large_logits() {
+        for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
+            let mut rng = Rng::new(2);
+            let logits = var(&mut rng, (6, 9), 30.0, dtype); // spans |l| up to ~100
+            let target = Var::from_tensor(
+                &rng.rand_uniform((6, 9), 0.0, 1.0, dtype, &Device::Cpu)
+                    .unwrap(),
+            )
+            .unwrap();
+            check(
+                dtype,
+                tol,
+                &format!("bce {dtype:?}"),
+                &[logits, target],
+                |t| bce_with_logits_rows(&t[0], &t[1]).unwrap(),
+                |t| {
+                    crate::loss::sum_per_example(
+                        &crate::loss::bce_with_logits(&t[0], &t[1]).unwrap(),
+                    )
+                    .unwrap()
+                },
+            );
+        }
+    }
+
+    #[test]
+    fn kl_and_reparameterization_match_unfused() {
+        for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
+            let mut rng = Rng::new(4);
+            let vars = [
+                var(&mut rng, (8, 3), 1.0, dtype),
+                var(&mut rng, (8, 3), 1.0, dtype),
+            ];
+            check(
+                dtype,
+                tol,
+                "kl",
+                &vars,
+                |t| kl_std_normal_rows(&t[0], &t[1]).unwrap(),
+                |t| {
+                    let inner =
+                        ((t[1].exp().unwrap() + t[0].sqr().unwrap()).unwrap() - &t[1]).unwrap();
+                    ((inner - 1.0).unwrap() * 0.5).unwrap().sum(1).unwrap()
+                },
+            );
+            let eps = rng.randn((8, 3), dtype, &Device::Cpu).unwrap();
+            check(
+                dtype,
+                tol,
+                "reparameterize",
+                &vars,
+                |t| reparameterize(&t[0], &t[1], &eps).unwrap(),
+                |t| (&t[0] + ((&t[1] * 0.5).unwrap().exp().unwrap() * &eps).unwrap()).unwrap(),
+            );
+        }
+    }
+}
