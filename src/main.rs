@@ -23,6 +23,7 @@ use clap::Parser;
 
 fn main() {
     let cli = cli::Cli::parse();
+    gen_core::runtime::init();
     let result = match cli.command {
         cli::Command::Train(args) => train::run(args),
         cli::Command::Bench(args) => bench::run(args),

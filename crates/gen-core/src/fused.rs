@@ -35,10 +35,87 @@ macro_rules! by_dtype {
     };
 }
 
-// ---------------------------------------------------------------- bias + activation
+// ---------------------------------------------------------------- linear + bias + activation
 
-/// `act(x + b)` with `x: (n, k)` and `b: (k,)`; backward from the output alone.
-struct BiasAct(Activation);
+/// Problems smaller than this many multiply-adds run on one thread: splitting them costs
+/// more in synchronization than it saves (measured with `gen bench`).
+const PARALLEL_MIN_MACS: usize = 1 << 22;
+
+fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
+    let threads = rayon::current_num_threads();
+    if threads > 1 && m.saturating_mul(n).saturating_mul(k) >= PARALLEL_MIN_MACS {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    }
+}
+
+/// A row-major matrix view: data, rows, columns, and whether to read it transposed.
+struct Mat<'a, T> {
+    data: &'a [T],
+    rows: usize,
+    cols: usize,
+}
+
+impl<T> Mat<'_, T> {
+    /// (rows, cols, row stride, column stride) of the matrix or of its transpose.
+    fn view(&self, transposed: bool) -> (usize, usize, isize, isize) {
+        if transposed {
+            (self.cols, self.rows, 1, self.cols as isize)
+        } else {
+            (self.rows, self.cols, self.cols as isize, 1)
+        }
+    }
+}
+
+/// `dst = (accumulate ? dst : 0) + op(a) op(b)` with row-major `dst`.
+fn gemm_into<T: WithDType + Float + 'static>(
+    dst: &mut [T],
+    a: &Mat<T>,
+    ta: bool,
+    b: &Mat<T>,
+    tb: bool,
+    accumulate: bool,
+) -> Result<()> {
+    let (m, k, a_rs, a_cs) = a.view(ta);
+    let (k2, n, b_rs, b_cs) = b.view(tb);
+    if k != k2
+        || dst.len() != m * n
+        || a.data.len() < a.rows * a.cols
+        || b.data.len() < b.rows * b.cols
+    {
+        bail!(
+            "gemm: shapes do not agree ({m}x{k} times {k2}x{n} into {})",
+            dst.len()
+        );
+    }
+    // SAFETY: the slices hold the m x k, k x n and m x n matrices the strides describe
+    // (checked above), and dst does not alias the inputs (it is a fresh or exclusive buffer).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a_cs,
+            a_rs,
+            b.data.as_ptr(),
+            b_cs,
+            b_rs,
+            T::one(),
+            T::one(),
+            false,
+            false,
+            false,
+            parallelism(m, n, k),
+        );
+    }
+    Ok(())
+}
 
 fn act_fwd<T: Float>(a: Activation, v: T) -> T {
     let zero = T::zero();
@@ -81,31 +158,151 @@ fn act_grad<T: Float>(a: Activation, y: T) -> T {
     }
 }
 
-fn bias_act_fwd<T: WithDType + Float>(
+/// `act(x W + b)` for `x: (n, k)`, `W: (k, m)`, `b: (m,)`: the bias seeds the product's
+/// buffer and the activation runs in place on it.
+struct LinearAct(Activation);
+
+fn dims2(l: &Layout, op: &str) -> Result<(usize, usize)> {
+    match l.shape().dims() {
+        &[r, c] => Ok((r, c)),
+        d => bail!("{op}: expected a matrix, got shape {d:?}"),
+    }
+}
+
+fn linear_fwd<T: WithDType + Float + 'static>(
     a: Activation,
+    (s1, l1): (&CpuStorage, &Layout),
+    (s2, l2): (&CpuStorage, &Layout),
+    (s3, l3): (&CpuStorage, &Layout),
+) -> Result<(CpuStorage, Shape)> {
+    let (x, w, b) = (
+        data::<T>(s1, l1, "linear")?,
+        data::<T>(s2, l2, "linear")?,
+        data::<T>(s3, l3, "linear")?,
+    );
+    let ((n, k), (k2, m)) = (dims2(l1, "linear")?, dims2(l2, "linear")?);
+    if k != k2 || b.len() != m {
+        bail!("linear: input {n}x{k}, weight {k2}x{m}, bias {}", b.len());
+    }
+    let mut out = Vec::with_capacity(n * m);
+    for _ in 0..n {
+        out.extend_from_slice(b);
+    }
+    gemm_into(
+        &mut out,
+        &Mat {
+            data: x,
+            rows: n,
+            cols: k,
+        },
+        false,
+        &Mat {
+            data: w,
+            rows: k,
+            cols: m,
+        },
+        false,
+        true,
+    )?;
+    if a != Activation::Identity {
+        out.iter_mut().for_each(|v| *v = act_fwd(a, *v));
+    }
+    Ok((T::to_cpu_storage_owned(out), Shape::from((n, m))))
+}
+
+impl CustomOp3 for LinearAct {
+    fn name(&self) -> &'static str {
+        "linear_act"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        by_dtype!(
+            s1,
+            "linear_act",
+            linear_fwd(self.0, (s1, l1), (s2, l2), (s3, l3))
+        )
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _b: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let grad = grad.contiguous()?;
+        let dpre = if self.0 == Activation::Identity {
+            grad
+        } else {
+            grad.apply_op2_no_bwd(res, &ActBackward(self.0))?
+        };
+        let dw = x.apply_op2_no_bwd(
+            &dpre,
+            &MatMul {
+                ta: true,
+                tb: false,
+            },
+        )?;
+        let db = dpre.sum(0)?;
+        // The input's gradient only when something upstream needs it (not for data).
+        let dx = if x.track_op() {
+            Some(dpre.apply_op2_no_bwd(
+                w,
+                &MatMul {
+                    ta: false,
+                    tb: true,
+                },
+            )?)
+        } else {
+            None
+        };
+        Ok((dx, Some(dw), Some(db)))
+    }
+}
+
+/// `op(a) op(b)` for row-major matrices, `op` = transpose where asked.
+struct MatMul {
+    ta: bool,
+    tb: bool,
+}
+
+fn matmul_fwd<T: WithDType + Float + 'static>(
+    mm: &MatMul,
     s1: &CpuStorage,
     l1: &Layout,
     s2: &CpuStorage,
     l2: &Layout,
 ) -> Result<(CpuStorage, Shape)> {
-    let (x, b) = (
-        data::<T>(s1, l1, "bias_act")?,
-        data::<T>(s2, l2, "bias_act")?,
-    );
-    let k = b.len();
-    if k == 0 || x.len() % k != 0 {
-        bail!("bias_act: {} values do not split into rows of {k}", x.len());
-    }
-    let mut out = Vec::with_capacity(x.len());
-    for row in x.chunks_exact(k) {
-        out.extend(row.iter().zip(b).map(|(&v, &bi)| act_fwd(a, v + bi)));
-    }
-    Ok((T::to_cpu_storage_owned(out), l1.shape().clone()))
+    let ((ar, ac), (br, bc)) = (dims2(l1, "matmul")?, dims2(l2, "matmul")?);
+    let a = Mat {
+        data: data::<T>(s1, l1, "matmul")?,
+        rows: ar,
+        cols: ac,
+    };
+    let b = Mat {
+        data: data::<T>(s2, l2, "matmul")?,
+        rows: br,
+        cols: bc,
+    };
+    let m = if mm.ta { ac } else { ar };
+    let n = if mm.tb { br } else { bc };
+    let mut out = vec![T::zero(); m * n];
+    gemm_into(&mut out, &a, mm.ta, &b, mm.tb, false)?;
+    Ok((T::to_cpu_storage_owned(out), Shape::from((m, n))))
 }
 
-impl CustomOp2 for BiasAct {
+impl CustomOp2 for MatMul {
     fn name(&self) -> &'static str {
-        "bias_act"
+        "matmul"
     }
 
     fn cpu_fwd(
@@ -115,25 +312,14 @@ impl CustomOp2 for BiasAct {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        by_dtype!(s1, "bias_act", bias_act_fwd(self.0, s1, l1, s2, l2))
+        by_dtype!(s1, "matmul", matmul_fwd(self, s1, l1, s2, l2))
     }
+}
 
-    fn bwd(
-        &self,
-        _x: &Tensor,
-        _b: &Tensor,
-        res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let dpre = if self.0 == Activation::Identity {
-            grad.clone()
-        } else {
-            grad.contiguous()?
-                .apply_op2_no_bwd(res, &ActBackward(self.0))?
-        };
-        let db = dpre.sum(0)?;
-        Ok((Some(dpre), Some(db)))
-    }
+/// `act(x W + b)` for `x: (n, k)`, `W: (k, m)`, `b: (m,)`, fused forward and backward.
+pub fn linear_act(x: &Tensor, w: &Tensor, b: &Tensor, act: Activation) -> Result<Tensor> {
+    x.contiguous()?
+        .apply_op3(&w.contiguous()?, &b.contiguous()?, LinearAct(act))
 }
 
 /// `grad * act'(y)` in one pass.
@@ -168,11 +354,6 @@ impl CustomOp2 for ActBackward {
     ) -> Result<(CpuStorage, Shape)> {
         by_dtype!(s1, "act_backward", act_bwd(self.0, s1, l1, s2, l2))
     }
-}
-
-/// `act(x + b)` for `x: (n, k)`, `b: (k,)`, fused forward and backward.
-pub fn bias_act(x: &Tensor, b: &Tensor, act: Activation) -> Result<Tensor> {
-    x.contiguous()?.apply_op2(&b.contiguous()?, BiasAct(act))
 }
 
 // ---------------------------------------------------------------- BCE with logits
@@ -491,7 +672,7 @@ mod tests {
     }
 
     #[test]
-    fn bias_act_matches_unfused() {
+    fn linear_act_matches_unfused() {
         for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
             for act in [
                 Activation::Relu,
@@ -503,18 +684,53 @@ mod tests {
                 let mut rng = Rng::new(1);
                 let vars = [
                     var(&mut rng, (7, 5), 1.0, dtype),
-                    Var::from_tensor(&rng.randn(5, dtype, &Device::Cpu).unwrap()).unwrap(),
+                    var(&mut rng, (5, 3), 1.0, dtype),
+                    Var::from_tensor(&rng.randn(3, dtype, &Device::Cpu).unwrap()).unwrap(),
                 ];
                 check(
                     dtype,
                     tol,
-                    &format!("bias_act {act:?} {dtype:?}"),
+                    &format!("linear_act {act:?} {dtype:?}"),
                     &vars,
-                    |t| bias_act(&t[0], &t[1], act).unwrap(),
-                    |t| act.apply(&t[0].broadcast_add(&t[1]).unwrap()).unwrap(),
+                    |t| linear_act(&t[0], &t[1], &t[2], act).unwrap(),
+                    |t| {
+                        act.apply(&t[0].matmul(&t[1]).unwrap().broadcast_add(&t[2]).unwrap())
+                            .unwrap()
+                    },
                 );
             }
         }
+    }
+
+    #[test]
+    fn linear_on_data_computes_no_input_gradient() {
+        let mut rng = Rng::new(5);
+        let x = rng.randn((4, 3), DType::F32, &Device::Cpu).unwrap();
+        let w = var(&mut rng, (3, 2), 1.0, DType::F32);
+        let b = Var::from_tensor(&rng.randn(2, DType::F32, &Device::Cpu).unwrap()).unwrap();
+        let g = linear_act(&x, &w, &b, Activation::Relu)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        assert!(g.get(&x).is_none() && g.get(&w).is_some() && g.get(&b).is_some());
+    }
+
+    #[test]
+    fn big_products_match_in_parallel_too() {
+        // Above PARALLEL_MIN_MACS, gemm splits the work across rayon threads.
+        let mut rng = Rng::new(6);
+        let x = rng.randn((256, 128), DType::F64, &Device::Cpu).unwrap();
+        let w = rng.randn((128, 160), DType::F64, &Device::Cpu).unwrap();
+        assert!(256 * 128 * 160 >= PARALLEL_MIN_MACS);
+        let b = Tensor::zeros(160, DType::F64, &Device::Cpu).unwrap();
+        close(
+            &linear_act(&x, &w, &b, Activation::Identity).unwrap(),
+            &x.matmul(&w).unwrap(),
+            1e-12,
+            "parallel gemm",
+        );
     }
 
     #[test]

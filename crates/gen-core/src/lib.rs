@@ -20,6 +20,7 @@ pub mod objective;
 pub mod optim;
 pub mod picture;
 pub mod rng;
+pub mod runtime;
 
 pub use error::{Error, Result};
 pub use model::{Batch, BuildContext, DataInfo, Model, ModelEntry};

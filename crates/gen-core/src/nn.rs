@@ -121,11 +121,10 @@ impl Linear {
 
     /// `act(x W + b)`, with bias and activation fused into one pass each way on the CPU.
     pub fn forward_act(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
-        let xw = x.matmul(&self.weight)?;
-        if crate::fused::fusable(&xw) && xw.rank() == 2 {
-            return crate::fused::bias_act(&xw, &self.bias, act);
+        if crate::fused::fusable(x) && x.rank() == 2 && x.dtype() == self.weight.dtype() {
+            return crate::fused::linear_act(x, &self.weight, &self.bias, act);
         }
-        act.apply(&xw.broadcast_add(&self.bias)?)
+        act.apply(&x.matmul(&self.weight)?.broadcast_add(&self.bias)?)
     }
 
     pub fn fan_out(&self) -> usize {
