@@ -723,7 +723,7 @@ mod tests {
         let mut rng = Rng::new(6);
         let x = rng.randn((256, 128), DType::F64, &Device::Cpu).unwrap();
         let w = rng.randn((128, 160), DType::F64, &Device::Cpu).unwrap();
-        assert!(256 * 128 * 160 >= PARALLEL_MIN_MACS);
+        const { assert!(256 * 128 * 160 >= PARALLEL_MIN_MACS) };
         let b = Tensor::zeros(160, DType::F64, &Device::Cpu).unwrap();
         close(
             &linear_act(&x, &w, &b, Activation::Identity).unwrap(),
