@@ -8,8 +8,9 @@
 
 use crate::nn::Activation;
 use candle_core::{
-    bail, CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, WithDType,
+    bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, WithDType,
 };
+use crate::fastmath::{lane_sum, KernelMath};
 use num_traits::Float;
 
 /// The contiguous data of an input.
@@ -69,7 +70,7 @@ impl<T> Mat<'_, T> {
 }
 
 /// `dst = (accumulate ? dst : 0) + op(a) op(b)` with row-major `dst`.
-fn gemm_into<T: WithDType + Float + 'static>(
+fn gemm_into<T: WithDType + KernelMath + 'static>(
     dst: &mut [T],
     a: &Mat<T>,
     ta: bool,
@@ -117,7 +118,7 @@ fn gemm_into<T: WithDType + Float + 'static>(
     Ok(())
 }
 
-fn act_fwd<T: Float>(a: Activation, v: T) -> T {
+fn act_fwd<T: KernelMath>(a: Activation, v: T) -> T {
     let zero = T::zero();
     match a {
         Activation::Relu => Float::max(v, zero),
@@ -129,7 +130,7 @@ fn act_fwd<T: Float>(a: Activation, v: T) -> T {
             }
         }
         Activation::Tanh => v.tanh(),
-        Activation::Sigmoid => T::one() / (T::one() + (-v).exp()),
+        Activation::Sigmoid => T::sigmoid(v),
         Activation::Identity => v,
     }
 }
@@ -169,7 +170,7 @@ fn dims2(l: &Layout, op: &str) -> Result<(usize, usize)> {
     }
 }
 
-fn linear_fwd<T: WithDType + Float + 'static>(
+fn linear_fwd<T: WithDType + KernelMath + 'static>(
     a: Activation,
     (s1, l1): (&CpuStorage, &Layout),
     (s2, l2): (&CpuStorage, &Layout),
@@ -252,7 +253,7 @@ impl CustomOp3 for LinearAct {
                 tb: false,
             },
         )?;
-        let db = dpre.sum(0)?;
+        let db = dpre.apply_op1_no_bwd(&ColumnSum)?;
         // The input's gradient only when something upstream needs it (not for data).
         let dx = if x.track_op() {
             Some(dpre.apply_op2_no_bwd(
@@ -269,13 +270,37 @@ impl CustomOp3 for LinearAct {
     }
 }
 
+/// Column sums of a matrix, `(n, m) -> (m,)`, accumulated row by row (vectorizes;
+/// candle's strided reduction over dim 0 was 9% of the reference step).
+struct ColumnSum;
+
+fn colsum_fwd<T: WithDType + KernelMath>(s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+    let (_, m) = dims2(l, "column_sum")?;
+    let x = data::<T>(s, l, "column_sum")?;
+    let mut out = vec![T::zero(); m];
+    for row in x.chunks_exact(m.max(1)) {
+        out.iter_mut().zip(row).for_each(|(o, &v)| *o = *o + v);
+    }
+    Ok((T::to_cpu_storage_owned(out), Shape::from(m)))
+}
+
+impl CustomOp1 for ColumnSum {
+    fn name(&self) -> &'static str {
+        "column_sum"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        by_dtype!(s, "column_sum", colsum_fwd(s, l))
+    }
+}
+
 /// `op(a) op(b)` for row-major matrices, `op` = transpose where asked.
 struct MatMul {
     ta: bool,
     tb: bool,
 }
 
-fn matmul_fwd<T: WithDType + Float + 'static>(
+fn matmul_fwd<T: WithDType + KernelMath + 'static>(
     mm: &MatMul,
     s1: &CpuStorage,
     l1: &Layout,
@@ -325,7 +350,7 @@ pub fn linear_act(x: &Tensor, w: &Tensor, b: &Tensor, act: Activation) -> Result
 /// `grad * act'(y)` in one pass.
 struct ActBackward(Activation);
 
-fn act_bwd<T: WithDType + Float>(
+fn act_bwd<T: WithDType + KernelMath>(
     a: Activation,
     s1: &CpuStorage,
     l1: &Layout,
@@ -361,7 +386,7 @@ impl CustomOp2 for ActBackward {
 /// Per-row sums of the stable BCE-with-logits, `(B, D), (B, D) -> (B,)`.
 struct BceRows;
 
-fn bce_fwd<T: WithDType + Float>(
+fn bce_fwd<T: WithDType + KernelMath>(
     s1: &CpuStorage,
     l1: &Layout,
     s2: &CpuStorage,
@@ -382,9 +407,7 @@ fn bce_fwd<T: WithDType + Float>(
     let out: Vec<T> = (0..rows)
         .map(|r| {
             let (lr, xr) = (&l[r * d..(r + 1) * d], &x[r * d..(r + 1) * d]);
-            lr.iter().zip(xr).fold(zero, |acc, (&l, &x)| {
-                acc + Float::max(l, zero) - l * x + (-l.abs()).exp().ln_1p()
-            })
+            lane_sum(d, |i| Float::max(lr[i], zero) - lr[i] * xr[i] + T::softplus_neg_abs(lr[i]))
         })
         .collect();
     Ok((T::to_cpu_storage_owned(out), Shape::from(rows)))
@@ -426,7 +449,7 @@ impl CustomOp2 for BceRows {
 /// `grad[row] * (sigmoid(l) - x)` in one pass.
 struct BceBackward;
 
-fn bce_bwd<T: WithDType + Float>(
+fn bce_bwd<T: WithDType + KernelMath>(
     s1: &CpuStorage,
     l1: &Layout,
     s2: &CpuStorage,
@@ -440,14 +463,13 @@ fn bce_bwd<T: WithDType + Float>(
         data::<T>(s3, l3, "bce_backward")?,
     );
     let d = l.len().checked_div(g.len()).unwrap_or(0);
-    let one = T::one();
     let mut out = Vec::with_capacity(l.len());
     for (r, &gr) in g.iter().enumerate() {
         let (lr, xr) = (&l[r * d..(r + 1) * d], &x[r * d..(r + 1) * d]);
         out.extend(
             lr.iter()
                 .zip(xr)
-                .map(|(&l, &x)| gr * (one / (one + (-l).exp()) - x)),
+                .map(|(&l, &x)| gr * (T::sigmoid(l) - x)),
         );
     }
     Ok((T::to_cpu_storage_owned(out), l1.shape().clone()))
@@ -483,7 +505,7 @@ pub fn bce_with_logits_rows(logits: &Tensor, target: &Tensor) -> Result<Tensor> 
 /// KL(N(m, exp(lv)) || N(0, I)) per row, `(B, K), (B, K) -> (B,)`.
 struct KlStdNormal;
 
-fn kl_fwd<T: WithDType + Float>(
+fn kl_fwd<T: WithDType + KernelMath>(
     s1: &CpuStorage,
     l1: &Layout,
     s2: &CpuStorage,
@@ -545,7 +567,7 @@ pub fn kl_std_normal_rows(mean: &Tensor, logvar: &Tensor) -> Result<Tensor> {
 /// `mean + exp(logvar / 2) * eps` in one pass.
 struct Reparameterize;
 
-fn rep_fwd<T: WithDType + Float>(
+fn rep_fwd<T: WithDType + KernelMath>(
     s1: &CpuStorage,
     l1: &Layout,
     s2: &CpuStorage,

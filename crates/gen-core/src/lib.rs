@@ -11,6 +11,7 @@ pub mod config;
 pub mod device;
 pub mod dist;
 pub mod error;
+pub mod fastmath;
 pub mod fused;
 pub mod kl;
 pub mod loss;
