@@ -6,11 +6,12 @@
 //! the unfused composition (see [`crate::loss`], [`crate::nn`]), which the tests compare
 //! against.
 
+use crate::fastmath::{lane_sum, KernelMath};
 use crate::nn::Activation;
 use candle_core::{
-    bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, WithDType,
+    bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor,
+    WithDType,
 };
-use crate::fastmath::{lane_sum, KernelMath};
 use num_traits::Float;
 
 /// The contiguous data of an input.
@@ -38,16 +39,22 @@ macro_rules! by_dtype {
 
 // ---------------------------------------------------------------- linear + bias + activation
 
-/// Problems smaller than this many multiply-adds run on one thread: splitting them costs
+/// Products smaller than this many multiply-adds run on one thread: splitting them costs
 /// more in synchronization than it saves (measured with `gen bench`).
 const PARALLEL_MIN_MACS: usize = 1 << 22;
 
-fn parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
-    let threads = rayon::current_num_threads();
-    if threads > 1 && m.saturating_mul(n).saturating_mul(k) >= PARALLEL_MIN_MACS {
-        gemm::Parallelism::Rayon(threads)
+/// How many row blocks to split an `m x n x k` product into: two (this thread and the
+/// spinning helper of [`crate::spin`]) when there are two threads and the product is big
+/// enough. (gemm's own rayon split, and row blocks on rayon's sleeping workers, gave
+/// nothing at these shapes on 2 cores: waking a worker cost what the split saved.)
+fn row_blocks(m: usize, n: usize, k: usize) -> usize {
+    if rayon::current_num_threads() > 1
+        && m >= 4
+        && m.saturating_mul(n).saturating_mul(k) >= PARALLEL_MIN_MACS
+    {
+        2
     } else {
-        gemm::Parallelism::None
+        1
     }
 }
 
@@ -90,29 +97,54 @@ fn gemm_into<T: WithDType + KernelMath + 'static>(
             dst.len()
         );
     }
-    // SAFETY: the slices hold the m x k, k x n and m x n matrices the strides describe
-    // (checked above), and dst does not alias the inputs (it is a fresh or exclusive buffer).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a_cs,
-            a_rs,
-            b.data.as_ptr(),
-            b_cs,
-            b_rs,
-            T::one(),
-            T::one(),
-            false,
-            false,
-            false,
-            parallelism(m, n, k),
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    let rows_per_block = m.div_ceil(row_blocks(m, n, k));
+    let block = |(i, chunk): (usize, &mut [T])| {
+        let first_row = i * rows_per_block;
+        let a_rows = &a.data[first_row * a_rs as usize..];
+        // SAFETY: `chunk` holds rows [first_row, first_row + chunk.len() / n) of the m x n
+        // row-major dst; `a_rows` starts at op(a)'s row `first_row`, and every element the
+        // strides reach lies inside `a.data` / `b.data` (shapes checked above). No aliasing:
+        // dst is an exclusive buffer.
+        unsafe {
+            gemm::gemm(
+                chunk.len() / n,
+                n,
+                k,
+                chunk.as_mut_ptr(),
+                1,
+                n as isize,
+                accumulate,
+                a_rows.as_ptr(),
+                a_cs,
+                a_rs,
+                b.data.as_ptr(),
+                b_cs,
+                b_rs,
+                T::one(),
+                T::one(),
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    };
+    if rows_per_block == m {
+        block((0, dst));
+    } else {
+        // Two row blocks: this thread and the spinning helper (see `spin`).
+        let (top, bottom) = dst.split_at_mut(rows_per_block * n);
+        let bottom = std::sync::Mutex::new(Some(bottom));
+        crate::spin::join(
+            || block((0, top)),
+            || {
+                if let Some(b) = bottom.lock().ok().and_then(|mut g| g.take()) {
+                    block((1, b));
+                }
+            },
         );
     }
     Ok(())
@@ -274,7 +306,10 @@ impl CustomOp3 for LinearAct {
 /// candle's strided reduction over dim 0 was 9% of the reference step).
 struct ColumnSum;
 
-fn colsum_fwd<T: WithDType + KernelMath>(s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+fn colsum_fwd<T: WithDType + KernelMath>(
+    s: &CpuStorage,
+    l: &Layout,
+) -> Result<(CpuStorage, Shape)> {
     let (_, m) = dims2(l, "column_sum")?;
     let x = data::<T>(s, l, "column_sum")?;
     let mut out = vec![T::zero(); m];
@@ -407,7 +442,9 @@ fn bce_fwd<T: WithDType + KernelMath>(
     let out: Vec<T> = (0..rows)
         .map(|r| {
             let (lr, xr) = (&l[r * d..(r + 1) * d], &x[r * d..(r + 1) * d]);
-            lane_sum(d, |i| Float::max(lr[i], zero) - lr[i] * xr[i] + T::softplus_neg_abs(lr[i]))
+            lane_sum(d, |i| {
+                Float::max(lr[i], zero) - lr[i] * xr[i] + T::softplus_neg_abs(lr[i])
+            })
         })
         .collect();
     Ok((T::to_cpu_storage_owned(out), Shape::from(rows)))
@@ -466,11 +503,7 @@ fn bce_bwd<T: WithDType + KernelMath>(
     let mut out = Vec::with_capacity(l.len());
     for (r, &gr) in g.iter().enumerate() {
         let (lr, xr) = (&l[r * d..(r + 1) * d], &x[r * d..(r + 1) * d]);
-        out.extend(
-            lr.iter()
-                .zip(xr)
-                .map(|(&l, &x)| gr * (T::sigmoid(l) - x)),
-        );
+        out.extend(lr.iter().zip(xr).map(|(&l, &x)| gr * (T::sigmoid(l) - x)));
     }
     Ok((T::to_cpu_storage_owned(out), l1.shape().clone()))
 }
@@ -741,17 +774,35 @@ mod tests {
 
     #[test]
     fn big_products_match_in_parallel_too() {
-        // Above PARALLEL_MIN_MACS, gemm splits the work across rayon threads.
+        // Above PARALLEL_MIN_MACS, the product is split in row blocks across the pool.
         let mut rng = Rng::new(6);
         let x = rng.randn((256, 128), DType::F64, &Device::Cpu).unwrap();
         let w = rng.randn((128, 160), DType::F64, &Device::Cpu).unwrap();
         const { assert!(256 * 128 * 160 >= PARALLEL_MIN_MACS) };
         let b = Tensor::zeros(160, DType::F64, &Device::Cpu).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        assert_eq!(pool.install(|| row_blocks(256, 160, 128)), 2);
+        let y = pool.install(|| linear_act(&x, &w, &b, Activation::Identity).unwrap());
+        close(&y, &x.matmul(&w).unwrap(), 1e-12, "parallel gemm");
+        // and the transposed products of the backward pass
+        let g = pool.install(|| {
+            x.apply_op2_no_bwd(
+                &y,
+                &MatMul {
+                    ta: true,
+                    tb: false,
+                },
+            )
+            .unwrap()
+        });
         close(
-            &linear_act(&x, &w, &b, Activation::Identity).unwrap(),
-            &x.matmul(&w).unwrap(),
+            &g,
+            &x.t().unwrap().matmul(&y).unwrap(),
             1e-12,
-            "parallel gemm",
+            "parallel gemm, transposed lhs",
         );
     }
 

@@ -22,6 +22,7 @@ pub mod optim;
 pub mod picture;
 pub mod rng;
 pub mod runtime;
+pub mod spin;
 
 pub use error::{Error, Result};
 pub use model::{Batch, BuildContext, DataInfo, Model, ModelEntry};
