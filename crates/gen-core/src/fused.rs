@@ -314,7 +314,7 @@ fn colsum_fwd<T: WithDType + KernelMath>(
     let x = data::<T>(s, l, "column_sum")?;
     let mut out = vec![T::zero(); m];
     for row in x.chunks_exact(m.max(1)) {
-        out.iter_mut().zip(row).for_each(|(o, &v)| *o = *o + v);
+        out.iter_mut().zip(row).for_each(|(o, &v)| *o += v);
     }
     Ok((T::to_cpu_storage_owned(out), Shape::from(m)))
 }
