@@ -48,7 +48,7 @@ const PARALLEL_MIN_MACS: usize = 1 << 22;
 /// enough. (gemm's own rayon split, and row blocks on rayon's sleeping workers, gave
 /// nothing at these shapes on 2 cores: waking a worker cost what the split saved.)
 fn row_blocks(m: usize, n: usize, k: usize) -> usize {
-    if rayon::current_num_threads() > 1
+    if crate::spin::two_threads()
         && m >= 4
         && m.saturating_mul(n).saturating_mul(k) >= PARALLEL_MIN_MACS
     {
@@ -137,15 +137,7 @@ fn gemm_into<T: WithDType + KernelMath + 'static>(
     } else {
         // Two row blocks: this thread and the spinning helper (see `spin`).
         let (top, bottom) = dst.split_at_mut(rows_per_block * n);
-        let bottom = std::sync::Mutex::new(Some(bottom));
-        crate::spin::join(
-            || block((0, top)),
-            || {
-                if let Some(b) = bottom.lock().ok().and_then(|mut g| g.take()) {
-                    block((1, b));
-                }
-            },
-        );
+        crate::spin::join_parts((0, top), (1, bottom), block);
     }
     Ok(())
 }
@@ -439,14 +431,16 @@ fn bce_fwd<T: WithDType + KernelMath>(
     let rows = dims[0];
     let d = l.len().checked_div(rows).unwrap_or(0);
     let zero = T::zero();
-    let out: Vec<T> = (0..rows)
-        .map(|r| {
+    let mut out = vec![zero; rows];
+    crate::spin::fill_rows(&mut out, 1, rows * d, |first, part| {
+        for (i, o) in part.iter_mut().enumerate() {
+            let r = first + i;
             let (lr, xr) = (&l[r * d..(r + 1) * d], &x[r * d..(r + 1) * d]);
-            lane_sum(d, |i| {
+            *o = lane_sum(d, |i| {
                 Float::max(lr[i], zero) - lr[i] * xr[i] + T::softplus_neg_abs(lr[i])
-            })
-        })
-        .collect();
+            });
+        }
+    });
     Ok((T::to_cpu_storage_owned(out), Shape::from(rows)))
 }
 
@@ -500,11 +494,16 @@ fn bce_bwd<T: WithDType + KernelMath>(
         data::<T>(s3, l3, "bce_backward")?,
     );
     let d = l.len().checked_div(g.len()).unwrap_or(0);
-    let mut out = Vec::with_capacity(l.len());
-    for (r, &gr) in g.iter().enumerate() {
-        let (lr, xr) = (&l[r * d..(r + 1) * d], &x[r * d..(r + 1) * d]);
-        out.extend(lr.iter().zip(xr).map(|(&l, &x)| gr * (T::sigmoid(l) - x)));
-    }
+    let mut out = vec![T::zero(); l.len()];
+    crate::spin::fill_rows(&mut out, d.max(1), l.len(), |first, part| {
+        for (i, row) in part.chunks_exact_mut(d.max(1)).enumerate() {
+            let r = first + i;
+            let (lr, xr, gr) = (&l[r * d..(r + 1) * d], &x[r * d..(r + 1) * d], g[r]);
+            for ((o, &l), &x) in row.iter_mut().zip(lr).zip(xr) {
+                *o = gr * (T::sigmoid(l) - x);
+            }
+        }
+    });
     Ok((T::to_cpu_storage_owned(out), l1.shape().clone()))
 }
 
@@ -830,6 +829,29 @@ mod tests {
                 },
             );
         }
+    }
+
+    #[test]
+    fn bce_split_across_threads_matches_unfused() {
+        // 64 x 1024 is above spin::SPLIT_MIN_ELEMENTS: both halves run, on two threads.
+        let mut rng = Rng::new(7);
+        let logits = var(&mut rng, (64, 1024), 5.0, DType::F64);
+        let target = Var::from_tensor(
+            &rng.rand_uniform((64, 1024), 0.0, 1.0, DType::F64, &Device::Cpu)
+                .unwrap(),
+        )
+        .unwrap();
+        check(
+            DType::F64,
+            1e-12,
+            "bce split",
+            &[logits, target],
+            |t| bce_with_logits_rows(&t[0], &t[1]).unwrap(),
+            |t| {
+                crate::loss::sum_per_example(&crate::loss::bce_with_logits(&t[0], &t[1]).unwrap())
+                    .unwrap()
+            },
+        );
     }
 
     #[test]

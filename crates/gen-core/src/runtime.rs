@@ -32,12 +32,19 @@ pub fn subnormals_flushed() -> bool {
     false
 }
 
-/// Call once at start-up, before any tensor work: flushes subnormals on this thread and
+/// Call once at start-up, before any tensor work and any other thread: flushes subnormals on this thread and
 /// on every thread of rayon's global pool (which candle's matmul uses). The pool's size
 /// follows `RAYON_NUM_THREADS`, else the number of cores.
 pub fn init() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
+        // candle's element-wise worker pool spins 25,000 rounds after each op; on 2 cores it
+        // then fights the matrix-product helper (crate::spin) for the second core (measured:
+        // 1,000,000 rounds halves throughput). A short spin unless the user chose one.
+        if std::env::var_os("CANDLE_BARRIER_POOL_SPIN_LIMIT").is_none() {
+            // SAFETY of set_var: called first thing in main, before any thread exists.
+            std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", "1000");
+        }
         flush_subnormals_on_this_thread();
         // Fails only if the pool already exists; then its threads keep their settings.
         let _ = pool_builder().build_global();

@@ -35,10 +35,16 @@ struct Helper {
 unsafe impl Sync for Helper {}
 unsafe impl Send for Helper {}
 
+/// Whether a second thread may be used: `RAYON_NUM_THREADS` (else the core count) is at
+/// least 2. Unit tests always split, so the two-thread paths are tested on any machine.
+pub fn two_threads() -> bool {
+    cfg!(test) || rayon::current_num_threads() >= 2
+}
+
 fn helper() -> Option<&'static Helper> {
     static HELPER: OnceLock<Option<&'static Helper>> = OnceLock::new();
     *HELPER.get_or_init(|| {
-        if rayon::current_num_threads() < 2 {
+        if !two_threads() {
             return None;
         }
         let h: &'static Helper = Box::leak(Box::new(Helper {
@@ -116,9 +122,55 @@ pub fn join(a: impl FnOnce(), b: impl Fn() + Sync) {
     h.state.store(IDLE, Ordering::Release);
 }
 
+/// Runs `f(first)` on this thread and `f(second)` on the helper.
+pub fn join_parts<P: Send>(first: P, second: P, f: impl Fn(P) + Sync) {
+    let second = Mutex::new(Some(second));
+    join(
+        || f(first),
+        || {
+            let taken = second.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(p) = taken {
+                f(p)
+            }
+        },
+    );
+}
+
+/// Element-wise work smaller than this stays on one thread.
+pub const SPLIT_MIN_ELEMENTS: usize = 32 * 1024;
+
+/// Fills `out`, made of rows of `row_len` values, with `fill(first_row, rows)`: in two
+/// halves on two threads when the `work` (in elements touched) is big enough and a
+/// helper exists, else in one call.
+pub fn fill_rows<T: Send>(
+    out: &mut [T],
+    row_len: usize,
+    work: usize,
+    fill: impl Fn(usize, &mut [T]) + Sync,
+) {
+    let rows = out.len().checked_div(row_len).unwrap_or(0);
+    if rows < 2 || work < SPLIT_MIN_ELEMENTS || helper().is_none() {
+        return fill(0, out);
+    }
+    let half = rows / 2;
+    let (a, b) = out.split_at_mut(half * row_len);
+    join_parts((0, a), (half, b), |(first, part)| fill(first, part));
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn fill_rows_fills_every_row_once() {
+        let mut out = vec![0usize; 3 * 40_000];
+        super::fill_rows(&mut out, 3, 120_000, |first, part| {
+            for (i, row) in part.chunks_mut(3).enumerate() {
+                row.iter_mut().for_each(|v| *v += first + i);
+            }
+        });
+        assert!(out.chunks(3).enumerate().all(|(i, r)| r == [i, i, i]));
+    }
 
     #[test]
     fn both_halves_run_every_time() {
