@@ -270,6 +270,22 @@ fn update<T: Copy>(
     }
 }
 
+/// [`update`] for f32, in two halves on two threads for big tensors (see `crate::spin`).
+fn update_split(c: &Coefs, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+    let n = p.len();
+    if n < crate::spin::SPLIT_MIN_ELEMENTS || !crate::spin::two_threads() {
+        return update(c, p, g, m, v, |x| x, |x| x);
+    }
+    let h = n / 2;
+    let (p0, p1) = p.split_at_mut(h);
+    let (m0, m1) = m.split_at_mut(h);
+    let (v0, v1) = v.split_at_mut(h);
+    let (g0, g1) = g.split_at(h);
+    crate::spin::join_parts((p0, g0, m0, v0), (p1, g1, m1, v1), |(p, g, m, v)| {
+        update(c, p, g, m, v, |x| x, |x| x)
+    });
+}
+
 struct FusedAdam<'a> {
     c: Coefs,
     m: RefCell<&'a mut Vec<f32>>,
@@ -295,15 +311,9 @@ impl candle_core::InplaceOp2 for FusedAdam<'_> {
         let mut m = self.m.borrow_mut();
         let mut v = self.v.borrow_mut();
         match (s1, s2) {
-            (CpuStorage::F32(p), CpuStorage::F32(g)) => update(
-                &self.c,
-                &mut p[a1..b1],
-                &g[a2..b2],
-                &mut m,
-                &mut v,
-                |x| x,
-                |x| x,
-            ),
+            (CpuStorage::F32(p), CpuStorage::F32(g)) => {
+                update_split(&self.c, &mut p[a1..b1], &g[a2..b2], &mut m, &mut v)
+            }
             (CpuStorage::F64(p), CpuStorage::F64(g)) => update(
                 &self.c,
                 &mut p[a1..b1],
@@ -388,6 +398,28 @@ mod tests {
                 assert!((g - w).abs() < 1e-5, "{kind:?}: {got:?} vs {want:?}");
             }
         }
+    }
+
+    #[test]
+    fn split_update_equals_one_pass() {
+        // Above spin::SPLIT_MIN_ELEMENTS the f32 update runs in two halves on two threads.
+        let n = 3 * crate::spin::SPLIT_MIN_ELEMENTS + 5;
+        let mut rng = crate::Rng::new(9);
+        let mut g = vec![0f32; n];
+        rng.fill_normal(&mut g);
+        let c = Coefs {
+            beta1: 0.9,
+            beta2: 0.999,
+            step_size: 0.01,
+            inv_sqrt_bc2: 3.0,
+            eps: 1e-8,
+            decay: 0.001,
+        };
+        let (mut p1, mut m1, mut v1) = (vec![0.5f32; n], vec![0.1f32; n], vec![0.2f32; n]);
+        let (mut p2, mut m2, mut v2) = (p1.clone(), m1.clone(), v1.clone());
+        update(&c, &mut p1, &g, &mut m1, &mut v1, |x| x, |x| x);
+        update_split(&c, &mut p2, &g, &mut m2, &mut v2);
+        assert_eq!((p1, m1, v1), (p2, m2, v2), "bit for bit");
     }
 
     #[test]
