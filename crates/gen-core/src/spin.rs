@@ -114,8 +114,16 @@ pub fn join(a: impl FnOnce(), b: impl Fn() + Sync) {
         }
     }
     a();
+    // Spin for the helper; yield once it takes long (an oversubscribed machine may have
+    // descheduled it, and spinning would only keep it off the core).
+    let mut spins = 0u32;
     while h.state.load(Ordering::Acquire) != DONE {
-        std::hint::spin_loop();
+        if spins < SPIN_LIMIT {
+            std::hint::spin_loop();
+            spins += 1;
+        } else {
+            std::thread::yield_now();
+        }
     }
     // SAFETY: the helper finished the job; nothing reads `job` until the next READY.
     unsafe { *h.job.get() = None };
