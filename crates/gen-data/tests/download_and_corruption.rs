@@ -9,8 +9,13 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
+/// The official files to serve: `$GEN_DATA_DIR/mnist` (CI points it at ../shared/data),
+/// else the repository's copy.
 fn repo_mnist() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist")
+    std::env::var_os("GEN_DATA_DIR")
+        .map(|d| PathBuf::from(d).join("mnist"))
+        .filter(|d| d.join("train-images-idx3-ubyte.gz").is_file())
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist"))
 }
 
 /// Serves `/good/<file>` from the repository's MNIST copy and `/bad/<file>` with one byte
@@ -225,6 +230,32 @@ fn loads_a_valid_set_and_binarizes() {
 
 /// Rewrites one file's bytes (by file name) to corrupt it.
 type Spoil = dyn Fn(&str, Vec<u8>) -> Vec<u8>;
+
+#[test]
+fn dynamic_binarization_redraws_pixels_each_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    tiny_set(tmp.path(), |_, b| b);
+    let d = load(tmp.path(), Pixels::Dynamic).unwrap();
+    assert!(
+        d.train.x.iter().any(|&v| v > 0.0 && v < 1.0),
+        "train keeps intensities"
+    );
+    assert!(
+        d.test.x.iter().all(|&v| v == 0.0 || v == 1.0),
+        "test is binarized once"
+    );
+    let mut rng = gen_core::Rng::new(0);
+    let idx: Vec<usize> = (0..4).collect();
+    let draws: Vec<Vec<f32>> = (0..20).map(|_| d.train_batch(&idx, &mut rng).0).collect();
+    assert!(draws.iter().flatten().all(|&v| v == 0.0 || v == 1.0));
+    assert!(
+        draws.windows(2).any(|w| w[0] != w[1]),
+        "fresh pixels per draw"
+    );
+    // pixel 0 has intensity 0 and pixel 15 intensity 240/255: never on, nearly always on
+    assert!(draws.iter().all(|x| x[0] == 0.0));
+    assert!(draws.iter().filter(|x| x[15] == 1.0).count() >= 15);
+}
 
 #[test]
 fn corrupt_files_give_clear_errors() {
