@@ -12,6 +12,7 @@ pub mod device;
 pub mod dist;
 pub mod error;
 pub mod fastmath;
+pub mod fastmath_avx2;
 pub mod fused;
 pub mod kl;
 pub mod loss;

@@ -2,6 +2,8 @@
 
 use super::data;
 use crate::fastmath::{lane_sum, KernelMath};
+use crate::fastmath_avx2;
+use candle_core::DType;
 use candle_core::{
     bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, WithDType,
 };
@@ -33,12 +35,31 @@ fn bce_fwd<T: WithDType + KernelMath>(
         for (i, o) in part.iter_mut().enumerate() {
             let r = first + i;
             let (lr, xr) = (&l[r * d..(r + 1) * d], &x[r * d..(r + 1) * d]);
-            *o = lane_sum(d, |i| {
-                Float::max(lr[i], zero) - lr[i] * xr[i] + T::softplus_neg_abs(lr[i])
-            });
+            *o = match (as_f32(lr), as_f32(xr)) {
+                (Some(l32), Some(x32)) => {
+                    T::from(fastmath_avx2::bce_row_sum(l32, x32)).unwrap_or(zero)
+                }
+                _ => lane_sum(d, |i| {
+                    Float::max(lr[i], zero) - lr[i] * xr[i] + T::softplus_neg_abs(lr[i])
+                }),
+            };
         }
     });
     Ok((T::to_cpu_storage_owned(out), Shape::from(rows)))
+}
+
+/// `s` as `&[f32]` when `T` is f32 (the SIMD rows are f32 only).
+fn as_f32<T: WithDType>(s: &[T]) -> Option<&[f32]> {
+    // SAFETY: T is f32 (checked by its dtype), so the cast is the identity.
+    (T::DTYPE == DType::F32)
+        .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) })
+}
+
+/// `s` as `&mut [f32]`; only called when `T` is f32.
+fn as_f32_mut<T: WithDType>(s: &mut [T]) -> &mut [f32] {
+    assert_eq!(T::DTYPE, DType::F32, "as_f32_mut on a non-f32 slice");
+    // SAFETY: T is f32 (asserted), so the cast is the identity.
+    unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len()) }
 }
 
 impl CustomOp2 for BceRows {
@@ -96,8 +117,16 @@ fn bce_bwd<T: WithDType + KernelMath>(
         for (i, row) in part.chunks_exact_mut(d.max(1)).enumerate() {
             let r = first + i;
             let (lr, xr, gr) = (&l[r * d..(r + 1) * d], &x[r * d..(r + 1) * d], g[r]);
-            for ((o, &l), &x) in row.iter_mut().zip(lr).zip(xr) {
-                *o = gr * (T::sigmoid(l) - x);
+            match (as_f32(lr), as_f32(xr)) {
+                (Some(l32), Some(x32)) => {
+                    let g32 = gr.to_f32().unwrap_or(0.0);
+                    fastmath_avx2::bce_grad_row(l32, x32, g32, as_f32_mut(row))
+                }
+                _ => {
+                    for ((o, &l), &x) in row.iter_mut().zip(lr).zip(xr) {
+                        *o = gr * (T::sigmoid(l) - x);
+                    }
+                }
             }
         }
     });
