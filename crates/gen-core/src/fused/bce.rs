@@ -35,11 +35,12 @@ fn bce_fwd<T: WithDType + KernelMath>(
         for (i, o) in part.iter_mut().enumerate() {
             let r = first + i;
             let (lr, xr) = (&l[r * d..(r + 1) * d], &x[r * d..(r + 1) * d]);
-            *o = match (as_f32(lr), as_f32(xr)) {
-                (Some(l32), Some(x32)) => {
-                    T::from(fastmath_avx2::bce_row_sum(l32, x32)).unwrap_or(zero)
-                }
-                _ => lane_sum(d, |i| {
+            let simd = as_f32(lr)
+                .zip(as_f32(xr))
+                .and_then(|(l32, x32)| fastmath_avx2::bce_row_sum(l32, x32));
+            *o = match simd {
+                Some(v) => T::from(v).unwrap_or(zero),
+                None => lane_sum(d, |i| {
                     Float::max(lr[i], zero) - lr[i] * xr[i] + T::softplus_neg_abs(lr[i])
                 }),
             };
@@ -117,15 +118,16 @@ fn bce_bwd<T: WithDType + KernelMath>(
         for (i, row) in part.chunks_exact_mut(d.max(1)).enumerate() {
             let r = first + i;
             let (lr, xr, gr) = (&l[r * d..(r + 1) * d], &x[r * d..(r + 1) * d], g[r]);
-            match (as_f32(lr), as_f32(xr)) {
+            let simd = match (as_f32(lr), as_f32(xr)) {
                 (Some(l32), Some(x32)) => {
                     let g32 = gr.to_f32().unwrap_or(0.0);
                     fastmath_avx2::bce_grad_row(l32, x32, g32, as_f32_mut(row))
                 }
-                _ => {
-                    for ((o, &l), &x) in row.iter_mut().zip(lr).zip(xr) {
-                        *o = gr * (T::sigmoid(l) - x);
-                    }
+                _ => None,
+            };
+            if simd.is_none() {
+                for ((o, &l), &x) in row.iter_mut().zip(lr).zip(xr) {
+                    *o = gr * (T::sigmoid(l) - x);
                 }
             }
         }
