@@ -10,8 +10,6 @@ pub trait KernelMath: Float {
     fn softplus_neg_abs(x: Self) -> Self;
     /// `1 / (1 + exp(-x))` without overflow.
     fn sigmoid(x: Self) -> Self;
-    /// `exp(x)`.
-    fn exp_fast(x: Self) -> Self;
 }
 
 impl KernelMath for f64 {
@@ -25,9 +23,6 @@ impl KernelMath for f64 {
         } else {
             e / (1.0 + e)
         }
-    }
-    fn exp_fast(x: f64) -> f64 {
-        x.exp()
     }
 }
 
@@ -45,10 +40,6 @@ impl KernelMath for f32 {
         } else {
             e * r
         }
-    }
-    #[inline(always)]
-    fn exp_fast(x: f32) -> f32 {
-        exp_f32(x)
     }
 }
 

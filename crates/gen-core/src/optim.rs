@@ -144,14 +144,6 @@ impl Adam {
         self.step
     }
 
-    pub fn config(&self) -> &OptimizerConfig {
-        &self.cfg
-    }
-
-    pub fn set_lr(&mut self, lr: f64) {
-        self.cfg.lr = lr;
-    }
-
     /// Backpropagates `loss` and applies one update.
     pub fn backward_step(&mut self, loss: &Tensor) -> Result<()> {
         let grads = loss.backward()?;

@@ -93,10 +93,6 @@ impl Vae {
         })
     }
 
-    pub fn config(&self) -> &VaeConfig {
-        &self.cfg
-    }
-
     /// p(z|x) for inputs `x` of shape `(B, dim)`.
     pub fn encode(&self, x: &Tensor) -> Result<DiagGaussian> {
         let h = self.encoder.forward(x)?;
