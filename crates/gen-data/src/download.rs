@@ -44,13 +44,7 @@ pub fn fetch_all(
             let url = format!("{}/{}", base.trim_end_matches('/'), part.gz_name());
             eprintln!("downloading {url}");
             if let Err(e) = fetch_verified(&url, &dest, part.gz_sha256) {
-                let why = match e {
-                    DataError::Checksum { expected, got, .. } => {
-                        format!("checksum mismatch: expected sha256 {expected}, got {got}; the file was discarded")
-                    }
-                    other => other.to_string(),
-                };
-                tried.push((url, why));
+                tried.push((url, e.to_string()));
                 continue 'mirrors;
             }
         }
@@ -78,7 +72,6 @@ pub fn fetch_verified(url: &str, dest: &Path, sha256: &str) -> Result<(), DataEr
     let got = sha256_hex(&body);
     if got != sha256 {
         return Err(DataError::Checksum {
-            url: url.into(),
             expected: sha256.into(),
             got,
         });

@@ -13,14 +13,9 @@ pub enum DataError {
     },
     #[error("{path}: {what}")]
     Corrupt { path: PathBuf, what: String },
-    #[error(
-        "{url}: checksum mismatch: expected sha256 {expected}, got {got}; the file was discarded"
-    )]
-    Checksum {
-        url: String,
-        expected: String,
-        got: String,
-    },
+    /// A download whose bytes do not match the pinned hash (listed after its URL).
+    #[error("checksum mismatch: expected sha256 {expected}, got {got}; the file was discarded")]
+    Checksum { expected: String, got: String },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

@@ -128,7 +128,7 @@ pub fn cache_dir(name: &str) -> Option<PathBuf> {
     Some(base.join("gen").join(name))
 }
 
-/// The directories searched, in order (see the module docs).
+/// The directories searched before the cache, in order (see the module docs).
 pub fn search_dirs(cfg: &DataConfig, repo_data: Option<&Path>) -> Vec<PathBuf> {
     let name = cfg.name.as_str();
     let mut dirs = vec![];
@@ -142,9 +142,6 @@ pub fn search_dirs(cfg: &DataConfig, repo_data: Option<&Path>) -> Vec<PathBuf> {
         dirs.push(r.join(name));
     }
     dirs.push(PathBuf::from("/usr/share/datasets").join(name));
-    if let Some(c) = cache_dir(name) {
-        dirs.push(c);
-    }
     dirs
 }
 
@@ -169,7 +166,7 @@ pub fn find_in(dir: &Path, parts: &[Part; 4]) -> Option<IdxFiles> {
 pub struct Locator {
     /// Directories searched in order.
     pub search: Vec<PathBuf>,
-    /// Download destination (also searched, last).
+    /// Download destination, searched after `search`.
     pub cache: Option<PathBuf>,
     /// Base URLs tried in order.
     pub mirrors: Vec<String>,
@@ -194,11 +191,7 @@ impl Locator {
             DataError::Invalid(format!("`{}` is not an IDX dataset", name.as_str()))
         })?;
         let mut searched = self.search.clone();
-        if let Some(c) = &self.cache {
-            if !searched.contains(c) {
-                searched.push(c.clone());
-            }
-        }
+        searched.extend(self.cache.clone());
         if let Some(files) = searched.iter().find_map(|d| find_in(d, &parts)) {
             return Ok(files);
         }
