@@ -3,7 +3,7 @@
 //! The first dimension of every parameter tensor is the batch; all further dimensions are
 //! the event, so `log_prob` and `entropy` return one value per example (shape `(B,)`).
 
-use crate::loss::{bce_with_logits, log_softmax, sum_per_example};
+use crate::loss::{bce_with_logits_per_example, log_softmax, sum_per_example};
 use crate::rng::Rng;
 use candle_core::{DType, Result, Tensor, D};
 
@@ -94,11 +94,11 @@ impl Bernoulli {
 
     /// log q(x) summed over the event; `x` may be fractional (the continuous relaxation).
     pub fn log_prob(&self, x: &Tensor) -> Result<Tensor> {
-        sum_per_example(&bce_with_logits(&self.logits, x)?)?.neg()
+        bce_with_logits_per_example(&self.logits, x)?.neg()
     }
 
     pub fn entropy(&self) -> Result<Tensor> {
-        sum_per_example(&bce_with_logits(&self.logits, &self.mean()?)?)
+        bce_with_logits_per_example(&self.logits, &self.mean()?)
     }
 }
 

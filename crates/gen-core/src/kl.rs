@@ -32,7 +32,7 @@ pub fn categorical_categorical(p: &Categorical, q: &Categorical) -> Result<Tenso
 pub fn bernoulli_bernoulli(p: &Bernoulli, q: &Bernoulli) -> Result<Tensor> {
     // KL = -H(p) - E_p[log q] = -H(p) + BCE(q_logits, p_mean)
     let pm = p.mean()?;
-    let cross = sum_per_example(&crate::loss::bce_with_logits(&q.logits, &pm)?)?;
+    let cross = crate::loss::bce_with_logits_per_example(&q.logits, &pm)?;
     cross - p.entropy()?
 }
 
