@@ -7,7 +7,8 @@ use crate::loss::{bce_with_logits_per_example, log_softmax, sum_per_example};
 use crate::rng::Rng;
 use candle_core::{DType, Result, Tensor, D};
 
-const LN_2PI: f64 = 1.837_877_066_409_345_3;
+/// ln(2 pi), for Gaussian densities.
+pub const LN_2PI: f64 = 1.837_877_066_409_345_3;
 
 /// A Gaussian with diagonal covariance, parameterized by mean and log-variance.
 #[derive(Clone, Debug)]

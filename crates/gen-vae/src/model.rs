@@ -2,7 +2,7 @@
 
 use crate::config::{DecoderKind, KlEstimator, VaeConfig};
 use candle_core::{DType, Device, Tensor};
-use gen_core::dist::{sigmoid, DiagGaussian};
+use gen_core::dist::{sigmoid, DiagGaussian, LN_2PI};
 use gen_core::loss::{bce_with_logits_per_example, sum_per_example};
 use gen_core::model::{Batch, DataInfo, DataKind};
 use gen_core::nn::{Init, Linear, Mlp, Params};
@@ -10,8 +10,6 @@ use gen_core::optim::{Adam, OptimizerConfig};
 use gen_core::picture::Picture;
 use gen_core::{kl, JointKl, KlDirection, Model, Report, Result, Rng};
 use std::collections::HashMap;
-
-const LN_2PI: f64 = 1.837_877_066_409_345_3;
 
 pub struct Vae {
     cfg: VaeConfig,
