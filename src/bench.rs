@@ -84,7 +84,10 @@ fn time_reference(b: usize, args: &BenchArgs) -> Result<Vec<f64>> {
         classes: None,
     };
     let mut rng = Rng::new(0);
-    let mut model = (entry.build)(BuildContext {
+    let gen_core::Build::Steps(build) = entry.build else {
+        anyhow::bail!("the reference VAE is not a step-trained family");
+    };
+    let mut model = build(BuildContext {
         config: &src,
         data: &data,
         device: Device::Cpu,

@@ -18,6 +18,8 @@ pub struct Cli {
 pub enum Command {
     /// Train a model described by a YAML config; writes a run directory under runs/.
     Train(TrainArgs),
+    /// Evaluate a trained run on its test set: print a table and write eval.json into it.
+    Eval(EvalArgs),
     /// List the model families and datasets this build knows.
     List,
     /// Time the reference VAE training step (and, optionally, the JAX peer and a full epoch).
@@ -78,4 +80,16 @@ pub struct TrainArgs {
     /// Parent directory of new runs.
     #[arg(long, value_name = "DIR", default_value = "runs")]
     pub runs: PathBuf,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Reads RUN_DIR/config.yaml and RUN_DIR/checkpoint.safetensors, loads the run's data, \
+prints the figures (EM: per-sample train and test log-likelihood, BIC, AIC; gradient-trained models: \
+the test-set loss and its joint-KL terms) and writes them to RUN_DIR/eval.json.\n\n\
+Example:\n  gen eval runs/em-gmm-20261122-101500"
+)]
+pub struct EvalArgs {
+    /// A run directory written by `gen train`.
+    pub run_dir: PathBuf,
 }

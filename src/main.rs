@@ -11,6 +11,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod bench;
 mod checkpoint;
 mod cli;
+mod eval;
+mod fit_run;
 mod list;
 mod progress;
 mod registry;
@@ -27,6 +29,7 @@ fn main() {
     let result = match cli.command {
         cli::Command::Train(args) => train::run(args),
         cli::Command::Bench(args) => bench::run(args),
+        cli::Command::Eval(args) => eval::run(args),
         cli::Command::List => {
             list::print();
             Ok(())

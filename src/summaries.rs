@@ -43,13 +43,25 @@ impl Summaries {
     /// Each picture as a TensorBoard image and as `<name>-epoch-NNN.png`.
     pub fn pictures(&mut self, pics: &[(String, Picture)], epoch: usize, step: u64) -> Result<()> {
         for (name, p) in pics {
-            self.writer
-                .add_image(name, p.width, p.height, p.channels, &p.data, step)?;
-            let path = self.dir.join(format!("{name}-epoch-{epoch:03}.png"));
-            let png = encode_png(p.width, p.height, p.channels, &p.data)?;
-            std::fs::write(&path, png).with_context(|| format!("writing {}", path.display()))?;
+            self.picture(name, p, &format!("{name}-epoch-{epoch:03}.png"), step)?;
         }
         Ok(())
+    }
+
+    /// Each picture as a TensorBoard image and as `<name>.png` (the end of a fit).
+    pub fn final_pictures(&mut self, pics: &[(String, Picture)], step: u64) -> Result<()> {
+        for (name, p) in pics {
+            self.picture(name, p, &format!("{name}.png"), step)?;
+        }
+        Ok(())
+    }
+
+    fn picture(&mut self, name: &str, p: &Picture, file: &str, step: u64) -> Result<()> {
+        self.writer
+            .add_image(name, p.width, p.height, p.channels, &p.data, step)?;
+        let path = self.dir.join(file);
+        let png = encode_png(p.width, p.height, p.channels, &p.data)?;
+        std::fs::write(&path, png).with_context(|| format!("writing {}", path.display()))
     }
 
     pub fn histograms(&mut self, params: &Params, step: u64) -> Result<()> {

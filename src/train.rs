@@ -11,6 +11,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use gen_core::config::{ConfigError, ConfigSource};
 use gen_core::model::{Batch, BuildContext, Model};
+use gen_core::Build;
 use gen_core::{Report, ReportMean, Rng};
 use gen_data::{Dataset, Split};
 use std::path::{Path, PathBuf};
@@ -25,22 +26,11 @@ fn repo_data() -> PathBuf {
 const EVAL_SEED: u64 = 0x5EED_0E7A;
 const PICTURE_SEED: u64 = 0x5EED_0F1C;
 
-pub fn run(args: TrainArgs) -> Result<()> {
+/// The config a `gen train` invocation names (or the saved one of `--resume`), with the
+/// `--set` overrides applied, and the run's name.
+pub fn read_config(args: &TrainArgs) -> Result<(ConfigSource, String)> {
     let (src, run_name) = match (&args.config, &args.resume) {
-        (_, Some(dir)) => {
-            let path = dir.join("config.yaml");
-            let text = std::fs::read_to_string(&path).with_context(|| {
-                format!(
-                    "cannot read {} (is {} a run directory?)",
-                    path.display(),
-                    dir.display()
-                )
-            })?;
-            (
-                ConfigSource::new(path.display().to_string(), text),
-                String::new(),
-            )
-        }
+        (_, Some(dir)) => (run_dir_config(dir)?, String::new()),
         (Some(path), None) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the config {}", path.display()))?;
@@ -52,19 +42,53 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         (None, None) => bail!("give a config file or --resume RUN_DIR"),
     };
-    let src = src.with_overrides(&args.sets)?;
+    Ok((src.with_overrides(&args.sets)?, run_name))
+}
+
+/// The resolved `config.yaml` a run directory holds.
+pub fn run_dir_config(dir: &Path) -> Result<ConfigSource> {
+    let path = dir.join("config.yaml");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read {} (is {} a run directory?)",
+            path.display(),
+            dir.display()
+        )
+    })?;
+    Ok(ConfigSource::new(path.display().to_string(), text))
+}
+
+/// Loads the data a config names, from the places `gen_data` searches.
+pub fn load_data(cfg: &RunConfig) -> Result<Dataset> {
+    Ok(Dataset::load(&cfg.data, Some(&repo_data()))?)
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let (src, run_name) = read_config(&args)?;
     let cfg = RunConfig::parse(&src)?;
+    let entry = registry::find(&cfg.family).expect("validated by RunConfig::parse");
+    match entry.build {
+        Build::Steps(build) => train_steps(&args, &src, &cfg, run_name, build),
+        Build::Fit(build) => crate::fit_run::run(&args, &src, &cfg, run_name, build),
+    }
+}
+
+fn train_steps(
+    args: &TrainArgs,
+    src: &ConfigSource,
+    cfg: &RunConfig,
+    run_name: String,
+    build: fn(BuildContext<'_>) -> gen_core::Result<Box<dyn Model>>,
+) -> Result<()> {
     let device = cfg
         .device
         .open()
-        .map_err(|m| ConfigError::invalid("device", m).locate_in(&src))?;
-    let entry = registry::find(&cfg.family).expect("validated by RunConfig::parse");
-
-    let data = Dataset::load(&cfg.data, Some(&repo_data()))?;
+        .map_err(|m| ConfigError::invalid("device", m).locate_in(src))?;
+    let data = load_data(cfg)?;
     let mut master = Rng::new(cfg.train.seed);
     let mut init_rng = master.fork();
-    let mut model = (entry.build)(BuildContext {
-        config: &src,
+    let mut model = build(BuildContext {
+        config: src,
         data: &data.info,
         device: device.clone(),
         dtype: DType::F32,
@@ -135,7 +159,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     println!("objective: {}", model.direction());
 
     let trainer = Trainer {
-        cfg: &cfg,
+        cfg,
         data: &data,
         device,
     };
@@ -185,7 +209,7 @@ fn every(n: usize, epoch: usize) -> bool {
     n > 0 && epoch % n == 0
 }
 
-fn terms(r: &Report) -> String {
+pub fn terms(r: &Report) -> String {
     r.joint_kl
         .terms
         .iter()
@@ -194,10 +218,10 @@ fn terms(r: &Report) -> String {
         .join(", ")
 }
 
-struct Trainer<'a> {
-    cfg: &'a RunConfig,
-    data: &'a Dataset,
-    device: Device,
+pub struct Trainer<'a> {
+    pub cfg: &'a RunConfig,
+    pub data: &'a Dataset,
+    pub device: Device,
 }
 
 impl Trainer<'_> {
@@ -260,7 +284,7 @@ impl Trainer<'_> {
     }
 
     /// The mean report over the whole test set, with fixed noise.
-    fn evaluate(&self, model: &dyn Model) -> Result<Report> {
+    pub fn evaluate(&self, model: &dyn Model) -> Result<Report> {
         let mut rng = Rng::new(EVAL_SEED);
         let mut mean = ReportMean::default();
         let idx: Vec<usize> = (0..self.data.test.n).collect();

@@ -13,6 +13,7 @@ pub mod dist;
 pub mod error;
 pub mod fastmath;
 pub mod fastmath_avx2;
+pub mod fit;
 pub mod fused;
 pub mod kl;
 pub mod loss;
@@ -21,12 +22,14 @@ pub mod nn;
 pub mod objective;
 pub mod optim;
 pub mod picture;
+pub mod plot;
 pub mod rng;
 pub mod runtime;
 pub mod spin;
 
 pub use error::{Error, Result};
-pub use model::{Batch, BuildContext, DataInfo, Model, ModelEntry};
+pub use fit::{FitModel, FitObserver, Iteration, Points};
+pub use model::{Batch, Build, BuildContext, DataInfo, Model, ModelEntry};
 pub use objective::{JointKl, KlDirection, Report, ReportMean};
 pub use rng::Rng;
 /// The YAML library configs are read with, re-exported so model crates use the same one.

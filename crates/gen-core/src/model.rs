@@ -83,7 +83,16 @@ pub struct ModelEntry {
     pub name: &'static str,
     /// One line for `gen list`.
     pub about: &'static str,
-    pub build: fn(BuildContext<'_>) -> Result<Box<dyn Model>>,
+    pub build: Build,
+}
+
+/// How a family is trained, and the builder for it.
+#[derive(Clone, Copy)]
+pub enum Build {
+    /// Gradient steps on minibatches, epoch after epoch ([`Model`]).
+    Steps(fn(BuildContext<'_>) -> Result<Box<dyn Model>>),
+    /// Closed-form iterations on the whole training set ([`crate::fit::FitModel`], e.g. EM).
+    Fit(fn(BuildContext<'_>) -> Result<Box<dyn crate::fit::FitModel>>),
 }
 
 /// A trainable generative model.

@@ -13,6 +13,8 @@ pub enum DatasetName {
     Grid,
     Spiral,
     Moons,
+    /// Points read from `train` / `test` files.
+    File,
 }
 
 impl DatasetName {
@@ -24,11 +26,15 @@ impl DatasetName {
             DatasetName::Grid => "grid",
             DatasetName::Spiral => "spiral",
             DatasetName::Moons => "moons",
+            DatasetName::File => "file",
         }
     }
 
     pub fn is_toy(self) -> bool {
-        !matches!(self, DatasetName::Mnist | DatasetName::FashionMnist)
+        !matches!(
+            self,
+            DatasetName::Mnist | DatasetName::FashionMnist | DatasetName::File
+        )
     }
 }
 
@@ -74,6 +80,13 @@ pub struct DataConfig {
     /// Toy sets: seed of the sampled points.
     #[serde(default)]
     pub seed: u64,
+    /// `name: file`: the training points, a `.npy` or `.csv` file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train: Option<PathBuf>,
+    /// `name: file`: the test points (same number of columns); without it, figures
+    /// labelled "test" are computed on the training points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<PathBuf>,
 }
 
 fn default_train_size() -> usize {
@@ -86,6 +99,33 @@ fn default_test_size() -> usize {
 impl DataConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("data.{k}"), m));
+        if self.name == DatasetName::File {
+            if self.train.is_none() {
+                return bad(
+                    "train",
+                    "`name: file` needs `train: PATH` (a .npy or .csv of points, one per row)"
+                        .into(),
+                );
+            }
+            if self.pixels != Pixels::Continuous {
+                return bad(
+                    "pixels",
+                    "binarization applies to images only, not to points from a file".into(),
+                );
+            }
+            return Ok(());
+        }
+        for (key, given) in [("train", &self.train), ("test", &self.test)] {
+            if given.is_some() {
+                return bad(
+                    key,
+                    format!(
+                        "data files are read only with `name: file`, not with `name: {}`",
+                        self.name.as_str()
+                    ),
+                );
+            }
+        }
         if self.name.is_toy() {
             if self.train_size == 0 || self.test_size == 0 {
                 return bad(

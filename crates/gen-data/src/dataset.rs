@@ -3,7 +3,7 @@
 use crate::config::{DataConfig, DatasetName, Pixels};
 use crate::error::DataError;
 use crate::source::Locator;
-use crate::{idx, toy};
+use crate::{idx, points_file, toy};
 use gen_core::model::{DataInfo, DataKind};
 use gen_core::Rng;
 use std::path::Path;
@@ -12,6 +12,9 @@ use std::path::Path;
 #[derive(Clone, Debug)]
 pub struct Split {
     pub x: Vec<f32>,
+    /// The values at full precision, for data that came as float64 (`.npy`/`.csv` files);
+    /// closed-form fits (EM) use these.
+    pub x_f64: Option<Vec<f64>>,
     pub labels: Option<Vec<u32>>,
     pub n: usize,
     pub dim: usize,
@@ -59,6 +62,9 @@ pub struct Dataset {
     pub pixels: Pixels,
     pub train: Split,
     pub test: Split,
+    /// No separate test set was given (`name: file` without `test`): `test` is a copy of
+    /// `train`.
+    pub test_is_train: bool,
 }
 
 impl Dataset {
@@ -71,6 +77,9 @@ impl Dataset {
     pub fn load_from(cfg: &DataConfig, locator: &Locator) -> Result<Dataset, DataError> {
         if cfg.name.is_toy() {
             return Ok(Self::toy(cfg));
+        }
+        if cfg.name == DatasetName::File {
+            return Self::files(cfg);
         }
         let files = locator.resolve(cfg.name)?;
         let train = read_split(&files.train_images, &files.train_labels)?;
@@ -108,6 +117,7 @@ impl Dataset {
             pixels: cfg.pixels,
             train,
             test,
+            test_is_train: false,
         })
     }
 
@@ -118,6 +128,7 @@ impl Dataset {
             let (x, labels) = toy::sample(cfg.name, n, cfg.radius, cfg.sigma, rng);
             Split {
                 x,
+                x_f64: None,
                 labels: Some(labels),
                 n,
                 dim: 2,
@@ -136,9 +147,56 @@ impl Dataset {
                 classes: Some(classes),
             },
             pixels: Pixels::Continuous,
+            test_is_train: false,
             train: split(cfg.train_size, &mut rng),
             test: split(cfg.test_size, &mut test_rng),
         }
+    }
+
+    /// Points from `data.train` and `data.test` (`.npy` or `.csv`).
+    fn files(cfg: &DataConfig) -> Result<Dataset, DataError> {
+        let train_path = cfg
+            .train
+            .as_deref()
+            .ok_or_else(|| DataError::Invalid("`name: file` needs `data.train`".into()))?;
+        let train = points_file::read(train_path)?;
+        let test = match &cfg.test {
+            Some(p) => {
+                let t = points_file::read(p)?;
+                if t.cols != train.cols {
+                    return Err(DataError::corrupt(
+                        p,
+                        format!(
+                            "test points have {} columns, the training points ({}) have {}",
+                            t.cols,
+                            train_path.display(),
+                            train.cols
+                        ),
+                    ));
+                }
+                t
+            }
+            None => train.clone(),
+        };
+        let split = |a: crate::npy::Array2| Split {
+            x: a.data.iter().map(|&v| v as f32).collect(),
+            x_f64: Some(a.data),
+            labels: None,
+            n: a.rows,
+            dim: a.cols,
+        };
+        let dim = train.cols;
+        Ok(Dataset {
+            info: DataInfo {
+                name: train_path.display().to_string(),
+                kind: DataKind::Points { dim },
+                classes: None,
+            },
+            pixels: Pixels::Continuous,
+            test_is_train: cfg.test.is_none(),
+            train: split(train),
+            test: split(test),
+        })
     }
 
     /// A training batch: dynamic binarization draws fresh pixels from `rng`.
@@ -194,6 +252,7 @@ fn read_split(images: &Path, labels: &Path) -> Result<Split, DataError> {
     let x = im.data.iter().map(|&p| p as f32 / 255.0).collect();
     Ok(Split {
         x,
+        x_f64: None,
         labels: Some(lb.data.iter().map(|&l| l as u32).collect()),
         n,
         dim,

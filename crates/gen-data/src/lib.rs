@@ -4,14 +4,18 @@
 //!   fixed look-up order ([`source`]) and, failing that, downloaded from a mirror list
 //!   and verified against pinned SHA-256 sums ([`download`]).
 //! - Toy 2-D densities with known modes ([`toy`]).
+//! - Any point set in a `.npy` or `.csv` file (`name: file`, [`points_file`]).
 //!
 //! Pixels can be continuous, dynamically or statically binarized ([`Pixels`]).
 
 pub mod config;
+pub mod csv;
 pub mod dataset;
 pub mod download;
 pub mod error;
 pub mod idx;
+pub mod npy;
+pub mod points_file;
 pub mod source;
 pub mod toy;
 
@@ -33,4 +37,8 @@ pub const DATASETS: &[(&str, &str)] = &[
     ("grid", "25 Gaussians on a 5x5 lattice (2-D toy)"),
     ("spiral", "a noisy spiral (2-D toy)"),
     ("moons", "two interleaved half circles (2-D toy)"),
+    (
+        "file",
+        "points from data.train (and data.test): a 2-D .npy (float32/float64) or a numeric .csv",
+    ),
 ];

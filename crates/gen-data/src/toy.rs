@@ -77,7 +77,9 @@ pub fn sample(
                     ([1.0 - t.cos(), 0.5 - t.sin()], 1)
                 }
             }
-            DatasetName::Mnist | DatasetName::FashionMnist => unreachable!("not a toy set"),
+            DatasetName::Mnist | DatasetName::FashionMnist | DatasetName::File => {
+                unreachable!("not a toy set")
+            }
         };
         xs.push((p[0] + sigma * rng.normal()) as f32);
         xs.push((p[1] + sigma * rng.normal()) as f32);

@@ -11,13 +11,13 @@ mod model;
 pub use config::{DecoderKind, KlEstimator, VaeConfig};
 pub use model::Vae;
 
-use gen_core::{BuildContext, Model, ModelEntry, Result};
+use gen_core::{Build, BuildContext, Model, ModelEntry, Result};
 
 /// The registration the `gen` binary lists.
 pub const ENTRY: ModelEntry = ModelEntry {
     name: "vae",
     about: "variational autoencoder: Gaussian p(z|x), reparameterized, loss = -ELBO = reconstruction + latent_kl",
-    build,
+    build: Build::Steps(build),
 };
 
 fn build(ctx: BuildContext<'_>) -> Result<Box<dyn Model>> {

@@ -1,0 +1,171 @@
+//! A small raster canvas for 2-D figures: scatter plots of points (data, samples, codes)
+//! and the 2-sigma ellipses of Gaussians, drawn straight into a [`Picture`].
+
+use crate::picture::Picture;
+
+/// Ten distinguishable colours (matplotlib's tab10), for classes and components.
+pub const PALETTE: [[u8; 3]; 10] = [
+    [31, 119, 180],
+    [255, 127, 14],
+    [44, 160, 44],
+    [214, 39, 40],
+    [148, 103, 189],
+    [140, 86, 75],
+    [227, 119, 194],
+    [127, 127, 127],
+    [188, 189, 34],
+    [23, 190, 207],
+];
+
+/// The colour of class or component `i` (the palette repeats after ten).
+pub fn color(i: usize) -> [u8; 3] {
+    PALETTE[i % PALETTE.len()]
+}
+
+/// The data window `[x_min, x_max, y_min, y_max]` of interleaved `(x, y)` pairs, widened by
+/// `margin` (a fraction of the larger side) and made square so circles stay circles.
+pub fn bounds_of(xy: &[f64], margin: f64) -> [f64; 4] {
+    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+    for p in xy.chunks_exact(2) {
+        for a in 0..2 {
+            if p[a].is_finite() {
+                lo[a] = lo[a].min(p[a]);
+                hi[a] = hi[a].max(p[a]);
+            }
+        }
+    }
+    if lo[0] > hi[0] {
+        return [-1.0, 1.0, -1.0, 1.0];
+    }
+    let half = ((hi[0] - lo[0]).max(hi[1] - lo[1]) / 2.0).max(1e-9) * (1.0 + margin);
+    let (cx, cy) = ((lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0);
+    [cx - half, cx + half, cy - half, cy + half]
+}
+
+/// An RGB canvas mapping the data window onto `size x size` pixels (y up).
+pub struct Canvas {
+    size: usize,
+    window: [f64; 4],
+    rgb: Vec<u8>,
+}
+
+impl Canvas {
+    /// A white canvas.
+    pub fn new(size: usize, window: [f64; 4]) -> Canvas {
+        Canvas {
+            size,
+            window,
+            rgb: vec![255; size * size * 3],
+        }
+    }
+
+    /// Pixel coordinates of a data point (may fall outside the canvas).
+    pub fn to_pixel(&self, x: f64, y: f64) -> (f64, f64) {
+        let [x0, x1, y0, y1] = self.window;
+        let s = (self.size - 1) as f64;
+        ((x - x0) / (x1 - x0) * s, (y1 - y) / (y1 - y0) * s)
+    }
+
+    /// Blends `color` into pixel (px, py) with opacity `alpha`; outside pixels are ignored.
+    fn blend(&mut self, px: i64, py: i64, color: [u8; 3], alpha: f64) {
+        if px < 0 || py < 0 || px >= self.size as i64 || py >= self.size as i64 {
+            return;
+        }
+        let i = (py as usize * self.size + px as usize) * 3;
+        for (px, &c) in self.rgb[i..i + 3].iter_mut().zip(&color) {
+            let old = *px as f64;
+            *px = (old + (c as f64 - old) * alpha).round() as u8;
+        }
+    }
+
+    /// A filled dot of `radius` pixels at a data point.
+    pub fn dot(&mut self, x: f64, y: f64, radius: f64, color: [u8; 3], alpha: f64) {
+        let (px, py) = self.to_pixel(x, y);
+        if !(px.is_finite() && py.is_finite()) {
+            return;
+        }
+        let r = radius.ceil() as i64;
+        for dy in -r..=r {
+            for dx in -r..=r {
+                if ((dx * dx + dy * dy) as f64) <= radius * radius {
+                    self.blend(px.round() as i64 + dx, py.round() as i64 + dy, color, alpha);
+                }
+            }
+        }
+    }
+
+    /// The outline of `{ v : (v - mean)^T cov^-1 (v - mean) = n_sigma^2 }` for a 2x2
+    /// covariance `[a, b; b, c]`, traced from its eigen-decomposition.
+    pub fn ellipse(&mut self, mean: [f64; 2], cov: [f64; 3], n_sigma: f64, color: [u8; 3]) {
+        let [a, b, c] = cov;
+        let half_tr = (a + c) / 2.0;
+        let disc = (((a - c) / 2.0).powi(2) + b * b).sqrt();
+        let (l1, l2) = ((half_tr + disc).max(0.0), (half_tr - disc).max(0.0));
+        let angle = 0.5 * (2.0 * b).atan2(a - c);
+        let (r1, r2) = (n_sigma * l1.sqrt(), n_sigma * l2.sqrt());
+        let steps = 720;
+        for i in 0..steps {
+            let t = i as f64 / steps as f64 * std::f64::consts::TAU;
+            let (u, v) = (r1 * t.cos(), r2 * t.sin());
+            let x = mean[0] + u * angle.cos() - v * angle.sin();
+            let y = mean[1] + u * angle.sin() + v * angle.cos();
+            let (px, py) = self.to_pixel(x, y);
+            if px.is_finite() && py.is_finite() {
+                self.blend(px.round() as i64, py.round() as i64, color, 1.0);
+                self.blend(px.round() as i64 + 1, py.round() as i64, color, 1.0);
+            }
+        }
+        self.dot(mean[0], mean[1], 2.5, color, 1.0);
+    }
+
+    pub fn into_picture(self) -> Picture {
+        Picture {
+            width: self.size,
+            height: self.size,
+            channels: 3,
+            data: self.rgb,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pixel(p: &Picture, x: usize, y: usize) -> [u8; 3] {
+        let i = (y * p.width + x) * 3;
+        [p.data[i], p.data[i + 1], p.data[i + 2]]
+    }
+
+    #[test]
+    fn bounds_are_square_and_contain_the_points() {
+        let b = bounds_of(&[0.0, 0.0, 4.0, 1.0], 0.0);
+        assert_eq!(b, [0.0, 4.0, -1.5, 2.5]);
+    }
+
+    #[test]
+    fn dot_lands_where_the_window_maps_it() {
+        let mut c = Canvas::new(101, [0.0, 10.0, 0.0, 10.0]);
+        c.dot(2.0, 8.0, 0.0, [255, 0, 0], 1.0); // x = 20 px from the left, y = 20 px from the top
+        let p = c.into_picture();
+        assert_eq!(pixel(&p, 20, 20), [255, 0, 0]);
+        assert_eq!(pixel(&p, 21, 20), [255, 255, 255]);
+    }
+
+    #[test]
+    fn ellipse_of_a_rotated_covariance_passes_through_its_axis_ends() {
+        // cov with eigenvalues 4 (along (1,1)/sqrt2) and 1 (along (1,-1)/sqrt2).
+        let cov = [2.5, 1.5, 2.5];
+        let mut c = Canvas::new(201, [-5.0, 5.0, -5.0, 5.0]);
+        c.ellipse([0.0, 0.0], cov, 1.0, [0, 0, 255]);
+        let p = c.into_picture();
+        // major axis end: 2 * (1,1)/sqrt2 = (1.414, 1.414) -> pixel (128.3, 71.7)
+        let (x, y) = (128usize, 72usize);
+        let hit =
+            (0..3).any(|d| pixel(&p, x + d - 1, y)[2] == 255 && pixel(&p, x + d - 1, y)[0] == 0);
+        assert!(hit, "no ellipse pixel near ({x}, {y})");
+        // the centre gets a dot; a point well inside the ellipse stays white
+        assert_eq!(pixel(&p, 100, 100), [0, 0, 255]);
+        assert_eq!(pixel(&p, 110, 100), [255, 255, 255]);
+    }
+}

@@ -1,0 +1,200 @@
+//! `gen train` for closed-form families (EM): the whole training set at once, one line
+//! and one set of TensorBoard scalars per iteration, pictures and the checkpoint at the end.
+//!
+//! TensorBoard's step axis counts half-steps: 0 is the initial state, then each
+//! iteration's E-step and M-step take one step each, so `joint_kl/posterior_gap` shows
+//! the alternation (zero after every E-step, positive after every M-step).
+
+use crate::checkpoint::{self, Position};
+use crate::cli::TrainArgs;
+use crate::run_config::RunConfig;
+use crate::summaries::Summaries;
+use crate::train::load_data;
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device};
+use gen_core::config::{ConfigError, ConfigSource};
+use gen_core::fit::{FitModel, FitObserver, Iteration, Points};
+use gen_core::{BuildContext, Rng};
+use gen_data::{Pixels, Split};
+use std::time::Instant;
+
+/// The split as f64 points (exact values when the file held float64).
+pub fn points(s: &Split) -> Points {
+    match &s.x_f64 {
+        Some(x) => Points {
+            x: x.clone(),
+            n: s.n,
+            dim: s.dim,
+            labels: s.labels.clone(),
+        },
+        None => Points::from_f32(&s.x, s.dim, s.labels.clone()),
+    }
+}
+
+/// Rejects data settings a whole-data-set fit cannot honour.
+pub fn check_data(src: &ConfigSource, cfg: &RunConfig) -> Result<()> {
+    if cfg.data.pixels == Pixels::Dynamic {
+        let e = ConfigError::invalid(
+            "data.pixels",
+            format!(
+                "`{}` fits one fixed data set, but dynamic binarization redraws the pixels every epoch; \
+                 use `continuous` or `static`",
+                cfg.family
+            ),
+        );
+        return Err(e.locate_in(src).into());
+    }
+    Ok(())
+}
+
+pub fn run(
+    args: &TrainArgs,
+    src: &ConfigSource,
+    cfg: &RunConfig,
+    run_name: String,
+    build: fn(BuildContext<'_>) -> gen_core::Result<Box<dyn FitModel>>,
+) -> Result<()> {
+    if args.resume.is_some() {
+        bail!(
+            "`{}` runs fit to convergence in one go and are not resumed; start a new run \
+             (`model.init_from: RUN_DIR/checkpoint.safetensors` starts from a run's parameters)",
+            cfg.family
+        );
+    }
+    check_data(src, cfg)?;
+    let data = load_data(cfg)?;
+    let (train, test) = (points(&data.train), points(&data.test));
+    let mut master = Rng::new(cfg.train.seed);
+    let mut init_rng = master.fork();
+    let mut model = build(BuildContext {
+        config: src,
+        data: &data.info,
+        device: Device::Cpu,
+        dtype: DType::F64,
+        optimizer: &cfg.train.optimizer,
+        rng: &mut init_rng,
+    })?;
+    let resolved = cfg.resolved(model.resolved_config());
+    let dir = crate::run_dir::create(&args.runs, &run_name, args.run_dir.as_deref())?;
+    std::fs::write(dir.join("config.yaml"), &resolved)
+        .with_context(|| format!("writing {}", dir.join("config.yaml").display()))?;
+    let mut sums = Summaries::create(&dir)?;
+    sums.text("config", &format!("```yaml\n{resolved}\n```"), 0)?;
+    println!(
+        "fitting {} on {} ({} train / {} test points of dimension {}, {} parameters) -> {}",
+        cfg.family,
+        data.info.name,
+        train.n,
+        test.n,
+        train.dim,
+        model.parameter_count(),
+        dir.display()
+    );
+    if data.test_is_train {
+        println!("note: no data.test given; the figures labelled test are on the training points");
+    }
+    println!("objective: {}", model.direction());
+
+    let started = Instant::now();
+    let mut observer = Observer {
+        sums: &mut sums,
+        half_step: 0,
+        started,
+        error: None,
+    };
+    let mut fit_rng = master.fork();
+    let outcome = model.fit(&train, &test, &mut fit_rng, &mut observer);
+    let half_steps = observer.half_step;
+    if let Some(e) = observer.error.take() {
+        return Err(e);
+    }
+    let outcome = outcome?;
+    let fit_secs = started.elapsed().as_secs_f64();
+
+    let last = half_steps.saturating_sub(1);
+    sums.final_pictures(&model.pictures(&train, &test)?, last)?;
+    let pos = Position {
+        family: cfg.family.clone(),
+        epoch: outcome.iterations,
+        step: half_steps,
+        data_rng: master.fork(),
+        noise_rng: master.fork(),
+    };
+    checkpoint::save(&dir, model.state()?, &pos, &resolved)?;
+    sums.flush()?;
+    println!(
+        "{} after {} iterations (restart {} of {} kept) in {fit_secs:.2}s: train loss {:.6} [{}]",
+        if outcome.converged {
+            "converged"
+        } else {
+            "stopped at max_iter"
+        },
+        outcome.iterations,
+        outcome.best_restart + 1,
+        outcome.restarts,
+        outcome.train.loss,
+        crate::train::terms(&outcome.train),
+    );
+    for (name, v) in model.eval_table(&train, &test)? {
+        println!("  {name:<28} {v:.6}");
+    }
+    let logdir = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(&args.runs);
+    println!("view with: tensorboard --logdir {}", logdir.display());
+    Ok(())
+}
+
+/// Logs each iteration's half-steps to TensorBoard and prints a line per iteration.
+struct Observer<'a> {
+    sums: &'a mut Summaries,
+    half_step: u64,
+    started: Instant,
+    /// The first logging error (the fit itself cannot carry an anyhow error).
+    error: Option<anyhow::Error>,
+}
+
+impl Observer<'_> {
+    fn log(&mut self, it: &Iteration) -> Result<()> {
+        for (_, report) in &it.phases {
+            for (tag, v) in report.scalars() {
+                self.sums.scalar(&tag, v, self.half_step)?;
+            }
+            self.half_step += 1;
+        }
+        let step = self.half_step - 1;
+        self.sums.scalar("loss/test", it.test.loss, step)?;
+        for (tag, v) in &it.test.metrics {
+            self.sums.scalar(tag, *v, step)?;
+        }
+        self.sums
+            .scalar("em/restart", it.restart as f64 + 1.0, step)?;
+        let last = &it.phases.last().expect("at least one phase").1;
+        println!(
+            "restart {} iter {:>3}  loss {:.6} [{}]  test loss {:.6}  {:.2}s",
+            it.restart + 1,
+            it.iteration,
+            last.loss,
+            crate::train::terms(last),
+            it.test.loss,
+            self.started.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+}
+
+impl FitObserver for Observer<'_> {
+    fn iteration(&mut self, it: &Iteration) -> gen_core::Result<()> {
+        self.log(it).map_err(|e| {
+            let msg = format!("{e:#}");
+            self.error.get_or_insert(e);
+            gen_core::Error::Msg(msg)
+        })
+    }
+
+    fn note(&mut self, message: &str) {
+        println!("note: {message}");
+        let _ = self.sums.text("notes", message, self.half_step);
+    }
+}
