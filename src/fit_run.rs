@@ -105,10 +105,20 @@ pub fn run(
     let mut fit_rng = master.fork();
     let outcome = model.fit(&train, &test, &mut fit_rng, &mut observer);
     let half_steps = observer.half_step;
-    if let Some(e) = observer.error.take() {
-        return Err(e);
-    }
-    let outcome = outcome?;
+    let result = match observer.error.take() {
+        Some(logging) => Err(logging),
+        None => outcome.map_err(anyhow::Error::from),
+    };
+    let outcome = match result {
+        Ok(o) => o,
+        Err(e) => {
+            // The run directory is new and holds no checkpoint: remove it rather than
+            // leave a run that looks started.
+            drop(sums);
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+    };
     let fit_secs = started.elapsed().as_secs_f64();
 
     let last = half_steps.saturating_sub(1);

@@ -100,6 +100,18 @@ impl EmConfig {
         if self.n_init == 0 {
             return bad("n_init", "must be at least 1".into());
         }
+        if let Some(p) = &self.init_from {
+            if !p.is_file() {
+                return bad(
+                    "init_from",
+                    format!(
+                        "no file at `{}` (give a safetensors file with weights, means and covariances, \
+                         e.g. a run's checkpoint.safetensors)",
+                        p.display()
+                    ),
+                );
+            }
+        }
         if self.init_from.is_some() && self.n_init > 1 {
             return bad(
                 "n_init",

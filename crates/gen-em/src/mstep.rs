@@ -194,7 +194,9 @@ mod tests {
     /// Hard assignments: the M-step is the per-cluster sample mean and (biased) covariance.
     #[test]
     fn hard_assignments_give_cluster_moments() {
-        let x = [0.0, 0.0, 2.0, 0.0, 0.0, 4.0, 10.0, 10.0, 12.0, 14.0, 14.0, 10.0];
+        let x = [
+            0.0, 0.0, 2.0, 0.0, 0.0, 4.0, 10.0, 10.0, 12.0, 14.0, 14.0, 10.0,
+        ];
         let resp = [1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0];
         let m = m_step(CovarianceType::Full, &x, &resp, 2, 2, 0.0).unwrap();
         let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
