@@ -48,7 +48,7 @@ pub struct BenchArgs {
     /// The peer launcher (../shared/bench/setup-peers.sh): times JAX on the same step, back to back.
     #[arg(long, value_name = "SETUP_PEERS_SH")]
     pub peer: Option<PathBuf>,
-    /// Also time one full epoch of each family's main config (configs/vae.yaml), as `gen train` runs it.
+    /// Also time each family's main config as `gen train` runs it: one epoch of configs/vae.yaml, the whole EM fit of configs/em-gmm.yaml.
     #[arg(long)]
     pub epoch: bool,
 }

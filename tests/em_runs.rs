@@ -72,15 +72,24 @@ fn fit_logs_the_alternation_and_eval_reports_loglik_and_bic() {
         assert!(run.join(f).exists(), "{f} missing");
     }
 
-    let s = scalars(&run);
-    let series = |tag: &str| -> Vec<(i64, f32)> {
-        s.iter()
-            .filter(|(_, t, _)| t == tag)
-            .map(|(st, _, v)| (*st, *v))
+    // Read back with TensorBoard's own reader.
+    let o = std::process::Command::new(tensorboard_python())
+        .arg(repo().join("tests/tb_read.py"))
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "tensorboard reader: {}", stderr(&o));
+    let tb: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let series = |tag: &str| -> Vec<(i64, f64)> {
+        tb["scalars"][tag]
+            .as_array()
+            .unwrap_or_else(|| panic!("no scalar {tag}: {}", tb["scalars"]))
+            .iter()
+            .map(|e| (e[0].as_i64().unwrap(), e[1].as_f64().unwrap()))
             .collect()
     };
     // The gap is logged at every half-step: 0 after each E-step (odd steps), >= 0 after
-    // each M-step (even steps).
+    // each M-step (even steps), and the joint KL falls at every half-step.
     let gap = series("joint_kl/posterior_gap");
     assert!(gap.len() >= 3, "{gap:?}");
     for (step, v) in &gap[1..] {
@@ -90,11 +99,22 @@ fn fit_logs_the_alternation_and_eval_reports_loglik_and_bic() {
             assert!(*v >= 0.0, "after the M-step at half-step {step}: {v}");
         }
     }
+    let total = series("joint_kl/total");
+    for w in total.windows(2) {
+        assert!(
+            w[1].1 <= w[0].1 + 1e-5 * w[0].1.abs(),
+            "joint KL rose: {w:?}"
+        );
+    }
     let ll = series("loglik/train");
     let ll_test = series("loglik/test");
     assert!(
         !ll.is_empty() && ll_test.len() == ll.len() + 1,
         "{ll:?} {ll_test:?}"
+    );
+    assert_eq!(
+        tb["images"]["fit"]["decoded"],
+        serde_json::json!([512, 512, 3])
     );
 
     let o = gen(&["eval", run.to_str().unwrap()]);
@@ -110,7 +130,7 @@ fn fit_logs_the_alternation_and_eval_reports_loglik_and_bic() {
     let want = -2.0 * 2000.0 * train_ll + params * 2000f64.ln();
     assert!((bic - want).abs() < 1e-6 * want.abs(), "{bic} vs {want}");
     // The last logged training log-likelihood is the evaluated one (f32 in the event file).
-    assert!((ll.last().unwrap().1 as f64 - train_ll).abs() < 1e-4 * train_ll.abs().max(1.0));
+    assert!((ll.last().unwrap().1 - train_ll).abs() < 1e-4 * train_ll.abs().max(1.0));
     assert!(stdout(&o).contains("loglik/test (per sample)"));
 }
 
