@@ -3,7 +3,7 @@
 //! points drawn at random.
 
 use crate::config::{CovarianceType, InitMethod};
-use crate::estep::chunk_rows;
+use crate::estep::{chunk_rows, BLOCK};
 use crate::mixture::Mixture;
 use gen_core::Rng;
 use rayon::prelude::*;
@@ -130,14 +130,28 @@ pub fn lloyd(x: &[f64], mut centers: Vec<f64>, k: usize, d: usize, max_iter: usi
             .collect();
         let changed = new != labels;
         labels = new;
+        // Per-block sums, reduced in block order (the same for any thread count).
+        let parts: Vec<(Vec<f64>, Vec<usize>)> = x
+            .par_chunks(BLOCK * d)
+            .zip(labels.par_chunks(BLOCK))
+            .map(|(xb, lb)| {
+                let mut sums = vec![0.0; k * d];
+                let mut counts = vec![0usize; k];
+                for (p, &l) in xb.chunks_exact(d).zip(lb) {
+                    counts[l] += 1;
+                    sums[l * d..(l + 1) * d]
+                        .iter_mut()
+                        .zip(p)
+                        .for_each(|(s, v)| *s += v);
+                }
+                (sums, counts)
+            })
+            .collect();
         let mut sums = vec![0.0; k * d];
         let mut counts = vec![0usize; k];
-        for (i, &l) in labels.iter().enumerate() {
-            counts[l] += 1;
-            sums[l * d..(l + 1) * d]
-                .iter_mut()
-                .zip(&x[i * d..(i + 1) * d])
-                .for_each(|(s, v)| *s += v);
+        for (ps, pc) in &parts {
+            sums.iter_mut().zip(ps).for_each(|(a, b)| *a += b);
+            counts.iter_mut().zip(pc).for_each(|(a, b)| *a += b);
         }
         let mut shift = 0.0;
         for j in 0..k {
