@@ -83,6 +83,7 @@ fn time_reference(b: usize, args: &BenchArgs) -> Result<Vec<f64>> {
             width: 28,
         },
         classes: None,
+        modes: None,
     };
     let mut rng = Rng::new(0);
     let gen_core::Build::Steps(build) = entry.build else {

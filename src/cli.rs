@@ -20,6 +20,8 @@ pub enum Command {
     Train(TrainArgs),
     /// Evaluate a trained run on its test set: print a table and write eval.json into it.
     Eval(EvalArgs),
+    /// Draw samples from a trained run: a PNG (image grid or 2-D scatter) or an N x D float32 .npy.
+    Sample(SampleArgs),
     /// List the model families and datasets this build knows.
     List,
     /// Time the reference VAE training step (and, optionally, the JAX peer and a full epoch).
@@ -92,4 +94,24 @@ Example:\n  gen eval runs/em-gmm-20261122-101500"
 pub struct EvalArgs {
     /// A run directory written by `gen train`.
     pub run_dir: PathBuf,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "FILE.png: a grid of images for image data, a scatter over the true modes for 2-D data. \
+FILE.npy: the raw samples as an N x D float32 array (pixels in [0, 1]), for checking metrics with your own code.\n\n\
+Examples:\n  gen sample runs/gan-ring-20261122-101500 -n 2500 -o ring.png\n  gen sample runs/gan-ring-20261122-101500 -n 2500 -o ring.npy"
+)]
+pub struct SampleArgs {
+    /// A run directory written by `gen train`.
+    pub run_dir: PathBuf,
+    /// Number of samples.
+    #[arg(short = 'n', long, default_value_t = 64)]
+    pub n: usize,
+    /// Output file: .png or .npy.
+    #[arg(short = 'o', long)]
+    pub output: PathBuf,
+    /// Seed of the sampling noise.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }

@@ -2,88 +2,46 @@
 //! `RUN_DIR/eval.json`.
 
 use crate::cli::EvalArgs;
-use crate::fit_run::{check_data, points};
-use crate::run_config::RunConfig;
-use crate::train::{load_data, run_dir_config, Trainer};
-use crate::{checkpoint, registry};
-use anyhow::{bail, Context, Result};
-use candle_core::{DType, Device};
-use gen_core::{Build, BuildContext, Rng};
+use crate::fit_run::points;
+use crate::run_loader::{load, LoadedModel};
+use crate::train::Trainer;
+use anyhow::{Context, Result};
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let dir = &args.run_dir;
-    let src = run_dir_config(dir)?;
-    let cfg = RunConfig::parse(&src)?;
-    let entry = registry::find(&cfg.family).expect("validated by RunConfig::parse");
-    let (state, pos) = checkpoint::load(dir)?;
-    if pos.family != cfg.family {
-        bail!(
-            "{} holds a `{}` checkpoint, but its config says `{}`",
-            dir.display(),
-            pos.family,
-            cfg.family
-        );
-    }
-    let mut rng = Rng::new(cfg.train.seed);
-    let rows: Vec<(String, f64)> = match entry.build {
-        Build::Fit(build) => {
-            check_data(&src, &cfg)?;
-            let data = load_data(&cfg)?;
-            let mut model = build(BuildContext {
-                config: &src,
-                data: &data.info,
-                device: Device::Cpu,
-                dtype: DType::F64,
-                optimizer: &cfg.train.optimizer,
-                rng: &mut rng,
-            })?;
-            model
-                .load_state(&state)
-                .with_context(|| format!("loading {}", dir.display()))?;
-            model.eval_table(&points(&data.train), &points(&data.test))?
-        }
-        Build::Steps(build) => {
-            let device = cfg.device.open().map_err(anyhow::Error::msg)?;
-            let data = load_data(&cfg)?;
-            let mut model = build(BuildContext {
-                config: &src,
-                data: &data.info,
-                device: device.clone(),
-                dtype: DType::F32,
-                optimizer: &cfg.train.optimizer,
-                rng: &mut rng,
-            })?;
-            model
-                .load_state(&state)
-                .with_context(|| format!("loading {}", dir.display()))?;
+    let run = load(dir)?;
+    let (rows, unit) = match &run.model {
+        LoadedModel::Fit(model) => (
+            model.eval_table(&points(&run.data.train), &points(&run.data.test))?,
+            "iterations",
+        ),
+        LoadedModel::Steps(model) => {
             let trainer = Trainer {
-                cfg: &cfg,
-                data: &data,
-                device,
+                cfg: &run.cfg,
+                data: &run.data,
+                device: run.device.clone(),
             };
             let r = trainer.evaluate(model.as_ref())?;
             let mut rows = vec![("loss/test".to_string(), r.loss)];
             rows.extend(r.scalars().into_iter().skip(1));
-            rows
+            if let Some(scores) = trainer.mode_scores(model.as_ref())? {
+                rows.extend(scores.rows());
+            }
+            (rows, "epochs")
         }
     };
     println!(
-        "{} ({}, {} {} done)",
+        "{} ({}, {} {unit} done)",
         dir.display(),
-        cfg.family,
-        pos.epoch,
-        if matches!(entry.build, Build::Fit(_)) {
-            "iterations"
-        } else {
-            "epochs"
-        }
+        run.cfg.family,
+        run.pos.epoch
     );
     for (name, v) in &rows {
         println!("  {name:<28} {v:.6}");
     }
     let json = serde_json::json!({
-        "family": cfg.family,
-        "epoch": pos.epoch,
+        "family": run.cfg.family,
+        "epoch": run.pos.epoch,
         "metrics": rows.iter().map(|(k, v)| (k.clone(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
     });
     let path = dir.join("eval.json");

@@ -18,6 +18,8 @@ mod progress;
 mod registry;
 mod run_config;
 mod run_dir;
+mod run_loader;
+mod sample;
 mod summaries;
 mod train;
 
@@ -30,6 +32,7 @@ fn main() {
         cli::Command::Train(args) => train::run(args),
         cli::Command::Bench(args) => bench::run(args),
         cli::Command::Eval(args) => eval::run(args),
+        cli::Command::Sample(args) => sample::run(args),
         cli::Command::List => {
             list::print();
             Ok(())

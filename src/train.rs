@@ -25,6 +25,11 @@ fn repo_data() -> PathBuf {
 /// Fixed seeds for evaluation noise and pictures, so epochs are comparable.
 const EVAL_SEED: u64 = 0x5EED_0E7A;
 const PICTURE_SEED: u64 = 0x5EED_0F1C;
+const MODES_SEED: u64 = 0x5EED_0D35;
+
+/// Samples drawn for the mode-coverage metrics and the 2-D scatter (the PacGAN/VEEGAN
+/// protocol's 2,500).
+pub const MODE_SAMPLES: usize = 2500;
 
 /// The config a `gen train` invocation names (or the saved one of `--resume`), with the
 /// `--set` overrides applied, and the run's name.
@@ -171,11 +176,18 @@ fn train_steps(
         let step = pos.step;
         sums.report("train", &train_report, step)?;
         sums.report("test", &test_report, step)?;
+        let modes = trainer.mode_scores(model.as_ref())?;
+        if let Some(m) = &modes {
+            for (tag, v) in m.rows() {
+                sums.scalar(&tag, v, step)?;
+            }
+        }
         sums.scalar("speed/samples_per_s", samples_per_s, step)?;
         sums.scalar("epoch", epoch as f64, step)?;
         if every(cfg.log.pictures_every, epoch) {
             let batch = trainer.test_batch(&(0..64.min(data.test.n)).collect::<Vec<_>>())?;
-            let pics = model.pictures(&batch, &mut Rng::new(PICTURE_SEED))?;
+            let mut pics = model.pictures(&batch, &mut Rng::new(PICTURE_SEED))?;
+            pics.extend(trainer.scatter(model.as_ref())?);
             sums.pictures(&pics, epoch, step)?;
         }
         if every(cfg.log.histograms_every, epoch) {
@@ -183,8 +195,19 @@ fn train_steps(
         }
         checkpoint::save(&dir, model.state()?, &pos, &resolved)?;
         sums.flush()?;
+        let mode_line = modes
+            .map(|m| {
+                format!(
+                    "  modes {}/{}, {:.1}% high quality, KL {:.3}",
+                    m.captured,
+                    m.modes,
+                    100.0 * m.high_quality,
+                    m.kl_to_uniform
+                )
+            })
+            .unwrap_or_default();
         println!(
-            "epoch {epoch}/{}  train loss {:.4}  test loss {:.4}  [{}]  {:.0} samples/s  {:.1}s",
+            "epoch {epoch}/{}  train loss {:.4}  test loss {:.4}  [{}]{mode_line}  {:.0} samples/s  {:.1}s",
             cfg.train.epochs,
             train_report.loss,
             test_report.loss,
@@ -281,6 +304,32 @@ impl Trainer<'_> {
         progress.finish();
         let rate = seen as f64 / t0.elapsed().as_secs_f64().max(1e-9);
         Ok((mean.mean().context("empty training set")?, rate))
+    }
+
+    /// Mode coverage of 2,500 samples (fixed seed), when the data has known modes and the
+    /// model can sample.
+    pub fn mode_scores(&self, model: &dyn Model) -> Result<Option<gen_core::modes::ModeScores>> {
+        let Some(modes) = &self.data.info.modes else {
+            return Ok(None);
+        };
+        let Some(x) = model.sample(MODE_SAMPLES, &mut Rng::new(MODES_SEED))? else {
+            return Ok(None);
+        };
+        let v: Vec<f64> = x.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
+        Ok(Some(gen_core::modes::score(&v, self.data.train.dim, modes)))
+    }
+
+    /// For 2-D data: 2,500 samples over the true modes, as the picture `samples`.
+    fn scatter(&self, model: &dyn Model) -> Result<Option<(String, gen_core::picture::Picture)>> {
+        if self.data.train.dim != 2 || self.data.info.is_image() {
+            return Ok(None);
+        }
+        let Some(x) = model.sample(MODE_SAMPLES, &mut Rng::new(MODES_SEED))? else {
+            return Ok(None);
+        };
+        let v: Vec<f64> = x.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
+        let pic = gen_core::plot::samples_over_modes(&v, self.data.info.modes.as_ref());
+        Ok(Some(("samples".to_string(), pic)))
     }
 
     /// The mean report over the whole test set, with fixed noise.

@@ -105,4 +105,7 @@ pub trait FitModel: Send {
 
     /// The model section with every default filled in.
     fn resolved_config(&self) -> serde_norway::Value;
+
+    /// `n` samples from the fitted model, as flattened rows.
+    fn sample(&self, n: usize, rng: &mut Rng) -> Result<Vec<f64>>;
 }

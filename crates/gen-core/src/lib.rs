@@ -7,6 +7,7 @@
 //! estimator is built from: distributions, KL divergences, layers, an optimizer and a
 //! seedable random number generator. It knows no concrete model.
 
+pub mod adversarial;
 pub mod config;
 pub mod device;
 pub mod dist;
@@ -18,6 +19,7 @@ pub mod fused;
 pub mod kl;
 pub mod loss;
 pub mod model;
+pub mod modes;
 pub mod nn;
 pub mod objective;
 pub mod optim;

@@ -39,12 +39,14 @@ pub enum DataKind {
 }
 
 /// What a model needs to know about its data to build itself.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DataInfo {
     pub name: String,
     pub kind: DataKind,
     /// Number of classes, when the data has labels.
     pub classes: Option<usize>,
+    /// The modes, for toy sets made of known Gaussians (ring, grid).
+    pub modes: Option<crate::modes::KnownModes>,
 }
 
 impl DataInfo {
@@ -121,4 +123,11 @@ pub trait Model: Send {
 
     /// The model section with every default filled in, for the run's resolved config.
     fn resolved_config(&self) -> serde_norway::Value;
+
+    /// `n` samples from the model as rows `(n, dim)` (pixels in [0, 1] for images), or
+    /// `None` if the model cannot sample.
+    fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
+        let _ = (n, rng);
+        Ok(None)
+    }
 }

@@ -128,6 +128,30 @@ impl Canvas {
     }
 }
 
+/// Samples (interleaved `(x, y)`) as dots over the true modes, each drawn as a black dot
+/// with its 3-sigma circle (the high-quality radius of [`crate::modes`]). The window
+/// follows the modes when they are known, so a diverging generator shows as dots leaving it.
+pub fn samples_over_modes(xy: &[f64], modes: Option<&crate::modes::KnownModes>) -> Picture {
+    let window = match modes {
+        Some(m) => {
+            let centres: Vec<f64> = m.centres.iter().flat_map(|c| [c[0], c[1]]).collect();
+            bounds_of(&centres, 0.35)
+        }
+        None => bounds_of(xy, 0.05),
+    };
+    let mut canvas = Canvas::new(512, window);
+    for p in xy.chunks_exact(2) {
+        canvas.dot(p[0], p[1], 1.2, PALETTE[0], 0.5);
+    }
+    if let Some(m) = modes {
+        let v = (m.sigma * m.sigma).max(1e-12);
+        for c in &m.centres {
+            canvas.ellipse([c[0], c[1]], [v, 0.0, v], 3.0, [0, 0, 0]);
+        }
+    }
+    canvas.into_picture()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

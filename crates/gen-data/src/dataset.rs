@@ -113,6 +113,7 @@ impl Dataset {
                     width: train.dim / side,
                 },
                 classes: Some(10),
+                modes: None,
             },
             pixels: cfg.pixels,
             train,
@@ -145,6 +146,15 @@ impl Dataset {
                 name: cfg.name.as_str().into(),
                 kind: DataKind::Points { dim: 2 },
                 classes: Some(classes),
+                modes: matches!(cfg.name, DatasetName::Ring | DatasetName::Grid).then(|| {
+                    gen_core::modes::KnownModes {
+                        centres: toy::modes(cfg.name, cfg.radius)
+                            .into_iter()
+                            .map(|c| c.to_vec())
+                            .collect(),
+                        sigma: cfg.sigma.unwrap_or(toy::default_sigma(cfg.name)),
+                    }
+                }),
             },
             pixels: Pixels::Continuous,
             test_is_train: false,
@@ -191,6 +201,7 @@ impl Dataset {
                 name: train_path.display().to_string(),
                 kind: DataKind::Points { dim },
                 classes: None,
+                modes: None,
             },
             pixels: Pixels::Continuous,
             test_is_train: cfg.test.is_none(),

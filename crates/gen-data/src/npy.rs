@@ -150,6 +150,15 @@ fn header_bytes(descr: &str, fortran: bool, shape: &str) -> Vec<u8> {
     out
 }
 
+/// Encodes a row-major float32 array as a version-1 `.npy` file.
+pub fn encode_f32(rows: usize, cols: usize, data: &[f32]) -> Vec<u8> {
+    let mut out = header_bytes("<f4", false, &format!("({rows}, {cols})"));
+    for v in data {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
 /// Encodes a row-major float64 array as a version-1 `.npy` file (for tests and tools).
 pub fn encode_f64(rows: usize, cols: usize, data: &[f64]) -> Vec<u8> {
     let mut out = header_bytes("<f8", false, &format!("({rows}, {cols})"));
@@ -162,6 +171,12 @@ pub fn encode_f64(rows: usize, cols: usize, data: &[f64]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn round_trip_f32() {
+        let a = parse(&encode_f32(2, 2, &[0.5, -1.0, 3.0, 4.25])).unwrap();
+        assert_eq!((a.rows, a.cols, a.data), (2, 2, vec![0.5, -1.0, 3.0, 4.25]));
+    }
 
     #[test]
     fn round_trip_f64() {

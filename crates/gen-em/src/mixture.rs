@@ -182,6 +182,44 @@ impl Mixture {
         parameter_count(self.kind, self.k, self.d)
     }
 
+    /// `n` draws from the mixture (flattened rows): a component by weight, then its
+    /// Gaussian through the covariance's Cholesky factor.
+    pub fn sample(&self, n: usize, rng: &mut gen_core::Rng) -> Vec<f64> {
+        let d = self.d;
+        let factors: Vec<Vec<f64>> = (0..self.k)
+            .map(|j| match self.kind {
+                CovarianceType::Full => cholesky(&self.covariances[j * d * d..(j + 1) * d * d], d)
+                    .expect("a fitted covariance is positive definite"),
+                _ => {
+                    let sd: Vec<f64> = self.prec_chol[j * d..(j + 1) * d]
+                        .iter()
+                        .map(|p| 1.0 / p)
+                        .collect();
+                    let mut l = vec![0.0; d * d];
+                    (0..d).for_each(|i| l[i * d + i] = sd[i]);
+                    l
+                }
+            })
+            .collect();
+        let mut out = Vec::with_capacity(n * d);
+        for _ in 0..n {
+            let u = rng.uniform();
+            let mut j = 0;
+            let mut acc = self.weights[0];
+            while u > acc && j + 1 < self.k {
+                j += 1;
+                acc += self.weights[j];
+            }
+            let eps: Vec<f64> = (0..d).map(|_| rng.normal()).collect();
+            let l = &factors[j];
+            for r in 0..d {
+                let v: f64 = (0..=r).map(|c| l[r * d + c] * eps[c]).sum();
+                out.push(self.means[j * d + r] + v);
+            }
+        }
+        out
+    }
+
     /// Component `j`'s covariance restricted to the first two dimensions, `[a, b, c]` for
     /// `[[a, b], [b, c]]` (for plots).
     pub fn cov_2x2(&self, j: usize) -> [f64; 3] {

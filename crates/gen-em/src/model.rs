@@ -178,6 +178,10 @@ impl FitModel for GaussianMixtureEm {
         Ok(())
     }
 
+    fn sample(&self, n: usize, rng: &mut Rng) -> Result<Vec<f64>> {
+        Ok(self.fitted()?.sample(n, rng))
+    }
+
     fn resolved_config(&self) -> gen_core::yaml::Value {
         gen_core::yaml::to_value(&self.cfg).unwrap_or(gen_core::yaml::Value::Null)
     }

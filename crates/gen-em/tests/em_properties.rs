@@ -69,6 +69,7 @@ fn info() -> DataInfo {
         name: "test".into(),
         kind: DataKind::Points { dim: 2 },
         classes: None,
+        modes: None,
     }
 }
 

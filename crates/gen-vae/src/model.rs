@@ -250,6 +250,12 @@ impl Model for Vae {
     fn resolved_config(&self) -> gen_core::yaml::Value {
         gen_core::yaml::to_value(&self.cfg).unwrap_or(gen_core::yaml::Value::Null)
     }
+
+    /// Decoder means `E[x|z]` at prior draws `z ~ N(0, I)`.
+    fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
+        let z = rng.randn((n, self.cfg.latent), self.dtype, &self.device)?;
+        Ok(Some(self.decode_mean(&z)?.detach()))
+    }
 }
 
 #[cfg(test)]
@@ -272,6 +278,7 @@ mod tests {
             name: "test".into(),
             kind: DataKind::Points { dim: 5 },
             classes: None,
+            modes: None,
         };
         Vae::new(
             cfg,

@@ -1,0 +1,199 @@
+//! The two-player machinery every adversarial estimator shares (GAN, AAE, ALI/BiGAN).
+//!
+//! A binary label y marks samples as from the data side (y = 1) or the generator side
+//! (y = 0). The discriminator's logit `l(x)` is trained by logistic regression on y, so at
+//! its optimum `l(x) = log p(x) / q(x)`: a density-ratio estimate, from which
+//! `E_p[l] ~ KL(p || q)` and `E_q[-l] ~ KL(q || p)`. The generator side minimizes its own
+//! loss on the same logits; each player has its own parameters and optimizer.
+
+use crate::config::ConfigError;
+use crate::nn::Params;
+use crate::optim::{Adam, OptimizerConfig};
+use candle_core::{Result, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// `log(1 + e^x)`, stable for any x.
+pub fn softplus(x: &Tensor) -> Result<Tensor> {
+    x.relu()? + (x.abs()?.neg()?.exp()? + 1.0)?.log()?
+}
+
+/// The discriminator's loss: `-E_p[log D] - E_q[log(1 - D)]` with `D = sigmoid(l)`, i.e.
+/// `E_p[softplus(-l)] + E_q[softplus(l)]`.
+pub fn discriminator_loss(real_logits: &Tensor, fake_logits: &Tensor) -> Result<Tensor> {
+    softplus(&real_logits.neg()?)?.mean_all()? + softplus(fake_logits)?.mean_all()?
+}
+
+/// How the generator side is pushed by the discriminator.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GeneratorLoss {
+    /// `E_q[-log D]` (Goodfellow et al.'s practical choice; strong gradients early).
+    #[default]
+    Nonsaturating,
+    /// `E_q[log(1 - D)]`, the minimax game's own term.
+    Minimax,
+}
+
+/// The generator side's loss on the logits of its samples.
+pub fn generator_loss(kind: GeneratorLoss, fake_logits: &Tensor) -> Result<Tensor> {
+    match kind {
+        GeneratorLoss::Nonsaturating => softplus(&fake_logits.neg()?)?.mean_all(),
+        GeneratorLoss::Minimax => softplus(fake_logits)?.mean_all()?.neg(),
+    }
+}
+
+/// What the discriminator's logits say about the two distributions.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RatioEstimates {
+    /// `E_p[l]`, estimating `KL(p || q)`.
+    pub forward_kl: f64,
+    /// `E_q[-l]`, estimating `KL(q || p)`.
+    pub reverse_kl: f64,
+    /// Fraction of both sets the discriminator classifies right (`l > 0` for data).
+    pub accuracy: f64,
+}
+
+pub fn ratio_estimates(real_logits: &Tensor, fake_logits: &Tensor) -> Result<RatioEstimates> {
+    let r: Vec<f64> = real_logits
+        .flatten_all()?
+        .to_dtype(candle_core::DType::F64)?
+        .to_vec1()?;
+    let f: Vec<f64> = fake_logits
+        .flatten_all()?
+        .to_dtype(candle_core::DType::F64)?
+        .to_vec1()?;
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let right = r.iter().filter(|&&l| l > 0.0).count() + f.iter().filter(|&&l| l < 0.0).count();
+    Ok(RatioEstimates {
+        forward_kl: mean(&r),
+        reverse_kl: -mean(&f),
+        accuracy: right as f64 / (r.len() + f.len()).max(1) as f64,
+    })
+}
+
+/// PacGAN packing: `(B, D)` rows become `(B / m, m D)`, each row `m` samples side by side
+/// (rows beyond a multiple of `m` are dropped).
+pub fn pack(x: &Tensor, m: usize) -> Result<Tensor> {
+    if m <= 1 {
+        return Ok(x.clone());
+    }
+    let (b, d) = x.dims2()?;
+    let keep = b / m * m;
+    x.narrow(0, 0, keep)?.reshape((keep / m, m * d))
+}
+
+/// One player: its own optimizer over its own variables.
+pub struct Player {
+    pub opt: Adam,
+}
+
+impl Player {
+    /// The player owning the entries of `params` whose names start with `prefix`.
+    pub fn new(params: &Params, prefix: &str, cfg: OptimizerConfig) -> Self {
+        let vars = params
+            .named()
+            .iter()
+            .filter(|(n, _)| n.starts_with(prefix))
+            .map(|(_, v)| v.clone())
+            .collect();
+        Player {
+            opt: Adam::new(vars, cfg),
+        }
+    }
+
+    /// Backpropagates `loss` and updates this player's variables only.
+    pub fn step(&mut self, loss: &Tensor) -> Result<()> {
+        self.opt.backward_step(loss)
+    }
+}
+
+/// How many updates each player takes per iteration, and their learning rates.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Schedule {
+    pub d_steps: usize,
+    pub g_steps: usize,
+    /// `None`: `train.optimizer.lr`.
+    pub d_lr: Option<f64>,
+    pub g_lr: Option<f64>,
+}
+
+impl Schedule {
+    /// Checks the values; errors name `model.<key>`.
+    pub fn validate(&self) -> std::result::Result<(), ConfigError> {
+        for (k, v) in [("d_steps", self.d_steps), ("g_steps", self.g_steps)] {
+            if v == 0 {
+                return Err(ConfigError::invalid(
+                    format!("model.{k}"),
+                    "must be at least 1",
+                ));
+            }
+        }
+        for (k, v) in [("d_lr", self.d_lr), ("g_lr", self.g_lr)] {
+            if let Some(lr) = v {
+                if !(lr > 0.0 && lr.is_finite()) {
+                    return Err(ConfigError::invalid(
+                        format!("model.{k}"),
+                        format!("must be a positive number, got {lr}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The optimizer settings of (discriminator, generator side): `base` with each
+    /// player's learning rate.
+    pub fn optimizers(&self, base: &OptimizerConfig) -> (OptimizerConfig, OptimizerConfig) {
+        let with = |lr: Option<f64>| OptimizerConfig {
+            lr: lr.unwrap_or(base.lr),
+            ..base.clone()
+        };
+        (with(self.d_lr), with(self.g_lr))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn t(v: &[f64]) -> Tensor {
+        Tensor::new(v, &Device::Cpu).unwrap()
+    }
+
+    fn scalar(x: Tensor) -> f64 {
+        x.to_scalar::<f64>().unwrap()
+    }
+
+    #[test]
+    fn losses_against_hand_computed_values() {
+        let sp = |x: f64| (1.0 + x.exp()).ln();
+        let (real, fake) = (t(&[2.0, -1.0]), t(&[0.5, -3.0, 1.0]));
+        let d = scalar(discriminator_loss(&real, &fake).unwrap());
+        let want_d = (sp(-2.0) + sp(1.0)) / 2.0 + (sp(0.5) + sp(-3.0) + sp(1.0)) / 3.0;
+        assert!((d - want_d).abs() < 1e-12);
+        let ns = scalar(generator_loss(GeneratorLoss::Nonsaturating, &fake).unwrap());
+        assert!((ns - (sp(-0.5) + sp(3.0) + sp(-1.0)) / 3.0).abs() < 1e-12);
+        let mm = scalar(generator_loss(GeneratorLoss::Minimax, &fake).unwrap());
+        assert!((mm + (sp(0.5) + sp(-3.0) + sp(1.0)) / 3.0).abs() < 1e-12);
+        // softplus stays finite where exp overflows
+        assert!((scalar(softplus(&t(&[800.0])).unwrap().sum_all().unwrap()) - 800.0).abs() < 1e-9);
+        let e = ratio_estimates(&real, &fake).unwrap();
+        assert_eq!((e.forward_kl, e.reverse_kl), (0.5, 1.5 / 3.0));
+        assert_eq!(e.accuracy, 2.0 / 5.0);
+    }
+
+    #[test]
+    fn pack_puts_m_samples_side_by_side() {
+        let x = Tensor::arange(0f64, 10.0, &Device::Cpu)
+            .unwrap()
+            .reshape((5, 2))
+            .unwrap();
+        let p = pack(&x, 2).unwrap();
+        assert_eq!(p.dims(), &[2, 4]);
+        assert_eq!(
+            p.to_vec2::<f64>().unwrap(),
+            vec![vec![0.0, 1.0, 2.0, 3.0], vec![4.0, 5.0, 6.0, 7.0]]
+        );
+    }
+}

@@ -1,0 +1,107 @@
+//! The `model` section for `family: gan`.
+
+use gen_core::adversarial::{GeneratorLoss, Schedule};
+use gen_core::config::ConfigError;
+use gen_core::nn::Activation;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GanConfig {
+    /// Always `gan` here (the registry has already dispatched on it).
+    pub family: String,
+    /// Dimension of the generator's input noise z ~ N(0, I).
+    #[serde(default = "default_latent")]
+    pub latent: usize,
+    /// Hidden widths of the generator's MLP, from z up; the discriminator uses them in
+    /// reverse, from x down.
+    #[serde(default = "default_hidden")]
+    pub hidden: Vec<usize>,
+    #[serde(default)]
+    pub g_activation: Activation,
+    #[serde(default = "leaky")]
+    pub d_activation: Activation,
+    /// The generator's loss on the discriminator's logits.
+    #[serde(default)]
+    pub loss: GeneratorLoss,
+    /// Weight of the old-generator term `lambda * mean((G(z) - G_old(z))^2)` (0 = plain GAN).
+    #[serde(default = "default_lambda")]
+    pub lambda: f64,
+    /// PacGAN: the discriminator judges this many samples at once (1 = off).
+    #[serde(default = "one")]
+    pub pack: usize,
+    /// Discriminator updates per iteration.
+    #[serde(default = "one")]
+    pub d_steps: usize,
+    /// Generator updates per iteration; G_old is the generator before the first of them.
+    #[serde(default = "two")]
+    pub g_steps: usize,
+    /// Learning rates of the players (default: `train.optimizer.lr`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub d_lr: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub g_lr: Option<f64>,
+}
+
+fn default_latent() -> usize {
+    64
+}
+fn default_hidden() -> Vec<usize> {
+    vec![128, 128]
+}
+fn leaky() -> Activation {
+    Activation::LeakyRelu
+}
+fn default_lambda() -> f64 {
+    5.0
+}
+fn one() -> usize {
+    1
+}
+fn two() -> usize {
+    2
+}
+
+impl GanConfig {
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            d_steps: self.d_steps,
+            g_steps: self.g_steps,
+            d_lr: self.d_lr,
+            g_lr: self.g_lr,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
+        self.schedule().validate()?;
+        if self.latent == 0 {
+            return bad("latent", "must be at least 1".into());
+        }
+        if let Some(i) = self.hidden.iter().position(|&h| h == 0) {
+            return bad("hidden", format!("layer {i} has width 0"));
+        }
+        if !(self.lambda >= 0.0 && self.lambda.is_finite()) {
+            return bad(
+                "lambda",
+                format!(
+                    "must be a finite number >= 0 (0 = plain GAN), got {}",
+                    self.lambda
+                ),
+            );
+        }
+        if self.lambda > 0.0 && self.g_steps < 2 {
+            return bad(
+                "g_steps",
+                "the old-generator term needs g_steps >= 2: G_old is the generator before an \
+                 iteration's first generator step, so on that step the term and its gradient are zero \
+                 (set g_steps: 2, or lambda: 0)"
+                    .into(),
+            );
+        }
+        if self.pack == 0 {
+            return bad("pack", "must be at least 1 (1 = no packing)".into());
+        }
+        Ok(())
+    }
+}
