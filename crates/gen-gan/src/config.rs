@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 pub struct GanConfig {
     /// Always `gan` here (the registry has already dispatched on it).
     pub family: String,
+    /// The players' networks.
+    #[serde(default)]
+    pub network: Network,
     /// Dimension of the generator's input noise z ~ N(0, I).
     #[serde(default = "default_latent")]
     pub latent: usize,
@@ -41,6 +44,17 @@ pub struct GanConfig {
     pub d_lr: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub g_lr: Option<f64>,
+}
+
+/// Which pair of networks plays.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// MLPs of widths `hidden` (any data).
+    #[default]
+    Mlp,
+    /// The DCGAN conv pair for 28x28 gray images (`hidden` and the activations unused).
+    Dcgan,
 }
 
 fn default_latent() -> usize {

@@ -7,7 +7,8 @@
 //! `lambda * mean((G(z) - G_old(z))^2)`, where `G_old` is the generator before this
 //! iteration's generator steps.
 
-use crate::config::GanConfig;
+use crate::config::{GanConfig, Network};
+use crate::dcgan;
 use candle_core::{DType, Device, Tensor};
 use gen_core::adversarial::{
     discriminator_loss, generator_loss, pack, ratio_estimates, Player, RatioEstimates,
@@ -20,16 +21,41 @@ use gen_core::picture::Picture;
 use gen_core::{JointKl, KlDirection, Model, Report, Result, Rng};
 use std::collections::HashMap;
 
+/// The generator network: an MLP, or the DCGAN stack (with batch norm).
+pub enum GeneratorNet {
+    Mlp(Mlp),
+    Dcgan(dcgan::Generator),
+}
+
+/// The discriminator network, on packed rows.
+pub enum DiscriminatorNet {
+    Mlp(Mlp),
+    Dcgan(dcgan::Discriminator),
+}
+
+/// How a generator forward pass treats batch norm.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// Batch statistics; running averages updated.
+    Train,
+    /// Batch statistics, averages left alone (the discriminator's turn, G_old).
+    TrainFrozen,
+    /// Running averages (evaluation and sampling).
+    Eval,
+}
+
 pub struct Gan {
     cfg: GanConfig,
     data: DataInfo,
     /// Both players' parameters: `generator.*` and `discriminator.*`.
     params: Params,
-    generator: Mlp,
-    discriminator: Mlp,
+    /// Batch-norm running averages (saved, not optimized).
+    buffers: Params,
+    generator: GeneratorNet,
+    discriminator: DiscriminatorNet,
     /// The generator before this iteration's generator steps (not saved: it is a copy).
     old_params: Params,
-    old_generator: Mlp,
+    old_generator: GeneratorNet,
     d: Player,
     g: Player,
     device: Device,
@@ -51,45 +77,88 @@ impl Gan {
     ) -> Result<Self> {
         let dim = data.dim();
         let mut params = Params::new();
-        let mut init = Init {
-            rng,
-            dtype,
-            device: device.clone(),
-        };
-        let g_sizes: Vec<usize> = std::iter::once(cfg.latent)
-            .chain(cfg.hidden.iter().copied())
-            .chain(std::iter::once(dim))
-            .collect();
-        // The discriminator mirrors the generator: widest layer first.
-        let d_sizes: Vec<usize> = std::iter::once(dim * cfg.pack)
-            .chain(cfg.hidden.iter().rev().copied())
-            .chain(std::iter::once(1))
-            .collect();
-        let generator = Mlp::new(
-            &mut params,
-            "generator",
-            &g_sizes,
-            cfg.g_activation,
-            false,
-            &mut init,
-        )?;
-        let discriminator = Mlp::new(
-            &mut params,
-            "discriminator",
-            &d_sizes,
-            cfg.d_activation,
-            false,
-            &mut init,
-        )?;
+        let mut buffers = Params::new();
         let mut old_params = Params::new();
-        let old_generator = Mlp::new(
-            &mut old_params,
-            "generator_old",
-            &g_sizes,
-            cfg.g_activation,
-            false,
-            &mut init,
-        )?;
+        let (generator, discriminator, old_generator) = match cfg.network {
+            Network::Mlp => {
+                let mut init = Init {
+                    rng,
+                    dtype,
+                    device: device.clone(),
+                };
+                let g_sizes: Vec<usize> = std::iter::once(cfg.latent)
+                    .chain(cfg.hidden.iter().copied())
+                    .chain(std::iter::once(dim))
+                    .collect();
+                // The discriminator mirrors the generator: widest layer first.
+                let d_sizes: Vec<usize> = std::iter::once(dim * cfg.pack)
+                    .chain(cfg.hidden.iter().rev().copied())
+                    .chain(std::iter::once(1))
+                    .collect();
+                let mlp = |p: &mut Params, name: &str, sizes: &[usize], act, init: &mut Init| {
+                    Mlp::new(p, name, sizes, act, false, init)
+                };
+                let g = mlp(
+                    &mut params,
+                    "generator",
+                    &g_sizes,
+                    cfg.g_activation,
+                    &mut init,
+                )?;
+                let d = mlp(
+                    &mut params,
+                    "discriminator",
+                    &d_sizes,
+                    cfg.d_activation,
+                    &mut init,
+                )?;
+                let old = mlp(
+                    &mut old_params,
+                    "generator_old",
+                    &g_sizes,
+                    cfg.g_activation,
+                    &mut init,
+                )?;
+                (
+                    GeneratorNet::Mlp(g),
+                    DiscriminatorNet::Mlp(d),
+                    GeneratorNet::Mlp(old),
+                )
+            }
+            Network::Dcgan => {
+                let g = dcgan::Generator::new(
+                    &mut params,
+                    &mut buffers,
+                    "generator",
+                    cfg.latent,
+                    rng,
+                    dtype,
+                    &device,
+                )?;
+                let d = dcgan::Discriminator::new(
+                    &mut params,
+                    "discriminator",
+                    cfg.pack,
+                    rng,
+                    dtype,
+                    &device,
+                )?;
+                let old = dcgan::Generator::new(
+                    &mut old_params,
+                    &mut Params::new(),
+                    "generator_old",
+                    cfg.latent,
+                    rng,
+                    dtype,
+                    &device,
+                )?;
+                (
+                    GeneratorNet::Dcgan(g),
+                    DiscriminatorNet::Dcgan(d),
+                    GeneratorNet::Dcgan(old),
+                )
+            }
+        };
         let (d_opt, g_opt) = cfg.schedule().optimizers(optimizer);
         Ok(Gan {
             d: Player::new(&params, "discriminator.", d_opt),
@@ -97,6 +166,7 @@ impl Gan {
             cfg,
             data: data.clone(),
             params,
+            buffers,
             generator,
             discriminator,
             old_params,
@@ -106,22 +176,34 @@ impl Gan {
         })
     }
 
-    /// `G(z)`: pixels through a sigmoid for images, raw values for points.
-    pub fn generate(&self, net: &Mlp, z: &Tensor) -> Result<Tensor> {
-        let out = net.forward(z)?;
-        Ok(if self.data.is_image() {
-            sigmoid(&out)?
-        } else {
-            out
+    /// `G(z)` as rows: pixels in [0, 1] for images, raw values for points.
+    fn generate(&self, net: &GeneratorNet, z: &Tensor, pass: Pass) -> Result<Tensor> {
+        Ok(match net {
+            GeneratorNet::Mlp(m) => {
+                let out = m.forward(z)?;
+                if self.data.is_image() {
+                    sigmoid(&out)?
+                } else {
+                    out
+                }
+            }
+            GeneratorNet::Dcgan(g) => g.forward(z, pass != Pass::Eval, pass == Pass::Train)?,
         })
     }
 
-    /// The discriminator's logits on `x`, `pack` samples per logit.
+    /// Samples from the current generator (batch norm on its running averages).
+    pub fn samples(&self, z: &Tensor) -> Result<Tensor> {
+        Ok(self.generate(&self.generator, z, Pass::Eval)?.detach())
+    }
+
+    /// The discriminator's logits on rows `x`, `pack` samples per logit.
     pub fn logits(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(self
-            .discriminator
-            .forward(&pack(x, self.cfg.pack)?)?
-            .flatten_all()?)
+        let packed = pack(x, self.cfg.pack)?;
+        let out = match &self.discriminator {
+            DiscriminatorNet::Mlp(m) => m.forward(&packed)?,
+            DiscriminatorNet::Dcgan(d) => d.forward(&packed)?,
+        };
+        Ok(out.flatten_all()?)
     }
 
     fn noise(&self, n: usize, rng: &mut Rng) -> Result<Tensor> {
@@ -144,8 +226,10 @@ impl Gan {
     /// The old-generator term `lambda * mean((G(z) - G_old(z))^2)` for noise `z`, and the
     /// generator's output `G(z)` it was computed from.
     pub fn drift(&self, z: &Tensor) -> Result<(Tensor, Tensor)> {
-        let fake = self.generate(&self.generator, z)?;
-        let old = self.generate(&self.old_generator, z)?.detach();
+        let fake = self.generate(&self.generator, z, Pass::Train)?;
+        let old = self
+            .generate(&self.old_generator, z, Pass::TrainFrozen)?
+            .detach();
         let term = ((&fake - &old)?.sqr()?.mean_all()? * self.cfg.lambda)?;
         Ok((term, fake))
     }
@@ -185,7 +269,7 @@ impl Model for Gan {
         let mut d_state = None;
         for _ in 0..self.cfg.d_steps {
             let fake = self
-                .generate(&self.generator, &self.noise(b, rng)?)?
+                .generate(&self.generator, &self.noise(b, rng)?, Pass::TrainFrozen)?
                 .detach();
             let (lr, lf) = (self.logits(&real)?, self.logits(&fake)?);
             let loss = discriminator_loss(&lr, &lf)?;
@@ -205,7 +289,7 @@ impl Model for Gan {
                 let adv = generator_loss(self.cfg.loss, &self.logits(&fake)?)?;
                 ((adv + &drift)?, scalar(&drift)?)
             } else {
-                let fake = self.generate(&self.generator, &z)?;
+                let fake = self.generate(&self.generator, &z, Pass::Train)?;
                 (generator_loss(self.cfg.loss, &self.logits(&fake)?)?, 0.0)
             };
             self.g.step(&loss)?;
@@ -217,7 +301,7 @@ impl Model for Gan {
 
     fn evaluate(&self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
         let real = self.input(batch)?;
-        let fake = self.generate(&self.generator, &self.noise(real.dim(0)?, rng)?)?;
+        let fake = self.samples(&self.noise(real.dim(0)?, rng)?)?;
         let (lr, lf) = (self.logits(&real)?, self.logits(&fake)?);
         let d_loss = scalar(&discriminator_loss(&lr, &lf)?)?;
         let g_loss = scalar(&generator_loss(self.cfg.loss, &lf)?)?;
@@ -234,9 +318,7 @@ impl Model for Gan {
         else {
             return Ok(vec![]);
         };
-        let x = self
-            .generate(&self.generator, &self.noise(64, rng)?)?
-            .detach();
+        let x = self.samples(&self.noise(64, rng)?)?;
         let images = x.reshape((64, channels, height, width))?;
         Ok(vec![("samples".to_string(), Picture::grid(&images, 8)?)])
     }
@@ -247,6 +329,7 @@ impl Model for Gan {
 
     fn state(&self) -> Result<Vec<(String, Tensor)>> {
         let mut s = self.params.export("model.");
+        s.extend(self.buffers.export("buffers."));
         s.extend(self.d.opt.export("d_optimizer.")?);
         s.extend(self.g.opt.export("g_optimizer.")?);
         Ok(s)
@@ -254,6 +337,7 @@ impl Model for Gan {
 
     fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
         self.params.load("model.", state)?;
+        self.buffers.load("buffers.", state)?;
         self.d.opt.load("d_optimizer.", state)?;
         self.g.opt.load("g_optimizer.", state)
     }
@@ -263,9 +347,6 @@ impl Model for Gan {
     }
 
     fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
-        let x = self
-            .generate(&self.generator, &self.noise(n, rng)?)?
-            .detach();
-        Ok(Some(x))
+        Ok(Some(self.samples(&self.noise(n, rng)?)?))
     }
 }

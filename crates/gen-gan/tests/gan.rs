@@ -11,6 +11,7 @@ use gen_gan::{Gan, GanConfig};
 fn config(lambda: f64) -> GanConfig {
     GanConfig {
         family: "gan".into(),
+        network: Default::default(),
         latent: 3,
         hidden: vec![5],
         g_activation: Default::default(),

@@ -1,0 +1,264 @@
+//! 2-D convolutions as matrix products: `im2col` gathers every receptive field into a
+//! row, `col2im` scatter-adds rows back onto the image; the two are adjoint, so each is
+//! the other's backward pass. A convolution is then `im2col(x) W^T` and a transposed
+//! convolution `col2im(x W)`, both running on gemm (candle's own CPU transposed
+//! convolution, also used by its conv2d backward, is a direct loop many times slower).
+
+use super::data;
+use candle_core::{bail, CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
+
+/// The geometry shared by a pair: the image `(b, c, h, w)` side, the kernel size, the
+/// stride and the padding; rows are indexed by `(b, oh, ow)`, columns by `(c, kh, kw)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Geometry {
+    b: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+}
+
+impl Geometry {
+    fn out_hw(&self) -> (usize, usize) {
+        (
+            (self.h + 2 * self.pad - self.k) / self.stride + 1,
+            (self.w + 2 * self.pad - self.k) / self.stride + 1,
+        )
+    }
+
+    fn rows(&self) -> usize {
+        let (oh, ow) = self.out_hw();
+        self.b * oh * ow
+    }
+
+    fn cols(&self) -> usize {
+        self.c * self.k * self.k
+    }
+
+    /// Calls `f(row * cols + col, image index)` for every in-bounds pair.
+    fn each(&self, mut f: impl FnMut(usize, usize)) {
+        let (oh, ow) = self.out_hw();
+        let (k, s, p) = (self.k as isize, self.stride as isize, self.pad as isize);
+        let cols = self.cols();
+        for b in 0..self.b {
+            for y in 0..oh {
+                for x in 0..ow {
+                    let row = (b * oh + y) * ow + x;
+                    for c in 0..self.c {
+                        let plane = (b * self.c + c) * self.h;
+                        for kh in 0..k {
+                            let iy = y as isize * s - p + kh;
+                            if iy < 0 || iy >= self.h as isize {
+                                continue;
+                            }
+                            for kw in 0..k {
+                                let ix = x as isize * s - p + kw;
+                                if ix < 0 || ix >= self.w as isize {
+                                    continue;
+                                }
+                                let col = (c * self.k + kh as usize) * self.k + kw as usize;
+                                f(
+                                    row * cols + col,
+                                    (plane + iy as usize) * self.w + ix as usize,
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+struct Im2Col(Geometry);
+struct Col2Im(Geometry);
+
+fn im2col_fwd<T: WithDType>(
+    g: Geometry,
+    s: &CpuStorage,
+    l: &Layout,
+) -> Result<(CpuStorage, Shape)> {
+    let x = data::<T>(s, l, "im2col")?;
+    if x.len() != g.b * g.c * g.h * g.w {
+        bail!("im2col: input has {} values for {g:?}", x.len());
+    }
+    let mut out = vec![T::zero(); g.rows() * g.cols()];
+    g.each(|o, i| out[o] = x[i]);
+    Ok((
+        T::to_cpu_storage_owned(out),
+        Shape::from((g.rows(), g.cols())),
+    ))
+}
+
+fn col2im_fwd<T: WithDType>(
+    g: Geometry,
+    s: &CpuStorage,
+    l: &Layout,
+) -> Result<(CpuStorage, Shape)> {
+    let cols = data::<T>(s, l, "col2im")?;
+    if cols.len() != g.rows() * g.cols() {
+        bail!("col2im: input has {} values for {g:?}", cols.len());
+    }
+    let mut out = vec![T::zero(); g.b * g.c * g.h * g.w];
+    g.each(|o, i| out[i] += cols[o]);
+    Ok((
+        T::to_cpu_storage_owned(out),
+        Shape::from((g.b, g.c, g.h, g.w)),
+    ))
+}
+
+impl CustomOp1 for Im2Col {
+    fn name(&self) -> &'static str {
+        "im2col"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        by_dtype!(s, "im2col", im2col_fwd(self.0, s, l))
+    }
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&Col2Im(self.0))?))
+    }
+}
+
+impl CustomOp1 for Col2Im {
+    fn name(&self) -> &'static str {
+        "col2im"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        by_dtype!(s, "col2im", col2im_fwd(self.0, s, l))
+    }
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(grad.contiguous()?.apply_op1_no_bwd(&Im2Col(self.0))?))
+    }
+}
+
+/// `conv2d(x, w)` for `x: (B, C, H, W)`, `w: (Co, C, k, k)`, one group, no dilation;
+/// the same result as candle's `conv2d`.
+pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Result<Tensor> {
+    let (b, c, h, wd) = x.dims4()?;
+    let (co, ci, k, k2) = w.dims4()?;
+    if ci != c || k != k2 {
+        bail!("conv2d: input has {c} channels, kernel {:?}", w.dims());
+    }
+    let g = Geometry {
+        b,
+        c,
+        h,
+        w: wd,
+        k,
+        stride,
+        pad,
+    };
+    let (oh, ow) = g.out_hw();
+    let cols = x.contiguous()?.apply_op1(Im2Col(g))?; // (B*oh*ow, C*k*k)
+    let y = cols.matmul(&w.reshape((co, c * k * k))?.t()?)?; // (B*oh*ow, Co)
+    y.reshape((b, oh, ow, co))?
+        .permute((0, 3, 1, 2))?
+        .contiguous()
+}
+
+/// `conv_transpose2d(x, w)` for `x: (B, C, H, W)`, `w: (C, Co, k, k)` (PyTorch's layout),
+/// no output padding or dilation; the same result as candle's `conv_transpose2d`.
+pub fn conv_transpose2d(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Result<Tensor> {
+    let (b, c, h, wd) = x.dims4()?;
+    let (ci, co, k, k2) = w.dims4()?;
+    if ci != c || k != k2 {
+        bail!(
+            "conv_transpose2d: input has {c} channels, kernel {:?}",
+            w.dims()
+        );
+    }
+    let (oh, ow) = (
+        (h - 1) * stride + k - 2 * pad,
+        (wd - 1) * stride + k - 2 * pad,
+    );
+    let rows = x.permute((0, 2, 3, 1))?.reshape((b * h * wd, c))?;
+    let cols = rows.matmul(&w.reshape((c, co * k * k))?)?; // (B*H*W, Co*k*k)
+    let g = Geometry {
+        b,
+        c: co,
+        h: oh,
+        w: ow,
+        k,
+        stride,
+        pad,
+    };
+    debug_assert_eq!(g.out_hw(), (h, wd));
+    cols.contiguous()?.apply_op1(Col2Im(g))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fused::testing::close;
+    use crate::rng::Rng;
+    use candle_core::{DType, Device, Var};
+
+    fn randn(shape: &[usize], seed: u64) -> Var {
+        Var::from_tensor(
+            &Rng::new(seed)
+                .randn(shape, DType::F64, &Device::Cpu)
+                .unwrap(),
+        )
+        .unwrap()
+    }
+
+    /// Values and gradients (input and kernel) against candle's own convolutions.
+    #[test]
+    fn convolutions_match_candle() {
+        // (candle's own conv2d backward needs square inputs that the stride divides evenly)
+        for (stride, pad, k, size) in [(2, 1, 4, 8), (1, 1, 3, 6), (2, 0, 3, 7)] {
+            let x = randn(&[2, 3, size, size], 1);
+            let w = randn(&[5, 3, k, k], 2);
+            let ours = conv2d(&x, &w, stride, pad).unwrap();
+            let theirs = x.conv2d(&w, pad, stride, 1, 1).unwrap();
+            close(&ours, &theirs, 1e-12, "conv2d");
+            let weights = randn(ours.dims(), 3);
+            let ga = (&ours * &*weights)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let gb = (&theirs * &*weights)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            close(ga.get(&x).unwrap(), gb.get(&x).unwrap(), 1e-12, "conv2d dx");
+            close(ga.get(&w).unwrap(), gb.get(&w).unwrap(), 1e-12, "conv2d dw");
+
+            let wt = randn(&[3, 4, k, k], 4);
+            let ours = conv_transpose2d(&x, &wt, stride, pad).unwrap();
+            let theirs = x.conv_transpose2d(&wt, pad, 0, stride, 1).unwrap();
+            close(&ours, &theirs, 1e-12, "conv_transpose2d");
+            let weights = randn(ours.dims(), 5);
+            let ga = (&ours * &*weights)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let gb = (&theirs * &*weights)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            close(
+                ga.get(&x).unwrap(),
+                gb.get(&x).unwrap(),
+                1e-12,
+                "conv_transpose2d dx",
+            );
+            close(
+                ga.get(&wt).unwrap(),
+                gb.get(&wt).unwrap(),
+                1e-12,
+                "conv_transpose2d dw",
+            );
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! The DCGAN pair for 28x28 images (Radford et al.'s recipe at MNIST size): a generator
+//! of transposed convolutions with batch norm and ReLU, a discriminator of strided
+//! convolutions with LeakyReLU (no batch norm, so PacGAN packing stays a plain channel
+//! stack). Weights start from N(0, 0.02), as the DCGAN paper does.
+
+use candle_core::{DType, Device, Result, Tensor, Var};
+use gen_core::dist::sigmoid;
+use gen_core::nn::Params;
+use gen_core::Rng;
+
+/// Channels of the generator's 7x7 base and of its 14x14 stage (the discriminator mirrors them).
+const BASE: usize = 128;
+const MID: usize = 64;
+
+/// Draws parameters from N(mean, 0.02) into `params`.
+struct NormalInit<'a> {
+    rng: &'a mut Rng,
+    dtype: DType,
+    device: Device,
+}
+
+impl NormalInit<'_> {
+    fn var(&mut self, params: &mut Params, name: &str, shape: &[usize], mean: f64) -> Result<Var> {
+        let t = ((self.rng.randn(shape, self.dtype, &self.device)? * 0.02)? + mean)?;
+        params.add(name, t)
+    }
+    fn zeros(&mut self, params: &mut Params, name: &str, shape: &[usize]) -> Result<Var> {
+        params.add(name, Tensor::zeros(shape, self.dtype, &self.device)?)
+    }
+}
+
+/// Batch normalization over (batch, height, width) per channel. Training uses the batch's
+/// statistics and updates running averages (momentum 0.1); evaluation uses the averages.
+pub struct BatchNorm2d {
+    gamma: Var,
+    beta: Var,
+    running_mean: Var,
+    running_var: Var,
+}
+
+impl BatchNorm2d {
+    fn new(
+        params: &mut Params,
+        buffers: &mut Params,
+        name: &str,
+        c: usize,
+        init: &mut NormalInit,
+    ) -> Result<Self> {
+        Ok(BatchNorm2d {
+            gamma: init.var(params, &format!("{name}.gamma"), &[c], 1.0)?,
+            beta: init.zeros(params, &format!("{name}.beta"), &[c])?,
+            running_mean: init.zeros(buffers, &format!("{name}.running_mean"), &[c])?,
+            running_var: buffers.add(
+                format!("{name}.running_var"),
+                Tensor::ones(c, init.dtype, &init.device)?,
+            )?,
+        })
+    }
+
+    /// `update`: in training, also move the running averages toward this batch.
+    fn forward(&self, x: &Tensor, train: bool, update: bool) -> Result<Tensor> {
+        let c = x.dim(1)?;
+        // Means over (batch, height, width) as reductions over contiguous trailing dims.
+        let per_channel = |t: &Tensor| -> Result<Tensor> {
+            t.mean_keepdim(3)?
+                .mean_keepdim(2)?
+                .mean_keepdim(0)?
+                .flatten_all()
+        };
+        let (mean, var) = if train {
+            let mean = per_channel(x)?;
+            let var = per_channel(&x.broadcast_sub(&mean.reshape((1, c, 1, 1))?)?.sqr()?)?;
+            if update {
+                let m = (self.running_mean.as_tensor() * 0.9)?.add(&(mean.detach() * 0.1)?)?;
+                let v = (self.running_var.as_tensor() * 0.9)?.add(&(var.detach() * 0.1)?)?;
+                self.running_mean.set(&m)?;
+                self.running_var.set(&v)?;
+            }
+            (mean, var)
+        } else {
+            (
+                self.running_mean.as_tensor().clone(),
+                self.running_var.as_tensor().clone(),
+            )
+        };
+        let shape = (1, c, 1, 1);
+        let inv = (var + 1e-5)?.sqrt()?.recip()?;
+        let scale = (self.gamma.as_tensor() * inv)?.reshape(shape)?;
+        let shift = self.beta.as_tensor().reshape(shape)?;
+        x.broadcast_sub(&mean.reshape(shape)?)?
+            .broadcast_mul(&scale)?
+            .broadcast_add(&shift)
+    }
+}
+
+/// A (transposed) convolution with a bias; kernel 4, stride 2, padding 1 (halves or
+/// doubles height and width).
+struct Conv {
+    weight: Var,
+    bias: Var,
+    transposed: bool,
+}
+
+impl Conv {
+    fn new(
+        params: &mut Params,
+        name: &str,
+        c_in: usize,
+        c_out: usize,
+        transposed: bool,
+        init: &mut NormalInit,
+    ) -> Result<Self> {
+        // conv2d kernels are (out, in, k, k); transposed ones (in, out, k, k).
+        let shape = if transposed {
+            [c_in, c_out, 4, 4]
+        } else {
+            [c_out, c_in, 4, 4]
+        };
+        Ok(Conv {
+            weight: init.var(params, &format!("{name}.weight"), &shape, 0.0)?,
+            bias: init.zeros(params, &format!("{name}.bias"), &[c_out])?,
+            transposed,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        // On the CPU, the gemm-based convolutions of gen-core (candle's transposed one is
+        // a direct loop); elsewhere candle's.
+        let fused = gen_core::fused::fusable(x);
+        let y = match (self.transposed, fused) {
+            (true, true) => gen_core::fused::conv_transpose2d(x, &self.weight, 2, 1)?,
+            (true, false) => x.conv_transpose2d(&self.weight, 1, 0, 2, 1)?,
+            (false, true) => gen_core::fused::conv2d(x, &self.weight, 2, 1)?,
+            (false, false) => x.conv2d(&self.weight, 1, 2, 1, 1)?,
+        };
+        let c = self.bias.dim(0)?;
+        y.broadcast_add(&self.bias.reshape((1, c, 1, 1))?)
+    }
+}
+
+/// A dense layer `x W + b` with `W` as (in, out).
+struct Dense {
+    weight: Var,
+    bias: Var,
+}
+
+impl Dense {
+    fn new(
+        params: &mut Params,
+        name: &str,
+        fan_in: usize,
+        fan_out: usize,
+        init: &mut NormalInit,
+    ) -> Result<Self> {
+        Ok(Dense {
+            weight: init.var(params, &format!("{name}.weight"), &[fan_in, fan_out], 0.0)?,
+            bias: init.zeros(params, &format!("{name}.bias"), &[fan_out])?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.matmul(&self.weight)?.broadcast_add(&self.bias)
+    }
+}
+
+/// z -> dense to 128x7x7 -> BN, ReLU -> transposed conv to 64x14x14 -> BN, ReLU ->
+/// transposed conv to 1x28x28 -> sigmoid; returned flat, `(B, 784)`.
+pub struct Generator {
+    project: Dense,
+    bn0: BatchNorm2d,
+    up1: Conv,
+    bn1: BatchNorm2d,
+    up2: Conv,
+}
+
+impl Generator {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        params: &mut Params,
+        buffers: &mut Params,
+        name: &str,
+        latent: usize,
+        rng: &mut Rng,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        let mut init = NormalInit {
+            rng,
+            dtype,
+            device: device.clone(),
+        };
+        Ok(Generator {
+            project: Dense::new(
+                params,
+                &format!("{name}.project"),
+                latent,
+                BASE * 49,
+                &mut init,
+            )?,
+            bn0: BatchNorm2d::new(params, buffers, &format!("{name}.bn0"), BASE, &mut init)?,
+            up1: Conv::new(params, &format!("{name}.up1"), BASE, MID, true, &mut init)?,
+            bn1: BatchNorm2d::new(params, buffers, &format!("{name}.bn1"), MID, &mut init)?,
+            up2: Conv::new(params, &format!("{name}.up2"), MID, 1, true, &mut init)?,
+        })
+    }
+
+    /// `train`: batch statistics (and, with `update`, running averages); else running averages.
+    pub fn forward(&self, z: &Tensor, train: bool, update: bool) -> Result<Tensor> {
+        let b = z.dim(0)?;
+        let h = self.project.forward(z)?.reshape((b, BASE, 7, 7))?;
+        let h = self.bn0.forward(&h, train, update)?.relu()?;
+        let h = self
+            .bn1
+            .forward(&self.up1.forward(&h)?, train, update)?
+            .relu()?;
+        sigmoid(&self.up2.forward(&h)?)?.reshape((b, 784))
+    }
+}
+
+/// Packed images `(B, pack * 784)` -> (pack x 28 x 28) -> conv to 64x14x14, LeakyReLU ->
+/// conv to 128x7x7, LeakyReLU -> dense to one logit.
+pub struct Discriminator {
+    down1: Conv,
+    down2: Conv,
+    out: Dense,
+    pack: usize,
+}
+
+impl Discriminator {
+    pub fn new(
+        params: &mut Params,
+        name: &str,
+        pack: usize,
+        rng: &mut Rng,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        let mut init = NormalInit {
+            rng,
+            dtype,
+            device: device.clone(),
+        };
+        Ok(Discriminator {
+            down1: Conv::new(
+                params,
+                &format!("{name}.down1"),
+                pack,
+                MID,
+                false,
+                &mut init,
+            )?,
+            down2: Conv::new(
+                params,
+                &format!("{name}.down2"),
+                MID,
+                BASE,
+                false,
+                &mut init,
+            )?,
+            out: Dense::new(params, &format!("{name}.out"), BASE * 49, 1, &mut init)?,
+            pack,
+        })
+    }
+
+    pub fn forward(&self, packed: &Tensor) -> Result<Tensor> {
+        let b = packed.dim(0)?;
+        let leaky = |t: Tensor| t.maximum(&(&t * 0.2)?);
+        let h = leaky(
+            self.down1
+                .forward(&packed.reshape((b, self.pack, 28, 28))?)?,
+        )?;
+        let h = leaky(self.down2.forward(&h)?)?;
+        self.out.forward(&h.reshape((b, BASE * 49))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Batch norm in training mode: every channel of the output has mean beta and
+    /// variance gamma^2 * v / (v + eps) over (batch, height, width); the running averages
+    /// move 10% toward the batch's statistics.
+    #[test]
+    fn batch_norm_normalizes_each_channel() {
+        let (mut params, mut buffers) = (Params::new(), Params::new());
+        let mut rng = Rng::new(1);
+        let mut init = NormalInit {
+            rng: &mut rng,
+            dtype: DType::F64,
+            device: Device::Cpu,
+        };
+        let bn = BatchNorm2d::new(&mut params, &mut buffers, "bn", 3, &mut init).unwrap();
+        let x = ((Rng::new(2)
+            .randn((4, 3, 5, 5), DType::F64, &Device::Cpu)
+            .unwrap()
+            * 3.0)
+            .unwrap()
+            + 7.0)
+            .unwrap();
+        let y = bn.forward(&x, true, true).unwrap();
+        let gamma: Vec<f64> = bn.gamma.as_tensor().to_vec1().unwrap();
+        for c in 0..3 {
+            let yc: Vec<f64> = y
+                .narrow(1, c, 1)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            let xc: Vec<f64> = x
+                .narrow(1, c, 1)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            let n = yc.len() as f64;
+            let (mx, my) = (xc.iter().sum::<f64>() / n, yc.iter().sum::<f64>() / n);
+            let vx = xc.iter().map(|v| (v - mx).powi(2)).sum::<f64>() / n;
+            let vy = yc.iter().map(|v| (v - my).powi(2)).sum::<f64>() / n;
+            assert!(my.abs() < 1e-12, "channel {c} mean {my}");
+            let want = gamma[c] * gamma[c] * vx / (vx + 1e-5);
+            assert!(
+                (vy - want).abs() < 1e-9 * want,
+                "channel {c}: {vy} vs {want}"
+            );
+            let rm: Vec<f64> = bn.running_mean.as_tensor().to_vec1().unwrap();
+            assert!((rm[c] - 0.1 * mx).abs() < 1e-12);
+        }
+    }
+
+    /// The DCGAN pair's shapes: 784 pixels in [0, 1] per sample, one logit per pack.
+    #[test]
+    fn shapes_and_ranges() {
+        let (mut params, mut buffers) = (Params::new(), Params::new());
+        let mut rng = Rng::new(3);
+        let g = Generator::new(
+            &mut params,
+            &mut buffers,
+            "g",
+            8,
+            &mut rng,
+            DType::F32,
+            &Device::Cpu,
+        )
+        .unwrap();
+        let d =
+            Discriminator::new(&mut params, "d", 2, &mut rng, DType::F32, &Device::Cpu).unwrap();
+        let z = rng.randn((4, 8), DType::F32, &Device::Cpu).unwrap();
+        let x = g.forward(&z, true, false).unwrap();
+        assert_eq!(x.dims(), &[4, 784]);
+        let v: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
+        assert!(v.iter().all(|p| (0.0..=1.0).contains(p)));
+        let logits = d.forward(&x.reshape((2, 2 * 784)).unwrap()).unwrap();
+        assert_eq!(logits.dims(), &[2, 1]);
+    }
+}
