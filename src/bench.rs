@@ -19,7 +19,11 @@ const REFERENCE: &str =
 
 /// The main config of each family, timed by `--epoch`: one epoch of a gradient-trained
 /// family, the whole fit of a closed-form one (EM).
-const MAIN_CONFIGS: &[&str] = &["configs/vae.yaml", "configs/em-gmm.yaml"];
+const MAIN_CONFIGS: &[&str] = &[
+    "configs/vae.yaml",
+    "configs/em-gmm.yaml",
+    "configs/gan-ring.yaml",
+];
 
 pub fn run(args: BenchArgs) -> Result<()> {
     if cfg!(debug_assertions) {

@@ -50,7 +50,7 @@ pub struct BenchArgs {
     /// The peer launcher (../shared/bench/setup-peers.sh): times JAX on the same step, back to back.
     #[arg(long, value_name = "SETUP_PEERS_SH")]
     pub peer: Option<PathBuf>,
-    /// Also time each family's main config as `gen train` runs it: one epoch of configs/vae.yaml, the whole EM fit of configs/em-gmm.yaml.
+    /// Also time each family's main config as `gen train` runs it: one epoch of configs/vae.yaml and configs/gan-ring.yaml, the whole EM fit of configs/em-gmm.yaml.
     #[arg(long)]
     pub epoch: bool,
 }

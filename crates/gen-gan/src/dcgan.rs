@@ -60,6 +60,7 @@ impl BatchNorm2d {
     /// `update`: in training, also move the running averages toward this batch.
     fn forward(&self, x: &Tensor, train: bool, update: bool) -> Result<Tensor> {
         let c = x.dim(1)?;
+        let shape = (1, c, 1, 1);
         // Means over (batch, height, width) as reductions over contiguous trailing dims.
         let per_channel = |t: &Tensor| -> Result<Tensor> {
             t.mean_keepdim(3)?
@@ -67,29 +68,31 @@ impl BatchNorm2d {
                 .mean_keepdim(0)?
                 .flatten_all()
         };
-        let (mean, var) = if train {
-            let mean = per_channel(x)?;
-            let var = per_channel(&x.broadcast_sub(&mean.reshape((1, c, 1, 1))?)?.sqr()?)?;
+        if train {
             if update {
-                let m = (self.running_mean.as_tensor() * 0.9)?.add(&(mean.detach() * 0.1)?)?;
-                let v = (self.running_var.as_tensor() * 0.9)?.add(&(var.detach() * 0.1)?)?;
+                let mean = per_channel(&x.detach())?;
+                let var = per_channel(&x.detach().broadcast_sub(&mean.reshape(shape)?)?.sqr()?)?;
+                let m = (self.running_mean.as_tensor() * 0.9)?.add(&(mean * 0.1)?)?;
+                let v = (self.running_var.as_tensor() * 0.9)?.add(&(var * 0.1)?)?;
                 self.running_mean.set(&m)?;
                 self.running_var.set(&v)?;
             }
-            (mean, var)
-        } else {
-            (
-                self.running_mean.as_tensor().clone(),
-                self.running_var.as_tensor().clone(),
-            )
-        };
-        let shape = (1, c, 1, 1);
-        let inv = (var + 1e-5)?.sqrt()?.recip()?;
+            if gen_core::fused::fusable(x) {
+                return gen_core::fused::batch_norm(x, &self.gamma, &self.beta, 1e-5);
+            }
+            let mean = per_channel(x)?;
+            let xc = x.broadcast_sub(&mean.reshape(shape)?)?;
+            let inv = (per_channel(&xc.sqr()?)? + 1e-5)?.sqrt()?.recip()?;
+            let scale = (self.gamma.as_tensor() * inv)?.reshape(shape)?;
+            return xc
+                .broadcast_mul(&scale)?
+                .broadcast_add(&self.beta.reshape(shape)?);
+        }
+        let inv = (self.running_var.as_tensor() + 1e-5)?.sqrt()?.recip()?;
         let scale = (self.gamma.as_tensor() * inv)?.reshape(shape)?;
-        let shift = self.beta.as_tensor().reshape(shape)?;
-        x.broadcast_sub(&mean.reshape(shape)?)?
+        x.broadcast_sub(&self.running_mean.reshape(shape)?)?
             .broadcast_mul(&scale)?
-            .broadcast_add(&shift)
+            .broadcast_add(&self.beta.reshape(shape)?)
     }
 }
 
@@ -133,6 +136,9 @@ impl Conv {
             (false, true) => gen_core::fused::conv2d(x, &self.weight, 2, 1)?,
             (false, false) => x.conv2d(&self.weight, 1, 2, 1, 1)?,
         };
+        if fused {
+            return gen_core::fused::channel_bias(&y, &self.bias);
+        }
         let c = self.bias.dim(0)?;
         y.broadcast_add(&self.bias.reshape((1, c, 1, 1))?)
     }

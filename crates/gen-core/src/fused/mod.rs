@@ -32,11 +32,13 @@ macro_rules! by_dtype {
 }
 
 mod bce;
+mod channels;
 mod conv;
 mod gaussian;
 mod linear;
 
 pub use bce::bce_with_logits_rows;
+pub use channels::{batch_norm, channel_bias};
 pub use conv::{conv2d, conv_transpose2d};
 pub use gaussian::{kl_std_normal_rows, reparameterize};
 pub use linear::linear_act;
