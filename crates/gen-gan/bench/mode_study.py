@@ -21,13 +21,18 @@ VARIANTS = {
     "plain GAN (lambda 0)": ["model.lambda=0"],
     "lambda 5 (default)": ["model.lambda=5"],
     "lambda 50": ["model.lambda=50"],
-    "pack 4, lambda 0": ["model.pack=4", "model.lambda=0"],
-    "pack 4, lambda 5": ["model.pack=4", "model.lambda=5"],
+    "pack 4 + lambda 0": ["model.pack=4", "model.lambda=0"],
+    "pack 4 + lambda 5": ["model.pack=4", "model.lambda=5"],
 }
 
 
 def run(gen, data, variant, sets, seed, out, extra):
-    run_dir = os.path.join(out, f"{data}-{variant.replace(' ', '_').replace(',', '')}-s{seed}")
+    run_dir = os.path.join(out, f"{data}-{variant.replace(' ', '_').replace('+', 'and')}-s{seed}")
+    done = os.path.join(run_dir, "eval.json")
+    if os.path.exists(done):  # kept from an earlier, interrupted study
+        with open(done) as f:
+            m = json.load(f)["metrics"]
+        return data, variant, seed, m["modes/captured"], 100 * m["modes/high_quality"], m["modes/kl_to_uniform"], float("nan")
     args = [gen, "train", f"configs/gan-{data}.yaml", "--run-dir", run_dir, "--set", f"train.seed={seed}"]
     for s in sets + extra:
         args += ["--set", s]
@@ -47,7 +52,7 @@ def main():
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--data", default="ring,grid")
-    ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated names from VARIANTS")
+    ap.add_argument("--variants", default=";".join(VARIANTS), help="names from VARIANTS, separated by ';'")
     ap.add_argument("--set", action="append", default=[], help="extra --set for every run")
     ap.add_argument("--out", default=None, help="keep the runs here (default: a temporary directory)")
     args = ap.parse_args()
@@ -55,7 +60,7 @@ def main():
     jobs = [
         (d, v, s)
         for d in args.data.split(",")
-        for v in args.variants.split(",")
+        for v in args.variants.split(";")
         for s in range(args.seeds)
     ]
     results = []
@@ -72,7 +77,7 @@ def main():
     print(f"\nruns in {out}")
     print(f"{'data':<5} {'variant':<22} {'modes':>12} {'% high quality':>16} {'KL':>14} {'wall s':>7}")
     for d in args.data.split(","):
-        for v in args.variants.split(","):
+        for v in args.variants.split(";"):
             rs = [r for r in results if r[0] == d and r[1] == v]
             if not rs:
                 continue
@@ -80,7 +85,9 @@ def main():
                 xs = [r[i] for r in rs]
                 sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
                 return f"{statistics.mean(xs):.1f}±{sd:.1f}"
-            print(f"{d:<5} {v:<22} {ms(3):>12} {ms(4):>16} {ms(5):>14} {statistics.mean(r[6] for r in rs):>7.0f}")
+            walls = [r[6] for r in rs if r[6] == r[6]]  # NaN for runs kept from before
+            wall = f"{statistics.mean(walls):7.0f}" if walls else "      -"
+            print(f"{d:<5} {v:<22} {ms(3):>12} {ms(4):>16} {ms(5):>14} {wall}")
 
 
 if __name__ == "__main__":

@@ -214,51 +214,27 @@ pub fn batch_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fused::testing::close;
+    use crate::fused::testing::{check, var};
     use crate::rng::Rng;
-    use candle_core::{Device, Var};
-
-    fn randn(shape: &[usize], seed: u64) -> Var {
-        Var::from_tensor(
-            &Rng::new(seed)
-                .randn(shape, DType::F64, &Device::Cpu)
-                .unwrap(),
-        )
-        .unwrap()
-    }
 
     /// Values and gradients against the composition of candle's broadcast ops.
     #[test]
     fn bias_and_batch_norm_match_the_unfused_composition() {
-        let x = randn(&[3, 4, 5, 2], 1);
-        let (gamma, beta) = (randn(&[4], 2), randn(&[4], 3));
-        let weights = randn(&[3, 4, 5, 2], 4);
-        let shape = (1, 4, 1, 1);
-
-        let ours = channel_bias(&x, &beta).unwrap();
-        let theirs = x.broadcast_add(&beta.reshape(shape).unwrap()).unwrap();
-        close(&ours, &theirs, 1e-12, "bias");
-        let ga = (&ours * &*weights)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let gb = (&theirs * &*weights)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        close(
-            ga.get(&beta).unwrap(),
-            gb.get(&beta).unwrap(),
-            1e-12,
-            "bias db",
+        let mut rng = Rng::new(1);
+        let x = var(&mut rng, (3, 4, 5, 2), 2.0, DType::F64);
+        let (gamma, beta) = (
+            var(&mut rng, 4, 1.0, DType::F64),
+            var(&mut rng, 4, 1.0, DType::F64),
         );
-        close(ga.get(&x).unwrap(), gb.get(&x).unwrap(), 1e-12, "bias dx");
-
-        let ours = batch_norm(&x, &gamma, &beta, 1e-5).unwrap();
+        let shape = (1, 4, 1, 1);
+        check(
+            DType::F64,
+            1e-12,
+            "channel_bias",
+            &[x.clone(), beta.clone()],
+            |t| channel_bias(&t[0], &t[1]).unwrap(),
+            |t| t[0].broadcast_add(&t[1].reshape(shape).unwrap()).unwrap(),
+        );
         let per_channel = |t: &Tensor| {
             t.mean_keepdim(3)
                 .unwrap()
@@ -267,31 +243,25 @@ mod tests {
                 .mean_keepdim(0)
                 .unwrap()
         };
-        let mean = per_channel(&x);
-        let xc = x.broadcast_sub(&mean).unwrap();
-        let var = per_channel(&xc.sqr().unwrap());
-        let theirs = xc
-            .broadcast_div(&(var + 1e-5).unwrap().sqrt().unwrap())
-            .unwrap()
-            .broadcast_mul(&gamma.reshape(shape).unwrap())
-            .unwrap()
-            .broadcast_add(&beta.reshape(shape).unwrap())
-            .unwrap();
-        close(&ours, &theirs, 1e-12, "batch norm");
-        let ga = (&ours * &*weights)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let gb = (&theirs * &*weights)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        for (v, what) in [(&x, "dx"), (&gamma, "dgamma"), (&beta, "dbeta")] {
-            close(ga.get(v).unwrap(), gb.get(v).unwrap(), 1e-10, what);
-        }
+        check(
+            DType::F64,
+            1e-10,
+            "batch_norm",
+            &[x, gamma, beta],
+            |t| batch_norm(&t[0], &t[1], &t[2], 1e-5).unwrap(),
+            |t| {
+                let xc = t[0].broadcast_sub(&per_channel(&t[0])).unwrap();
+                let sd = (per_channel(&xc.sqr().unwrap()) + 1e-5)
+                    .unwrap()
+                    .sqrt()
+                    .unwrap();
+                xc.broadcast_div(&sd)
+                    .unwrap()
+                    .broadcast_mul(&t[1].reshape(shape).unwrap())
+                    .unwrap()
+                    .broadcast_add(&t[2].reshape(shape).unwrap())
+                    .unwrap()
+            },
+        );
     }
 }

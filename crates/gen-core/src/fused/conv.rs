@@ -191,73 +191,34 @@ pub fn conv_transpose2d(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fused::testing::close;
+    use crate::fused::testing::{check, var};
     use crate::rng::Rng;
-    use candle_core::{DType, Device, Var};
-
-    fn randn(shape: &[usize], seed: u64) -> Var {
-        Var::from_tensor(
-            &Rng::new(seed)
-                .randn(shape, DType::F64, &Device::Cpu)
-                .unwrap(),
-        )
-        .unwrap()
-    }
+    use candle_core::DType;
 
     /// Values and gradients (input and kernel) against candle's own convolutions.
     #[test]
     fn convolutions_match_candle() {
+        let mut rng = Rng::new(1);
         // (candle's own conv2d backward needs square inputs that the stride divides evenly)
         for (stride, pad, k, size) in [(2, 1, 4, 8), (1, 1, 3, 6), (2, 0, 3, 7)] {
-            let x = randn(&[2, 3, size, size], 1);
-            let w = randn(&[5, 3, k, k], 2);
-            let ours = conv2d(&x, &w, stride, pad).unwrap();
-            let theirs = x.conv2d(&w, pad, stride, 1, 1).unwrap();
-            close(&ours, &theirs, 1e-12, "conv2d");
-            let weights = randn(ours.dims(), 3);
-            let ga = (&ours * &*weights)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            let gb = (&theirs * &*weights)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            close(ga.get(&x).unwrap(), gb.get(&x).unwrap(), 1e-12, "conv2d dx");
-            close(ga.get(&w).unwrap(), gb.get(&w).unwrap(), 1e-12, "conv2d dw");
-
-            let wt = randn(&[3, 4, k, k], 4);
-            let ours = conv_transpose2d(&x, &wt, stride, pad).unwrap();
-            let theirs = x.conv_transpose2d(&wt, pad, 0, stride, 1).unwrap();
-            close(&ours, &theirs, 1e-12, "conv_transpose2d");
-            let weights = randn(ours.dims(), 5);
-            let ga = (&ours * &*weights)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            let gb = (&theirs * &*weights)
-                .unwrap()
-                .sum_all()
-                .unwrap()
-                .backward()
-                .unwrap();
-            close(
-                ga.get(&x).unwrap(),
-                gb.get(&x).unwrap(),
+            let x = var(&mut rng, (2, 3, size, size), 1.0, DType::F64);
+            let w = var(&mut rng, (5, 3, k, k), 1.0, DType::F64);
+            check(
+                DType::F64,
                 1e-12,
-                "conv_transpose2d dx",
+                "conv2d",
+                &[x.clone(), w],
+                |t| conv2d(&t[0], &t[1], stride, pad).unwrap(),
+                |t| t[0].conv2d(&t[1], pad, stride, 1, 1).unwrap(),
             );
-            close(
-                ga.get(&wt).unwrap(),
-                gb.get(&wt).unwrap(),
+            let wt = var(&mut rng, (3, 4, k, k), 1.0, DType::F64);
+            check(
+                DType::F64,
                 1e-12,
-                "conv_transpose2d dw",
+                "conv_transpose2d",
+                &[x, wt],
+                |t| conv_transpose2d(&t[0], &t[1], stride, pad).unwrap(),
+                |t| t[0].conv_transpose2d(&t[1], pad, 0, stride, 1).unwrap(),
             );
         }
     }

@@ -70,7 +70,12 @@ pub(crate) mod testing {
         }
     }
 
-    pub fn var(rng: &mut Rng, shape: (usize, usize), scale: f64, dtype: DType) -> Var {
+    pub fn var(
+        rng: &mut Rng,
+        shape: impl Into<candle_core::Shape>,
+        scale: f64,
+        dtype: DType,
+    ) -> Var {
         Var::from_tensor(&(rng.randn(shape, dtype, &Device::Cpu).unwrap() * scale).unwrap())
             .unwrap()
     }
