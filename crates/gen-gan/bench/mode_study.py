@@ -23,6 +23,7 @@ VARIANTS = {
     "lambda 50": ["model.lambda=50"],
     "pack 4 + lambda 0": ["model.pack=4", "model.lambda=0"],
     "pack 4 + lambda 5": ["model.pack=4", "model.lambda=5"],
+    "pack 4 + lambda 50": ["model.pack=4", "model.lambda=50"],
 }
 
 

@@ -191,6 +191,11 @@ impl Gan {
         })
     }
 
+    /// `G(z)` as the generator step sees it (tracked for gradients; batch statistics).
+    pub fn sample_tracked(&self, z: &Tensor) -> Result<Tensor> {
+        self.generate(&self.generator, z, Pass::TrainFrozen)
+    }
+
     /// Samples from the current generator (batch norm on its running averages).
     pub fn samples(&self, z: &Tensor) -> Result<Tensor> {
         Ok(self.generate(&self.generator, z, Pass::Eval)?.detach())

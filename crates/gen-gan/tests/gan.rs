@@ -3,6 +3,7 @@
 //! falls back toward zero as the generator catches up.
 
 use candle_core::{DType, Device, Tensor};
+use gen_core::adversarial::{generator_loss, GeneratorLoss};
 use gen_core::model::{Batch, DataInfo, DataKind};
 use gen_core::optim::OptimizerConfig;
 use gen_core::{Model, Rng};
@@ -35,21 +36,9 @@ fn points(dim: usize) -> DataInfo {
     }
 }
 
-/// d/dtheta of lambda * mean((G_theta(z) - G_old(z))^2), by backpropagation and by central
-/// differences, for every generator parameter, with G_old a perturbed copy.
-#[test]
-fn old_generator_term_gradient_matches_finite_differences() {
-    let gan = Gan::new(
-        config(3.0),
-        &points(2),
-        &OptimizerConfig::default(),
-        Device::Cpu,
-        DType::F64,
-        &mut Rng::new(1),
-    )
-    .unwrap();
-    gan.snapshot().unwrap();
-    let mut rng = Rng::new(2);
+/// Backpropagated gradients of `f(gan)` with respect to every generator parameter equal
+/// central finite differences.
+fn check_generator_gradient(gan: &Gan, f: impl Fn(&Gan) -> Tensor) -> usize {
     let generator: Vec<_> = gan
         .params()
         .named()
@@ -57,19 +46,7 @@ fn old_generator_term_gradient_matches_finite_differences() {
         .filter(|(n, _)| n.starts_with("generator."))
         .map(|(_, v)| v.clone())
         .collect();
-    for v in &generator {
-        let noise = rng.randn(v.shape(), DType::F64, &Device::Cpu).unwrap();
-        v.set(&(v.as_tensor() + (noise * 0.3).unwrap()).unwrap())
-            .unwrap();
-    }
-    let z = rng.randn((4, 3), DType::F64, &Device::Cpu).unwrap();
-    let term = |gan: &Gan| gan.drift(&z).unwrap().0;
-    let t0 = term(&gan).to_scalar::<f64>().unwrap();
-    assert!(
-        t0 > 1e-3,
-        "G and G_old differ, so the term is positive: {t0}"
-    );
-    let grads = term(&gan).backward().unwrap();
+    let grads = f(gan).backward().unwrap();
     let h = 1e-6;
     let mut checked = 0;
     for v in &generator {
@@ -88,7 +65,7 @@ fn old_generator_term_gradient_matches_finite_differences() {
                 p[i] += delta;
                 v.set(&Tensor::from_vec(p, orig.shape(), &Device::Cpu).unwrap())
                     .unwrap();
-                term(&gan).to_scalar::<f64>().unwrap()
+                f(gan).to_scalar::<f64>().unwrap()
             };
             let fd = (at(h) - at(-h)) / (2.0 * h);
             v.set(&orig).unwrap();
@@ -100,7 +77,64 @@ fn old_generator_term_gradient_matches_finite_differences() {
             checked += 1;
         }
     }
+    checked
+}
+
+/// d/dtheta of lambda * mean((G_theta(z) - G_old(z))^2), with G_old a perturbed copy.
+#[test]
+fn old_generator_term_gradient_matches_finite_differences() {
+    let gan = Gan::new(
+        config(3.0),
+        &points(2),
+        &OptimizerConfig::default(),
+        Device::Cpu,
+        DType::F64,
+        &mut Rng::new(1),
+    )
+    .unwrap();
+    gan.snapshot().unwrap();
+    let mut rng = Rng::new(2);
+    for (n, v) in gan.params().named() {
+        if n.starts_with("generator.") {
+            let noise = rng.randn(v.shape(), DType::F64, &Device::Cpu).unwrap();
+            v.set(&(v.as_tensor() + (noise * 0.3).unwrap()).unwrap())
+                .unwrap();
+        }
+    }
+    let z = rng.randn((4, 3), DType::F64, &Device::Cpu).unwrap();
+    let t0 = gan.drift(&z).unwrap().0.to_scalar::<f64>().unwrap();
+    assert!(
+        t0 > 1e-3,
+        "G and G_old differ, so the term is positive: {t0}"
+    );
+    let checked = check_generator_gradient(&gan, |g| g.drift(&z).unwrap().0);
     assert_eq!(checked, 3 * 5 + 5 + 5 * 2 + 2);
+}
+
+/// The generator's adversarial loss reaches it through the (packed) discriminator: its
+/// gradient matches finite differences, for both loss forms.
+#[test]
+fn adversarial_gradient_reaches_the_generator() {
+    for loss in [GeneratorLoss::Nonsaturating, GeneratorLoss::Minimax] {
+        let mut cfg = config(0.0);
+        cfg.pack = 2;
+        cfg.loss = loss;
+        let gan = Gan::new(
+            cfg,
+            &points(2),
+            &OptimizerConfig::default(),
+            Device::Cpu,
+            DType::F64,
+            &mut Rng::new(4),
+        )
+        .unwrap();
+        let z = Rng::new(5).randn((6, 3), DType::F64, &Device::Cpu).unwrap();
+        let f = |g: &Gan| {
+            let fake = g.sample_tracked(&z).unwrap();
+            generator_loss(loss, &g.logits(&fake).unwrap()).unwrap()
+        };
+        assert!(check_generator_gradient(&gan, f) > 0);
+    }
 }
 
 /// `n` points from 8 Gaussians (sigma 0.02) on a circle of radius 2.
@@ -168,4 +202,37 @@ fn generator_steps_pull_the_forward_kl_estimate_toward_zero() {
         frozen
     );
     assert!(late(&trained) < 0.5, "{trained:?}");
+}
+
+/// Different noise gives different images: the generator reads z (at initialization, on
+/// MNIST's shape).
+#[test]
+fn samples_depend_on_the_noise() {
+    let mut cfg = config(0.0);
+    cfg.latent = 100;
+    cfg.hidden = vec![256, 512];
+    cfg.g_steps = 1;
+    let info = DataInfo {
+        name: "images".into(),
+        kind: DataKind::Image {
+            channels: 1,
+            height: 28,
+            width: 28,
+        },
+        classes: None,
+        modes: None,
+    };
+    let gan = Gan::new(
+        cfg,
+        &info,
+        &OptimizerConfig::default(),
+        Device::Cpu,
+        DType::F32,
+        &mut Rng::new(1),
+    )
+    .unwrap();
+    let x = gan.sample(8, &mut Rng::new(2)).unwrap().unwrap();
+    let v: Vec<Vec<f32>> = x.to_vec2().unwrap();
+    let spread: f32 = (0..784).map(|j| (v[0][j] - v[1][j]).abs()).sum::<f32>() / 784.0;
+    assert!(spread > 1e-3, "two samples differ by {spread} per pixel");
 }
