@@ -132,6 +132,29 @@ fn fit_logs_the_alternation_and_eval_reports_loglik_and_bic() {
     // The last logged training log-likelihood is the evaluated one (f32 in the event file).
     assert!((ll.last().unwrap().1 - train_ll).abs() < 1e-4 * train_ll.abs().max(1.0));
     assert!(stdout(&o).contains("loglik/test (per sample)"));
+
+    // Samples from the fitted mixture land near the four clusters.
+    let npy = d.join("samples.npy");
+    ok(&gen(&[
+        "sample",
+        run.to_str().unwrap(),
+        "-n",
+        "400",
+        "-o",
+        npy.to_str().unwrap(),
+    ]));
+    let a = gen_data::npy::parse(&std::fs::read(&npy).unwrap()).unwrap();
+    assert_eq!((a.rows, a.cols), (400, 2));
+    let near = a
+        .data
+        .chunks(2)
+        .filter(|p| {
+            [[0.0, 0.0], [6.0, 0.0], [0.0, 6.0], [6.0, 6.0]]
+                .iter()
+                .any(|c: &[f64; 2]| (p[0] - c[0]).abs() < 1.5 && (p[1] - c[1]).abs() < 1.5)
+        })
+        .count();
+    assert!(near >= 390, "{near} of 400 samples near a cluster");
 }
 
 #[test]

@@ -19,7 +19,15 @@ struct NormalInit<'a> {
     device: Device,
 }
 
-impl NormalInit<'_> {
+impl<'a> NormalInit<'a> {
+    fn new(rng: &'a mut Rng, dtype: DType, device: &Device) -> Self {
+        NormalInit {
+            rng,
+            dtype,
+            device: device.clone(),
+        }
+    }
+
     fn var(&mut self, params: &mut Params, name: &str, shape: &[usize], mean: f64) -> Result<Var> {
         let t = ((self.rng.randn(shape, self.dtype, &self.device)? * 0.02)? + mean)?;
         params.add(name, t)
@@ -190,11 +198,7 @@ impl Generator {
         dtype: DType,
         device: &Device,
     ) -> Result<Self> {
-        let mut init = NormalInit {
-            rng,
-            dtype,
-            device: device.clone(),
-        };
+        let mut init = NormalInit::new(rng, dtype, device);
         Ok(Generator {
             project: Dense::new(
                 params,
@@ -241,11 +245,7 @@ impl Discriminator {
         dtype: DType,
         device: &Device,
     ) -> Result<Self> {
-        let mut init = NormalInit {
-            rng,
-            dtype,
-            device: device.clone(),
-        };
+        let mut init = NormalInit::new(rng, dtype, device);
         Ok(Discriminator {
             down1: Conv::new(
                 params,
