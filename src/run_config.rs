@@ -43,6 +43,33 @@ pub struct TrainConfig {
     pub seed: u64,
     #[serde(default)]
     pub optimizer: OptimizerConfig,
+    /// How the learning rate changes over the epochs.
+    #[serde(default)]
+    pub lr_schedule: LrSchedule,
+}
+
+/// A learning-rate schedule over epochs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LrSchedule {
+    /// `train.optimizer.lr` throughout.
+    #[default]
+    Constant,
+    /// Half a cosine from `lr` at the first epoch toward 0 after the last.
+    Cosine,
+}
+
+impl LrSchedule {
+    /// The factor on the learning rate during `epoch` (1-based) of `epochs`.
+    pub fn scale(self, epoch: usize, epochs: usize) -> f64 {
+        match self {
+            LrSchedule::Constant => 1.0,
+            LrSchedule::Cosine => {
+                let t = (epoch.saturating_sub(1)) as f64 / epochs.max(1) as f64;
+                0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+            }
+        }
+    }
 }
 
 fn default_epochs() -> usize {
@@ -63,6 +90,7 @@ impl Default for TrainConfig {
             eval_batch_size: default_eval_batch(),
             seed: 0,
             optimizer: OptimizerConfig::default(),
+            lr_schedule: LrSchedule::Constant,
         }
     }
 }
@@ -172,5 +200,21 @@ impl RunConfig {
         );
         m.insert("log".into(), to_value(&self.log).unwrap_or(Value::Null));
         gen_core::yaml::to_string(&Value::Mapping(m)).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LrSchedule;
+
+    #[test]
+    fn cosine_schedule_by_hand() {
+        let s = LrSchedule::Cosine;
+        assert_eq!(s.scale(1, 4), 1.0);
+        // epoch 3 of 4: t = 1/2, 0.5 (1 + cos(pi/2)) = 0.5
+        assert!((s.scale(3, 4) - 0.5).abs() < 1e-15);
+        // last epoch: t = 3/4, 0.5 (1 - sqrt(2)/2)
+        assert!((s.scale(4, 4) - 0.5 * (1.0 - 0.5f64.sqrt())).abs() < 1e-15);
+        assert_eq!(LrSchedule::Constant.scale(4, 4), 1.0);
     }
 }

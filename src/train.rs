@@ -170,6 +170,7 @@ fn train_steps(
     };
     let started = Instant::now();
     for epoch in pos.epoch + 1..=cfg.train.epochs {
+        model.set_lr_scale(cfg.train.lr_schedule.scale(epoch, cfg.train.epochs));
         let (train_report, samples_per_s) = trainer.train_epoch(model.as_mut(), &mut pos, epoch)?;
         let test_report = trainer.evaluate(model.as_ref())?;
         pos.epoch = epoch;

@@ -124,6 +124,11 @@ pub trait Model: Send {
     /// The model section with every default filled in, for the run's resolved config.
     fn resolved_config(&self) -> serde_norway::Value;
 
+    /// Scales every optimizer's learning rate (a schedule calls this each epoch).
+    fn set_lr_scale(&mut self, scale: f64) {
+        let _ = scale;
+    }
+
     /// `n` samples from the model as rows `(n, dim)` (pixels in [0, 1] for images), or
     /// `None` if the model cannot sample.
     fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {

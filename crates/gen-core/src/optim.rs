@@ -105,6 +105,8 @@ struct Slot {
 /// Adam / AdamW over a fixed set of variables.
 pub struct Adam {
     cfg: OptimizerConfig,
+    /// Multiplies `cfg.lr` (a learning-rate schedule sets it; 1 by default).
+    lr_scale: f64,
     step: u64,
     slots: Vec<Slot>,
 }
@@ -135,9 +137,15 @@ impl Adam {
             .collect();
         Adam {
             cfg,
+            lr_scale: 1.0,
             step: 0,
             slots,
         }
+    }
+
+    /// Scales the configured learning rate (and the decoupled decay with it) from now on.
+    pub fn set_lr_scale(&mut self, scale: f64) {
+        self.lr_scale = scale;
     }
 
     pub fn steps_taken(&self) -> u64 {
@@ -160,10 +168,10 @@ impl Adam {
         let c = Coefs {
             beta1: b1 as f32,
             beta2: b2 as f32,
-            step_size: (self.cfg.lr / bc1) as f32,
+            step_size: (self.cfg.lr * self.lr_scale / bc1) as f32,
             inv_sqrt_bc2: (1.0 / bc2.sqrt()) as f32,
             eps: self.cfg.eps as f32,
-            decay: (self.cfg.lr * self.cfg.decay()) as f32,
+            decay: (self.cfg.lr * self.lr_scale * self.cfg.decay()) as f32,
         };
         for slot in &mut self.slots {
             let Some(g) = grads.get(&slot.var) else {
@@ -444,5 +452,23 @@ mod tests {
             ..Default::default()
         };
         assert!(cfg.validate("o").unwrap_err().to_string().contains("adamw"));
+    }
+
+    /// Adam's first step moves each parameter by lr * g / (|g| + eps): halving the scale
+    /// halves the step.
+    #[test]
+    fn lr_scale_scales_the_step() {
+        use candle_core::{Device, Var};
+        let step_of = |scale: f64| -> f64 {
+            let v = Var::new(&[1.0f32], &Device::Cpu).unwrap();
+            let mut opt = Adam::new(vec![v.clone()], OptimizerConfig::default());
+            opt.set_lr_scale(scale);
+            let loss = (v.as_tensor() * 3.0).unwrap().sum_all().unwrap();
+            opt.backward_step(&loss).unwrap();
+            1.0 - v.as_tensor().to_vec1::<f32>().unwrap()[0] as f64
+        };
+        let (full, half) = (step_of(1.0), step_of(0.5));
+        assert!((full - 1e-3).abs() < 1e-7, "{full}");
+        assert!((half - 0.5e-3).abs() < 1e-7, "{half}");
     }
 }

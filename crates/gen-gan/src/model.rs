@@ -351,6 +351,11 @@ impl Model for Gan {
         gen_core::yaml::to_value(&self.cfg).unwrap_or(gen_core::yaml::Value::Null)
     }
 
+    fn set_lr_scale(&mut self, scale: f64) {
+        self.d.opt.set_lr_scale(scale);
+        self.g.opt.set_lr_scale(scale);
+    }
+
     fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
         Ok(Some(self.samples(&self.noise(n, rng)?)?))
     }

@@ -251,6 +251,10 @@ impl Model for Vae {
         gen_core::yaml::to_value(&self.cfg).unwrap_or(gen_core::yaml::Value::Null)
     }
 
+    fn set_lr_scale(&mut self, scale: f64) {
+        self.opt.set_lr_scale(scale);
+    }
+
     /// Decoder means `E[x|z]` at prior draws `z ~ N(0, I)`.
     fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
         let z = rng.randn((n, self.cfg.latent), self.dtype, &self.device)?;
