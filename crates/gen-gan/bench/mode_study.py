@@ -24,11 +24,20 @@ VARIANTS = {
     "pack 4 + lambda 0": ["model.pack=4", "model.lambda=0"],
     "pack 4 + lambda 5": ["model.pack=4", "model.lambda=5"],
     "pack 4 + lambda 50": ["model.pack=4", "model.lambda=50"],
+    # the recipe of configs/gan-grid-pacgan.yaml
+    "pack 4 + lambda 5, lr 1e-3 cosine, 200 epochs": [
+        "model.pack=4",
+        "model.lambda=5",
+        "train.optimizer.lr=1.0e-3",
+        "train.lr_schedule=cosine",
+        "train.epochs=200",
+    ],
 }
 
 
 def run(gen, data, variant, sets, seed, out, extra):
-    run_dir = os.path.join(out, f"{data}-{variant.replace(' ', '_').replace('+', 'and')}-s{seed}")
+    slug = "".join(c if c.isalnum() else "_" for c in variant)
+    run_dir = os.path.join(out, f"{data}-{slug}-s{seed}")
     done = os.path.join(run_dir, "eval.json")
     if os.path.exists(done):  # kept from an earlier, interrupted study
         with open(done) as f:
