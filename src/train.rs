@@ -177,7 +177,8 @@ fn train_steps(
         let step = pos.step;
         sums.report("train", &train_report, step)?;
         sums.report("test", &test_report, step)?;
-        let modes = trainer.mode_scores(model.as_ref())?;
+        let samples = trainer.mode_samples(model.as_ref())?;
+        let modes = samples.as_deref().and_then(|s| trainer.mode_scores(s));
         if let Some(m) = &modes {
             for (tag, v) in m.rows() {
                 sums.scalar(&tag, v, step)?;
@@ -188,7 +189,7 @@ fn train_steps(
         if every(cfg.log.pictures_every, epoch) {
             let batch = trainer.test_batch(&(0..64.min(data.test.n)).collect::<Vec<_>>())?;
             let mut pics = model.pictures(&batch, &mut Rng::new(PICTURE_SEED))?;
-            pics.extend(trainer.scatter(model.as_ref())?);
+            pics.extend(samples.as_deref().and_then(|s| trainer.scatter(s)));
             sums.pictures(&pics, epoch, step)?;
         }
         if every(cfg.log.histograms_every, epoch) {
@@ -307,30 +308,33 @@ impl Trainer<'_> {
         Ok((mean.mean().context("empty training set")?, rate))
     }
 
-    /// Mode coverage of 2,500 samples (fixed seed), when the data has known modes and the
-    /// model can sample.
-    pub fn mode_scores(&self, model: &dyn Model) -> Result<Option<gen_core::modes::ModeScores>> {
-        let Some(modes) = &self.data.info.modes else {
-            return Ok(None);
-        };
-        let Some(x) = model.sample(MODE_SAMPLES, &mut Rng::new(MODES_SEED))? else {
-            return Ok(None);
-        };
-        let v: Vec<f64> = x.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
-        Ok(Some(gen_core::modes::score(&v, self.data.train.dim, modes)))
-    }
-
-    /// For 2-D data: 2,500 samples over the true modes, as the picture `samples`.
-    fn scatter(&self, model: &dyn Model) -> Result<Option<(String, gen_core::picture::Picture)>> {
-        if self.data.train.dim != 2 || self.data.info.is_image() {
+    /// 2,500 samples (fixed seed, flattened), drawn once per evaluation for the mode
+    /// metrics and the 2-D picture; `None` when the data needs neither or the model
+    /// cannot sample.
+    pub fn mode_samples(&self, model: &dyn Model) -> Result<Option<Vec<f64>>> {
+        let is_2d = self.data.train.dim == 2 && !self.data.info.is_image();
+        if self.data.info.modes.is_none() && !is_2d {
             return Ok(None);
         }
-        let Some(x) = model.sample(MODE_SAMPLES, &mut Rng::new(MODES_SEED))? else {
-            return Ok(None);
-        };
-        let v: Vec<f64> = x.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
-        let pic = gen_core::plot::samples_over_modes(&v, self.data.info.modes.as_ref());
-        Ok(Some(("samples".to_string(), pic)))
+        match model.sample(MODE_SAMPLES, &mut Rng::new(MODES_SEED))? {
+            Some(x) => Ok(Some(x.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Mode coverage of `samples`, when the data has known modes.
+    pub fn mode_scores(&self, samples: &[f64]) -> Option<gen_core::modes::ModeScores> {
+        let modes = self.data.info.modes.as_ref()?;
+        Some(gen_core::modes::score(samples, self.data.train.dim, modes))
+    }
+
+    /// For 2-D data: `samples` over the true modes, as the picture `samples`.
+    fn scatter(&self, samples: &[f64]) -> Option<(String, gen_core::picture::Picture)> {
+        if self.data.train.dim != 2 || self.data.info.is_image() {
+            return None;
+        }
+        let pic = gen_core::plot::samples_over_modes(samples, self.data.info.modes.as_ref());
+        Some(("samples".to_string(), pic))
     }
 
     /// The mean report over the whole test set, with fixed noise.
