@@ -30,9 +30,14 @@ pub fn report(neg_loglik: f64, gap: f64, metrics: Vec<(String, f64)>) -> Report 
     }
 }
 
+/// The mean log-likelihood per point of `points` under `mix`.
+pub fn mean_loglik(mix: &Mixture, points: &Points) -> f64 {
+    e_step(mix, &points.x, None, false).loglik / points.n as f64
+}
+
 /// The test-set report of a mixture: `loss` is minus the mean log-likelihood.
 pub fn test_report(mix: &Mixture, test: &Points) -> Report {
-    let ll = e_step(mix, &test.x, None, false).loglik / test.n as f64;
+    let ll = mean_loglik(mix, test);
     report(-ll, 0.0, vec![("loglik/test".into(), ll)])
 }
 

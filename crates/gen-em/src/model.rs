@@ -1,8 +1,8 @@
 //! `family: em` as a [`FitModel`]: restarts of EM, evaluation, pictures and state.
 
 use crate::config::{CovarianceType, EmConfig};
-use crate::estep::{e_step, m_step};
-use crate::fit::{self, test_report};
+use crate::estep::m_step;
+use crate::fit;
 use crate::init;
 use crate::mixture::{cov_len, Mixture};
 use candle_core::{Device, Tensor};
@@ -121,14 +121,13 @@ impl FitModel for GaussianMixtureEm {
     }
 
     fn evaluate(&self, points: &Points) -> Result<Report> {
-        let ll = e_step(self.fitted()?, &points.x, None, false).loglik / points.n as f64;
+        let ll = fit::mean_loglik(self.fitted()?, points);
         Ok(fit::report(-ll, 0.0, vec![("loglik".into(), ll)]))
     }
 
     fn eval_table(&self, train: &Points, test: &Points) -> Result<Vec<(String, f64)>> {
         let mix = self.fitted()?;
-        let ll_train = e_step(mix, &train.x, None, false).loglik / train.n as f64;
-        let ll_test = -test_report(mix, test).loss;
+        let (ll_train, ll_test) = (fit::mean_loglik(mix, train), fit::mean_loglik(mix, test));
         let p = mix.parameter_count() as f64;
         let n = train.n as f64;
         Ok(vec![
