@@ -4,7 +4,6 @@
 //! stack). Weights start from N(0, 0.02), as the DCGAN paper does.
 
 use candle_core::{DType, Device, Result, Tensor, Var};
-use gen_core::dist::sigmoid;
 use gen_core::nn::Params;
 use gen_core::Rng;
 
@@ -178,7 +177,7 @@ impl Dense {
 }
 
 /// z -> dense to 128x7x7 -> BN, ReLU -> transposed conv to 64x14x14 -> BN, ReLU ->
-/// transposed conv to 1x28x28 -> sigmoid; returned flat, `(B, 784)`.
+/// transposed conv to 1x28x28 -> tanh (pixels in [-1, 1]); returned flat, `(B, 784)`.
 pub struct Generator {
     project: Dense,
     bn0: BatchNorm2d,
@@ -223,7 +222,7 @@ impl Generator {
             .bn1
             .forward(&self.up1.forward(&h)?, train, update)?
             .relu()?;
-        sigmoid(&self.up2.forward(&h)?)?.reshape((b, 784))
+        self.up2.forward(&h)?.tanh()?.reshape((b, 784))
     }
 }
 
@@ -336,7 +335,8 @@ mod tests {
         }
     }
 
-    /// The DCGAN pair's shapes: 784 pixels in [0, 1] per sample, one logit per pack.
+    /// The DCGAN pair's shapes: 784 pixels in [-1, 1] (both signs) per sample, one logit per
+    /// pack.
     #[test]
     fn shapes_and_ranges() {
         let (mut params, mut buffers) = (Params::new(), Params::new());
@@ -357,7 +357,8 @@ mod tests {
         let x = g.forward(&z, true, false).unwrap();
         assert_eq!(x.dims(), &[4, 784]);
         let v: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
-        assert!(v.iter().all(|p| (0.0..=1.0).contains(p)));
+        assert!(v.iter().all(|p| (-1.0..=1.0).contains(p)));
+        assert!(v.iter().any(|p| *p < 0.0) && v.iter().any(|p| *p > 0.0));
         let logits = d.forward(&x.reshape((2, 2 * 784)).unwrap()).unwrap();
         assert_eq!(logits.dims(), &[2, 1]);
     }

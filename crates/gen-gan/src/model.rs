@@ -13,7 +13,6 @@ use candle_core::{DType, Device, Tensor};
 use gen_core::adversarial::{
     discriminator_loss, generator_loss, pack, ratio_estimates, Player, RatioEstimates,
 };
-use gen_core::dist::sigmoid;
 use gen_core::model::{Batch, DataInfo, DataKind};
 use gen_core::nn::{Init, Mlp, Params};
 use gen_core::optim::OptimizerConfig;
@@ -176,13 +175,14 @@ impl Gan {
         })
     }
 
-    /// `G(z)` as rows: pixels in [0, 1] for images, raw values for points.
+    /// `G(z)` as rows, in the players' space: images with pixels in [-1, 1] (tanh), raw
+    /// values for points.
     fn generate(&self, net: &GeneratorNet, z: &Tensor, pass: Pass) -> Result<Tensor> {
         Ok(match net {
             GeneratorNet::Mlp(m) => {
                 let out = m.forward(z)?;
                 if self.data.is_image() {
-                    sigmoid(&out)?
+                    out.tanh()?
                 } else {
                     out
                 }
@@ -191,14 +191,21 @@ impl Gan {
         })
     }
 
-    /// `G(z)` as the generator step sees it (tracked for gradients; batch statistics).
+    /// `G(z)` as the generator step sees it (tracked for gradients; batch statistics; images
+    /// in [-1, 1]).
     pub fn sample_tracked(&self, z: &Tensor) -> Result<Tensor> {
         self.generate(&self.generator, z, Pass::TrainFrozen)
     }
 
-    /// Samples from the current generator (batch norm on its running averages).
+    /// Samples from the current generator (batch norm on its running averages), in the
+    /// data's space: images back in [0, 1].
     pub fn samples(&self, z: &Tensor) -> Result<Tensor> {
-        Ok(self.generate(&self.generator, z, Pass::Eval)?.detach())
+        let x = self.generate(&self.generator, z, Pass::Eval)?.detach();
+        if self.data.is_image() {
+            Ok(((x + 1.0)? * 0.5)?)
+        } else {
+            Ok(x)
+        }
     }
 
     /// The discriminator's logits on rows `x`, `pack` samples per logit.
@@ -258,8 +265,16 @@ impl Gan {
         }
     }
 
+    /// A data batch in the players' space. Images go to [-1, 1], the DCGAN convention:
+    /// with pixels in [0, 1] and a sigmoid generator the MLP pair collapsed to one image
+    /// within an epoch (so did the same networks in PyTorch); with tanh it does not.
     fn input(&self, batch: &Batch) -> Result<Tensor> {
-        Ok(batch.x.to_dtype(self.dtype)?.to_device(&self.device)?)
+        let x = batch.x.to_dtype(self.dtype)?.to_device(&self.device)?;
+        if self.data.is_image() {
+            Ok(((x * 2.0)? - 1.0)?)
+        } else {
+            Ok(x)
+        }
     }
 }
 
@@ -306,7 +321,8 @@ impl Model for Gan {
 
     fn evaluate(&self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
         let real = self.input(batch)?;
-        let fake = self.samples(&self.noise(real.dim(0)?, rng)?)?;
+        let z = self.noise(real.dim(0)?, rng)?;
+        let fake = self.generate(&self.generator, &z, Pass::Eval)?.detach();
         let (lr, lf) = (self.logits(&real)?, self.logits(&fake)?);
         let d_loss = scalar(&discriminator_loss(&lr, &lf)?)?;
         let g_loss = scalar(&generator_loss(self.cfg.loss, &lf)?)?;
