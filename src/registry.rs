@@ -2,7 +2,12 @@
 
 use gen_core::ModelEntry;
 
-pub const MODELS: &[&ModelEntry] = &[&gen_vae::ENTRY, &gen_em::ENTRY, &gen_gan::ENTRY];
+pub const MODELS: &[&ModelEntry] = &[
+    &gen_vae::ENTRY,
+    &gen_em::ENTRY,
+    &gen_gan::ENTRY,
+    &gen_aae::ENTRY,
+];
 
 pub fn find(name: &str) -> Option<&'static ModelEntry> {
     MODELS.iter().copied().find(|m| m.name == name)

@@ -25,6 +25,9 @@ fn repo_data() -> PathBuf {
 /// Fixed seeds for evaluation noise and pictures, so epochs are comparable.
 const EVAL_SEED: u64 = 0x5EED_0E7A;
 const PICTURE_SEED: u64 = 0x5EED_0F1C;
+/// Test examples handed to `Model::pictures` (reconstructions use a few, 2-D code
+/// scatters all of them).
+const PICTURE_EXAMPLES: usize = 2000;
 const MODES_SEED: u64 = 0x5EED_0D35;
 
 /// Samples drawn for the mode-coverage metrics and the 2-D scatter (the PacGAN/VEEGAN
@@ -187,7 +190,8 @@ fn train_steps(
         sums.scalar("speed/samples_per_s", samples_per_s, step)?;
         sums.scalar("epoch", epoch as f64, step)?;
         if every(cfg.log.pictures_every, epoch) {
-            let batch = trainer.test_batch(&(0..64.min(data.test.n)).collect::<Vec<_>>())?;
+            let n = PICTURE_EXAMPLES.min(data.test.n);
+            let batch = trainer.test_batch(&(0..n).collect::<Vec<_>>())?;
             let mut pics = model.pictures(&batch, &mut Rng::new(PICTURE_SEED))?;
             pics.extend(samples.as_deref().and_then(|s| trainer.scatter(s)));
             sums.pictures(&pics, epoch, step)?;

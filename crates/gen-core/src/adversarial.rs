@@ -88,12 +88,13 @@ pub struct Player {
 }
 
 impl Player {
-    /// The player owning the entries of `params` whose names start with `prefix`.
-    pub fn new(params: &Params, prefix: &str, cfg: OptimizerConfig) -> Self {
+    /// The player owning the entries of `params` whose names start with one of `prefixes`
+    /// (e.g. an autoencoder: `["encoder.", "decoder."]`).
+    pub fn new(params: &Params, prefixes: &[&str], cfg: OptimizerConfig) -> Self {
         let vars = params
             .named()
             .iter()
-            .filter(|(n, _)| n.starts_with(prefix))
+            .filter(|(n, _)| prefixes.iter().any(|p| n.starts_with(p)))
             .map(|(_, v)| v.clone())
             .collect();
         Player {

@@ -18,6 +18,7 @@ pub mod fit;
 pub mod fused;
 pub mod kl;
 pub mod loss;
+pub mod mmd;
 pub mod model;
 pub mod modes;
 pub mod nn;

@@ -108,8 +108,8 @@ pub trait Model: Send {
     /// The report on a held-out batch, without updating anything.
     fn evaluate(&self, batch: &Batch, rng: &mut Rng) -> Result<Report>;
 
-    /// Named pictures for this epoch (e.g. `samples`, `reconstructions`), drawn using
-    /// `batch` from the test set where inputs are needed.
+    /// Named pictures for this epoch (e.g. `samples`, `reconstructions`, `codes`), drawn
+    /// using `batch` where inputs are needed: the first 2,000 test examples, with labels.
     fn pictures(&self, batch: &Batch, rng: &mut Rng) -> Result<Vec<(String, Picture)>>;
 
     /// The trainable parameters, for histograms and checkpoints.

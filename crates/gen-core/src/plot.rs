@@ -118,6 +118,28 @@ impl Canvas {
         self.dot(mean[0], mean[1], 2.5, color, 1.0);
     }
 
+    /// Shades the background by a density: each pixel goes from white toward `color` in
+    /// proportion to `density(x, y)` over its maximum on the canvas (dots drawn later stay
+    /// on top).
+    pub fn shade(&mut self, density: impl Fn(f64, f64) -> f64, color: [u8; 3], strength: f64) {
+        let [x0, x1, y0, y1] = self.window;
+        let s = (self.size - 1).max(1) as f64;
+        let values: Vec<f64> = (0..self.size * self.size)
+            .map(|i| {
+                let (px, py) = ((i % self.size) as f64, (i / self.size) as f64);
+                density(x0 + px / s * (x1 - x0), y1 - py / s * (y1 - y0))
+            })
+            .collect();
+        let max = values.iter().cloned().fold(0.0, f64::max);
+        if !(max > 0.0 && max.is_finite()) {
+            return;
+        }
+        for (i, v) in values.iter().enumerate() {
+            let (px, py) = ((i % self.size) as i64, (i / self.size) as i64);
+            self.blend(px, py, color, strength * (v / max).clamp(0.0, 1.0));
+        }
+    }
+
     pub fn into_picture(self) -> Picture {
         Picture {
             width: self.size,

@@ -160,8 +160,8 @@ impl Gan {
         };
         let (d_opt, g_opt) = cfg.schedule().optimizers(optimizer);
         Ok(Gan {
-            d: Player::new(&params, "discriminator.", d_opt),
-            g: Player::new(&params, "generator.", g_opt),
+            d: Player::new(&params, &["discriminator."], d_opt),
+            g: Player::new(&params, &["generator."], g_opt),
             cfg,
             data: data.clone(),
             params,

@@ -1,0 +1,233 @@
+//! The `model` section for `family: aae`.
+
+use gen_core::adversarial::Schedule;
+use gen_core::config::ConfigError;
+use gen_core::nn::Activation;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AaeConfig {
+    /// Always `aae` here (the registry has already dispatched on it).
+    pub family: String,
+    /// Dimension of the code z.
+    #[serde(default = "default_latent")]
+    pub latent: usize,
+    /// Encoder widths from x down; the decoder mirrors them.
+    #[serde(default = "default_hidden")]
+    pub hidden: Vec<usize>,
+    /// The latent discriminator's widths from z up.
+    #[serde(default = "default_hidden")]
+    pub d_hidden: Vec<usize>,
+    /// Activation of encoder and decoder (the discriminator uses LeakyReLU 0.2).
+    #[serde(default)]
+    pub activation: Activation,
+    #[serde(default)]
+    pub encoder: EncoderKind,
+    #[serde(default)]
+    pub reconstruction: Reconstruction,
+    /// Weight of the encoder's adversarial loss `-log D(E(x))`.
+    #[serde(default = "one_f")]
+    pub adv_weight: f64,
+    /// Weight of the reconstruction term.
+    #[serde(default = "one_f")]
+    pub recon_weight: f64,
+    #[serde(default)]
+    pub prior: PriorConfig,
+    /// Discriminator updates per iteration.
+    #[serde(default = "one")]
+    pub d_steps: usize,
+    /// Autoencoder (encoder + decoder) updates per iteration.
+    #[serde(default = "one")]
+    pub g_steps: usize,
+    /// Learning rates of the players (default: `train.optimizer.lr`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub d_lr: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub g_lr: Option<f64>,
+}
+
+/// What the encoder outputs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncoderKind {
+    /// z = E(x), the AAE paper's choice.
+    #[default]
+    Deterministic,
+    /// z ~ N(mu(x), sigma(x)^2), reparameterized.
+    Gaussian,
+}
+
+/// The decoder's reconstruction loss, summed over the values of an example.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reconstruction {
+    /// Bernoulli `-log q(x|z)` on logits (values in [0, 1], e.g. pixels).
+    #[default]
+    Bce,
+    /// Squared error `|x - G(z)|^2` (a unit Gaussian's `-log q(x|z)` up to constants,
+    /// times 2).
+    Mse,
+}
+
+/// The prior q(z) the aggregate posterior is pushed toward.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorConfig {
+    #[serde(default)]
+    pub kind: PriorKind,
+    /// `mixture`: number of components, their means evenly spaced on a circle of `radius`
+    /// in the first two dimensions of z (0 elsewhere), each N(mean, sigma^2 I).
+    #[serde(default = "ten")]
+    pub components: usize,
+    #[serde(default = "default_radius")]
+    pub radius: f64,
+    #[serde(default = "default_sigma")]
+    pub sigma: f64,
+    /// `mixture`: the example's class picks its component (the AAE paper's supervised
+    /// variant); the discriminator also sees the class, one-hot.
+    #[serde(default)]
+    pub supervised: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PriorKind {
+    /// N(0, I).
+    #[default]
+    Gaussian,
+    /// Gaussians on a circle.
+    Mixture,
+}
+
+impl Default for PriorConfig {
+    fn default() -> Self {
+        PriorConfig {
+            kind: PriorKind::Gaussian,
+            components: ten(),
+            radius: default_radius(),
+            sigma: default_sigma(),
+            supervised: false,
+        }
+    }
+}
+
+fn default_latent() -> usize {
+    8
+}
+fn default_hidden() -> Vec<usize> {
+    vec![512, 512]
+}
+fn one() -> usize {
+    1
+}
+fn one_f() -> f64 {
+    1.0
+}
+fn ten() -> usize {
+    10
+}
+fn default_radius() -> f64 {
+    4.0
+}
+fn default_sigma() -> f64 {
+    0.5
+}
+
+impl AaeConfig {
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            d_steps: self.d_steps,
+            g_steps: self.g_steps,
+            d_lr: self.d_lr,
+            g_lr: self.g_lr,
+        }
+    }
+
+    /// Checks the values on their own; [`AaeConfig::validate_for`] checks them against
+    /// the data.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
+        self.schedule().validate()?;
+        if self.latent == 0 {
+            return bad("latent", "must be at least 1".into());
+        }
+        for (k, widths) in [("hidden", &self.hidden), ("d_hidden", &self.d_hidden)] {
+            if let Some(i) = widths.iter().position(|&h| h == 0) {
+                return bad(k, format!("layer {i} has width 0"));
+            }
+        }
+        for (k, w) in [
+            ("adv_weight", self.adv_weight),
+            ("recon_weight", self.recon_weight),
+        ] {
+            if !(w >= 0.0 && w.is_finite()) {
+                return bad(k, format!("must be a finite number >= 0, got {w}"));
+            }
+        }
+        if self.adv_weight == 0.0 && self.recon_weight == 0.0 {
+            return bad(
+                "adv_weight",
+                "adv_weight and recon_weight are both 0: the autoencoder would learn nothing"
+                    .into(),
+            );
+        }
+        let p = &self.prior;
+        if p.kind == PriorKind::Mixture {
+            if p.components < 2 {
+                return bad(
+                    "prior.components",
+                    format!(
+                        "a mixture needs at least 2 components, got {} (for one, use kind: gaussian)",
+                        p.components
+                    ),
+                );
+            }
+            if self.latent < 2 {
+                return bad(
+                    "latent",
+                    "the mixture prior places its means on a circle in the first two dimensions of z, so it needs latent >= 2".into(),
+                );
+            }
+            if !(p.sigma > 0.0 && p.sigma.is_finite()) {
+                return bad(
+                    "prior.sigma",
+                    format!("must be a positive number, got {}", p.sigma),
+                );
+            }
+            if !(p.radius >= 0.0 && p.radius.is_finite()) {
+                return bad(
+                    "prior.radius",
+                    format!("must be a finite number >= 0, got {}", p.radius),
+                );
+            }
+        } else if p.supervised {
+            return bad(
+                "prior.supervised",
+                "the supervised variant picks a mixture component per class; set prior.kind: mixture".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Checks that needs the data: the supervised prior needs one component per class.
+    pub fn validate_for(&self, data_name: &str, classes: Option<usize>) -> Result<(), ConfigError> {
+        if !self.prior.supervised {
+            return Ok(());
+        }
+        match classes {
+            None => Err(ConfigError::invalid(
+                "model.prior.supervised",
+                format!("`{data_name}` has no labels, so no class can pick a component"),
+            )),
+            Some(k) if k != self.prior.components => Err(ConfigError::invalid(
+                "model.prior.components",
+                format!(
+                    "the supervised prior needs one component per class: `{data_name}` has {k} classes, the prior {} components",
+                    self.prior.components
+                ),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,469 @@
+//! The AAE's networks, its two players and its report.
+//!
+//! A label y marks codes as drawn from the prior q(z) (y = 1) or from the encoder
+//! (y = 0). The latent discriminator's logit `l(z)` then estimates `log q(z) / p(z)`, with
+//! `p(z)` the aggregate posterior `E_x[p(z|x)]`, so `E_codes[-l]` estimates
+//! `KL(p(z) || q(z))`: the latent part of the forward joint KL, which the encoder lowers
+//! by pushing `-log D(E(x))` down while the decoder reconstructs x.
+
+use crate::config::{AaeConfig, EncoderKind, PriorKind, Reconstruction};
+use crate::prior::Prior;
+use candle_core::{DType, Device, Tensor};
+use gen_core::adversarial::{
+    discriminator_loss, generator_loss, ratio_estimates, GeneratorLoss, Player, RatioEstimates,
+};
+use gen_core::dist::{sigmoid, DiagGaussian};
+use gen_core::loss::{bce_with_logits_per_example, sum_per_example};
+use gen_core::mmd::{mmd2_unbiased, ImqKernel};
+use gen_core::model::{Batch, DataInfo, DataKind};
+use gen_core::nn::{Activation, Init, Linear, Mlp, Params};
+use gen_core::optim::OptimizerConfig;
+use gen_core::picture::Picture;
+use gen_core::{JointKl, KlDirection, Model, Report, Result, Rng};
+use std::collections::HashMap;
+
+pub struct Aae {
+    cfg: AaeConfig,
+    data: DataInfo,
+    prior: Prior,
+    /// `encoder.*`, `decoder.*` and `discriminator.*`.
+    params: Params,
+    encoder: Mlp,
+    mean_head: Linear,
+    /// The Gaussian encoder's log-variance head.
+    logvar_head: Option<Linear>,
+    decoder: Mlp,
+    discriminator: Mlp,
+    d: Player,
+    /// Encoder and decoder.
+    ae: Player,
+    device: Device,
+    dtype: DType,
+}
+
+/// One batch's codes and what the players make of them.
+struct Pass {
+    /// The codes z ~ p(z|x), tracked for gradients.
+    codes: Tensor,
+    /// The decoder's output at the codes (logits for `bce`, values for `mse`).
+    out: Tensor,
+    /// Reconstruction loss per example, batch mean.
+    reconstruction: Tensor,
+}
+
+fn scalar(t: &Tensor) -> Result<f64> {
+    Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+}
+
+impl Aae {
+    pub fn new(
+        cfg: AaeConfig,
+        data: &DataInfo,
+        optimizer: &OptimizerConfig,
+        device: Device,
+        dtype: DType,
+        rng: &mut Rng,
+    ) -> Result<Self> {
+        let dim = data.dim();
+        let mut params = Params::new();
+        let mut init = Init {
+            rng,
+            dtype,
+            device: device.clone(),
+        };
+        let enc_sizes: Vec<usize> = std::iter::once(dim)
+            .chain(cfg.hidden.iter().copied())
+            .collect();
+        let encoder = Mlp::new(
+            &mut params,
+            "encoder",
+            &enc_sizes,
+            cfg.activation,
+            true,
+            &mut init,
+        )?;
+        let top = *enc_sizes.last().unwrap_or(&dim);
+        let mean_head = Linear::new(&mut params, "encoder.mean", top, cfg.latent, &mut init)?;
+        let logvar_head = match cfg.encoder {
+            EncoderKind::Gaussian => Some(Linear::new(
+                &mut params,
+                "encoder.logvar",
+                top,
+                cfg.latent,
+                &mut init,
+            )?),
+            EncoderKind::Deterministic => None,
+        };
+        let dec_sizes: Vec<usize> = std::iter::once(cfg.latent)
+            .chain(cfg.hidden.iter().rev().copied())
+            .chain(std::iter::once(dim))
+            .collect();
+        let decoder = Mlp::new(
+            &mut params,
+            "decoder",
+            &dec_sizes,
+            cfg.activation,
+            false,
+            &mut init,
+        )?;
+        let prior = Prior::new(&cfg.prior, cfg.latent);
+        let d_in = cfg.latent
+            + if cfg.prior.supervised {
+                prior.components()
+            } else {
+                0
+            };
+        let d_sizes: Vec<usize> = std::iter::once(d_in)
+            .chain(cfg.d_hidden.iter().copied())
+            .chain(std::iter::once(1))
+            .collect();
+        let discriminator = Mlp::new(
+            &mut params,
+            "discriminator",
+            &d_sizes,
+            Activation::LeakyRelu,
+            false,
+            &mut init,
+        )?;
+        let (d_opt, ae_opt) = cfg.schedule().optimizers(optimizer);
+        Ok(Aae {
+            d: Player::new(&params, &["discriminator."], d_opt),
+            ae: Player::new(&params, &["encoder.", "decoder."], ae_opt),
+            cfg,
+            data: data.clone(),
+            prior,
+            params,
+            encoder,
+            mean_head,
+            logvar_head,
+            decoder,
+            discriminator,
+            device,
+            dtype,
+        })
+    }
+
+    pub fn prior(&self) -> &Prior {
+        &self.prior
+    }
+
+    /// p(z|x): its mean, and for the Gaussian encoder its log-variance.
+    fn posterior(&self, x: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
+        let h = self.encoder.forward(x)?;
+        let mean = self.mean_head.forward(&h)?;
+        let logvar = self
+            .logvar_head
+            .as_ref()
+            .map(|head| head.forward(&h))
+            .transpose()?;
+        Ok((mean, logvar))
+    }
+
+    /// A code z ~ p(z|x) (the deterministic encoder's output, or a reparameterized draw).
+    pub fn encode(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
+        match self.posterior(x)? {
+            (mean, None) => Ok(mean),
+            (mean, Some(logvar)) => Ok(DiagGaussian::new(mean, logvar).rsample(rng)?),
+        }
+    }
+
+    /// The code means E[z|x], for pictures and `gen encode`.
+    pub fn encode_mean(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.posterior(x)?.0)
+    }
+
+    /// The decoder's mean output: pixels in [0, 1] for `bce`, values for `mse`.
+    pub fn decode_mean(&self, z: &Tensor) -> Result<Tensor> {
+        let out = self.decoder.forward(z)?;
+        Ok(match self.cfg.reconstruction {
+            Reconstruction::Bce => sigmoid(&out)?,
+            Reconstruction::Mse => out,
+        })
+    }
+
+    fn reconstruction(&self, out: &Tensor, x: &Tensor) -> Result<Tensor> {
+        Ok(match self.cfg.reconstruction {
+            Reconstruction::Bce => bce_with_logits_per_example(out, x)?,
+            Reconstruction::Mse => sum_per_example(&(out - x)?.sqr()?)?,
+        }
+        .mean_all()?)
+    }
+
+    fn pass(&self, x: &Tensor, rng: &mut Rng) -> Result<Pass> {
+        let codes = self.encode(x, rng)?;
+        let out = self.decoder.forward(&codes)?;
+        let reconstruction = self.reconstruction(&out, x)?;
+        Ok(Pass {
+            codes,
+            out,
+            reconstruction,
+        })
+    }
+
+    /// The prior's components for a batch: the labels in the supervised variant, else
+    /// uniform draws.
+    fn components(&self, batch: &Batch, rng: &mut Rng) -> Result<Vec<usize>> {
+        if self.cfg.prior.supervised {
+            let labels = batch.labels.as_ref().ok_or_else(|| {
+                gen_core::Error::Msg("the supervised prior needs labelled batches".into())
+            })?;
+            let v: Vec<u32> = labels.to_dtype(DType::U32)?.to_vec1()?;
+            return Ok(v.into_iter().map(|c| c as usize).collect());
+        }
+        Ok(self.prior.pick(batch.size(), rng))
+    }
+
+    /// Prior draws for `components`, as a `(n, latent)` tensor.
+    fn prior_draws(&self, components: &[usize], rng: &mut Rng) -> Result<Tensor> {
+        let v = self.prior.sample_from(components, rng);
+        Ok(
+            Tensor::from_vec(v, (components.len(), self.cfg.latent), &Device::Cpu)?
+                .to_dtype(self.dtype)?
+                .to_device(&self.device)?,
+        )
+    }
+
+    /// The latent discriminator's logits on codes `z` (with the classes one-hot, in the
+    /// supervised variant).
+    pub fn logits(&self, z: &Tensor, components: &[usize]) -> Result<Tensor> {
+        let input = if self.cfg.prior.supervised {
+            let k = self.prior.components();
+            let mut onehot = vec![0f32; components.len() * k];
+            for (i, &c) in components.iter().enumerate() {
+                onehot[i * k + c % k] = 1.0;
+            }
+            let onehot = Tensor::from_vec(onehot, (components.len(), k), &Device::Cpu)?
+                .to_dtype(self.dtype)?
+                .to_device(&self.device)?;
+            Tensor::cat(&[z, &onehot], 1)?
+        } else {
+            z.clone()
+        };
+        Ok(self.discriminator.forward(&input)?.flatten_all()?)
+    }
+
+    /// The encoder's adversarial loss on its codes' logits.
+    fn adversarial(&self, code_logits: &Tensor) -> Result<Tensor> {
+        Ok(generator_loss(GeneratorLoss::Nonsaturating, code_logits)?)
+    }
+
+    fn input(&self, batch: &Batch) -> Result<Tensor> {
+        Ok(batch.x.to_dtype(self.dtype)?.to_device(&self.device)?)
+    }
+
+    /// The MMD kernel for codes of this prior (stated in the README and `gen eval`).
+    pub fn kernel(&self) -> ImqKernel {
+        ImqKernel::for_prior(self.cfg.latent, self.prior.mean_variance())
+    }
+
+    fn report(&self, r: Reported) -> Report {
+        let mut metrics = vec![
+            ("aae/d_loss".to_string(), r.d_loss),
+            ("aae/adv_loss".to_string(), r.adv_loss),
+            ("aae/d_accuracy".to_string(), r.est.accuracy),
+            ("aae/recon_mse".to_string(), r.recon_mse),
+        ];
+        if let Some(m) = r.mmd2 {
+            metrics.push(("aae/mmd2_to_prior".to_string(), m));
+        }
+        Report {
+            loss: self.cfg.recon_weight * r.reconstruction + self.cfg.adv_weight * r.adv_loss,
+            joint_kl: JointKl::estimates(
+                KlDirection::Forward,
+                vec![
+                    ("reconstruction", r.reconstruction),
+                    // Prior draws are the discriminator's "real" side: E_codes[-l].
+                    ("aggregate_latent_kl", r.est.reverse_kl),
+                ],
+            ),
+            metrics,
+        }
+    }
+
+    fn to_images(&self, flat: &Tensor) -> Result<Option<Tensor>> {
+        Ok(match self.data.kind {
+            DataKind::Image {
+                channels,
+                height,
+                width,
+            } => Some(
+                flat.clamp(0.0, 1.0)?
+                    .reshape(((), channels, height, width))?,
+            ),
+            DataKind::Points { .. } => None,
+        })
+    }
+
+    /// Mean squared error per value between `x` and the decoder's mean at `codes`.
+    fn recon_mse(&self, x: &Tensor, codes: &Tensor) -> Result<f64> {
+        let mean = self.decode_mean(&codes.detach())?;
+        scalar(&(mean - x)?.sqr()?.mean_all()?)
+    }
+}
+
+/// The numbers of one step or evaluation, before they become a [`Report`].
+struct Reported {
+    est: RatioEstimates,
+    d_loss: f64,
+    adv_loss: f64,
+    reconstruction: f64,
+    recon_mse: f64,
+    mmd2: Option<f64>,
+}
+
+impl Model for Aae {
+    fn direction(&self) -> KlDirection {
+        KlDirection::Forward
+    }
+
+    fn train_step(&mut self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
+        let x = self.input(batch)?;
+        let mut d_state = None;
+        for _ in 0..self.cfg.d_steps {
+            let comps = self.components(batch, rng)?;
+            let prior = self.prior_draws(&comps, rng)?;
+            let codes = self.encode(&x, rng)?.detach();
+            let (lp, lc) = (self.logits(&prior, &comps)?, self.logits(&codes, &comps)?);
+            let loss = discriminator_loss(&lp, &lc)?;
+            self.d.step(&loss)?;
+            d_state = Some((ratio_estimates(&lp, &lc)?, scalar(&loss)?));
+        }
+        let (est, d_loss) = d_state.expect("d_steps >= 1");
+        let (mut adv_loss, mut reconstruction, mut recon_mse) = (0.0, 0.0, 0.0);
+        for _ in 0..self.cfg.g_steps {
+            let comps = self.components(batch, rng)?;
+            let pass = self.pass(&x, rng)?;
+            let adv = self.adversarial(&self.logits(&pass.codes, &comps)?)?;
+            let loss =
+                ((&pass.reconstruction * self.cfg.recon_weight)? + (&adv * self.cfg.adv_weight)?)?;
+            self.ae.step(&loss)?;
+            adv_loss = scalar(&adv)?;
+            reconstruction = scalar(&pass.reconstruction)?;
+            recon_mse = self.recon_mse(&x, &pass.codes)?;
+        }
+        Ok(self.report(Reported {
+            est,
+            d_loss,
+            adv_loss,
+            reconstruction,
+            recon_mse,
+            mmd2: None,
+        }))
+    }
+
+    /// On a test batch: reconstruction, the discriminator's estimates, and the unbiased
+    /// MMD^2 between the batch's codes and as many prior draws.
+    fn evaluate(&self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
+        let x = self.input(batch)?;
+        let comps = self.components(batch, rng)?;
+        let prior = self.prior_draws(&comps, rng)?;
+        let pass = self.pass(&x, rng)?;
+        let codes = pass.codes.detach();
+        let (lp, lc) = (self.logits(&prior, &comps)?, self.logits(&codes, &comps)?);
+        let mmd2 = (batch.size() >= 2).then(|| -> Result<f64> {
+            let flat = |t: &Tensor| -> Result<Vec<f64>> {
+                Ok(t.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?)
+            };
+            Ok(mmd2_unbiased(
+                &flat(&codes)?,
+                &flat(&prior)?,
+                self.cfg.latent,
+                &self.kernel(),
+            ))
+        });
+        let mean = match self.cfg.reconstruction {
+            Reconstruction::Bce => sigmoid(&pass.out)?,
+            Reconstruction::Mse => pass.out.clone(),
+        };
+        Ok(self.report(Reported {
+            est: ratio_estimates(&lp, &lc)?,
+            d_loss: scalar(&discriminator_loss(&lp, &lc)?)?,
+            adv_loss: scalar(&self.adversarial(&lc)?)?,
+            reconstruction: scalar(&pass.reconstruction)?,
+            recon_mse: scalar(&(mean - &x)?.sqr()?.mean_all()?)?,
+            mmd2: mmd2.transpose()?,
+        }))
+    }
+
+    fn pictures(&self, batch: &Batch, rng: &mut Rng) -> Result<Vec<(String, Picture)>> {
+        let mut out = vec![];
+        // Samples: 8 per component for a mixture (one row each), else 64.
+        let comps: Vec<usize> = if self.cfg.prior.kind == PriorKind::Mixture {
+            (0..self.prior.components()).flat_map(|c| [c; 8]).collect()
+        } else {
+            vec![0; 64]
+        };
+        let z = self.prior_draws(&comps, rng)?;
+        if let Some(images) = self.to_images(&self.decode_mean(&z)?.detach())? {
+            out.push(("samples".to_string(), Picture::grid(&images, 8)?));
+        }
+        let x = self.input(batch)?;
+        let n = batch.size().min(32);
+        if n > 0 {
+            let first = x.narrow(0, 0, n)?;
+            let recon = self.decode_mean(&self.encode_mean(&first)?)?.detach();
+            if let (Some(xi), Some(ri)) = (self.to_images(&first)?, self.to_images(&recon)?) {
+                let mut rows = vec![];
+                for start in (0..n).step_by(8) {
+                    let len = 8.min(n - start);
+                    rows.push(xi.narrow(0, start, len)?);
+                    rows.push(ri.narrow(0, start, len)?);
+                }
+                out.push((
+                    "reconstructions".to_string(),
+                    Picture::grid(&Tensor::cat(&rows, 0)?, 8)?,
+                ));
+            }
+        }
+        if self.cfg.latent == 2 && batch.size() > 0 {
+            let codes: Vec<f64> = self
+                .encode_mean(&x)?
+                .to_dtype(DType::F64)?
+                .flatten_all()?
+                .to_vec1()?;
+            let labels: Option<Vec<u32>> = batch
+                .labels
+                .as_ref()
+                .map(|l| l.to_dtype(DType::U32)?.to_vec1())
+                .transpose()?;
+            out.push((
+                "codes".to_string(),
+                crate::pictures::codes_over_prior(&codes, labels.as_deref(), &self.prior),
+            ));
+        }
+        Ok(out)
+    }
+
+    fn params(&self) -> &Params {
+        &self.params
+    }
+
+    fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut s = self.params.export("model.");
+        s.extend(self.d.opt.export("d_optimizer.")?);
+        s.extend(self.ae.opt.export("ae_optimizer.")?);
+        Ok(s)
+    }
+
+    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+        self.params.load("model.", state)?;
+        self.d.opt.load("d_optimizer.", state)?;
+        self.ae.opt.load("ae_optimizer.", state)
+    }
+
+    fn resolved_config(&self) -> gen_core::yaml::Value {
+        gen_core::yaml::to_value(&self.cfg).unwrap_or(gen_core::yaml::Value::Null)
+    }
+
+    fn set_lr_scale(&mut self, scale: f64) {
+        self.d.opt.set_lr_scale(scale);
+        self.ae.opt.set_lr_scale(scale);
+    }
+
+    /// Decoder means at prior draws (components picked uniformly).
+    fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
+        let comps = self.prior.pick(n, rng);
+        let z = self.prior_draws(&comps, rng)?;
+        Ok(Some(self.decode_mean(&z)?.detach()))
+    }
+}
