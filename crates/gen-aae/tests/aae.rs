@@ -114,3 +114,80 @@ fn the_adversary_keeps_gaussian_codes_near_the_prior() {
         "with the adversary {with_adversary}, without {without}"
     );
 }
+
+/// Four labelled clusters in 4-D, `n` points: class c sits at 3 e_c.
+fn clusters(n: usize, rng: &mut Rng) -> Batch {
+    let mut x = Vec::with_capacity(n * 4);
+    let mut labels = Vec::with_capacity(n);
+    for _ in 0..n {
+        let c = rng.below(4);
+        for d in 0..4 {
+            let centre = if d == c { 3.0 } else { 0.0 };
+            x.push((centre + 0.1 * rng.normal()) as f32);
+        }
+        labels.push(c as u32);
+    }
+    Batch {
+        x: Tensor::from_vec(x, (n, 4), &Device::Cpu).unwrap(),
+        labels: Some(Tensor::new(labels, &Device::Cpu).unwrap()),
+    }
+}
+
+/// The supervised variant: the class picks the prior component, so after training the
+/// codes of class c sit in component c: nearest to its mean, and mostly within 3 sigma.
+#[test]
+fn supervised_prior_puts_each_class_in_its_component() {
+    let mut cfg = config(1.0, EncoderKind::Deterministic);
+    cfg.prior = PriorConfig {
+        kind: gen_aae::PriorKind::Mixture,
+        components: 4,
+        radius: 4.0,
+        sigma: 0.5,
+        supervised: true,
+    };
+    let info = DataInfo {
+        name: "clusters".into(),
+        kind: DataKind::Points { dim: 4 },
+        classes: Some(4),
+        modes: None,
+    };
+    let opt = OptimizerConfig {
+        lr: 1e-3,
+        betas: [0.5, 0.999],
+        ..Default::default()
+    };
+    let mut rng = Rng::new(3);
+    let mut model = Aae::new(cfg, &info, &opt, Device::Cpu, DType::F32, &mut rng).unwrap();
+    for _ in 0..1500 {
+        model
+            .train_step(&clusters(128, &mut rng), &mut rng)
+            .unwrap();
+    }
+    let test = clusters(400, &mut Rng::new(4));
+    let codes: Vec<Vec<f32>> = model.encode_mean(&test.x).unwrap().to_vec2().unwrap();
+    let labels: Vec<u32> = test.labels.unwrap().to_vec1().unwrap();
+    let means = model.prior().means().to_vec();
+    let dist2 = |z: &[f32], m: &[f64]| -> f64 {
+        z.iter().zip(m).map(|(a, b)| (*a as f64 - b).powi(2)).sum()
+    };
+    let mut inside = 0;
+    let mut right = 0;
+    for (z, &c) in codes.iter().zip(&labels) {
+        if (0..4).all(|k| dist2(z, &means[c as usize]) <= dist2(z, &means[k])) {
+            right += 1;
+        }
+        let nearest = (0..4)
+            .min_by(|&a, &b| dist2(z, &means[a]).total_cmp(&dist2(z, &means[b])))
+            .unwrap();
+        if nearest == c as usize && dist2(z, &means[c as usize]).sqrt() < 3.0 * 0.5 {
+            inside += 1;
+        }
+    }
+    // Unsupervised, the four classes would land in the four components in one of 24
+    // orders; the prior itself puts 98.9% of its mass within 3 sigma.
+    assert!(
+        right as f64 >= 0.95 * codes.len() as f64 && inside as f64 >= 0.7 * codes.len() as f64,
+        "{inside} of {} codes in their class's component ({right} nearest to it)",
+        codes.len()
+    );
+}
