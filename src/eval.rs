@@ -28,6 +28,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
             if let Some(scores) = samples.as_deref().and_then(|s| trainer.mode_scores(s)) {
                 rows.extend(scores.rows());
             }
+            let batch = run.cfg.train.eval_batch_size;
+            if let Some(acc) =
+                crate::probe::one_nn_accuracy(model.as_ref(), &run.data, batch, &run.device)?
+            {
+                rows.push(("codes/1nn_test_accuracy".to_string(), acc));
+            }
             (rows, "epochs")
         }
     };

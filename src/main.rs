@@ -14,6 +14,7 @@ mod cli;
 mod eval;
 mod fit_run;
 mod list;
+mod probe;
 mod progress;
 mod registry;
 mod run_config;

@@ -460,6 +460,12 @@ impl Model for Aae {
         self.ae.opt.set_lr_scale(scale);
     }
 
+    /// Code means `E[z|x]`.
+    fn encode(&self, x: &Tensor) -> Result<Option<Tensor>> {
+        let x = x.to_dtype(self.dtype)?.to_device(&self.device)?;
+        Ok(Some(self.encode_mean(&x)?.detach()))
+    }
+
     /// Decoder means at prior draws (components picked uniformly).
     fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
         let comps = self.prior.pick(n, rng);

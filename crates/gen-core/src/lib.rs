@@ -17,6 +17,7 @@ pub mod fastmath_avx2;
 pub mod fit;
 pub mod fused;
 pub mod kl;
+pub mod knn;
 pub mod loss;
 pub mod mmd;
 pub mod model;

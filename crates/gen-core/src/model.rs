@@ -129,6 +129,13 @@ pub trait Model: Send {
         let _ = scale;
     }
 
+    /// The codes `E[z|x]` of inputs `x` (rows as in a [`Batch`]), or `None` if the model
+    /// has no encoder. `gen eval` measures them as features (1-nearest-neighbour accuracy).
+    fn encode(&self, x: &Tensor) -> Result<Option<Tensor>> {
+        let _ = x;
+        Ok(None)
+    }
+
     /// `n` samples from the model as rows `(n, dim)` (pixels in [0, 1] for images), or
     /// `None` if the model cannot sample.
     fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {

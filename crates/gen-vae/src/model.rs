@@ -255,6 +255,12 @@ impl Model for Vae {
         self.opt.set_lr_scale(scale);
     }
 
+    /// Posterior means of `p(z|x)`.
+    fn encode(&self, x: &Tensor) -> Result<Option<Tensor>> {
+        let x = x.to_dtype(self.dtype)?.to_device(&self.device)?;
+        Ok(Some(self.encode(&x)?.mean.detach()))
+    }
+
     /// Decoder means `E[x|z]` at prior draws `z ~ N(0, I)`.
     fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
         let z = rng.randn((n, self.cfg.latent), self.dtype, &self.device)?;

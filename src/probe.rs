@@ -1,0 +1,58 @@
+//! Probes of a trained encoder: its codes as features for a 1-nearest-neighbour classifier
+//! (the training set's codes label the test set's), as BiGAN reports on MNIST.
+
+use anyhow::Result;
+use candle_core::{DType, Tensor};
+use gen_core::Model;
+use gen_data::{Dataset, Split};
+
+/// The codes of every row of `split`, in batches of `batch`; `None` if the model has no
+/// encoder.
+pub fn codes(
+    model: &dyn Model,
+    split: &Split,
+    batch: usize,
+    device: &candle_core::Device,
+) -> Result<Option<(Vec<f32>, usize)>> {
+    let mut out = vec![];
+    let mut dim = 0;
+    for start in (0..split.n).step_by(batch.max(1)) {
+        let rows = batch.min(split.n - start);
+        let x = Tensor::from_slice(
+            &split.x[start * split.dim..(start + rows) * split.dim],
+            (rows, split.dim),
+            device,
+        )?;
+        let Some(z) = model.encode(&x)? else {
+            return Ok(None);
+        };
+        dim = z.dim(1)?;
+        out.extend(z.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?);
+    }
+    Ok(Some((out, dim)))
+}
+
+/// 1-NN test accuracy of the codes, when the model encodes and both splits have labels.
+pub fn one_nn_accuracy(
+    model: &dyn Model,
+    data: &Dataset,
+    batch: usize,
+    device: &candle_core::Device,
+) -> Result<Option<f64>> {
+    let (Some(train_labels), Some(test_labels)) = (&data.train.labels, &data.test.labels) else {
+        return Ok(None);
+    };
+    let Some((train, dim)) = codes(model, &data.train, batch, device)? else {
+        return Ok(None);
+    };
+    let Some((test, _)) = codes(model, &data.test, batch, device)? else {
+        return Ok(None);
+    };
+    Ok(Some(gen_core::knn::one_nn_accuracy(
+        &train,
+        train_labels,
+        &test,
+        test_labels,
+        dim,
+    )?))
+}
