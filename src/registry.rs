@@ -7,6 +7,7 @@ pub const MODELS: &[&ModelEntry] = &[
     &gen_em::ENTRY,
     &gen_gan::ENTRY,
     &gen_aae::ENTRY,
+    &gen_ali::ENTRY,
 ];
 
 pub fn find(name: &str) -> Option<&'static ModelEntry> {

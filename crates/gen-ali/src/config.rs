@@ -1,0 +1,130 @@
+//! The `model` section for `family: ali`.
+
+use gen_core::adversarial::Schedule;
+use gen_core::config::ConfigError;
+use gen_core::nn::Activation;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AliConfig {
+    /// Always `ali` here (the registry has already dispatched on it).
+    pub family: String,
+    /// Dimension of z.
+    #[serde(default = "default_latent")]
+    pub latent: usize,
+    /// The prior q(z).
+    #[serde(default)]
+    pub prior: LatentPrior,
+    /// Generator widths from z up; the encoder mirrors them from x down.
+    #[serde(default = "default_hidden")]
+    pub hidden: Vec<usize>,
+    /// The joint discriminator's widths, on the concatenated (x, z).
+    #[serde(default = "default_hidden")]
+    pub d_hidden: Vec<usize>,
+    /// Dropout after every hidden layer of the discriminator (training only), as ALI uses.
+    #[serde(default = "default_dropout")]
+    pub dropout: f64,
+    /// Activation of generator and encoder (the discriminator uses LeakyReLU 0.2).
+    #[serde(default = "leaky")]
+    pub activation: Activation,
+    #[serde(default)]
+    pub encoder: EncoderKind,
+    /// The encoder's and generator's loss on the discriminator's logits.
+    #[serde(default)]
+    pub loss: PairLoss,
+    #[serde(default = "one")]
+    pub d_steps: usize,
+    /// Encoder + generator updates per iteration.
+    #[serde(default = "one")]
+    pub g_steps: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub d_lr: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub g_lr: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LatentPrior {
+    /// N(0, I).
+    #[default]
+    Gaussian,
+    /// Uniform on [-1, 1]^latent (BiGAN's choice).
+    Uniform,
+}
+
+/// What the encoder outputs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncoderKind {
+    /// z ~ N(mu(x), sigma(x)^2), reparameterized (ALI).
+    #[default]
+    Gaussian,
+    /// z = E(x) (BiGAN).
+    Deterministic,
+}
+
+/// The encoder's and generator's loss. Pairs from the encoder are the discriminator's
+/// "real" side (y = 1), so `D = sigmoid(logit)` is the probability of an encoder pair.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PairLoss {
+    /// The flipped-label non-saturating form of ALI/BiGAN practice:
+    /// `E_x[-log(1 - D(x, E(x)))] + E_z[-log D(G(z), z)]`.
+    #[default]
+    Standard,
+    /// Su's joint-KL form, `-log D` on both paths:
+    /// `E_x[-log D(x, E(x))] + E_z[-log D(G(z), z)]`.
+    JointKl,
+}
+
+fn default_latent() -> usize {
+    64
+}
+fn default_hidden() -> Vec<usize> {
+    vec![512, 512]
+}
+fn default_dropout() -> f64 {
+    0.2
+}
+fn leaky() -> Activation {
+    Activation::LeakyRelu
+}
+fn one() -> usize {
+    1
+}
+
+impl AliConfig {
+    pub fn schedule(&self) -> Schedule {
+        Schedule {
+            d_steps: self.d_steps,
+            g_steps: self.g_steps,
+            d_lr: self.d_lr,
+            g_lr: self.g_lr,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
+        self.schedule().validate()?;
+        if self.latent == 0 {
+            return bad("latent", "must be at least 1".into());
+        }
+        for (k, widths) in [("hidden", &self.hidden), ("d_hidden", &self.d_hidden)] {
+            if let Some(i) = widths.iter().position(|&h| h == 0) {
+                return bad(k, format!("layer {i} has width 0"));
+            }
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad(
+                "dropout",
+                format!(
+                    "must be in [0, 1) (the fraction of units dropped), got {}",
+                    self.dropout
+                ),
+            );
+        }
+        Ok(())
+    }
+}

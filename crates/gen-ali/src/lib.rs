@@ -1,0 +1,36 @@
+//! ALI (Dumoulin et al.) and BiGAN (Donahue et al.) in the joint-KL view.
+//!
+//! A discriminator on `(x, z)` pairs judges the data side `p~(x) p(z|x)` (data through
+//! the encoder) against the generator side `q(z) q(x|z)` (prior through the generator),
+//! so its logit estimates `log p(x,z) / q(x,z)` and the family matches the two joints
+//! directly; with the label y it minimizes the reverse divergence `KL(q(x,z,y) ||
+//! p(x,z,y))`. The encoder and generator train on `standard` (flipped-label) or
+//! `joint_kl` (Su's `-log D` on both paths) losses.
+
+mod config;
+mod model;
+
+pub use config::{AliConfig, EncoderKind, LatentPrior, PairLoss};
+pub use model::{pair_loss, Ali, JointDiscriminator};
+
+use gen_core::{Build, BuildContext, Model, ModelEntry, Result};
+
+/// The registration the `gen` binary lists.
+pub const ENTRY: ModelEntry = ModelEntry {
+    name: "ali",
+    about: "ALI/BiGAN: discriminator on (x, z) pairs, logit = log p(x,z)/q(x,z); Gaussian (ALI) or deterministic (BiGAN) encoder",
+    build: Build::Steps(build),
+};
+
+fn build(ctx: BuildContext<'_>) -> Result<Box<dyn Model>> {
+    let cfg: AliConfig = ctx.config.section("model")?;
+    cfg.validate().map_err(|e| e.locate_in(ctx.config))?;
+    Ok(Box::new(Ali::new(
+        cfg,
+        ctx.data,
+        ctx.optimizer,
+        ctx.device,
+        ctx.dtype,
+        ctx.rng,
+    )?))
+}

@@ -1,0 +1,435 @@
+//! ALI/BiGAN's three networks, their iteration and their report.
+//!
+//! Pairs `(x, z)` come from the data side `p(x,z) = p~(x) p(z|x)` (data through the
+//! encoder, label y = 1) or the generator side `q(x,z) = q(z) q(x|z)` (prior through the
+//! generator, y = 0). The joint discriminator's logit estimates `log p(x,z) / q(x,z)`, so
+//! `E_p[l]` estimates `KL(p || q)` and `E_q[-l]` estimates `KL(q || p)`.
+
+use crate::config::{AliConfig, EncoderKind, LatentPrior, PairLoss};
+use candle_core::{DType, Device, Tensor};
+use gen_core::adversarial::{discriminator_loss, ratio_estimates, softplus, Player};
+use gen_core::dist::DiagGaussian;
+use gen_core::model::{Batch, DataInfo, DataKind};
+use gen_core::nn::{dropout, Activation, Init, Linear, Mlp, Params};
+use gen_core::optim::OptimizerConfig;
+use gen_core::picture::Picture;
+use gen_core::{JointKl, KlDirection, Model, Report, Result, Rng};
+use std::collections::HashMap;
+
+/// The encoder's and generator's loss on the logits of encoder pairs (`enc`) and
+/// generator pairs (`gen`); see [`PairLoss`].
+pub fn pair_loss(kind: PairLoss, enc: &Tensor, gen: &Tensor) -> Result<Tensor> {
+    let generator = softplus(&gen.neg()?)?.mean_all()?;
+    let encoder = match kind {
+        PairLoss::Standard => softplus(enc)?.mean_all()?,
+        PairLoss::JointKl => softplus(&enc.neg()?)?.mean_all()?,
+    };
+    Ok((encoder + generator)?)
+}
+
+/// The discriminator on concatenated `(x, z)`: LeakyReLU 0.2 and dropout after every
+/// hidden layer, one logit out.
+pub struct JointDiscriminator {
+    layers: Vec<Linear>,
+    dropout: f64,
+}
+
+impl JointDiscriminator {
+    fn new(params: &mut Params, sizes: &[usize], dropout: f64, init: &mut Init) -> Result<Self> {
+        let layers = sizes
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| Linear::new(params, &format!("discriminator.{i}"), w[0], w[1], init))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(JointDiscriminator { layers, dropout })
+    }
+
+    /// Logits `(B,)`; `rng` switches dropout on (training passes).
+    pub fn forward(&self, x: &Tensor, z: &Tensor, mut rng: Option<&mut Rng>) -> Result<Tensor> {
+        let mut h = Tensor::cat(&[x, z], 1)?;
+        let last = self.layers.len() - 1;
+        for (i, layer) in self.layers.iter().enumerate() {
+            if i == last {
+                h = layer.forward(&h)?;
+            } else {
+                h = layer.forward_act(&h, Activation::LeakyRelu)?;
+                if let Some(r) = rng.as_deref_mut() {
+                    h = dropout(&h, self.dropout, r)?;
+                }
+            }
+        }
+        Ok(h.flatten_all()?)
+    }
+}
+
+pub struct Ali {
+    cfg: AliConfig,
+    data: DataInfo,
+    /// `encoder.*`, `generator.*`, `discriminator.*`.
+    params: Params,
+    encoder: Mlp,
+    mean_head: Linear,
+    logvar_head: Option<Linear>,
+    generator: Mlp,
+    discriminator: JointDiscriminator,
+    d: Player,
+    /// Encoder and generator.
+    eg: Player,
+    device: Device,
+    dtype: DType,
+}
+
+fn scalar(t: &Tensor) -> Result<f64> {
+    Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+}
+
+impl Ali {
+    pub fn new(
+        cfg: AliConfig,
+        data: &DataInfo,
+        optimizer: &OptimizerConfig,
+        device: Device,
+        dtype: DType,
+        rng: &mut Rng,
+    ) -> Result<Self> {
+        let dim = data.dim();
+        let mut params = Params::new();
+        let mut init = Init {
+            rng,
+            dtype,
+            device: device.clone(),
+        };
+        let enc_sizes: Vec<usize> = std::iter::once(dim)
+            .chain(cfg.hidden.iter().rev().copied())
+            .collect();
+        let encoder = Mlp::new(
+            &mut params,
+            "encoder",
+            &enc_sizes,
+            cfg.activation,
+            true,
+            &mut init,
+        )?;
+        let top = *enc_sizes.last().unwrap_or(&dim);
+        let mean_head = Linear::new(&mut params, "encoder.mean", top, cfg.latent, &mut init)?;
+        let logvar_head = match cfg.encoder {
+            EncoderKind::Gaussian => Some(Linear::new(
+                &mut params,
+                "encoder.logvar",
+                top,
+                cfg.latent,
+                &mut init,
+            )?),
+            EncoderKind::Deterministic => None,
+        };
+        let gen_sizes: Vec<usize> = std::iter::once(cfg.latent)
+            .chain(cfg.hidden.iter().copied())
+            .chain(std::iter::once(dim))
+            .collect();
+        let generator = Mlp::new(
+            &mut params,
+            "generator",
+            &gen_sizes,
+            cfg.activation,
+            false,
+            &mut init,
+        )?;
+        let d_sizes: Vec<usize> = std::iter::once(dim + cfg.latent)
+            .chain(cfg.d_hidden.iter().copied())
+            .chain(std::iter::once(1))
+            .collect();
+        let discriminator = JointDiscriminator::new(&mut params, &d_sizes, cfg.dropout, &mut init)?;
+        let (d_opt, eg_opt) = cfg.schedule().optimizers(optimizer);
+        Ok(Ali {
+            d: Player::new(&params, &["discriminator."], d_opt),
+            eg: Player::new(&params, &["encoder.", "generator."], eg_opt),
+            cfg,
+            data: data.clone(),
+            params,
+            encoder,
+            mean_head,
+            logvar_head,
+            generator,
+            discriminator,
+            device,
+            dtype,
+        })
+    }
+
+    /// Draws from the prior q(z).
+    pub fn prior(&self, n: usize, rng: &mut Rng) -> Result<Tensor> {
+        let shape = (n, self.cfg.latent);
+        Ok(match self.cfg.prior {
+            LatentPrior::Gaussian => rng.randn(shape, self.dtype, &self.device)?,
+            LatentPrior::Uniform => rng.rand_uniform(shape, -1.0, 1.0, self.dtype, &self.device)?,
+        })
+    }
+
+    /// `G(z)` in the players' space (images: tanh, pixels in [-1, 1]).
+    pub fn generate(&self, z: &Tensor) -> Result<Tensor> {
+        let out = self.generator.forward(z)?;
+        Ok(if self.data.is_image() {
+            out.tanh()?
+        } else {
+            out
+        })
+    }
+
+    /// The encoder's mean and (Gaussian encoder) log-variance at `x` in the players' space.
+    fn posterior(&self, x: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
+        let h = self.encoder.forward(x)?;
+        let mean = self.mean_head.forward(&h)?;
+        let logvar = self
+            .logvar_head
+            .as_ref()
+            .map(|head| head.forward(&h))
+            .transpose()?;
+        Ok((mean, logvar))
+    }
+
+    /// z ~ p(z|x) for `x` in the players' space.
+    pub fn encode_sample(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
+        match self.posterior(x)? {
+            (mean, None) => Ok(mean),
+            (mean, Some(logvar)) => Ok(DiagGaussian::new(mean, logvar).rsample(rng)?),
+        }
+    }
+
+    /// The discriminator's logits on pairs (players' space); `rng` turns dropout on.
+    pub fn logits(&self, x: &Tensor, z: &Tensor, rng: Option<&mut Rng>) -> Result<Tensor> {
+        self.discriminator.forward(x, z, rng)
+    }
+
+    /// A data batch in the players' space: images to [-1, 1], as in the GAN.
+    pub fn input(&self, batch: &Batch) -> Result<Tensor> {
+        let x = batch.x.to_dtype(self.dtype)?.to_device(&self.device)?;
+        Ok(if self.data.is_image() {
+            ((x * 2.0)? - 1.0)?
+        } else {
+            x
+        })
+    }
+
+    /// From the players' space back to the data's (images to [0, 1]).
+    fn to_data(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(if self.data.is_image() {
+            ((x + 1.0)? * 0.5)?
+        } else {
+            x.clone()
+        })
+    }
+
+    /// Logits of encoder pairs and generator pairs for one batch (dropout on), with the
+    /// encoder and generator tracked or not.
+    fn pairs(&self, x: &Tensor, rng: &mut Rng, track: bool) -> Result<(Tensor, Tensor)> {
+        let z = self.prior(x.dim(0)?, rng)?;
+        let (mut fake, mut code) = (self.generate(&z)?, self.encode_sample(x, rng)?);
+        if !track {
+            fake = fake.detach();
+            code = code.detach();
+        }
+        let enc = self.logits(x, &code, Some(rng))?;
+        let gen = self.logits(&fake, &z, Some(rng))?;
+        Ok((enc, gen))
+    }
+
+    fn to_images(&self, flat: &Tensor) -> Result<Option<Tensor>> {
+        Ok(match self.data.kind {
+            DataKind::Image {
+                channels,
+                height,
+                width,
+            } => Some(
+                flat.clamp(0.0, 1.0)?
+                    .reshape(((), channels, height, width))?,
+            ),
+            DataKind::Points { .. } => None,
+        })
+    }
+
+    fn report(&self, r: Reported) -> Report {
+        let mut metrics = vec![
+            ("ali/d_loss".to_string(), r.d_loss),
+            ("ali/eg_loss".to_string(), r.eg_loss),
+            ("ali/d_accuracy".to_string(), r.est.accuracy),
+        ];
+        if let Some((x, z)) = r.recon {
+            metrics.push(("ali/recon_x_mse".to_string(), x));
+            metrics.push(("ali/recon_z_mse".to_string(), z));
+        }
+        Report {
+            loss: r.eg_loss,
+            joint_kl: JointKl::estimates(
+                KlDirection::Reverse,
+                vec![
+                    ("forward_kl", r.est.forward_kl),
+                    ("reverse_kl", r.est.reverse_kl),
+                ],
+            ),
+            metrics,
+        }
+    }
+}
+
+struct Reported {
+    est: gen_core::adversarial::RatioEstimates,
+    d_loss: f64,
+    eg_loss: f64,
+    /// Mean squared errors of x -> G(E(x)) (per value, data space) and z -> E(G(z)).
+    recon: Option<(f64, f64)>,
+}
+
+impl Model for Ali {
+    fn direction(&self) -> KlDirection {
+        KlDirection::Reverse
+    }
+
+    fn train_step(&mut self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
+        let x = self.input(batch)?;
+        let mut d_state = None;
+        for _ in 0..self.cfg.d_steps {
+            let (enc, gen) = self.pairs(&x, rng, false)?;
+            let loss = discriminator_loss(&enc, &gen)?;
+            self.d.step(&loss)?;
+            d_state = Some((ratio_estimates(&enc, &gen)?, scalar(&loss)?));
+        }
+        let (est, d_loss) = d_state.expect("d_steps >= 1");
+        let mut eg_loss = 0.0;
+        for _ in 0..self.cfg.g_steps {
+            let (enc, gen) = self.pairs(&x, rng, true)?;
+            let loss = pair_loss(self.cfg.loss, &enc, &gen)?;
+            self.eg.step(&loss)?;
+            eg_loss = scalar(&loss)?;
+        }
+        Ok(self.report(Reported {
+            est,
+            d_loss,
+            eg_loss,
+            recon: None,
+        }))
+    }
+
+    /// Without dropout: the estimates, the losses, and the two reconstruction errors.
+    fn evaluate(&self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
+        let x = self.input(batch)?;
+        let z = self.prior(x.dim(0)?, rng)?;
+        let fake = self.generate(&z)?.detach();
+        let code = self.encode_sample(&x, rng)?.detach();
+        let enc = self.logits(&x, &code, None)?;
+        let gen = self.logits(&fake, &z, None)?;
+        let mean_code = self.posterior(&x)?.0.detach();
+        let back = self.to_data(&self.generate(&mean_code)?)?;
+        let x_err = scalar(&(back - &batch.x.to_dtype(self.dtype)?)?.sqr()?.mean_all()?)?;
+        let z_back = self.posterior(&fake)?.0;
+        let z_err = scalar(&(z_back - &z)?.sqr()?.mean_all()?)?;
+        Ok(self.report(Reported {
+            est: ratio_estimates(&enc, &gen)?,
+            d_loss: scalar(&discriminator_loss(&enc, &gen)?)?,
+            eg_loss: scalar(&pair_loss(self.cfg.loss, &enc, &gen)?)?,
+            recon: Some((x_err, z_err)),
+        }))
+    }
+
+    fn pictures(&self, batch: &Batch, rng: &mut Rng) -> Result<Vec<(String, Picture)>> {
+        let mut out = vec![];
+        let z = self.prior(64, rng)?;
+        if let Some(images) = self.to_images(&self.to_data(&self.generate(&z)?.detach())?)? {
+            out.push(("samples".to_string(), Picture::grid(&images, 8)?));
+        }
+        let n = batch.size().min(32);
+        if n > 0 && self.data.is_image() {
+            let x = self.input(batch)?.narrow(0, 0, n)?;
+            let back = self
+                .to_data(&self.generate(&self.posterior(&x)?.0)?)?
+                .detach();
+            let (Some(xi), Some(ri)) =
+                (self.to_images(&self.to_data(&x)?)?, self.to_images(&back)?)
+            else {
+                return Ok(out);
+            };
+            let mut rows = vec![];
+            for start in (0..n).step_by(8) {
+                let len = 8.min(n - start);
+                rows.push(xi.narrow(0, start, len)?);
+                rows.push(ri.narrow(0, start, len)?);
+            }
+            out.push((
+                "reconstructions".to_string(),
+                Picture::grid(&Tensor::cat(&rows, 0)?, 8)?,
+            ));
+        }
+        Ok(out)
+    }
+
+    fn params(&self) -> &Params {
+        &self.params
+    }
+
+    fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut s = self.params.export("model.");
+        s.extend(self.d.opt.export("d_optimizer.")?);
+        s.extend(self.eg.opt.export("eg_optimizer.")?);
+        Ok(s)
+    }
+
+    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+        self.params.load("model.", state)?;
+        self.d.opt.load("d_optimizer.", state)?;
+        self.eg.opt.load("eg_optimizer.", state)
+    }
+
+    fn resolved_config(&self) -> gen_core::yaml::Value {
+        gen_core::yaml::to_value(&self.cfg).unwrap_or(gen_core::yaml::Value::Null)
+    }
+
+    fn set_lr_scale(&mut self, scale: f64) {
+        self.d.opt.set_lr_scale(scale);
+        self.eg.opt.set_lr_scale(scale);
+    }
+
+    /// Encoder means `E[z|x]` for `x` in the data's space.
+    fn encode(&self, x: &Tensor) -> Result<Option<Tensor>> {
+        let batch = Batch {
+            x: x.clone(),
+            labels: None,
+        };
+        Ok(Some(self.posterior(&self.input(&batch)?)?.0.detach()))
+    }
+
+    /// `G(z)` at prior draws, in the data's space.
+    fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
+        let z = self.prior(n, rng)?;
+        Ok(Some(self.to_data(&self.generate(&z)?.detach())?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both loss forms against hand-computed values on fixed logits, with
+    /// `softplus(a) = log(1 + e^a)`: standard = mean softplus(enc) + mean softplus(-gen),
+    /// joint_kl = mean softplus(-enc) + mean softplus(-gen).
+    #[test]
+    fn pair_losses_against_hand_computed_values() {
+        let sp = |a: f64| (1.0 + a.exp()).ln();
+        let enc = Tensor::new(&[1.5f64, -0.5], &Device::Cpu).unwrap();
+        let gen = Tensor::new(&[-2.0f64, 0.25, 3.0], &Device::Cpu).unwrap();
+        let g = (sp(2.0) + sp(-0.25) + sp(-3.0)) / 3.0;
+        let standard = pair_loss(PairLoss::Standard, &enc, &gen)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        assert!((standard - ((sp(1.5) + sp(-0.5)) / 2.0 + g)).abs() < 1e-12);
+        let joint = pair_loss(PairLoss::JointKl, &enc, &gen)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        assert!((joint - ((sp(-1.5) + sp(0.5)) / 2.0 + g)).abs() < 1e-12);
+        // The same numbers as -log(1 - D) and -log D with D = sigmoid(logit).
+        let d = |a: f64| 1.0 / (1.0 + (-a).exp());
+        let standard_d = (-(1.0 - d(1.5)).ln() - (1.0 - d(-0.5)).ln()) / 2.0
+            + (-d(-2.0).ln() - d(0.25).ln() - d(3.0).ln()) / 3.0;
+        assert!((standard - standard_d).abs() < 1e-12);
+    }
+}
