@@ -3,8 +3,9 @@ and `gen eval` (2,500 samples; PacGAN/VEEGAN protocol). Prints mean and standard
 deviation of modes captured, % high quality and KL to uniform, and the wall time per run.
 
     python crates/gen-gan/bench/mode_study.py --gen target/release/gen --seeds 5 --jobs 2
+    python crates/gen-gan/bench/mode_study.py --family ali --data grid --gen target/release/gen
 
-Each run is `gen train configs/gan-<data>.yaml --set ...` with RAYON_NUM_THREADS=1.
+Each run is `gen train configs/<family>-<data>.yaml --set ...` with RAYON_NUM_THREADS=1.
 Only the Python standard library is needed.
 """
 
@@ -16,6 +17,12 @@ import statistics
 import subprocess
 import tempfile
 import time
+
+# ALI/BiGAN (configs/ali-grid.yaml): the two encoder/generator loss forms.
+ALI_VARIANTS = {
+    "standard": ["model.loss=standard"],
+    "joint_kl": ["model.loss=joint_kl"],
+}
 
 VARIANTS = {
     "plain GAN (lambda 0)": ["model.lambda=0"],
@@ -35,15 +42,15 @@ VARIANTS = {
 }
 
 
-def run(gen, data, variant, sets, seed, out, extra):
+def run(gen, family, data, variant, sets, seed, out, extra):
     slug = "".join(c if c.isalnum() else "_" for c in variant)
-    run_dir = os.path.join(out, f"{data}-{slug}-s{seed}")
+    run_dir = os.path.join(out, f"{family}-{data}-{slug}-s{seed}")
     done = os.path.join(run_dir, "eval.json")
     if os.path.exists(done):  # kept from an earlier, interrupted study
         with open(done) as f:
             m = json.load(f)["metrics"]
         return data, variant, seed, m["modes/captured"], 100 * m["modes/high_quality"], m["modes/kl_to_uniform"], float("nan")
-    args = [gen, "train", f"configs/gan-{data}.yaml", "--run-dir", run_dir, "--set", f"train.seed={seed}"]
+    args = [gen, "train", f"configs/{family}-{data}.yaml", "--run-dir", run_dir, "--set", f"train.seed={seed}"]
     for s in sets + extra:
         args += ["--set", s]
     env = dict(os.environ, RAYON_NUM_THREADS="1")
@@ -62,11 +69,14 @@ def main():
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--data", default="ring,grid")
-    ap.add_argument("--variants", default=";".join(VARIANTS), help="names from VARIANTS, separated by ';'")
+    ap.add_argument("--family", default="gan", choices=["gan", "ali"])
+    ap.add_argument("--variants", default=None, help="names from VARIANTS (ALI_VARIANTS for --family ali), separated by ';'")
     ap.add_argument("--set", action="append", default=[], help="extra --set for every run")
     ap.add_argument("--out", default=None, help="keep the runs here (default: a temporary directory)")
     args = ap.parse_args()
-    out = args.out or tempfile.mkdtemp(prefix="gan-study-")
+    table = ALI_VARIANTS if args.family == "ali" else VARIANTS
+    args.variants = args.variants or ";".join(table)
+    out = args.out or tempfile.mkdtemp(prefix=f"{args.family}-study-")
     jobs = [
         (d, v, s)
         for d in args.data.split(",")
@@ -75,7 +85,7 @@ def main():
     ]
     results = []
     with cf.ThreadPoolExecutor(args.jobs) as ex:
-        futs = [ex.submit(run, args.gen, d, v, VARIANTS[v], s, out, args.set) for d, v, s in jobs]
+        futs = [ex.submit(run, args.gen, args.family, d, v, table[v], s, out, args.set) for d, v, s in jobs]
         for f in cf.as_completed(futs):
             try:
                 r = f.result()
