@@ -7,9 +7,11 @@
 
 mod config;
 mod model;
+mod nll;
 
 pub use config::{DecoderKind, KlEstimator, VaeConfig};
 pub use model::Vae;
+pub use nll::log_mean_exp;
 
 use gen_core::{Build, BuildContext, Model, ModelEntry, Result};
 

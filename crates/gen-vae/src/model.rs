@@ -126,6 +126,11 @@ impl Vae {
         })
     }
 
+    /// log q(x|z) per example, for decoder outputs `out`.
+    pub fn log_likelihood(&self, out: &Tensor, x: &Tensor) -> Result<Tensor> {
+        Ok(self.neg_log_likelihood(out, x)?.neg()?)
+    }
+
     /// The objective's terms on `x`, drawing the reparameterization noise from `rng`.
     pub fn terms(&self, x: &Tensor, rng: &mut Rng) -> Result<Terms> {
         let q = self.encode(x)?;
