@@ -94,6 +94,10 @@ Example:\n  gen eval runs/em-gmm-20261122-101500"
 pub struct EvalArgs {
     /// A run directory written by `gen train`.
     pub run_dir: PathBuf,
+    /// Importance samples per test example for the VAE's log-likelihood bound (`nll/importance`);
+    /// 5000 is the standard NLL estimate (minutes on a CPU), smaller is faster and looser.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub importance_samples: u64,
 }
 
 #[derive(Args, Debug)]

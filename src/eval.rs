@@ -7,6 +7,39 @@ use crate::run_loader::{load, LoadedModel};
 use crate::train::Trainer;
 use anyhow::{Context, Result};
 
+/// The model's eval-only figures, averaged over the test set (weighted by batch size), with
+/// a progress bar on a terminal: importance sampling can take minutes.
+fn eval_metrics(
+    model: &dyn gen_core::Model,
+    trainer: &Trainer,
+    options: &gen_core::EvalOptions,
+) -> Result<Vec<(String, f64)>> {
+    let n = trainer.data.test.n;
+    let batch = trainer.cfg.train.eval_batch_size.min(100);
+    let mut rng = gen_core::Rng::new(EVAL_METRICS_SEED);
+    let mut sums: Vec<(String, f64)> = vec![];
+    let bar = crate::progress::EvalProgress::new(n as u64);
+    for start in (0..n).step_by(batch) {
+        let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
+        let rows = model.eval_metrics(&trainer.test_batch(&idx)?, options, &mut rng)?;
+        if rows.is_empty() {
+            break;
+        }
+        for (k, (name, v)) in rows.into_iter().enumerate() {
+            match sums.get_mut(k) {
+                Some(s) => s.1 += v * idx.len() as f64,
+                None => sums.push((name, v * idx.len() as f64)),
+            }
+        }
+        bar.inc(idx.len() as u64);
+    }
+    bar.finish();
+    Ok(sums.into_iter().map(|(k, v)| (k, v / n as f64)).collect())
+}
+
+/// Noise of the eval-only figures (fixed, so `gen eval` is repeatable).
+const EVAL_METRICS_SEED: u64 = 0x5EED_E7A1;
+
 pub fn run(args: EvalArgs) -> Result<()> {
     let dir = &args.run_dir;
     let run = load(dir)?;
@@ -29,6 +62,18 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 rows.extend(scores.rows());
             }
             let batch = run.cfg.train.eval_batch_size;
+            let options = gen_core::EvalOptions {
+                importance_samples: args.importance_samples as usize,
+            };
+            rows.extend(eval_metrics(model.as_ref(), &trainer, &options)?);
+            if let Some((codes, dim)) =
+                crate::probe::codes(model.as_ref(), &run.data.test, batch, &run.device)?
+            {
+                rows.push((
+                    "codes/active_units".to_string(),
+                    crate::probe::active_units(&codes, dim) as f64,
+                ));
+            }
             if let Some(acc) =
                 crate::probe::one_nn_accuracy(model.as_ref(), &run.data, batch, &run.device)?
             {

@@ -56,3 +56,36 @@ pub fn one_nn_accuracy(
         dim,
     )?))
 }
+
+/// Burda et al.'s active units: latent coordinates whose code mean varies across inputs,
+/// `Var_x(E[z_u|x]) > 0.01`, for row-major `codes` of `dim` columns.
+pub fn active_units(codes: &[f32], dim: usize) -> usize {
+    let n = codes.len() / dim.max(1);
+    if n < 2 {
+        return 0;
+    }
+    (0..dim)
+        .filter(|&u| {
+            let col = codes.iter().skip(u).step_by(dim).map(|&v| v as f64);
+            let mean = col.clone().sum::<f64>() / n as f64;
+            let var = col.map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+            var > 0.01
+        })
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    /// Columns with variance 0, 0.005 and 1 (by construction): one active unit.
+    #[test]
+    fn active_units_counts_varying_columns() {
+        let n = 1000;
+        let codes: Vec<f32> = (0..n)
+            .flat_map(|i| {
+                let s = if i % 2 == 0 { 1.0 } else { -1.0 };
+                [3.0, (0.005f64.sqrt() * s) as f32, s as f32]
+            })
+            .collect();
+        assert_eq!(super::active_units(&codes, 3), 1);
+    }
+}

@@ -37,3 +37,37 @@ impl EpochProgress {
         }
     }
 }
+
+/// A bar over the test examples for `gen eval`'s slow figures (terminal only).
+pub struct EvalProgress {
+    bar: Option<ProgressBar>,
+}
+
+impl EvalProgress {
+    pub fn new(examples: u64) -> Self {
+        let bar = std::io::stdout().is_terminal().then(|| {
+            let b = ProgressBar::new(examples);
+            b.set_style(
+                ProgressStyle::with_template(
+                    "evaluating [{bar:30}] {pos}/{len} examples ETA {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            b
+        });
+        EvalProgress { bar }
+    }
+
+    pub fn inc(&self, n: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(n);
+        }
+    }
+
+    pub fn finish(self) {
+        if let Some(b) = self.bar {
+            b.finish_and_clear();
+        }
+    }
+}

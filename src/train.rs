@@ -262,7 +262,7 @@ impl Trainer<'_> {
         })
     }
 
-    fn test_batch(&self, idx: &[usize]) -> Result<Batch> {
+    pub fn test_batch(&self, idx: &[usize]) -> Result<Batch> {
         let (x, l) = self.data.test.gather(idx, None);
         self.batch(x, l, self.data.test.dim)
     }

@@ -134,3 +134,36 @@ fn tensorboard_reads_the_event_file() {
         v["tensors"]
     );
 }
+
+/// `gen eval` on the trained run: the importance-sampled NLL lies below minus the ELBO
+/// (a tighter bound), the per-coordinate KLs add up to the latent KL, and the code probes
+/// are within their ranges.
+#[test]
+fn eval_reports_importance_nll_per_dimension_kl_and_probes() {
+    let (_, dir, _) = run();
+    let o = gen(&["eval", dir.to_str().unwrap(), "--importance-samples", "10"]);
+    ok(&o);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("eval.json")).unwrap()).unwrap();
+    let m = &json["metrics"];
+    let f = |k: &str| m[k].as_f64().unwrap_or_else(|| panic!("no {k}: {m}"));
+    let (nll, elbo_loss) = (f("nll/importance"), f("loss/test"));
+    assert!(
+        nll < elbo_loss && nll > 0.8 * elbo_loss,
+        "nll {nll}, -ELBO {elbo_loss}"
+    );
+    let kl_sum: f64 = (0..20).map(|i| f(&format!("vae/kl_dim_{i:02}"))).sum();
+    let kl = f("joint_kl/latent_kl");
+    assert!((kl_sum - kl).abs() < 1e-3 * kl, "{kl_sum} vs {kl}");
+    let active = f("codes/active_units");
+    assert!((1.0..=20.0).contains(&active), "{active}");
+    let acc = f("codes/1nn_test_accuracy");
+    assert!(acc > 0.8 && acc <= 1.0, "{acc}");
+    let bad = gen(&["eval", dir.to_str().unwrap(), "--importance-samples", "0"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("importance-samples"),
+        "{}",
+        stderr(&bad)
+    );
+}

@@ -33,7 +33,7 @@ pub mod spin;
 
 pub use error::{Error, Result};
 pub use fit::{FitModel, FitObserver, Iteration, Points};
-pub use model::{Batch, Build, BuildContext, DataInfo, Model, ModelEntry};
+pub use model::{Batch, Build, BuildContext, DataInfo, EvalOptions, Model, ModelEntry};
 pub use objective::{JointKl, KlDirection, Report, ReportMean};
 pub use rng::Rng;
 /// The YAML library configs are read with, re-exported so model crates use the same one.

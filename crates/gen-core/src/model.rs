@@ -97,6 +97,22 @@ pub enum Build {
     Fit(fn(BuildContext<'_>) -> Result<Box<dyn crate::fit::FitModel>>),
 }
 
+/// Settings of `gen eval` for figures too costly to compute every epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EvalOptions {
+    /// Importance samples per example for log-likelihood estimates (5000 is the standard
+    /// NLL estimate).
+    pub importance_samples: usize,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions {
+            importance_samples: 5000,
+        }
+    }
+}
+
 /// A trainable generative model.
 pub trait Model: Send {
     /// Which divergence this model's report estimates.
@@ -127,6 +143,18 @@ pub trait Model: Send {
     /// Scales every optimizer's learning rate (a schedule calls this each epoch).
     fn set_lr_scale(&mut self, scale: f64) {
         let _ = scale;
+    }
+
+    /// Figures only `gen eval` computes, as `(name, mean over the batch's examples)` on one
+    /// test batch (e.g. an importance-sampled log-likelihood).
+    fn eval_metrics(
+        &self,
+        batch: &Batch,
+        options: &EvalOptions,
+        rng: &mut Rng,
+    ) -> Result<Vec<(String, f64)>> {
+        let _ = (batch, options, rng);
+        Ok(vec![])
     }
 
     /// The codes `E[z|x]` of inputs `x` (rows as in a [`Batch`]), or `None` if the model

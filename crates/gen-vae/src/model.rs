@@ -260,6 +260,33 @@ impl Model for Vae {
         self.opt.set_lr_scale(scale);
     }
 
+    /// `nll/importance`: minus the importance-sampled bound on log q(x) with
+    /// `options.importance_samples` samples (nats per example), and `vae/kl_dim_<i>`: the
+    /// analytic KL(p(z_i|x) || N(0, 1)) of each latent coordinate.
+    fn eval_metrics(
+        &self,
+        batch: &Batch,
+        options: &gen_core::EvalOptions,
+        rng: &mut Rng,
+    ) -> Result<Vec<(String, f64)>> {
+        let x = self.input(batch)?;
+        let ll = self.log_likelihood_is(&x, options.importance_samples, rng)?;
+        let mut out = vec![(
+            "nll/importance".to_string(),
+            -ll.iter().sum::<f64>() / ll.len().max(1) as f64,
+        )];
+        let q = self.encode(&x)?;
+        // 0.5 (mu^2 + sigma^2 - 1 - log sigma^2) per coordinate, averaged over examples.
+        let per_dim = ((((q.mean.sqr()? + q.logvar.exp()?)? - 1.0)? - &q.logvar)? * 0.5)?
+            .mean(0)?
+            .to_dtype(DType::F64)?
+            .to_vec1::<f64>()?;
+        for (i, v) in per_dim.into_iter().enumerate() {
+            out.push((format!("vae/kl_dim_{i:02}"), v));
+        }
+        Ok(out)
+    }
+
     /// Posterior means of `p(z|x)`.
     fn encode(&self, x: &Tensor) -> Result<Option<Tensor>> {
         let x = x.to_dtype(self.dtype)?.to_device(&self.device)?;
