@@ -15,7 +15,7 @@ use gen_core::adversarial::{
 use gen_core::dist::{sigmoid, DiagGaussian};
 use gen_core::loss::{bce_with_logits_per_example, sum_per_example};
 use gen_core::mmd::{mmd2_unbiased, ImqKernel};
-use gen_core::model::{Batch, DataInfo, DataKind};
+use gen_core::model::{Batch, DataInfo};
 use gen_core::nn::{Activation, Init, Linear, Mlp, Params};
 use gen_core::optim::OptimizerConfig;
 use gen_core::picture::Picture;
@@ -280,20 +280,6 @@ impl Aae {
         }
     }
 
-    fn to_images(&self, flat: &Tensor) -> Result<Option<Tensor>> {
-        Ok(match self.data.kind {
-            DataKind::Image {
-                channels,
-                height,
-                width,
-            } => Some(
-                flat.clamp(0.0, 1.0)?
-                    .reshape(((), channels, height, width))?,
-            ),
-            DataKind::Points { .. } => None,
-        })
-    }
-
     /// Mean squared error per value between `x` and the decoder's mean at `codes`.
     fn recon_mse(&self, x: &Tensor, codes: &Tensor) -> Result<f64> {
         let mean = self.decode_mean(&codes.detach())?;
@@ -394,7 +380,7 @@ impl Model for Aae {
             vec![0; 64]
         };
         let z = self.prior_draws(&comps, rng)?;
-        if let Some(images) = self.to_images(&self.decode_mean(&z)?.detach())? {
+        if let Some(images) = self.data.as_images(&self.decode_mean(&z)?.detach())? {
             out.push(("samples".to_string(), Picture::grid(&images, 8)?));
         }
         let x = self.input(batch)?;
@@ -402,16 +388,12 @@ impl Model for Aae {
         if n > 0 {
             let first = x.narrow(0, 0, n)?;
             let recon = self.decode_mean(&self.encode_mean(&first)?)?.detach();
-            if let (Some(xi), Some(ri)) = (self.to_images(&first)?, self.to_images(&recon)?) {
-                let mut rows = vec![];
-                for start in (0..n).step_by(8) {
-                    let len = 8.min(n - start);
-                    rows.push(xi.narrow(0, start, len)?);
-                    rows.push(ri.narrow(0, start, len)?);
-                }
+            if let (Some(xi), Some(ri)) =
+                (self.data.as_images(&first)?, self.data.as_images(&recon)?)
+            {
                 out.push((
                     "reconstructions".to_string(),
-                    Picture::grid(&Tensor::cat(&rows, 0)?, 8)?,
+                    Picture::reconstructions(&xi, &ri)?,
                 ));
             }
         }

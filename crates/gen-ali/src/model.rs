@@ -9,7 +9,7 @@ use crate::config::{AliConfig, EncoderKind, LatentPrior, PairLoss};
 use candle_core::{DType, Device, Tensor};
 use gen_core::adversarial::{discriminator_loss, ratio_estimates, softplus, Player};
 use gen_core::dist::DiagGaussian;
-use gen_core::model::{Batch, DataInfo, DataKind};
+use gen_core::model::{Batch, DataInfo};
 use gen_core::nn::{dropout, Activation, Init, Linear, Mlp, Params};
 use gen_core::optim::OptimizerConfig;
 use gen_core::picture::Picture;
@@ -233,20 +233,6 @@ impl Ali {
         Ok((enc, gen))
     }
 
-    fn to_images(&self, flat: &Tensor) -> Result<Option<Tensor>> {
-        Ok(match self.data.kind {
-            DataKind::Image {
-                channels,
-                height,
-                width,
-            } => Some(
-                flat.clamp(0.0, 1.0)?
-                    .reshape(((), channels, height, width))?,
-            ),
-            DataKind::Points { .. } => None,
-        })
-    }
-
     fn report(&self, r: Reported) -> Report {
         let mut metrics = vec![
             ("ali/d_loss".to_string(), r.d_loss),
@@ -333,7 +319,10 @@ impl Model for Ali {
     fn pictures(&self, batch: &Batch, rng: &mut Rng) -> Result<Vec<(String, Picture)>> {
         let mut out = vec![];
         let z = self.prior(64, rng)?;
-        if let Some(images) = self.to_images(&self.to_data(&self.generate(&z)?.detach())?)? {
+        if let Some(images) = self
+            .data
+            .as_images(&self.to_data(&self.generate(&z)?.detach())?)?
+        {
             out.push(("samples".to_string(), Picture::grid(&images, 8)?));
         }
         let n = batch.size().min(32);
@@ -342,20 +331,15 @@ impl Model for Ali {
             let back = self
                 .to_data(&self.generate(&self.posterior(&x)?.0)?)?
                 .detach();
-            let (Some(xi), Some(ri)) =
-                (self.to_images(&self.to_data(&x)?)?, self.to_images(&back)?)
-            else {
+            let (Some(xi), Some(ri)) = (
+                self.data.as_images(&self.to_data(&x)?)?,
+                self.data.as_images(&back)?,
+            ) else {
                 return Ok(out);
             };
-            let mut rows = vec![];
-            for start in (0..n).step_by(8) {
-                let len = 8.min(n - start);
-                rows.push(xi.narrow(0, start, len)?);
-                rows.push(ri.narrow(0, start, len)?);
-            }
             out.push((
                 "reconstructions".to_string(),
-                Picture::grid(&Tensor::cat(&rows, 0)?, 8)?,
+                Picture::reconstructions(&xi, &ri)?,
             ));
         }
         Ok(out)

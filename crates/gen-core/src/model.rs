@@ -65,6 +65,22 @@ impl DataInfo {
     pub fn is_image(&self) -> bool {
         matches!(self.kind, DataKind::Image { .. })
     }
+
+    /// Rows of pixel values as a batch of images `(N, C, H, W)` clamped to [0, 1], or
+    /// `None` for points.
+    pub fn as_images(&self, flat: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(match self.kind {
+            DataKind::Image {
+                channels,
+                height,
+                width,
+            } => Some(
+                flat.clamp(0.0, 1.0)?
+                    .reshape(((), channels, height, width))?,
+            ),
+            DataKind::Points { .. } => None,
+        })
+    }
 }
 
 /// Everything a builder gets: the config (to read its `model` section), the data's shape,

@@ -12,6 +12,19 @@ pub struct Picture {
 }
 
 impl Picture {
+    /// Inputs and their reconstructions (both `(N, C, H, W)`), 8 per row: each row of
+    /// inputs is followed by the row of their reconstructions.
+    pub fn reconstructions(inputs: &Tensor, outputs: &Tensor) -> Result<Picture> {
+        let n = inputs.dim(0)?;
+        let mut rows = vec![];
+        for start in (0..n).step_by(8) {
+            let len = 8.min(n - start);
+            rows.push(inputs.narrow(0, start, len)?);
+            rows.push(outputs.narrow(0, start, len)?);
+        }
+        Picture::grid(&Tensor::cat(&rows, 0)?, 8)
+    }
+
     /// Tiles a batch of images `(N, C, H, W)` or `(N, H, W)`, values in [0, 1], into a
     /// grid `cols` wide with a 2-pixel border between tiles.
     pub fn grid(batch: &Tensor, cols: usize) -> Result<Picture> {

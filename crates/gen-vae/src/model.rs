@@ -4,7 +4,7 @@ use crate::config::{DecoderKind, KlEstimator, VaeConfig};
 use candle_core::{DType, Device, Tensor};
 use gen_core::dist::{sigmoid, DiagGaussian, LN_2PI};
 use gen_core::loss::{bce_with_logits_per_example, sum_per_example};
-use gen_core::model::{Batch, DataInfo, DataKind};
+use gen_core::model::{Batch, DataInfo};
 use gen_core::nn::{Init, Linear, Mlp, Params};
 use gen_core::optim::{Adam, OptimizerConfig};
 use gen_core::picture::Picture;
@@ -177,20 +177,6 @@ impl Vae {
     fn input(&self, batch: &Batch) -> Result<Tensor> {
         Ok(batch.x.to_dtype(self.dtype)?.to_device(&self.device)?)
     }
-
-    fn to_images(&self, flat: &Tensor) -> Result<Option<Tensor>> {
-        Ok(match self.data.kind {
-            DataKind::Image {
-                channels,
-                height,
-                width,
-            } => Some(
-                flat.clamp(0.0, 1.0)?
-                    .reshape(((), channels, height, width))?,
-            ),
-            DataKind::Points { .. } => None,
-        })
-    }
 }
 
 impl Model for Vae {
@@ -213,7 +199,7 @@ impl Model for Vae {
     fn pictures(&self, batch: &Batch, rng: &mut Rng) -> Result<Vec<(String, Picture)>> {
         let mut out = vec![];
         let z = rng.randn((64, self.cfg.latent), self.dtype, &self.device)?;
-        if let Some(samples) = self.to_images(&self.decode_mean(&z)?.detach())? {
+        if let Some(samples) = self.data.as_images(&self.decode_mean(&z)?.detach())? {
             out.push(("samples".to_string(), Picture::grid(&samples, 8)?));
         }
         // Four rows of 8 test inputs, each followed by its reconstruction from the posterior mean.
@@ -221,16 +207,10 @@ impl Model for Vae {
         if n > 0 {
             let x = self.input(batch)?.narrow(0, 0, n)?;
             let recon = self.decode_mean(&self.encode(&x)?.mean)?.detach();
-            if let (Some(xi), Some(ri)) = (self.to_images(&x)?, self.to_images(&recon)?) {
-                let mut rows = vec![];
-                for start in (0..n).step_by(8) {
-                    let len = 8.min(n - start);
-                    rows.push(xi.narrow(0, start, len)?);
-                    rows.push(ri.narrow(0, start, len)?);
-                }
+            if let (Some(xi), Some(ri)) = (self.data.as_images(&x)?, self.data.as_images(&recon)?) {
                 out.push((
                     "reconstructions".to_string(),
-                    Picture::grid(&Tensor::cat(&rows, 0)?, 8)?,
+                    Picture::reconstructions(&xi, &ri)?,
                 ));
             }
         }
@@ -303,6 +283,7 @@ impl Model for Vae {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gen_core::model::DataKind;
 
     fn tiny(decoder: DecoderKind, kl: KlEstimator, samples: usize) -> Vae {
         let cfg = VaeConfig {
