@@ -16,7 +16,7 @@ use gen_core::dist::{sigmoid, DiagGaussian};
 use gen_core::loss::{bce_with_logits_per_example, sum_per_example};
 use gen_core::mmd::{mmd2_unbiased, ImqKernel};
 use gen_core::model::{Batch, DataInfo};
-use gen_core::nn::{Activation, Init, Linear, Mlp, Params};
+use gen_core::nn::{Activation, Encoder, Init, Mlp, Params};
 use gen_core::optim::OptimizerConfig;
 use gen_core::picture::Picture;
 use gen_core::{JointKl, KlDirection, Model, Report, Result, Rng};
@@ -28,10 +28,7 @@ pub struct Aae {
     prior: Prior,
     /// `encoder.*`, `decoder.*` and `discriminator.*`.
     params: Params,
-    encoder: Mlp,
-    mean_head: Linear,
-    /// The Gaussian encoder's log-variance head.
-    logvar_head: Option<Linear>,
+    encoder: Encoder,
     decoder: Mlp,
     discriminator: Mlp,
     d: Player,
@@ -71,29 +68,16 @@ impl Aae {
             dtype,
             device: device.clone(),
         };
-        let enc_sizes: Vec<usize> = std::iter::once(dim)
-            .chain(cfg.hidden.iter().copied())
-            .collect();
-        let encoder = Mlp::new(
+        let encoder = Encoder::new(
             &mut params,
             "encoder",
-            &enc_sizes,
+            dim,
+            &cfg.hidden,
+            cfg.latent,
             cfg.activation,
-            true,
+            cfg.encoder == EncoderKind::Gaussian,
             &mut init,
         )?;
-        let top = *enc_sizes.last().unwrap_or(&dim);
-        let mean_head = Linear::new(&mut params, "encoder.mean", top, cfg.latent, &mut init)?;
-        let logvar_head = match cfg.encoder {
-            EncoderKind::Gaussian => Some(Linear::new(
-                &mut params,
-                "encoder.logvar",
-                top,
-                cfg.latent,
-                &mut init,
-            )?),
-            EncoderKind::Deterministic => None,
-        };
         let dec_sizes: Vec<usize> = std::iter::once(cfg.latent)
             .chain(cfg.hidden.iter().rev().copied())
             .chain(std::iter::once(dim))
@@ -134,8 +118,6 @@ impl Aae {
             prior,
             params,
             encoder,
-            mean_head,
-            logvar_head,
             decoder,
             discriminator,
             device,
@@ -149,14 +131,7 @@ impl Aae {
 
     /// p(z|x): its mean, and for the Gaussian encoder its log-variance.
     fn posterior(&self, x: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
-        let h = self.encoder.forward(x)?;
-        let mean = self.mean_head.forward(&h)?;
-        let logvar = self
-            .logvar_head
-            .as_ref()
-            .map(|head| head.forward(&h))
-            .transpose()?;
-        Ok((mean, logvar))
+        Ok(self.encoder.forward(x)?)
     }
 
     /// A code z ~ p(z|x) (the deterministic encoder's output, or a reparameterized draw).

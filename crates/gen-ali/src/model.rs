@@ -10,7 +10,7 @@ use candle_core::{DType, Device, Tensor};
 use gen_core::adversarial::{discriminator_loss, ratio_estimates, softplus, Player};
 use gen_core::dist::DiagGaussian;
 use gen_core::model::{Batch, DataInfo};
-use gen_core::nn::{dropout, Activation, Init, Linear, Mlp, Params};
+use gen_core::nn::{dropout, Activation, Encoder, Init, Linear, Mlp, Params};
 use gen_core::optim::OptimizerConfig;
 use gen_core::picture::Picture;
 use gen_core::{JointKl, KlDirection, Model, Report, Result, Rng};
@@ -67,9 +67,7 @@ pub struct Ali {
     data: DataInfo,
     /// `encoder.*`, `generator.*`, `discriminator.*`.
     params: Params,
-    encoder: Mlp,
-    mean_head: Linear,
-    logvar_head: Option<Linear>,
+    encoder: Encoder,
     generator: Mlp,
     discriminator: JointDiscriminator,
     d: Player,
@@ -99,29 +97,17 @@ impl Ali {
             dtype,
             device: device.clone(),
         };
-        let enc_sizes: Vec<usize> = std::iter::once(dim)
-            .chain(cfg.hidden.iter().rev().copied())
-            .collect();
-        let encoder = Mlp::new(
+        let enc_hidden: Vec<usize> = cfg.hidden.iter().rev().copied().collect();
+        let encoder = Encoder::new(
             &mut params,
             "encoder",
-            &enc_sizes,
+            dim,
+            &enc_hidden,
+            cfg.latent,
             cfg.activation,
-            true,
+            cfg.encoder == EncoderKind::Gaussian,
             &mut init,
         )?;
-        let top = *enc_sizes.last().unwrap_or(&dim);
-        let mean_head = Linear::new(&mut params, "encoder.mean", top, cfg.latent, &mut init)?;
-        let logvar_head = match cfg.encoder {
-            EncoderKind::Gaussian => Some(Linear::new(
-                &mut params,
-                "encoder.logvar",
-                top,
-                cfg.latent,
-                &mut init,
-            )?),
-            EncoderKind::Deterministic => None,
-        };
         let gen_sizes: Vec<usize> = std::iter::once(cfg.latent)
             .chain(cfg.hidden.iter().copied())
             .chain(std::iter::once(dim))
@@ -147,8 +133,6 @@ impl Ali {
             data: data.clone(),
             params,
             encoder,
-            mean_head,
-            logvar_head,
             generator,
             discriminator,
             device,
@@ -177,14 +161,7 @@ impl Ali {
 
     /// The encoder's mean and (Gaussian encoder) log-variance at `x` in the players' space.
     fn posterior(&self, x: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
-        let h = self.encoder.forward(x)?;
-        let mean = self.mean_head.forward(&h)?;
-        let logvar = self
-            .logvar_head
-            .as_ref()
-            .map(|head| head.forward(&h))
-            .transpose()?;
-        Ok((mean, logvar))
+        Ok(self.encoder.forward(x)?)
     }
 
     /// z ~ p(z|x) for `x` in the players' space.

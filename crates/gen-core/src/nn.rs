@@ -191,6 +191,48 @@ impl Mlp {
     }
 }
 
+/// An encoder: an MLP from x through `hidden` widths (activated), then a linear head for
+/// the code's mean and, for a Gaussian `p(z|x)`, one for its log-variance. Parameters are
+/// `<name>.<i>.*`, `<name>.mean.*` and `<name>.logvar.*`.
+#[derive(Clone)]
+pub struct Encoder {
+    pub body: Mlp,
+    pub mean: Linear,
+    pub logvar: Option<Linear>,
+}
+
+impl Encoder {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        params: &mut Params,
+        name: &str,
+        input: usize,
+        hidden: &[usize],
+        latent: usize,
+        activation: Activation,
+        gaussian: bool,
+        init: &mut Init<'_>,
+    ) -> Result<Self> {
+        let sizes: Vec<usize> = std::iter::once(input)
+            .chain(hidden.iter().copied())
+            .collect();
+        let body = Mlp::new(params, name, &sizes, activation, true, init)?;
+        let top = *sizes.last().unwrap_or(&input);
+        let mean = Linear::new(params, &format!("{name}.mean"), top, latent, init)?;
+        let logvar = gaussian
+            .then(|| Linear::new(params, &format!("{name}.logvar"), top, latent, init))
+            .transpose()?;
+        Ok(Encoder { body, mean, logvar })
+    }
+
+    /// The code's mean and (Gaussian encoder) log-variance at inputs `x`.
+    pub fn forward(&self, x: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
+        let h = self.body.forward(x)?;
+        let logvar = self.logvar.as_ref().map(|l| l.forward(&h)).transpose()?;
+        Ok((self.mean.forward(&h)?, logvar))
+    }
+}
+
 /// Inverted dropout: each value is zeroed with probability `p` and the rest scaled by
 /// `1 / (1 - p)`, so the expectation is unchanged (use only while training).
 pub fn dropout(x: &Tensor, p: f64, rng: &mut Rng) -> Result<Tensor> {

@@ -5,7 +5,7 @@ use candle_core::{DType, Device, Tensor};
 use gen_core::dist::{sigmoid, DiagGaussian, LN_2PI};
 use gen_core::loss::{bce_with_logits_per_example, sum_per_example};
 use gen_core::model::{Batch, DataInfo};
-use gen_core::nn::{Init, Linear, Mlp, Params};
+use gen_core::nn::{Encoder, Init, Mlp, Params};
 use gen_core::optim::{Adam, OptimizerConfig};
 use gen_core::picture::Picture;
 use gen_core::{kl, JointKl, KlDirection, Model, Report, Result, Rng};
@@ -15,9 +15,7 @@ pub struct Vae {
     cfg: VaeConfig,
     data: DataInfo,
     params: Params,
-    encoder: Mlp,
-    mean_head: Linear,
-    logvar_head: Linear,
+    encoder: Encoder,
     decoder: Mlp,
     opt: Adam,
     device: Device,
@@ -50,20 +48,16 @@ impl Vae {
             dtype,
             device: device.clone(),
         };
-        let enc_sizes: Vec<usize> = std::iter::once(dim)
-            .chain(cfg.hidden.iter().copied())
-            .collect();
-        let encoder = Mlp::new(
+        let encoder = Encoder::new(
             &mut params,
             "encoder",
-            &enc_sizes,
+            dim,
+            &cfg.hidden,
+            cfg.latent,
             cfg.activation,
             true,
             &mut init,
         )?;
-        let top = *enc_sizes.last().unwrap_or(&dim);
-        let mean_head = Linear::new(&mut params, "encoder.mean", top, cfg.latent, &mut init)?;
-        let logvar_head = Linear::new(&mut params, "encoder.logvar", top, cfg.latent, &mut init)?;
         let dec_sizes: Vec<usize> = std::iter::once(cfg.latent)
             .chain(cfg.hidden.iter().rev().copied())
             .chain(std::iter::once(dim))
@@ -82,8 +76,6 @@ impl Vae {
             data: data.clone(),
             params,
             encoder,
-            mean_head,
-            logvar_head,
             decoder,
             opt,
             device,
@@ -93,11 +85,9 @@ impl Vae {
 
     /// p(z|x) for inputs `x` of shape `(B, dim)`.
     pub fn encode(&self, x: &Tensor) -> Result<DiagGaussian> {
-        let h = self.encoder.forward(x)?;
-        Ok(DiagGaussian::new(
-            self.mean_head.forward(&h)?,
-            self.logvar_head.forward(&h)?,
-        ))
+        let (mean, logvar) = self.encoder.forward(x)?;
+        let logvar = logvar.expect("the VAE's encoder is Gaussian");
+        Ok(DiagGaussian::new(mean, logvar))
     }
 
     /// The decoder's output: logits (Bernoulli) or means (Gaussian).
