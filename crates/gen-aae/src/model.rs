@@ -10,7 +10,7 @@ use crate::config::{AaeConfig, EncoderKind, PriorKind, Reconstruction};
 use crate::prior::Prior;
 use candle_core::{DType, Device, Tensor};
 use gen_core::adversarial::{
-    discriminator_loss, generator_loss, ratio_estimates, GeneratorLoss, Player, RatioEstimates,
+    discriminator_loss, generator_loss, ratio_estimates, GeneratorLoss, Players, RatioEstimates,
 };
 use gen_core::dist::{sigmoid, DiagGaussian};
 use gen_core::loss::{bce_with_logits_per_example, sum_per_example};
@@ -31,9 +31,7 @@ pub struct Aae {
     encoder: Encoder,
     decoder: Mlp,
     discriminator: Mlp,
-    d: Player,
-    /// Encoder and decoder.
-    ae: Player,
+    players: Players,
     device: Device,
     dtype: DType,
 }
@@ -109,10 +107,14 @@ impl Aae {
             false,
             &mut init,
         )?;
-        let (d_opt, ae_opt) = cfg.schedule().optimizers(optimizer);
         Ok(Aae {
-            d: Player::new(&params, &["discriminator."], d_opt),
-            ae: Player::new(&params, &["encoder.", "decoder."], ae_opt),
+            players: Players::new(
+                &params,
+                &cfg.schedule(),
+                optimizer,
+                &["encoder.", "decoder."],
+                "ae_optimizer.",
+            ),
             cfg,
             data: data.clone(),
             prior,
@@ -286,7 +288,7 @@ impl Model for Aae {
             let codes = self.encode(&x, rng)?.detach();
             let (lp, lc) = (self.logits(&prior, &comps)?, self.logits(&codes, &comps)?);
             let loss = discriminator_loss(&lp, &lc)?;
-            self.d.step(&loss)?;
+            self.players.d.step(&loss)?;
             d_state = Some((ratio_estimates(&lp, &lc)?, scalar(&loss)?));
         }
         let (est, d_loss) = d_state.expect("d_steps >= 1");
@@ -297,7 +299,7 @@ impl Model for Aae {
             let adv = self.adversarial(&self.logits(&pass.codes, &comps)?)?;
             let loss =
                 ((&pass.reconstruction * self.cfg.recon_weight)? + (&adv * self.cfg.adv_weight)?)?;
-            self.ae.step(&loss)?;
+            self.players.side.step(&loss)?;
             adv_loss = scalar(&adv)?;
             reconstruction = scalar(&pass.reconstruction)?;
             recon_mse = self.recon_mse(&x, &pass.codes)?;
@@ -397,15 +399,13 @@ impl Model for Aae {
 
     fn state(&self) -> Result<Vec<(String, Tensor)>> {
         let mut s = self.params.export("model.");
-        s.extend(self.d.opt.export("d_optimizer.")?);
-        s.extend(self.ae.opt.export("ae_optimizer.")?);
+        s.extend(self.players.export()?);
         Ok(s)
     }
 
     fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
         self.params.load("model.", state)?;
-        self.d.opt.load("d_optimizer.", state)?;
-        self.ae.opt.load("ae_optimizer.", state)
+        self.players.load(state)
     }
 
     fn resolved_config(&self) -> gen_core::yaml::Value {
@@ -413,8 +413,7 @@ impl Model for Aae {
     }
 
     fn set_lr_scale(&mut self, scale: f64) {
-        self.d.opt.set_lr_scale(scale);
-        self.ae.opt.set_lr_scale(scale);
+        self.players.set_lr_scale(scale);
     }
 
     /// Code means `E[z|x]`.

@@ -7,7 +7,7 @@
 
 use crate::config::{AliConfig, EncoderKind, LatentPrior, PairLoss};
 use candle_core::{DType, Device, Tensor};
-use gen_core::adversarial::{discriminator_loss, ratio_estimates, softplus, Player};
+use gen_core::adversarial::{discriminator_loss, ratio_estimates, softplus, Players};
 use gen_core::dist::DiagGaussian;
 use gen_core::model::{Batch, DataInfo};
 use gen_core::nn::{dropout, Activation, Encoder, Init, Linear, Mlp, Params};
@@ -70,9 +70,7 @@ pub struct Ali {
     encoder: Encoder,
     generator: Mlp,
     discriminator: JointDiscriminator,
-    d: Player,
-    /// Encoder and generator.
-    eg: Player,
+    players: Players,
     device: Device,
     dtype: DType,
 }
@@ -125,10 +123,14 @@ impl Ali {
             .chain(std::iter::once(1))
             .collect();
         let discriminator = JointDiscriminator::new(&mut params, &d_sizes, cfg.dropout, &mut init)?;
-        let (d_opt, eg_opt) = cfg.schedule().optimizers(optimizer);
         Ok(Ali {
-            d: Player::new(&params, &["discriminator."], d_opt),
-            eg: Player::new(&params, &["encoder.", "generator."], eg_opt),
+            players: Players::new(
+                &params,
+                &cfg.schedule(),
+                optimizer,
+                &["encoder.", "generator."],
+                "eg_optimizer.",
+            ),
             cfg,
             data: data.clone(),
             params,
@@ -253,7 +255,7 @@ impl Model for Ali {
         for _ in 0..self.cfg.d_steps {
             let (enc, gen) = self.pairs(&x, rng, false)?;
             let loss = discriminator_loss(&enc, &gen)?;
-            self.d.step(&loss)?;
+            self.players.d.step(&loss)?;
             d_state = Some((ratio_estimates(&enc, &gen)?, scalar(&loss)?));
         }
         let (est, d_loss) = d_state.expect("d_steps >= 1");
@@ -261,7 +263,7 @@ impl Model for Ali {
         for _ in 0..self.cfg.g_steps {
             let (enc, gen) = self.pairs(&x, rng, true)?;
             let loss = pair_loss(self.cfg.loss, &enc, &gen)?;
-            self.eg.step(&loss)?;
+            self.players.side.step(&loss)?;
             eg_loss = scalar(&loss)?;
         }
         Ok(self.report(Reported {
@@ -328,15 +330,13 @@ impl Model for Ali {
 
     fn state(&self) -> Result<Vec<(String, Tensor)>> {
         let mut s = self.params.export("model.");
-        s.extend(self.d.opt.export("d_optimizer.")?);
-        s.extend(self.eg.opt.export("eg_optimizer.")?);
+        s.extend(self.players.export()?);
         Ok(s)
     }
 
     fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
         self.params.load("model.", state)?;
-        self.d.opt.load("d_optimizer.", state)?;
-        self.eg.opt.load("eg_optimizer.", state)
+        self.players.load(state)
     }
 
     fn resolved_config(&self) -> gen_core::yaml::Value {
@@ -344,8 +344,7 @@ impl Model for Ali {
     }
 
     fn set_lr_scale(&mut self, scale: f64) {
-        self.d.opt.set_lr_scale(scale);
-        self.eg.opt.set_lr_scale(scale);
+        self.players.set_lr_scale(scale);
     }
 
     /// Encoder means `E[z|x]` for `x` in the data's space.

@@ -108,6 +108,52 @@ impl Player {
     }
 }
 
+/// Both players of an adversarial model, saved and scaled together. The discriminator's
+/// optimizer state goes under `d_optimizer.`, the other side's under `side_prefix`.
+pub struct Players {
+    pub d: Player,
+    pub side: Player,
+    side_prefix: &'static str,
+}
+
+impl Players {
+    /// The discriminator owns `discriminator.*`; the other side owns `side` (e.g.
+    /// `["generator."]`, or `["encoder.", "decoder."]`) and saves under `side_prefix`.
+    pub fn new(
+        params: &Params,
+        schedule: &Schedule,
+        base: &OptimizerConfig,
+        side: &[&str],
+        side_prefix: &'static str,
+    ) -> Self {
+        let (d_opt, side_opt) = schedule.optimizers(base);
+        Players {
+            d: Player::new(params, &["discriminator."], d_opt),
+            side: Player::new(params, side, side_opt),
+            side_prefix,
+        }
+    }
+
+    /// Both optimizers' states, for a checkpoint.
+    pub fn export(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut s = self.d.opt.export("d_optimizer.")?;
+        s.extend(self.side.opt.export(self.side_prefix)?);
+        Ok(s)
+    }
+
+    /// Restores what [`Players::export`] saved.
+    pub fn load(&mut self, state: &std::collections::HashMap<String, Tensor>) -> crate::Result<()> {
+        self.d.opt.load("d_optimizer.", state)?;
+        self.side.opt.load(self.side_prefix, state)
+    }
+
+    /// Scales both learning rates (a schedule's per-epoch factor).
+    pub fn set_lr_scale(&mut self, scale: f64) {
+        self.d.opt.set_lr_scale(scale);
+        self.side.opt.set_lr_scale(scale);
+    }
+}
+
 /// How many updates each player takes per iteration, and their learning rates.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Schedule {

@@ -11,7 +11,7 @@ use crate::config::{GanConfig, Network};
 use crate::dcgan;
 use candle_core::{DType, Device, Tensor};
 use gen_core::adversarial::{
-    discriminator_loss, generator_loss, pack, ratio_estimates, Player, RatioEstimates,
+    discriminator_loss, generator_loss, pack, ratio_estimates, Players, RatioEstimates,
 };
 use gen_core::model::{Batch, DataInfo, DataKind};
 use gen_core::nn::{Init, Mlp, Params};
@@ -55,8 +55,7 @@ pub struct Gan {
     /// The generator before this iteration's generator steps (not saved: it is a copy).
     old_params: Params,
     old_generator: GeneratorNet,
-    d: Player,
-    g: Player,
+    players: Players,
     device: Device,
     dtype: DType,
 }
@@ -158,10 +157,14 @@ impl Gan {
                 )
             }
         };
-        let (d_opt, g_opt) = cfg.schedule().optimizers(optimizer);
         Ok(Gan {
-            d: Player::new(&params, &["discriminator."], d_opt),
-            g: Player::new(&params, &["generator."], g_opt),
+            players: Players::new(
+                &params,
+                &cfg.schedule(),
+                optimizer,
+                &["generator."],
+                "g_optimizer.",
+            ),
             cfg,
             data: data.clone(),
             params,
@@ -293,7 +296,7 @@ impl Model for Gan {
                 .detach();
             let (lr, lf) = (self.logits(&real)?, self.logits(&fake)?);
             let loss = discriminator_loss(&lr, &lf)?;
-            self.d.step(&loss)?;
+            self.players.d.step(&loss)?;
             d_state = Some((ratio_estimates(&lr, &lf)?, scalar(&loss)?));
         }
         let (est, d_loss) = d_state.expect("d_steps >= 1");
@@ -312,7 +315,7 @@ impl Model for Gan {
                 let fake = self.generate(&self.generator, &z, Pass::Train)?;
                 (generator_loss(self.cfg.loss, &self.logits(&fake)?)?, 0.0)
             };
-            self.g.step(&loss)?;
+            self.players.side.step(&loss)?;
             g_loss = scalar(&loss)?;
             drift_sum += drift;
         }
@@ -351,16 +354,14 @@ impl Model for Gan {
     fn state(&self) -> Result<Vec<(String, Tensor)>> {
         let mut s = self.params.export("model.");
         s.extend(self.buffers.export("buffers."));
-        s.extend(self.d.opt.export("d_optimizer.")?);
-        s.extend(self.g.opt.export("g_optimizer.")?);
+        s.extend(self.players.export()?);
         Ok(s)
     }
 
     fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
         self.params.load("model.", state)?;
         self.buffers.load("buffers.", state)?;
-        self.d.opt.load("d_optimizer.", state)?;
-        self.g.opt.load("g_optimizer.", state)
+        self.players.load(state)
     }
 
     fn resolved_config(&self) -> gen_core::yaml::Value {
@@ -368,8 +369,7 @@ impl Model for Gan {
     }
 
     fn set_lr_scale(&mut self, scale: f64) {
-        self.d.opt.set_lr_scale(scale);
-        self.g.opt.set_lr_scale(scale);
+        self.players.set_lr_scale(scale);
     }
 
     fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
