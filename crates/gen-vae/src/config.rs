@@ -27,9 +27,24 @@ pub struct VaeConfig {
     /// Weight of `latent_kl` in the loss (1 = the ELBO; the report stays unweighted).
     #[serde(default = "one")]
     pub beta: f64,
-    /// Reparameterized samples of z per data point.
+    /// Reparameterized samples of z per data point (k of the IWAE bound).
     #[serde(default = "default_samples")]
     pub samples: usize,
+    /// What the training step maximizes.
+    #[serde(default)]
+    pub objective: Objective,
+}
+
+/// The bound on log q(x) a training step maximizes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Objective {
+    /// The ELBO, averaged over the `samples` draws.
+    #[default]
+    Elbo,
+    /// Burda et al.'s importance-weighted bound `E[log (1/k) sum_i w_i]` over k = `samples`
+    /// draws, `w_i = q(x|z_i) q(z_i) / p(z_i|x)`; tighter than the ELBO for k > 1.
+    Iwae,
 }
 
 /// The likelihood q(x|z).
@@ -89,6 +104,15 @@ impl VaeConfig {
             return bad(
                 "samples",
                 "at least 1 sample of z per data point is needed".into(),
+            );
+        }
+        if self.objective == Objective::Iwae && self.beta != 1.0 {
+            return bad(
+                "beta",
+                format!(
+                    "the IWAE bound has no KL term to weight; remove beta (got {}) or use objective: elbo",
+                    self.beta
+                ),
             );
         }
         if !(self.decoder_sigma > 0.0 && self.decoder_sigma.is_finite()) {

@@ -1,9 +1,9 @@
 //! The VAE's networks, its joint-KL terms and its training step.
 
-use crate::config::{DecoderKind, KlEstimator, VaeConfig};
+use crate::config::{DecoderKind, KlEstimator, Objective, VaeConfig};
 use candle_core::{DType, Device, Tensor};
 use gen_core::dist::{sigmoid, DiagGaussian, LN_2PI};
-use gen_core::loss::{bce_with_logits_per_example, sum_per_example};
+use gen_core::loss::{bce_with_logits_per_example, logsumexp_keepdim, sum_per_example};
 use gen_core::model::{Batch, DataInfo};
 use gen_core::nn::{Encoder, Init, Mlp, Params};
 use gen_core::optim::{Adam, OptimizerConfig};
@@ -30,6 +30,9 @@ pub struct Terms {
     pub reconstruction: Tensor,
     /// KL(p(z|x) || q(z)).
     pub latent_kl: Tensor,
+    /// `objective: iwae`: the importance-weighted bound on log q(x) (batch mean), whose
+    /// negative is then the loss.
+    pub iwae: Option<Tensor>,
 }
 
 impl Vae {
@@ -132,9 +135,19 @@ impl Vae {
             (DiagGaussian::new(rep(&q.mean)?, rep(&q.logvar)?), rep(x)?)
         };
         let z = post.rsample(rng)?;
-        let reconstruction = self
-            .neg_log_likelihood(&self.decode(&z)?, &xs)?
-            .mean_all()?;
+        let nll = self.neg_log_likelihood(&self.decode(&z)?, &xs)?;
+        let reconstruction = nll.mean_all()?;
+        let iwae = match self.cfg.objective {
+            Objective::Elbo => None,
+            Objective::Iwae => {
+                // Rows are m blocks of the batch: log w as (m, B), log-mean-exp over m.
+                let prior = DiagGaussian::standard_like(&z)?;
+                let log_w = ((prior.log_prob(&z)? - post.log_prob(&z)?)? - &nll)?
+                    .reshape((m, x.dim(0)?))?;
+                let bound = (logsumexp_keepdim(&log_w, 0)? - (m as f64).ln())?;
+                Some(bound.mean_all()?)
+            }
+        };
         let latent_kl = match self.cfg.kl {
             KlEstimator::Analytic => kl::gaussian_std_normal(&q)?,
             KlEstimator::Sampled => {
@@ -143,11 +156,15 @@ impl Vae {
             }
         }
         .mean_all()?;
-        let loss = (&reconstruction + (&latent_kl * self.cfg.beta)?)?;
+        let loss = match &iwae {
+            Some(bound) => bound.neg()?,
+            None => (&reconstruction + (&latent_kl * self.cfg.beta)?)?,
+        };
         Ok(Terms {
             loss,
             reconstruction,
             latent_kl,
+            iwae,
         })
     }
 
@@ -160,7 +177,13 @@ impl Vae {
                 KlDirection::Forward,
                 vec![("reconstruction", rec), ("latent_kl", kl)],
             ),
-            metrics: vec![],
+            metrics: t
+                .iwae
+                .as_ref()
+                .map(|b| Ok::<_, gen_core::Error>(("vae/iwae_bound".to_string(), f(b)?)))
+                .transpose()?
+                .into_iter()
+                .collect(),
         })
     }
 
@@ -276,6 +299,16 @@ mod tests {
     use gen_core::model::DataKind;
 
     fn tiny(decoder: DecoderKind, kl: KlEstimator, samples: usize) -> Vae {
+        tiny_with(decoder, kl, samples, Objective::Elbo, 1.3)
+    }
+
+    fn tiny_with(
+        decoder: DecoderKind,
+        kl: KlEstimator,
+        samples: usize,
+        objective: Objective,
+        beta: f64,
+    ) -> Vae {
         let cfg = VaeConfig {
             family: "vae".into(),
             hidden: vec![4],
@@ -284,8 +317,9 @@ mod tests {
             decoder,
             decoder_sigma: 0.7,
             kl,
-            beta: 1.3,
+            beta,
             samples,
+            objective,
         };
         let data = DataInfo {
             name: "test".into(),
@@ -317,11 +351,30 @@ mod tests {
             &Device::Cpu,
         )
         .unwrap();
-        for (dec, kl, m) in [
-            (DecoderKind::Bernoulli, KlEstimator::Analytic, 1),
-            (DecoderKind::Gaussian, KlEstimator::Sampled, 2),
+        for (dec, kl, m, objective, beta) in [
+            (
+                DecoderKind::Bernoulli,
+                KlEstimator::Analytic,
+                1,
+                Objective::Elbo,
+                1.3,
+            ),
+            (
+                DecoderKind::Gaussian,
+                KlEstimator::Sampled,
+                2,
+                Objective::Elbo,
+                1.3,
+            ),
+            (
+                DecoderKind::Bernoulli,
+                KlEstimator::Analytic,
+                3,
+                Objective::Iwae,
+                1.0,
+            ),
         ] {
-            let vae = tiny(dec, kl, m);
+            let vae = tiny_with(dec, kl, m, objective, beta);
             let loss_at = || -> f64 {
                 vae.terms(&x, &mut Rng::new(99))
                     .unwrap()
@@ -386,5 +439,54 @@ mod tests {
             "beta weights the loss only"
         );
         assert!(kl >= 0.0 && rec > 0.0);
+    }
+
+    /// The IWAE bound on the same draws: at k = 1 it is the ELBO with the sampled KL;
+    /// for k > 1 it is at least the ELBO averaged over those k draws (Jensen, per example),
+    /// and strictly above it here.
+    #[test]
+    fn iwae_bound_against_the_elbo_on_the_same_draws() {
+        let x = Tensor::new(
+            &[[0.1f64, 0.9, 0.4, 0.0, 1.0], [0.6, 0.2, 0.8, 0.3, 0.5]],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let scalar = |t: &Tensor| t.to_scalar::<f64>().unwrap();
+        for k in [1, 8] {
+            let iwae = tiny_with(
+                DecoderKind::Bernoulli,
+                KlEstimator::Sampled,
+                k,
+                Objective::Iwae,
+                1.0,
+            );
+            let elbo = tiny_with(
+                DecoderKind::Bernoulli,
+                KlEstimator::Sampled,
+                k,
+                Objective::Elbo,
+                1.0,
+            );
+            let bound = scalar(
+                iwae.terms(&x, &mut Rng::new(5))
+                    .unwrap()
+                    .iwae
+                    .as_ref()
+                    .unwrap(),
+            );
+            let t = elbo.terms(&x, &mut Rng::new(5)).unwrap();
+            let elbo_value = -scalar(&t.loss);
+            if k == 1 {
+                assert!(
+                    (bound - elbo_value).abs() < 1e-12,
+                    "{bound} vs {elbo_value}"
+                );
+            } else {
+                assert!(bound > elbo_value + 1e-6, "{bound} vs {elbo_value}");
+            }
+            // The loss is minus the bound.
+            let loss = scalar(&iwae.terms(&x, &mut Rng::new(5)).unwrap().loss);
+            assert!((loss + bound).abs() < 1e-12);
+        }
     }
 }

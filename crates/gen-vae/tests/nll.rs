@@ -18,6 +18,7 @@ fn config(hidden: Vec<usize>, latent: usize, sigma: f64) -> VaeConfig {
         kl: KlEstimator::Analytic,
         beta: 1.0,
         samples: 1,
+        objective: Default::default(),
     }
 }
 
