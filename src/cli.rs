@@ -22,6 +22,12 @@ pub enum Command {
     Eval(EvalArgs),
     /// Draw samples from a trained run: a PNG (image grid or 2-D scatter) or an N x D float32 .npy.
     Sample(SampleArgs),
+    /// Write the code means of every test example as an N x latent float32 .npy.
+    Encode(EncodeArgs),
+    /// Write the first test images, each row followed by their reconstructions, as a PNG.
+    Reconstruct(ReconstructArgs),
+    /// Decode a straight line in z between two test images' codes, as a PNG row.
+    Interpolate(InterpolateArgs),
     /// List the model families and datasets this build knows.
     List,
     /// Time the reference VAE training step (and, optionally, the JAX peer and a full epoch).
@@ -98,6 +104,50 @@ pub struct EvalArgs {
     /// 5000 is the standard NLL estimate (minutes on a CPU), smaller is faster and looser.
     #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
     pub importance_samples: u64,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Example:\n  gen encode runs/vae-20261122-101500 -o codes.npy")]
+pub struct EncodeArgs {
+    /// A run directory written by `gen train` (a model with an encoder).
+    pub run_dir: PathBuf,
+    /// Output file (.npy).
+    #[arg(short = 'o', long)]
+    pub output: PathBuf,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Example:\n  gen reconstruct runs/vae-20261122-101500 -o recon.png")]
+pub struct ReconstructArgs {
+    /// A run directory written by `gen train` (a model with an encoder and a decoder).
+    pub run_dir: PathBuf,
+    /// Number of test images (8 per row).
+    #[arg(short = 'n', long, default_value_t = 32)]
+    pub n: usize,
+    /// Output file (.png).
+    #[arg(short = 'o', long)]
+    pub output: PathBuf,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Example:\n  gen interpolate runs/vae-20261122-101500 --from 0 --to 1 --steps 10 -o line.png"
+)]
+pub struct InterpolateArgs {
+    /// A run directory written by `gen train` (a model with an encoder and a decoder).
+    pub run_dir: PathBuf,
+    /// Index of the first test image.
+    #[arg(long)]
+    pub from: usize,
+    /// Index of the last test image.
+    #[arg(long)]
+    pub to: usize,
+    /// Images along the line, both ends included.
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Output file (.png).
+    #[arg(short = 'o', long)]
+    pub output: PathBuf,
 }
 
 #[derive(Args, Debug)]

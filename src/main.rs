@@ -13,6 +13,7 @@ mod checkpoint;
 mod cli;
 mod eval;
 mod fit_run;
+mod latent;
 mod list;
 mod probe;
 mod progress;
@@ -34,6 +35,9 @@ fn main() {
         cli::Command::Bench(args) => bench::run(args),
         cli::Command::Eval(args) => eval::run(args),
         cli::Command::Sample(args) => sample::run(args),
+        cli::Command::Encode(args) => latent::encode(args),
+        cli::Command::Reconstruct(args) => latent::reconstruct(args),
+        cli::Command::Interpolate(args) => latent::interpolate(args),
         cli::Command::List => {
             list::print();
             Ok(())

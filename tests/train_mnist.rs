@@ -167,3 +167,87 @@ fn eval_reports_importance_nll_per_dimension_kl_and_probes() {
         stderr(&bad)
     );
 }
+
+/// `gen encode`, `gen reconstruct` and `gen interpolate` on the trained run: the files,
+/// their shapes, and clear errors for bad arguments.
+#[test]
+fn latent_commands_write_codes_reconstructions_and_interpolations() {
+    let (_, dir, _) = run();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = dir.to_str().unwrap();
+    let npy = tmp.path().join("codes.npy");
+    ok(&gen(&["encode", d, "-o", npy.to_str().unwrap()]));
+    let a = gen_data::npy::parse(&std::fs::read(&npy).unwrap()).unwrap();
+    assert_eq!((a.rows, a.cols), (10_000, 20), "test-set code means");
+    assert!(a.data.iter().all(|v| v.is_finite()));
+
+    let png_size = |p: &std::path::Path| -> (u32, u32) {
+        let b = std::fs::read(p).unwrap();
+        assert!(b.starts_with(b"\x89PNG"));
+        let be = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        (be(16), be(20))
+    };
+    let recon = tmp.path().join("recon.png");
+    ok(&gen(&[
+        "reconstruct",
+        d,
+        "-n",
+        "16",
+        "-o",
+        recon.to_str().unwrap(),
+    ]));
+    // 16 images = 2 rows of inputs + 2 rows of reconstructions, 8 wide, 28 px + 2 px border.
+    assert_eq!(png_size(&recon), (8 * 30 + 2, 4 * 30 + 2));
+    let line = tmp.path().join("line.png");
+    ok(&gen(&[
+        "interpolate",
+        d,
+        "--from",
+        "3",
+        "--to",
+        "7",
+        "--steps",
+        "6",
+        "-o",
+        line.to_str().unwrap(),
+    ]));
+    assert_eq!(png_size(&line), (6 * 30 + 2, 30 + 2));
+
+    for (args, expect) in [
+        (
+            vec![
+                "interpolate",
+                d,
+                "--from",
+                "0",
+                "--to",
+                "10000",
+                "-o",
+                "x.png",
+            ],
+            "the test set has 10000 examples",
+        ),
+        (
+            vec![
+                "interpolate",
+                d,
+                "--from",
+                "0",
+                "--to",
+                "1",
+                "--steps",
+                "1",
+                "-o",
+                "x.png",
+            ],
+            "--steps must be at least 2",
+        ),
+        (vec!["reconstruct", d, "-o", "x.npy"], "must end in .png"),
+        (vec!["encode", d, "-o", "x.png"], "must end in .npy"),
+    ] {
+        let o = gen(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&o).contains(expect), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"));
+    }
+}

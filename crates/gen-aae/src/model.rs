@@ -416,6 +416,12 @@ impl Model for Aae {
         self.players.set_lr_scale(scale);
     }
 
+    /// Decoder means at codes `z`.
+    fn decode(&self, z: &Tensor) -> Result<Option<Tensor>> {
+        let z = z.to_dtype(self.dtype)?.to_device(&self.device)?;
+        Ok(Some(self.decode_mean(&z)?.detach()))
+    }
+
     /// Code means `E[z|x]`.
     fn encode(&self, x: &Tensor) -> Result<Option<Tensor>> {
         let x = x.to_dtype(self.dtype)?.to_device(&self.device)?;

@@ -347,6 +347,12 @@ impl Model for Ali {
         self.players.set_lr_scale(scale);
     }
 
+    /// `G(z)` in the data's space.
+    fn decode(&self, z: &Tensor) -> Result<Option<Tensor>> {
+        let z = z.to_dtype(self.dtype)?.to_device(&self.device)?;
+        Ok(Some(self.to_data(&self.generate(&z)?)?.detach()))
+    }
+
     /// Encoder means `E[z|x]` for `x` in the data's space.
     fn encode(&self, x: &Tensor) -> Result<Option<Tensor>> {
         let batch = Batch {

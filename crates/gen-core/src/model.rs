@@ -180,6 +180,14 @@ pub trait Model: Send {
         Ok(None)
     }
 
+    /// The data-space means decoded from codes `z` (rows `(n, latent)`), or `None` if the
+    /// model has no decoder. With [`Model::encode`] it gives reconstructions and
+    /// interpolations.
+    fn decode(&self, z: &Tensor) -> Result<Option<Tensor>> {
+        let _ = z;
+        Ok(None)
+    }
+
     /// `n` samples from the model as rows `(n, dim)` (pixels in [0, 1] for images), or
     /// `None` if the model cannot sample.
     fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {

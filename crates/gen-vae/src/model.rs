@@ -280,6 +280,12 @@ impl Model for Vae {
         Ok(out)
     }
 
+    /// Decoder means `E[x|z]`.
+    fn decode(&self, z: &Tensor) -> Result<Option<Tensor>> {
+        let z = z.to_dtype(self.dtype)?.to_device(&self.device)?;
+        Ok(Some(self.decode_mean(&z)?.detach()))
+    }
+
     /// Posterior means of `p(z|x)`.
     fn encode(&self, x: &Tensor) -> Result<Option<Tensor>> {
         let x = x.to_dtype(self.dtype)?.to_device(&self.device)?;

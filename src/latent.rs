@@ -1,0 +1,155 @@
+//! Commands on a trained run's latent space: `gen encode` (test-set codes as .npy),
+//! `gen reconstruct` (test images over their reconstructions) and `gen interpolate`
+//! (a straight line in z between two test images' codes).
+
+use crate::cli::{EncodeArgs, InterpolateArgs, ReconstructArgs};
+use crate::run_loader::{load, LoadedModel, LoadedRun as Run};
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device, Tensor};
+use gen_core::picture::Picture;
+use gen_core::Model;
+use std::path::Path;
+
+/// The run's gradient-step model, if it has an encoder and a decoder.
+fn autoencoder<'a>(run: &'a Run, what: &str) -> Result<&'a dyn Model> {
+    let LoadedModel::Steps(model) = &run.model else {
+        bail!(
+            "`{}` runs have no encoder, so there is nothing to {what}",
+            run.cfg.family
+        );
+    };
+    Ok(model.as_ref())
+}
+
+fn codes(model: &dyn Model, x: &Tensor, family: &str) -> Result<Tensor> {
+    model
+        .encode(x)?
+        .with_context(|| format!("`{family}` models have no encoder"))
+}
+
+fn decoded(model: &dyn Model, z: &Tensor, family: &str) -> Result<Tensor> {
+    model
+        .decode(z)?
+        .with_context(|| format!("`{family}` models have no decoder"))
+}
+
+fn check_ext(path: &Path, ext: &str) -> Result<()> {
+    let got = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    if got != ext {
+        bail!("-o {}: the output must end in .{ext}", path.display());
+    }
+    Ok(())
+}
+
+fn test_rows(run: &Run, idx: &[usize]) -> Result<Tensor> {
+    let (x, _) = run.data.test.gather(idx, None);
+    Ok(Tensor::from_vec(
+        x,
+        (idx.len(), run.data.test.dim),
+        &Device::Cpu,
+    )?)
+}
+
+fn write_png(path: &Path, pic: &Picture) -> Result<()> {
+    let bytes = gen_tensorboard::encode_png(pic.width, pic.height, pic.channels, &pic.data)?;
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+/// `gen encode`: the code means of every test example, as an N x latent float32 .npy.
+pub fn encode(args: EncodeArgs) -> Result<()> {
+    check_ext(&args.output, "npy")?;
+    let run = load(&args.run_dir)?;
+    let model = autoencoder(&run, "encode")?;
+    let batch = run.cfg.train.eval_batch_size;
+    let Some((z, dim)) = crate::probe::codes(model, &run.data.test, batch, &run.device)? else {
+        bail!("`{}` models have no encoder", run.cfg.family);
+    };
+    let n = z.len() / dim.max(1);
+    std::fs::write(&args.output, gen_data::npy::encode_f32(n, dim, &z))
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    println!(
+        "wrote {n} codes ({dim} values each) to {}",
+        args.output.display()
+    );
+    Ok(())
+}
+
+/// `gen reconstruct`: the first `n` test images, each row followed by the row of their
+/// reconstructions from the code means.
+pub fn reconstruct(args: ReconstructArgs) -> Result<()> {
+    check_ext(&args.output, "png")?;
+    let run = load(&args.run_dir)?;
+    let model = autoencoder(&run, "reconstruct")?;
+    let n = args.n.min(run.data.test.n);
+    if n == 0 {
+        bail!("-n must be at least 1");
+    }
+    let x = test_rows(&run, &(0..n).collect::<Vec<_>>())?;
+    let family = &run.cfg.family;
+    let back = decoded(model, &codes(model, &x, family)?, family)?;
+    let (Some(xi), Some(ri)) = (
+        run.data.info.as_images(&x)?,
+        run.data
+            .info
+            .as_images(&back.to_dtype(DType::F32)?.to_device(&Device::Cpu)?)?,
+    ) else {
+        bail!(
+            "`{}` holds points, not images: use gen encode / gen sample -o .npy",
+            run.data.info.name
+        );
+    };
+    write_png(&args.output, &Picture::reconstructions(&xi, &ri)?)?;
+    println!(
+        "wrote {n} test images and their reconstructions to {}",
+        args.output.display()
+    );
+    Ok(())
+}
+
+/// `gen interpolate`: `steps` images decoded along the straight line in z from test image
+/// `from`'s code to test image `to`'s.
+pub fn interpolate(args: InterpolateArgs) -> Result<()> {
+    check_ext(&args.output, "png")?;
+    let run = load(&args.run_dir)?;
+    let model = autoencoder(&run, "interpolate")?;
+    let n = run.data.test.n;
+    for (flag, i) in [("--from", args.from), ("--to", args.to)] {
+        if i >= n {
+            bail!("{flag} {i}: the test set has {n} examples (0 to {})", n - 1);
+        }
+    }
+    if args.steps < 2 {
+        bail!("--steps must be at least 2 (the two end points)");
+    }
+    let family = &run.cfg.family;
+    let x = test_rows(&run, &[args.from, args.to])?;
+    let z: Vec<Vec<f32>> = codes(model, &x, family)?
+        .to_dtype(DType::F32)?
+        .to_device(&Device::Cpu)?
+        .to_vec2()?;
+    let line: Vec<f32> = (0..args.steps)
+        .flat_map(|s| {
+            let t = s as f32 / (args.steps - 1) as f32;
+            z[0].iter().zip(&z[1]).map(move |(a, b)| a + t * (b - a))
+        })
+        .collect();
+    let line = Tensor::from_vec(line, (args.steps, z[0].len()), &Device::Cpu)?;
+    let images = decoded(model, &line, family)?
+        .to_dtype(DType::F32)?
+        .to_device(&Device::Cpu)?;
+    let Some(images) = run.data.info.as_images(&images)? else {
+        bail!("`{}` holds points, not images", run.data.info.name);
+    };
+    write_png(&args.output, &Picture::grid(&images, args.steps)?)?;
+    println!(
+        "wrote {} images from test image {} to {} to {}",
+        args.steps,
+        args.from,
+        args.to,
+        args.output.display()
+    );
+    Ok(())
+}
