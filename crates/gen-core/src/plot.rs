@@ -150,6 +150,27 @@ impl Canvas {
     }
 }
 
+/// Codes (interleaved `(z1, z2)`) as dots coloured by `labels` (one colour without them)
+/// over a prior `density` shaded in gray. The window covers `extent` (interleaved points
+/// that must show, e.g. the prior's 3-sigma box) and the codes, so codes that miss the
+/// prior show as such.
+pub fn codes_over_density(
+    codes: &[f64],
+    labels: Option<&[u32]>,
+    extent: &[f64],
+    density: impl Fn(f64, f64) -> f64,
+) -> Picture {
+    let mut all = extent.to_vec();
+    all.extend_from_slice(codes);
+    let mut canvas = Canvas::new(512, bounds_of(&all, 0.05));
+    canvas.shade(density, [90, 90, 90], 0.45);
+    for (i, p) in codes.chunks_exact(2).enumerate() {
+        let c = labels.map_or(PALETTE[0], |l| color(l[i] as usize));
+        canvas.dot(p[0], p[1], 1.5, c, 0.7);
+    }
+    canvas.into_picture()
+}
+
 /// Samples (interleaved `(x, y)`) as dots over the true modes, each drawn as a black dot
 /// with its 3-sigma circle (the high-quality radius of [`crate::modes`]). The window
 /// follows the modes when they are known, so a diverging generator shows as dots leaving it.

@@ -192,6 +192,60 @@ impl Vae {
     }
 }
 
+/// Codes per side of the decoded manifold picture.
+const MANIFOLD_SIDE: usize = 20;
+
+impl Vae {
+    /// For a 2-D latent: `codes` (the batch's posterior means coloured by class over the
+    /// prior N(0, I)) and, for images, `manifold` (decoded means on a 20 x 20 grid of z
+    /// spaced by the normal quantiles of (i + 0.5) / 20, so each cell holds equal prior
+    /// mass).
+    fn latent_pictures(&self, batch: &Batch) -> Result<Vec<(String, Picture)>> {
+        let x = self.input(batch)?;
+        let codes: Vec<f64> = self
+            .encode(&x)?
+            .mean
+            .to_dtype(DType::F64)?
+            .flatten_all()?
+            .to_vec1()?;
+        let labels: Option<Vec<u32>> = batch
+            .labels
+            .as_ref()
+            .map(|l| l.to_dtype(DType::U32)?.to_vec1())
+            .transpose()?;
+        let density = |a: f64, b: f64| (-(a * a + b * b) / 2.0).exp();
+        let mut out = vec![(
+            "codes".to_string(),
+            gen_core::plot::codes_over_density(
+                &codes,
+                labels.as_deref(),
+                &[-3.0, -3.0, 3.0, 3.0],
+                density,
+            ),
+        )];
+        let q: Vec<f64> = (0..MANIFOLD_SIDE)
+            .map(|i| gen_core::dist::normal_quantile((i as f64 + 0.5) / MANIFOLD_SIDE as f64))
+            .collect();
+        // Rows from high z2 (top) to low, columns from low z1 to high, as on a plot.
+        let grid: Vec<f64> = (0..MANIFOLD_SIDE)
+            .flat_map(|r| {
+                let z2 = q[MANIFOLD_SIDE - 1 - r];
+                q.iter().flat_map(move |&z1| [z1, z2])
+            })
+            .collect();
+        let z = Tensor::from_vec(grid, (MANIFOLD_SIDE * MANIFOLD_SIDE, 2), &Device::Cpu)?
+            .to_dtype(self.dtype)?
+            .to_device(&self.device)?;
+        if let Some(images) = self.data.as_images(&self.decode_mean(&z)?.detach())? {
+            out.push((
+                "manifold".to_string(),
+                Picture::grid(&images, MANIFOLD_SIDE)?,
+            ));
+        }
+        Ok(out)
+    }
+}
+
 impl Model for Vae {
     fn direction(&self) -> KlDirection {
         KlDirection::Forward
@@ -226,6 +280,9 @@ impl Model for Vae {
                     Picture::reconstructions(&xi, &ri)?,
                 ));
             }
+        }
+        if self.cfg.latent == 2 && batch.size() > 0 {
+            out.extend(self.latent_pictures(batch)?);
         }
         Ok(out)
     }
