@@ -33,6 +33,21 @@ pub struct VaeConfig {
     /// What the training step maximizes.
     #[serde(default)]
     pub objective: Objective,
+    /// `gaussian`: the VAE's p(z|x); `deterministic`: a plain autoencoder (z = E(x), no
+    /// KL term), the baseline.
+    #[serde(default)]
+    pub encoder: EncoderKind,
+}
+
+/// What the encoder outputs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncoderKind {
+    /// A diagonal Gaussian, reparameterized (the VAE).
+    #[default]
+    Gaussian,
+    /// The code itself (a plain autoencoder: the loss is the reconstruction alone).
+    Deterministic,
 }
 
 /// The bound on log q(x) a training step maximizes.
@@ -105,6 +120,23 @@ impl VaeConfig {
                 "samples",
                 "at least 1 sample of z per data point is needed".into(),
             );
+        }
+        if self.encoder == EncoderKind::Deterministic {
+            if self.objective == Objective::Iwae {
+                return bad(
+                    "objective",
+                    "the IWAE bound needs a Gaussian encoder (encoder: gaussian)".into(),
+                );
+            }
+            if self.samples != 1 {
+                return bad(
+                    "samples",
+                    format!(
+                        "a deterministic encoder gives one code per input; samples must be 1, got {}",
+                        self.samples
+                    ),
+                );
+            }
         }
         if self.objective == Objective::Iwae && self.beta != 1.0 {
             return bad(

@@ -1,6 +1,6 @@
 //! The VAE's networks, its joint-KL terms and its training step.
 
-use crate::config::{DecoderKind, KlEstimator, Objective, VaeConfig};
+use crate::config::{DecoderKind, EncoderKind, KlEstimator, Objective, VaeConfig};
 use candle_core::{DType, Device, Tensor};
 use gen_core::dist::{sigmoid, DiagGaussian, LN_2PI};
 use gen_core::loss::{bce_with_logits_per_example, logsumexp_keepdim, sum_per_example};
@@ -58,7 +58,7 @@ impl Vae {
             &cfg.hidden,
             cfg.latent,
             cfg.activation,
-            true,
+            cfg.encoder == EncoderKind::Gaussian,
             &mut init,
         )?;
         let dec_sizes: Vec<usize> = std::iter::once(cfg.latent)
@@ -86,11 +86,20 @@ impl Vae {
         })
     }
 
-    /// p(z|x) for inputs `x` of shape `(B, dim)`.
+    /// p(z|x) for inputs `x` of shape `(B, dim)`; an error for the plain autoencoder
+    /// (`encoder: deterministic`), which has only [`Vae::code_mean`].
     pub fn encode(&self, x: &Tensor) -> Result<DiagGaussian> {
-        let (mean, logvar) = self.encoder.forward(x)?;
-        let logvar = logvar.expect("the VAE's encoder is Gaussian");
-        Ok(DiagGaussian::new(mean, logvar))
+        match self.encoder.forward(x)? {
+            (mean, Some(logvar)) => Ok(DiagGaussian::new(mean, logvar)),
+            (_, None) => Err(gen_core::Error::Msg(
+                "a deterministic encoder has no posterior distribution".into(),
+            )),
+        }
+    }
+
+    /// The code's mean E[z|x] (the code itself for the plain autoencoder).
+    pub fn code_mean(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.encoder.forward(x)?.0)
     }
 
     /// The decoder's output: logits (Bernoulli) or means (Gaussian).
@@ -126,6 +135,17 @@ impl Vae {
 
     /// The objective's terms on `x`, drawing the reparameterization noise from `rng`.
     pub fn terms(&self, x: &Tensor, rng: &mut Rng) -> Result<Terms> {
+        if self.cfg.encoder == EncoderKind::Deterministic {
+            let reconstruction = self
+                .neg_log_likelihood(&self.decode(&self.code_mean(x)?)?, x)?
+                .mean_all()?;
+            return Ok(Terms {
+                loss: reconstruction.clone(),
+                latent_kl: reconstruction.zeros_like()?,
+                reconstruction,
+                iwae: None,
+            });
+        }
         let q = self.encode(x)?;
         let m = self.cfg.samples;
         let (post, xs) = if m == 1 {
@@ -175,7 +195,11 @@ impl Vae {
             loss: f(&t.loss)?,
             joint_kl: JointKl::additive(
                 KlDirection::Forward,
-                vec![("reconstruction", rec), ("latent_kl", kl)],
+                match self.cfg.encoder {
+                    EncoderKind::Gaussian => vec![("reconstruction", rec), ("latent_kl", kl)],
+                    // A point-mass posterior has no finite KL: report what is minimized.
+                    EncoderKind::Deterministic => vec![("reconstruction", rec)],
+                },
             ),
             metrics: t
                 .iwae
@@ -203,8 +227,7 @@ impl Vae {
     fn latent_pictures(&self, batch: &Batch) -> Result<Vec<(String, Picture)>> {
         let x = self.input(batch)?;
         let codes: Vec<f64> = self
-            .encode(&x)?
-            .mean
+            .code_mean(&x)?
             .to_dtype(DType::F64)?
             .flatten_all()?
             .to_vec1()?;
@@ -273,7 +296,7 @@ impl Model for Vae {
         let n = batch.size().min(32);
         if n > 0 {
             let x = self.input(batch)?.narrow(0, 0, n)?;
-            let recon = self.decode_mean(&self.encode(&x)?.mean)?.detach();
+            let recon = self.decode_mean(&self.code_mean(&x)?)?.detach();
             if let (Some(xi), Some(ri)) = (self.data.as_images(&x)?, self.data.as_images(&recon)?) {
                 out.push((
                     "reconstructions".to_string(),
@@ -319,6 +342,9 @@ impl Model for Vae {
         options: &gen_core::EvalOptions,
         rng: &mut Rng,
     ) -> Result<Vec<(String, f64)>> {
+        if self.cfg.encoder == EncoderKind::Deterministic {
+            return Ok(vec![]); // no posterior: no likelihood bound, no KL
+        }
         let x = self.input(batch)?;
         let ll = self.log_likelihood_is(&x, options.importance_samples, rng)?;
         let mut out = vec![(
@@ -346,7 +372,7 @@ impl Model for Vae {
     /// Posterior means of `p(z|x)`.
     fn encode(&self, x: &Tensor) -> Result<Option<Tensor>> {
         let x = x.to_dtype(self.dtype)?.to_device(&self.device)?;
-        Ok(Some(self.encode(&x)?.mean.detach()))
+        Ok(Some(self.code_mean(&x)?.detach()))
     }
 
     /// Decoder means `E[x|z]` at prior draws `z ~ N(0, I)`.
@@ -383,6 +409,7 @@ mod tests {
             beta,
             samples,
             objective,
+            encoder: Default::default(),
         };
         let data = DataInfo {
             name: "test".into(),
@@ -551,5 +578,30 @@ mod tests {
             let loss = scalar(&iwae.terms(&x, &mut Rng::new(5)).unwrap().loss);
             assert!((loss + bound).abs() < 1e-12);
         }
+    }
+
+    /// The plain autoencoder: the loss is the reconstruction of the code itself, with no
+    /// KL term and no posterior to sample.
+    #[test]
+    fn deterministic_encoder_is_a_plain_autoencoder() {
+        let mut vae = tiny(DecoderKind::Bernoulli, KlEstimator::Analytic, 1);
+        vae.cfg.encoder = EncoderKind::Deterministic;
+        let x = Tensor::new(&[[0.1f64, 0.9, 0.4, 0.0, 1.0]], &Device::Cpu).unwrap();
+        let t = vae.terms(&x, &mut Rng::new(1)).unwrap();
+        let (loss, rec) = (
+            t.loss.to_scalar::<f64>().unwrap(),
+            t.reconstruction.to_scalar::<f64>().unwrap(),
+        );
+        assert_eq!(loss, rec);
+        // Two draws of the noise give the same loss: nothing is sampled.
+        let again = vae
+            .terms(&x, &mut Rng::new(2))
+            .unwrap()
+            .loss
+            .to_scalar::<f64>()
+            .unwrap();
+        assert_eq!(loss, again);
+        let r = vae.report(&t).unwrap();
+        assert_eq!(r.joint_kl.terms.len(), 1);
     }
 }

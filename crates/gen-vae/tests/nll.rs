@@ -19,6 +19,7 @@ fn config(hidden: Vec<usize>, latent: usize, sigma: f64) -> VaeConfig {
         beta: 1.0,
         samples: 1,
         objective: Default::default(),
+        encoder: Default::default(),
     }
 }
 
