@@ -168,4 +168,7 @@ pub struct SampleArgs {
     /// Seed of the sampling noise.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Draw every sample from this class (conditional models, e.g. `conditional: true`).
+    #[arg(long)]
+    pub class: Option<usize>,
 }

@@ -26,12 +26,36 @@ pub fn run(args: SampleArgs) -> Result<()> {
     }
     let run = load(&args.run_dir)?;
     let mut rng = Rng::new(args.seed);
-    let x: Vec<f64> = match &run.model {
-        LoadedModel::Steps(m) => match m.sample(args.n, &mut rng)? {
+    let x: Vec<f64> = match (&run.model, args.class) {
+        (LoadedModel::Steps(m), None) => match m.sample(args.n, &mut rng)? {
             Some(t) => t.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?,
             None => bail!("`{}` models cannot draw samples", run.cfg.family),
         },
-        LoadedModel::Fit(m) => m.sample(args.n, &mut rng)?,
+        (LoadedModel::Steps(m), Some(class)) => {
+            if let Some(k) = run.data.info.classes {
+                if class >= k {
+                    bail!(
+                        "--class {class}: `{}` has classes 0 to {}",
+                        run.data.info.name,
+                        k - 1
+                    );
+                }
+            }
+            match m.sample_class(args.n, class, &mut rng)? {
+                Some(t) => t.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?,
+                None => bail!(
+                    "--class needs a conditional model (e.g. model.conditional: true); this `{}` run is not one",
+                    run.cfg.family
+                ),
+            }
+        }
+        (LoadedModel::Fit(_), Some(_)) => {
+            bail!(
+                "--class needs a conditional model; `{}` is not one",
+                run.cfg.family
+            )
+        }
+        (LoadedModel::Fit(m), None) => m.sample(args.n, &mut rng)?,
     };
     let dim = run.data.info.dim();
     let bytes = if ext == "npy" {

@@ -188,6 +188,13 @@ pub trait Model: Send {
         Ok(None)
     }
 
+    /// `n` samples of class `class` (a conditional model), or `None` if the model does not
+    /// condition on classes.
+    fn sample_class(&self, n: usize, class: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
+        let _ = (n, class, rng);
+        Ok(None)
+    }
+
     /// `n` samples from the model as rows `(n, dim)` (pixels in [0, 1] for images), or
     /// `None` if the model cannot sample.
     fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {

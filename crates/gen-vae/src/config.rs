@@ -37,6 +37,10 @@ pub struct VaeConfig {
     /// KL term), the baseline.
     #[serde(default)]
     pub encoder: EncoderKind,
+    /// The conditional VAE: the class (one-hot) enters encoder and decoder, so samples
+    /// can be drawn per class (`gen sample --class C`). Needs labelled data.
+    #[serde(default)]
+    pub conditional: bool,
 }
 
 /// What the encoder outputs.

@@ -25,6 +25,16 @@ pub const ENTRY: ModelEntry = ModelEntry {
 fn build(ctx: BuildContext<'_>) -> Result<Box<dyn Model>> {
     let cfg: VaeConfig = ctx.config.section("model")?;
     cfg.validate().map_err(|e| e.locate_in(ctx.config))?;
+    if cfg.conditional && ctx.data.classes.is_none() {
+        let e = gen_core::config::ConfigError::invalid(
+            "model.conditional",
+            format!(
+                "`{}` has no labels to condition on; the conditional VAE needs a labelled data set (mnist, fashion-mnist)",
+                ctx.data.name
+            ),
+        );
+        return Err(e.locate_in(ctx.config).into());
+    }
     if cfg.decoder == DecoderKind::Bernoulli && !ctx.data.is_image() {
         let e = gen_core::config::ConfigError::invalid(
             "model.decoder",

@@ -16,6 +16,8 @@ pub struct Vae {
     data: DataInfo,
     params: Params,
     encoder: Encoder,
+    /// Number of classes conditioned on (0: not conditional).
+    classes: usize,
     decoder: Mlp,
     opt: Adam,
     device: Device,
@@ -45,6 +47,14 @@ impl Vae {
         rng: &mut Rng,
     ) -> Result<Self> {
         let dim = data.dim();
+        // The conditional VAE appends the one-hot class to the encoder's and decoder's inputs.
+        let classes = if cfg.conditional {
+            data.classes.ok_or_else(|| {
+                gen_core::Error::Msg(format!("`{}` has no labels to condition on", data.name))
+            })?
+        } else {
+            0
+        };
         let mut params = Params::new();
         let mut init = Init {
             rng,
@@ -54,14 +64,14 @@ impl Vae {
         let encoder = Encoder::new(
             &mut params,
             "encoder",
-            dim,
+            dim + classes,
             &cfg.hidden,
             cfg.latent,
             cfg.activation,
             cfg.encoder == EncoderKind::Gaussian,
             &mut init,
         )?;
-        let dec_sizes: Vec<usize> = std::iter::once(cfg.latent)
+        let dec_sizes: Vec<usize> = std::iter::once(cfg.latent + classes)
             .chain(cfg.hidden.iter().rev().copied())
             .chain(std::iter::once(dim))
             .collect();
@@ -80,6 +90,7 @@ impl Vae {
             params,
             encoder,
             decoder,
+            classes,
             opt,
             device,
             dtype,
@@ -89,7 +100,12 @@ impl Vae {
     /// p(z|x) for inputs `x` of shape `(B, dim)`; an error for the plain autoencoder
     /// (`encoder: deterministic`), which has only [`Vae::code_mean`].
     pub fn encode(&self, x: &Tensor) -> Result<DiagGaussian> {
-        match self.encoder.forward(x)? {
+        self.encode_given(x, None)
+    }
+
+    /// p(z|x, y) for the conditional VAE (`y` one-hot rows), p(z|x) with `None`.
+    pub fn encode_given(&self, x: &Tensor, y: Option<&Tensor>) -> Result<DiagGaussian> {
+        match self.encoder.forward(&join(x, y)?)? {
             (mean, Some(logvar)) => Ok(DiagGaussian::new(mean, logvar)),
             (_, None) => Err(gen_core::Error::Msg(
                 "a deterministic encoder has no posterior distribution".into(),
@@ -99,17 +115,30 @@ impl Vae {
 
     /// The code's mean E[z|x] (the code itself for the plain autoencoder).
     pub fn code_mean(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(self.encoder.forward(x)?.0)
+        self.code_mean_given(x, None)
+    }
+
+    pub fn code_mean_given(&self, x: &Tensor, y: Option<&Tensor>) -> Result<Tensor> {
+        Ok(self.encoder.forward(&join(x, y)?)?.0)
     }
 
     /// The decoder's output: logits (Bernoulli) or means (Gaussian).
     pub fn decode(&self, z: &Tensor) -> Result<Tensor> {
-        Ok(self.decoder.forward(z)?)
+        self.decode_given(z, None)
+    }
+
+    /// The decoder's output at codes `z` and (conditional VAE) classes `y`, one-hot.
+    pub fn decode_given(&self, z: &Tensor, y: Option<&Tensor>) -> Result<Tensor> {
+        Ok(self.decoder.forward(&join(z, y)?)?)
     }
 
     /// The decoder's mean image E[x|z], in [0, 1] for Bernoulli.
     pub fn decode_mean(&self, z: &Tensor) -> Result<Tensor> {
-        let out = self.decode(z)?;
+        self.decode_mean_given(z, None)
+    }
+
+    pub fn decode_mean_given(&self, z: &Tensor, y: Option<&Tensor>) -> Result<Tensor> {
+        let out = self.decode_given(z, y)?;
         Ok(match self.cfg.decoder {
             DecoderKind::Bernoulli => sigmoid(&out)?,
             DecoderKind::Gaussian => out,
@@ -135,9 +164,14 @@ impl Vae {
 
     /// The objective's terms on `x`, drawing the reparameterization noise from `rng`.
     pub fn terms(&self, x: &Tensor, rng: &mut Rng) -> Result<Terms> {
+        self.terms_given(x, None, rng)
+    }
+
+    /// The terms with the classes `y` (one-hot) conditioned on, for the conditional VAE.
+    pub fn terms_given(&self, x: &Tensor, y: Option<&Tensor>, rng: &mut Rng) -> Result<Terms> {
         if self.cfg.encoder == EncoderKind::Deterministic {
             let reconstruction = self
-                .neg_log_likelihood(&self.decode(&self.code_mean(x)?)?, x)?
+                .neg_log_likelihood(&self.decode_given(&self.code_mean_given(x, y)?, y)?, x)?
                 .mean_all()?;
             return Ok(Terms {
                 loss: reconstruction.clone(),
@@ -146,16 +180,21 @@ impl Vae {
                 iwae: None,
             });
         }
-        let q = self.encode(x)?;
+        let q = self.encode_given(x, y)?;
         let m = self.cfg.samples;
-        let (post, xs) = if m == 1 {
-            (q.clone(), x.clone())
+        let (post, xs, ys) = if m == 1 {
+            (q.clone(), x.clone(), y.cloned())
         } else {
             let rep = |t: &Tensor| t.repeat((m, 1));
-            (DiagGaussian::new(rep(&q.mean)?, rep(&q.logvar)?), rep(x)?)
+            let ys = y.map(rep).transpose()?;
+            (
+                DiagGaussian::new(rep(&q.mean)?, rep(&q.logvar)?),
+                rep(x)?,
+                ys,
+            )
         };
         let z = post.rsample(rng)?;
-        let nll = self.neg_log_likelihood(&self.decode(&z)?, &xs)?;
+        let nll = self.neg_log_likelihood(&self.decode_given(&z, ys.as_ref())?, &xs)?;
         let reconstruction = nll.mean_all()?;
         let iwae = match self.cfg.objective {
             Objective::Elbo => None,
@@ -214,6 +253,51 @@ impl Vae {
     fn input(&self, batch: &Batch) -> Result<Tensor> {
         Ok(batch.x.to_dtype(self.dtype)?.to_device(&self.device)?)
     }
+
+    /// The batch's classes one-hot, for the conditional VAE (`None` otherwise).
+    pub fn condition(&self, batch: &Batch) -> Result<Option<Tensor>> {
+        if self.classes == 0 {
+            return Ok(None);
+        }
+        let labels = batch.labels.as_ref().ok_or_else(|| {
+            gen_core::Error::Msg("the conditional VAE needs labelled batches".into())
+        })?;
+        let labels: Vec<u32> = labels.to_dtype(DType::U32)?.to_vec1()?;
+        Ok(Some(self.one_hot(&labels)?))
+    }
+
+    /// Classes as one-hot rows `(n, classes)`.
+    pub fn one_hot(&self, classes: &[u32]) -> Result<Tensor> {
+        let k = self.classes;
+        let mut v = vec![0f32; classes.len() * k];
+        for (i, &c) in classes.iter().enumerate() {
+            v[i * k + (c as usize).min(k - 1)] = 1.0;
+        }
+        Ok(Tensor::from_vec(v, (classes.len(), k), &Device::Cpu)?
+            .to_dtype(self.dtype)?
+            .to_device(&self.device)?)
+    }
+
+    /// Decoder means at `n` prior draws for the given classes (cycled), or unconditionally.
+    fn sample_classes(&self, n: usize, classes: Option<&[u32]>, rng: &mut Rng) -> Result<Tensor> {
+        let z = rng.randn((n, self.cfg.latent), self.dtype, &self.device)?;
+        let y = match classes {
+            Some(c) if self.classes > 0 => {
+                let cycled: Vec<u32> = (0..n).map(|i| c[i % c.len()]).collect();
+                Some(self.one_hot(&cycled)?)
+            }
+            _ => None,
+        };
+        Ok(self.decode_mean_given(&z, y.as_ref())?.detach())
+    }
+}
+
+/// `t` with the one-hot classes `y` appended as columns (unchanged without them).
+fn join(t: &Tensor, y: Option<&Tensor>) -> Result<Tensor> {
+    Ok(match y {
+        Some(y) => Tensor::cat(&[t, y], 1)?,
+        None => t.clone(),
+    })
 }
 
 /// Codes per side of the decoded manifold picture.
@@ -276,27 +360,40 @@ impl Model for Vae {
 
     fn train_step(&mut self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
         let x = self.input(batch)?;
-        let terms = self.terms(&x, rng)?;
+        let terms = self.terms_given(&x, self.condition(batch)?.as_ref(), rng)?;
         self.opt.backward_step(&terms.loss)?;
         self.report(&terms)
     }
 
     fn evaluate(&self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
-        let terms = self.terms(&self.input(batch)?, rng)?;
+        let y = self.condition(batch)?;
+        let terms = self.terms_given(&self.input(batch)?, y.as_ref(), rng)?;
         self.report(&terms)
     }
 
     fn pictures(&self, batch: &Batch, rng: &mut Rng) -> Result<Vec<(String, Picture)>> {
         let mut out = vec![];
-        let z = rng.randn((64, self.cfg.latent), self.dtype, &self.device)?;
-        if let Some(samples) = self.data.as_images(&self.decode_mean(&z)?.detach())? {
+        // The conditional VAE: one row of 8 samples per class.
+        let samples = if self.classes > 0 {
+            let classes: Vec<u32> = (0..self.classes as u32).flat_map(|c| [c; 8]).collect();
+            self.sample_classes(classes.len(), Some(&classes), rng)?
+        } else {
+            self.sample_classes(64, None, rng)?
+        };
+        if let Some(samples) = self.data.as_images(&samples)? {
             out.push(("samples".to_string(), Picture::grid(&samples, 8)?));
         }
         // Four rows of 8 test inputs, each followed by its reconstruction from the posterior mean.
         let n = batch.size().min(32);
         if n > 0 {
             let x = self.input(batch)?.narrow(0, 0, n)?;
-            let recon = self.decode_mean(&self.code_mean(&x)?)?.detach();
+            let y = self
+                .condition(batch)?
+                .map(|y| y.narrow(0, 0, n))
+                .transpose()?;
+            let recon = self
+                .decode_mean_given(&self.code_mean_given(&x, y.as_ref())?, y.as_ref())?
+                .detach();
             if let (Some(xi), Some(ri)) = (self.data.as_images(&x)?, self.data.as_images(&recon)?) {
                 out.push((
                     "reconstructions".to_string(),
@@ -304,7 +401,7 @@ impl Model for Vae {
                 ));
             }
         }
-        if self.cfg.latent == 2 && batch.size() > 0 {
+        if self.cfg.latent == 2 && batch.size() > 0 && self.classes == 0 {
             out.extend(self.latent_pictures(batch)?);
         }
         Ok(out)
@@ -346,12 +443,13 @@ impl Model for Vae {
             return Ok(vec![]); // no posterior: no likelihood bound, no KL
         }
         let x = self.input(batch)?;
-        let ll = self.log_likelihood_is(&x, options.importance_samples, rng)?;
+        let y = self.condition(batch)?;
+        let ll = self.log_likelihood_is_given(&x, y.as_ref(), options.importance_samples, rng)?;
         let mut out = vec![(
             "nll/importance".to_string(),
             -ll.iter().sum::<f64>() / ll.len().max(1) as f64,
         )];
-        let q = self.encode(&x)?;
+        let q = self.encode_given(&x, y.as_ref())?;
         // 0.5 (mu^2 + sigma^2 - 1 - log sigma^2) per coordinate, averaged over examples.
         let per_dim = ((((q.mean.sqr()? + q.logvar.exp()?)? - 1.0)? - &q.logvar)? * 0.5)?
             .mean(0)?
@@ -365,20 +463,34 @@ impl Model for Vae {
 
     /// Decoder means `E[x|z]`.
     fn decode(&self, z: &Tensor) -> Result<Option<Tensor>> {
+        if self.classes > 0 {
+            return Ok(None); // the decoder needs a class
+        }
         let z = z.to_dtype(self.dtype)?.to_device(&self.device)?;
         Ok(Some(self.decode_mean(&z)?.detach()))
     }
 
     /// Posterior means of `p(z|x)`.
     fn encode(&self, x: &Tensor) -> Result<Option<Tensor>> {
+        if self.classes > 0 {
+            return Ok(None); // the encoder needs the class, so its codes are not features
+        }
         let x = x.to_dtype(self.dtype)?.to_device(&self.device)?;
         Ok(Some(self.code_mean(&x)?.detach()))
     }
 
-    /// Decoder means `E[x|z]` at prior draws `z ~ N(0, I)`.
+    /// Decoder means `E[x|z]` at prior draws `z ~ N(0, I)` (the conditional VAE cycles
+    /// through the classes).
     fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
-        let z = rng.randn((n, self.cfg.latent), self.dtype, &self.device)?;
-        Ok(Some(self.decode_mean(&z)?.detach()))
+        let all: Vec<u32> = (0..self.classes as u32).collect();
+        Ok(Some(self.sample_classes(n, Some(&all), rng)?))
+    }
+
+    fn sample_class(&self, n: usize, class: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
+        if self.classes == 0 {
+            return Ok(None);
+        }
+        Ok(Some(self.sample_classes(n, Some(&[class as u32]), rng)?))
     }
 }
 
@@ -410,6 +522,7 @@ mod tests {
             samples,
             objective,
             encoder: Default::default(),
+            conditional: false,
         };
         let data = DataInfo {
             name: "test".into(),

@@ -15,8 +15,19 @@ impl Vae {
     /// Per-example importance-sampled estimates of `log q(x)` with `k` samples each, for
     /// rows `x` (already in the model's dtype and device).
     pub fn log_likelihood_is(&self, x: &Tensor, k: usize, rng: &mut Rng) -> Result<Vec<f64>> {
+        self.log_likelihood_is_given(x, None, k, rng)
+    }
+
+    /// The same for the conditional VAE, `log q(x|y)` with classes `y` one-hot.
+    pub fn log_likelihood_is_given(
+        &self,
+        x: &Tensor,
+        y: Option<&Tensor>,
+        k: usize,
+        rng: &mut Rng,
+    ) -> Result<Vec<f64>> {
         assert!(k >= 1);
-        let post = self.encode(x)?;
+        let post = self.encode_given(x, y)?;
         let (n, latent) = post.mean.dims2()?;
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
@@ -32,7 +43,13 @@ impl Vae {
                 let z = q.sample(rng)?;
                 let prior = DiagGaussian::standard_like(&z)?;
                 let xs = xi.broadcast_as((m, xi.dim(1)?))?.contiguous()?;
-                let log_lik = self.log_likelihood(&self.decode(&z)?, &xs)?;
+                let ys = y
+                    .map(|y| -> Result<Tensor> {
+                        let yi = y.narrow(0, i, 1)?;
+                        Ok(yi.broadcast_as((m, yi.dim(1)?))?.contiguous()?)
+                    })
+                    .transpose()?;
+                let log_lik = self.log_likelihood(&self.decode_given(&z, ys.as_ref())?, &xs)?;
                 let w = ((log_lik + prior.log_prob(&z)?)? - q.log_prob(&z)?)?;
                 log_w.extend(w.to_dtype(DType::F64)?.to_vec1::<f64>()?);
             }

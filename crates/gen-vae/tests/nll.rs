@@ -20,6 +20,7 @@ fn config(hidden: Vec<usize>, latent: usize, sigma: f64) -> VaeConfig {
         samples: 1,
         objective: Default::default(),
         encoder: Default::default(),
+        conditional: false,
     }
 }
 
