@@ -19,9 +19,14 @@ pub struct VaeConfig {
     pub activation: Activation,
     #[serde(default)]
     pub decoder: DecoderKind,
-    /// Standard deviation of the Gaussian decoder (ignored by `bernoulli`).
+    /// Standard deviation of the Gaussian decoder (ignored by `bernoulli`); with
+    /// `decoder_variance: learned`, its starting value.
     #[serde(default = "one")]
     pub decoder_sigma: f64,
+    /// The Gaussian decoder's standard deviation: `fixed` at `decoder_sigma`, or `learned`
+    /// (one per data coordinate, trained with the rest).
+    #[serde(default)]
+    pub decoder_variance: DecoderVariance,
     #[serde(default)]
     pub kl: KlEstimator,
     /// Weight of `latent_kl` in the loss (1 = the ELBO; the report stays unweighted).
@@ -75,6 +80,16 @@ pub enum DecoderKind {
     Bernoulli,
     /// Gaussian with fixed standard deviation `decoder_sigma`.
     Gaussian,
+}
+
+/// Whether the Gaussian decoder's standard deviation is trained.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecoderVariance {
+    #[default]
+    Fixed,
+    /// A log standard deviation per data coordinate, a parameter of the decoder.
+    Learned,
 }
 
 /// How `KL(p(z|x) || q(z))` is estimated.
@@ -149,6 +164,14 @@ impl VaeConfig {
                     "the IWAE bound has no KL term to weight; remove beta (got {}) or use objective: elbo",
                     self.beta
                 ),
+            );
+        }
+        if self.decoder_variance == DecoderVariance::Learned
+            && self.decoder != DecoderKind::Gaussian
+        {
+            return bad(
+                "decoder_variance",
+                "a learned variance belongs to the Gaussian decoder; set decoder: gaussian".into(),
             );
         }
         if !(self.decoder_sigma > 0.0 && self.decoder_sigma.is_finite()) {

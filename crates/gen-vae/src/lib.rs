@@ -9,7 +9,7 @@ mod config;
 mod model;
 mod nll;
 
-pub use config::{DecoderKind, EncoderKind, KlEstimator, Objective, VaeConfig};
+pub use config::{DecoderKind, DecoderVariance, EncoderKind, KlEstimator, Objective, VaeConfig};
 pub use model::Vae;
 pub use nll::log_mean_exp;
 

@@ -1,7 +1,7 @@
 //! The VAE's networks, its joint-KL terms and its training step.
 
-use crate::config::{DecoderKind, EncoderKind, KlEstimator, Objective, VaeConfig};
-use candle_core::{DType, Device, Tensor};
+use crate::config::{DecoderKind, DecoderVariance, EncoderKind, KlEstimator, Objective, VaeConfig};
+use candle_core::{DType, Device, Tensor, Var};
 use gen_core::dist::{sigmoid, DiagGaussian, LN_2PI};
 use gen_core::loss::{bce_with_logits_per_example, logsumexp_keepdim, sum_per_example};
 use gen_core::model::{Batch, DataInfo};
@@ -16,6 +16,8 @@ pub struct Vae {
     data: DataInfo,
     params: Params,
     encoder: Encoder,
+    /// The Gaussian decoder's learned log standard deviation per coordinate.
+    log_sigma: Option<Var>,
     /// Number of classes conditioned on (0: not conditional).
     classes: usize,
     decoder: Mlp,
@@ -83,8 +85,16 @@ impl Vae {
             false,
             &mut init,
         )?;
+        let log_sigma = match cfg.decoder_variance {
+            DecoderVariance::Learned => Some(params.add(
+                "decoder.log_sigma",
+                (Tensor::ones(dim, dtype, &device)? * cfg.decoder_sigma.ln())?,
+            )?),
+            DecoderVariance::Fixed => None,
+        };
         let opt = Adam::new(params.vars(), optimizer);
         Ok(Vae {
+            log_sigma,
             cfg,
             data: data.clone(),
             params,
@@ -149,11 +159,20 @@ impl Vae {
     fn neg_log_likelihood(&self, out: &Tensor, x: &Tensor) -> Result<Tensor> {
         Ok(match self.cfg.decoder {
             DecoderKind::Bernoulli => bce_with_logits_per_example(out, x)?,
-            DecoderKind::Gaussian => {
-                let s = self.cfg.decoder_sigma;
-                let sq = ((out - x)?.sqr()? * (0.5 / (s * s)))?;
-                (sum_per_example(&sq)? + x.dim(1)? as f64 * (s.ln() + 0.5 * LN_2PI))?
-            }
+            DecoderKind::Gaussian => match &self.log_sigma {
+                None => {
+                    let s = self.cfg.decoder_sigma;
+                    let sq = ((out - x)?.sqr()? * (0.5 / (s * s)))?;
+                    (sum_per_example(&sq)? + x.dim(1)? as f64 * (s.ln() + 0.5 * LN_2PI))?
+                }
+                // sum_j (x_j - mu_j)^2 / (2 sigma_j^2) + log sigma_j + log(2 pi) / 2
+                Some(log_sigma) => {
+                    let inv_var = (log_sigma.as_tensor() * -2.0)?.exp()?;
+                    let sq = ((out - x)?.sqr()?.broadcast_mul(&inv_var)? * 0.5)?;
+                    let per_dim = (sq.broadcast_add(log_sigma.as_tensor())? + 0.5 * LN_2PI)?;
+                    sum_per_example(&per_dim)?
+                }
+            },
         })
     }
 
@@ -523,6 +542,7 @@ mod tests {
             objective,
             encoder: Default::default(),
             conditional: false,
+            decoder_variance: Default::default(),
         };
         let data = DataInfo {
             name: "test".into(),
@@ -716,5 +736,75 @@ mod tests {
         assert_eq!(loss, again);
         let r = vae.report(&t).unwrap();
         assert_eq!(r.joint_kl.terms.len(), 1);
+    }
+
+    /// A Gaussian decoder whose per-coordinate log sigma is a parameter, started at
+    /// ln(decoder_sigma) and moved off it so coordinates differ.
+    fn learned_variance() -> Vae {
+        let mut cfg = tiny(DecoderKind::Gaussian, KlEstimator::Analytic, 1).cfg;
+        cfg.decoder_variance = DecoderVariance::Learned;
+        cfg.beta = 1.0;
+        let data = DataInfo {
+            name: "test".into(),
+            kind: DataKind::Points { dim: 5 },
+            classes: None,
+            modes: None,
+        };
+        Vae::new(
+            cfg,
+            &data,
+            OptimizerConfig::default(),
+            Device::Cpu,
+            DType::F64,
+            &mut Rng::new(11),
+        )
+        .unwrap()
+    }
+
+    /// At its starting value (every log sigma = ln 0.7) the learned-variance loss equals the
+    /// fixed sigma = 0.7 loss; with different sigmas per coordinate it follows the closed
+    /// form sum_j (x_j - mu_j)^2 / (2 s_j^2) + ln s_j + ln(2 pi) / 2.
+    #[test]
+    fn learned_variance_matches_the_closed_form() {
+        let x = Tensor::new(&[[0.1f64, 0.9, 0.4, 0.0, 1.0]], &Device::Cpu).unwrap();
+        let fixed = tiny_with(
+            DecoderKind::Gaussian,
+            KlEstimator::Analytic,
+            1,
+            Objective::Elbo,
+            1.0,
+        );
+        let learned = learned_variance();
+        let loss = |v: &Vae| {
+            v.terms(&x, &mut Rng::new(3))
+                .unwrap()
+                .loss
+                .to_scalar::<f64>()
+                .unwrap()
+        };
+        assert!((loss(&fixed) - loss(&learned)).abs() < 1e-12);
+        let s = [0.5f64, 1.0, 2.0, 0.3, 0.7];
+        learned
+            .log_sigma
+            .as_ref()
+            .unwrap()
+            .set(&Tensor::new(&s.map(f64::ln), &Device::Cpu).unwrap())
+            .unwrap();
+        let mu = Tensor::new(&[[0.2f64, 0.1, 0.9, -0.3, 0.5]], &Device::Cpu).unwrap();
+        let got: f64 = learned
+            .neg_log_likelihood(&mu, &x)
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap()[0];
+        let xv = [0.1f64, 0.9, 0.4, 0.0, 1.0];
+        let mv = [0.2, 0.1, 0.9, -0.3, 0.5];
+        let want: f64 = (0..5)
+            .map(|j| {
+                (xv[j] - mv[j]).powi(2) / (2.0 * s[j] * s[j])
+                    + s[j].ln()
+                    + 0.5 * (2.0 * std::f64::consts::PI).ln()
+            })
+            .sum();
+        assert!((got - want).abs() < 1e-12, "{got} vs {want}");
     }
 }

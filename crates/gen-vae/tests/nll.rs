@@ -21,6 +21,7 @@ fn config(hidden: Vec<usize>, latent: usize, sigma: f64) -> VaeConfig {
         objective: Default::default(),
         encoder: Default::default(),
         conditional: false,
+        decoder_variance: Default::default(),
     }
 }
 
