@@ -233,6 +233,67 @@ impl Encoder {
     }
 }
 
+/// A 2-D (transposed) convolution with a bias over `(B, C, H, W)`, square kernels, one
+/// group; initialized like PyTorch (uniform in +-1/sqrt(fan_in), fan_in = in channels x
+/// k x k). On the CPU it runs on gen-core's gemm-based im2col/col2im kernels.
+#[derive(Clone)]
+pub struct Conv2d {
+    /// `(out, in, k, k)`, or `(in, out, k, k)` when transposed (PyTorch's layouts).
+    pub weight: Var,
+    pub bias: Var,
+    pub stride: usize,
+    pub pad: usize,
+    pub transposed: bool,
+}
+
+impl Conv2d {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        params: &mut Params,
+        name: &str,
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        stride: usize,
+        pad: usize,
+        transposed: bool,
+        init: &mut Init<'_>,
+    ) -> Result<Self> {
+        let fan_in = if transposed { c_out } else { c_in } * k * k;
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        let shape = if transposed {
+            (c_in, c_out, k, k)
+        } else {
+            (c_out, c_in, k, k)
+        };
+        let weight = params.add(format!("{name}.weight"), init.uniform(shape, bound)?)?;
+        let bias = params.add(format!("{name}.bias"), init.uniform(c_out, bound)?)?;
+        Ok(Conv2d {
+            weight,
+            bias,
+            stride,
+            pad,
+            transposed,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let fused = crate::fused::fusable(x);
+        let (s, p) = (self.stride, self.pad);
+        let y = match (self.transposed, fused) {
+            (true, true) => crate::fused::conv_transpose2d(x, &self.weight, s, p)?,
+            (true, false) => x.conv_transpose2d(&self.weight, p, 0, s, 1)?,
+            (false, true) => crate::fused::conv2d(x, &self.weight, s, p)?,
+            (false, false) => x.conv2d(&self.weight, p, s, 1, 1)?,
+        };
+        if fused {
+            return crate::fused::channel_bias(&y, &self.bias);
+        }
+        let c = self.bias.dim(0)?;
+        y.broadcast_add(&self.bias.reshape((1, c, 1, 1))?)
+    }
+}
+
 /// Inverted dropout: each value is zeroed with probability `p` and the rest scaled by
 /// `1 / (1 - p)`, so the expectation is unchanged (use only while training).
 pub fn dropout(x: &Tensor, p: f64, rng: &mut Rng) -> Result<Tensor> {

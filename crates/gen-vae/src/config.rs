@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 pub struct VaeConfig {
     /// Always `vae` here (the registry has already dispatched on it).
     pub family: String,
+    /// `mlp`, or `conv`: the convolutional encoder and decoder for 28x28 gray images
+    /// (`hidden` and `activation` are then unused).
+    #[serde(default)]
+    pub network: Network,
     /// Hidden widths of the encoder; the decoder mirrors them.
     #[serde(default = "default_hidden")]
     pub hidden: Vec<usize>,
@@ -82,6 +86,16 @@ pub enum DecoderKind {
     Gaussian,
 }
 
+/// The encoder/decoder networks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    #[default]
+    Mlp,
+    /// Two stride-2 convolutions down, two stride-2 transposed convolutions up (28x28x1).
+    Conv,
+}
+
 /// Whether the Gaussian decoder's standard deviation is trained.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -138,6 +152,14 @@ impl VaeConfig {
             return bad(
                 "samples",
                 "at least 1 sample of z per data point is needed".into(),
+            );
+        }
+        if self.network == Network::Conv
+            && (self.conditional || self.encoder == EncoderKind::Deterministic)
+        {
+            return bad(
+                "network",
+                "the conv networks are built for the Gaussian, unconditional VAE; use network: mlp for conditional: true or encoder: deterministic".into(),
             );
         }
         if self.encoder == EncoderKind::Deterministic {

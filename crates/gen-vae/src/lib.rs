@@ -6,10 +6,13 @@
 //! model reports exactly those two terms: `reconstruction` and `latent_kl`.
 
 mod config;
+mod conv;
 mod model;
 mod nll;
 
-pub use config::{DecoderKind, DecoderVariance, EncoderKind, KlEstimator, Objective, VaeConfig};
+pub use config::{
+    DecoderKind, DecoderVariance, EncoderKind, KlEstimator, Network, Objective, VaeConfig,
+};
 pub use model::Vae;
 pub use nll::log_mean_exp;
 
@@ -25,6 +28,22 @@ pub const ENTRY: ModelEntry = ModelEntry {
 fn build(ctx: BuildContext<'_>) -> Result<Box<dyn Model>> {
     let cfg: VaeConfig = ctx.config.section("model")?;
     cfg.validate().map_err(|e| e.locate_in(ctx.config))?;
+    let mnist_like = ctx.data.kind
+        == (gen_core::model::DataKind::Image {
+            channels: 1,
+            height: 28,
+            width: 28,
+        });
+    if cfg.network == Network::Conv && !mnist_like {
+        let e = gen_core::config::ConfigError::invalid(
+            "model.network",
+            format!(
+                "the conv networks are built for 28x28 gray images, and `{}` is not; use `network: mlp`",
+                ctx.data.name
+            ),
+        );
+        return Err(e.locate_in(ctx.config).into());
+    }
     if cfg.conditional && ctx.data.classes.is_none() {
         let e = gen_core::config::ConfigError::invalid(
             "model.conditional",

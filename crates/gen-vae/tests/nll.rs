@@ -22,6 +22,7 @@ fn config(hidden: Vec<usize>, latent: usize, sigma: f64) -> VaeConfig {
         encoder: Default::default(),
         conditional: false,
         decoder_variance: Default::default(),
+        network: Default::default(),
     }
 }
 

@@ -1,0 +1,65 @@
+//! The convolutional VAE's networks for 28x28 gray images, the TensorFlow convolutional-VAE
+//! tutorial's shape: two stride-2 convolutions down (28 -> 14 -> 7), a dense layer to the
+//! code's mean and log-variance; a dense layer up to 32x7x7 and two stride-2 transposed
+//! convolutions (7 -> 14 -> 28), then a 3x3 convolution to one channel of logits.
+
+use candle_core::Tensor;
+use gen_core::nn::{Conv2d, Init, Linear, Params};
+use gen_core::Result;
+
+/// Channels after the first and second convolutions (and before the last two up).
+const C1: usize = 32;
+const C2: usize = 64;
+
+pub struct ConvEncoder {
+    down1: Conv2d,
+    down2: Conv2d,
+    mean: Linear,
+    logvar: Linear,
+}
+
+impl ConvEncoder {
+    pub fn new(params: &mut Params, latent: usize, init: &mut Init<'_>) -> Result<Self> {
+        Ok(ConvEncoder {
+            down1: Conv2d::new(params, "encoder.conv1", 1, C1, 3, 2, 1, false, init)?,
+            down2: Conv2d::new(params, "encoder.conv2", C1, C2, 3, 2, 1, false, init)?,
+            mean: Linear::new(params, "encoder.mean", C2 * 49, latent, init)?,
+            logvar: Linear::new(params, "encoder.logvar", C2 * 49, latent, init)?,
+        })
+    }
+
+    /// Rows of 784 pixels -> (mean, log-variance) of the code.
+    pub fn forward(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let b = x.dim(0)?;
+        let h = self.down1.forward(&x.reshape((b, 1, 28, 28))?)?.relu()?;
+        let h = self.down2.forward(&h)?.relu()?.reshape((b, C2 * 49))?;
+        Ok((self.mean.forward(&h)?, self.logvar.forward(&h)?))
+    }
+}
+
+pub struct ConvDecoder {
+    project: Linear,
+    up1: Conv2d,
+    up2: Conv2d,
+    out: Conv2d,
+}
+
+impl ConvDecoder {
+    pub fn new(params: &mut Params, latent: usize, init: &mut Init<'_>) -> Result<Self> {
+        Ok(ConvDecoder {
+            project: Linear::new(params, "decoder.project", latent, C1 * 49, init)?,
+            up1: Conv2d::new(params, "decoder.up1", C1, C2, 4, 2, 1, true, init)?,
+            up2: Conv2d::new(params, "decoder.up2", C2, C1, 4, 2, 1, true, init)?,
+            out: Conv2d::new(params, "decoder.out", C1, 1, 3, 1, 1, false, init)?,
+        })
+    }
+
+    /// Codes -> rows of 784 logits.
+    pub fn forward(&self, z: &Tensor) -> Result<Tensor> {
+        let b = z.dim(0)?;
+        let h = self.project.forward(z)?.relu()?.reshape((b, C1, 7, 7))?;
+        let h = self.up1.forward(&h)?.relu()?;
+        let h = self.up2.forward(&h)?.relu()?;
+        Ok(self.out.forward(&h)?.reshape((b, 784))?)
+    }
+}
