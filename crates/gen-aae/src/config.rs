@@ -149,14 +149,10 @@ impl AaeConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
         self.schedule().validate()?;
-        if self.latent == 0 {
-            return bad("latent", "must be at least 1".into());
-        }
-        for (k, widths) in [("hidden", &self.hidden), ("d_hidden", &self.d_hidden)] {
-            if let Some(i) = widths.iter().position(|&h| h == 0) {
-                return bad(k, format!("layer {i} has width 0"));
-            }
-        }
+        gen_core::config::check_sizes(
+            self.latent,
+            &[("hidden", &self.hidden), ("d_hidden", &self.d_hidden)],
+        )?;
         for (k, w) in [
             ("adv_weight", self.adv_weight),
             ("recon_weight", self.recon_weight),

@@ -108,14 +108,10 @@ impl AliConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
         self.schedule().validate()?;
-        if self.latent == 0 {
-            return bad("latent", "must be at least 1".into());
-        }
-        for (k, widths) in [("hidden", &self.hidden), ("d_hidden", &self.d_hidden)] {
-            if let Some(i) = widths.iter().position(|&h| h == 0) {
-                return bad(k, format!("layer {i} has width 0"));
-            }
-        }
+        gen_core::config::check_sizes(
+            self.latent,
+            &[("hidden", &self.hidden), ("d_hidden", &self.d_hidden)],
+        )?;
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(
                 "dropout",

@@ -290,6 +290,26 @@ pub struct ConfigError {
     pub hint: Option<String>,
 }
 
+/// Checks the model's latent dimension and layer widths (`model.latent`, then each
+/// `(key, widths)`): all at least 1, errors naming the key and the layer.
+pub fn check_sizes(latent: usize, widths: &[(&str, &[usize])]) -> Result<(), ConfigError> {
+    if latent == 0 {
+        return Err(ConfigError::invalid(
+            "model.latent",
+            "the latent dimension must be at least 1",
+        ));
+    }
+    for (key, ws) in widths {
+        if let Some(i) = ws.iter().position(|&h| h == 0) {
+            return Err(ConfigError::invalid(
+                format!("model.{key}"),
+                format!("layer {i} has width 0; every width must be at least 1"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl ConfigError {
     /// An error with no file position (e.g. a malformed `--set`).
     pub fn bare(message: impl Into<String>) -> Self {

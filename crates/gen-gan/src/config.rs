@@ -89,12 +89,7 @@ impl GanConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
         self.schedule().validate()?;
-        if self.latent == 0 {
-            return bad("latent", "must be at least 1".into());
-        }
-        if let Some(i) = self.hidden.iter().position(|&h| h == 0) {
-            return bad("hidden", format!("layer {i} has width 0"));
-        }
+        gen_core::config::check_sizes(self.latent, &[("hidden", &self.hidden)])?;
         if !(self.lambda >= 0.0 && self.lambda.is_finite()) {
             return bad(
                 "lambda",

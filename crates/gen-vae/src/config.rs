@@ -133,15 +133,7 @@ fn one() -> f64 {
 impl VaeConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
-        if self.latent == 0 {
-            return bad("latent", "the latent dimension must be at least 1".into());
-        }
-        if let Some(i) = self.hidden.iter().position(|&h| h == 0) {
-            return bad(
-                "hidden",
-                format!("layer {i} has width 0; every hidden width must be at least 1"),
-            );
-        }
+        gen_core::config::check_sizes(self.latent, &[("hidden", &self.hidden)])?;
         if !(self.beta >= 0.0 && self.beta.is_finite()) {
             return bad(
                 "beta",
