@@ -22,15 +22,22 @@ fn autoencoder<'a>(run: &'a Run, what: &str) -> Result<&'a dyn Model> {
 }
 
 fn codes(model: &dyn Model, x: &Tensor, family: &str) -> Result<Tensor> {
-    model
-        .encode(x)?
-        .with_context(|| format!("`{family}` models have no encoder"))
+    model.encode(x)?.with_context(|| no_codes(family))
 }
 
 fn decoded(model: &dyn Model, z: &Tensor, family: &str) -> Result<Tensor> {
     model
         .decode(z)?
-        .with_context(|| format!("`{family}` models have no decoder"))
+        .with_context(|| {
+            format!("this `{family}` run has no decoder of codes alone (none, or a conditional one that needs the class; try gen sample --class)")
+        })
+}
+
+/// Why a run gives no codes: no encoder, or a conditional one whose codes need the class.
+fn no_codes(family: &str) -> String {
+    format!(
+        "this `{family}` run has no encoder whose codes stand alone (none, or a conditional one that also needs the class)"
+    )
 }
 
 fn check_ext(path: &Path, ext: &str) -> Result<()> {
@@ -65,7 +72,7 @@ pub fn encode(args: EncodeArgs) -> Result<()> {
     let model = autoencoder(&run, "encode")?;
     let batch = run.cfg.train.eval_batch_size;
     let Some((z, dim)) = crate::probe::codes(model, &run.data.test, batch, &run.device)? else {
-        bail!("`{}` models have no encoder", run.cfg.family);
+        bail!(no_codes(&run.cfg.family));
     };
     let n = z.len() / dim.max(1);
     std::fs::write(&args.output, gen_data::npy::encode_f32(n, dim, &z))

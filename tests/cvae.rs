@@ -80,4 +80,9 @@ fn class_conditional_samples_are_recognized_as_their_class() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("classes 0 to 9"), "{}", stderr(&o));
+    // Its codes need the class too, so gen encode says why it has none to give.
+    let npy = tmp.path().join("codes.npy");
+    let o = gen(&["encode", run.to_str().unwrap(), "-o", npy.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("conditional one"), "{}", stderr(&o));
 }
