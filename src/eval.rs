@@ -73,11 +73,17 @@ pub fn run(args: EvalArgs) -> Result<()> {
                     "codes/active_units".to_string(),
                     crate::probe::active_units(&codes, dim) as f64,
                 ));
-            }
-            if let Some(acc) =
-                crate::probe::one_nn_accuracy(model.as_ref(), &run.data, batch, &run.device)?
-            {
-                rows.push(("codes/1nn_test_accuracy".to_string(), acc));
+                let acc = crate::probe::one_nn_accuracy(
+                    model.as_ref(),
+                    &run.data,
+                    &codes,
+                    dim,
+                    batch,
+                    &run.device,
+                )?;
+                if let Some(acc) = acc {
+                    rows.push(("codes/1nn_test_accuracy".to_string(), acc));
+                }
             }
             (rows, "epochs")
         }

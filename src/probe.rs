@@ -32,26 +32,26 @@ pub fn codes(
     Ok(Some((out, dim)))
 }
 
-/// 1-NN test accuracy of the codes, when the model encodes and both splits have labels.
+/// 1-NN test accuracy of the codes, given the test set's `test` codes (`dim` columns),
+/// when both splits have labels; the training set is encoded here.
 pub fn one_nn_accuracy(
     model: &dyn Model,
     data: &Dataset,
+    test: &[f32],
+    dim: usize,
     batch: usize,
     device: &candle_core::Device,
 ) -> Result<Option<f64>> {
     let (Some(train_labels), Some(test_labels)) = (&data.train.labels, &data.test.labels) else {
         return Ok(None);
     };
-    let Some((train, dim)) = codes(model, &data.train, batch, device)? else {
-        return Ok(None);
-    };
-    let Some((test, _)) = codes(model, &data.test, batch, device)? else {
+    let Some((train, _)) = codes(model, &data.train, batch, device)? else {
         return Ok(None);
     };
     Ok(Some(gen_core::knn::one_nn_accuracy(
         &train,
         train_labels,
-        &test,
+        test,
         test_labels,
         dim,
     )?))

@@ -151,7 +151,11 @@ impl Aae {
 
     /// The decoder's mean output: pixels in [0, 1] for `bce`, values for `mse`.
     pub fn decode_mean(&self, z: &Tensor) -> Result<Tensor> {
-        let out = self.decoder.forward(z)?;
+        self.mean_of(self.decoder.forward(z)?)
+    }
+
+    /// The decoder's mean from its raw output (logits for `bce`).
+    fn mean_of(&self, out: Tensor) -> Result<Tensor> {
         Ok(match self.cfg.reconstruction {
             Reconstruction::Bce => sigmoid(&out)?,
             Reconstruction::Mse => out,
@@ -257,9 +261,9 @@ impl Aae {
         }
     }
 
-    /// Mean squared error per value between `x` and the decoder's mean at `codes`.
-    fn recon_mse(&self, x: &Tensor, codes: &Tensor) -> Result<f64> {
-        let mean = self.decode_mean(&codes.detach())?;
+    /// Mean squared error per value between `x` and the decoder's mean for output `out`.
+    fn recon_mse(&self, x: &Tensor, out: &Tensor) -> Result<f64> {
+        let mean = self.mean_of(out.detach())?;
         scalar(&(mean - x)?.sqr()?.mean_all()?)
     }
 }
@@ -302,7 +306,7 @@ impl Model for Aae {
             self.players.side.step(&loss)?;
             adv_loss = scalar(&adv)?;
             reconstruction = scalar(&pass.reconstruction)?;
-            recon_mse = self.recon_mse(&x, &pass.codes)?;
+            recon_mse = self.recon_mse(&x, &pass.out)?;
         }
         Ok(self.report(Reported {
             est,
@@ -334,16 +338,12 @@ impl Model for Aae {
                 &self.kernel(),
             ))
         });
-        let mean = match self.cfg.reconstruction {
-            Reconstruction::Bce => sigmoid(&pass.out)?,
-            Reconstruction::Mse => pass.out.clone(),
-        };
         Ok(self.report(Reported {
             est: ratio_estimates(&lp, &lc)?,
             d_loss: scalar(&discriminator_loss(&lp, &lc)?)?,
             adv_loss: scalar(&self.adversarial(&lc)?)?,
             reconstruction: scalar(&pass.reconstruction)?,
-            recon_mse: scalar(&(mean - &x)?.sqr()?.mean_all()?)?,
+            recon_mse: self.recon_mse(&x, &pass.out)?,
             mmd2: mmd2.transpose()?,
         }))
     }
