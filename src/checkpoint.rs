@@ -1,17 +1,24 @@
-//! `checkpoint.safetensors`: the model's state (parameters and optimizer moments) as
-//! tensors, and the trainer's position (epoch, step, generator states) and the
-//! resolved config as metadata. Written to a temporary file, synced, then renamed, so a
-//! crash never leaves a half-written checkpoint in place of a good one.
+//! Checkpoints: the model's state (parameters and optimizer moments) as safetensors
+//! tensors, with the trainer's position (epoch, step, random-generator states, and the
+//! place inside an unfinished epoch) and the resolved config as metadata.
+//!
+//! `checkpoint.safetensors` is always the newest complete checkpoint; up to
+//! `checkpoint.keep - 1` older ones stay beside it as `checkpoint-step-<step>.safetensors`.
+//! Every write goes to a temporary file in the same directory, is synced, renamed over
+//! the old name and the directory synced ([`write_atomic`]), so a crash or a full disk
+//! never leaves a half-written file in place of a good one.
 
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
-use gen_core::Rng;
+use gen_core::{ReportMean, Rng};
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub const FILE: &str = "checkpoint.safetensors";
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: adds the position inside an unfinished epoch.
+pub const FORMAT_VERSION: u32 = 2;
+const OLDER_PREFIX: &str = "checkpoint-step-";
 
 /// Where training stands.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,6 +30,19 @@ pub struct Position {
     pub step: u64,
     pub data_rng: Rng,
     pub noise_rng: Rng,
+    /// Set when the checkpoint was taken inside epoch `epoch + 1`.
+    pub partial: Option<PartialEpoch>,
+}
+
+/// How far an unfinished epoch got: enough to redo its shuffle and skip what is done.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PartialEpoch {
+    /// The data generator before the epoch's shuffle.
+    pub order_rng: Rng,
+    /// Batches already trained on.
+    pub batches_done: usize,
+    /// The epoch's running mean of training reports so far.
+    pub mean: ReportMean,
 }
 
 fn rng_to_string(r: &Rng) -> String {
@@ -41,8 +61,9 @@ fn rng_from_string(s: &str) -> Option<Rng> {
     Some(Rng::from_state(v.try_into().ok()?))
 }
 
-pub fn save(dir: &Path, state: Vec<(String, Tensor)>, pos: &Position, config: &str) -> Result<()> {
-    let meta: HashMap<String, String> = [
+/// The checkpoint file's bytes.
+pub fn encode(state: Vec<(String, Tensor)>, pos: &Position, config: &str) -> Result<Vec<u8>> {
+    let mut meta: HashMap<String, String> = [
         ("format_version", FORMAT_VERSION.to_string()),
         ("family", pos.family.clone()),
         ("epoch", pos.epoch.to_string()),
@@ -54,39 +75,32 @@ pub fn save(dir: &Path, state: Vec<(String, Tensor)>, pos: &Position, config: &s
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    if let Some(p) = &pos.partial {
+        meta.insert("partial_order_rng".into(), rng_to_string(&p.order_rng));
+        meta.insert("partial_batches".into(), p.batches_done.to_string());
+        meta.insert("partial_mean".into(), serde_json::to_string(&p.mean)?);
+    }
     let state: Vec<(String, Tensor)> = state
         .into_iter()
         .map(|(k, t)| Ok((k, t.to_device(&Device::Cpu)?.contiguous()?)))
         .collect::<candle_core::Result<_>>()?;
-    let bytes = safetensors::serialize(state.iter().map(|(k, t)| (k.as_str(), t)), Some(meta))
-        .context("serializing the checkpoint")?;
-    let path = dir.join(FILE);
-    let tmp = dir.join(format!("{FILE}.tmp"));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
-        std::fs::File::open(dir)?.sync_all()
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        anyhow::anyhow!(
-            "writing checkpoint {}: {e} (the previous checkpoint, if any, is intact)",
-            path.display()
-        )
-    })
+    safetensors::serialize(state.iter().map(|(k, t)| (k.as_str(), t)), Some(meta))
+        .context("serializing the checkpoint")
 }
 
-/// Loads the state tensors and position of a run.
-pub fn load(dir: &Path) -> Result<(HashMap<String, Tensor>, Position)> {
-    let path = dir.join(FILE);
-    let bytes = std::fs::read(&path)
-        .with_context(|| format!("cannot read {} (is this a run directory?)", path.display()))?;
+/// A checkpoint read back: tensors, position and the config it was trained with.
+pub struct Loaded {
+    pub tensors: HashMap<String, Tensor>,
+    pub pos: Position,
+    pub config: String,
+}
+
+/// Parses a checkpoint file's bytes; `path` only names it in errors.
+pub fn decode(bytes: &[u8], path: &Path) -> Result<Loaded> {
     let bad =
         |what: &str| anyhow::anyhow!("{} is not a valid gen checkpoint: {what}", path.display());
     let (_, header) =
-        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(&e.to_string()))?;
+        safetensors::SafeTensors::read_metadata(bytes).map_err(|e| bad(&e.to_string()))?;
     let meta = header.metadata().clone().unwrap_or_default();
     let get = |k: &str| {
         meta.get(k)
@@ -102,41 +116,341 @@ pub fn load(dir: &Path) -> Result<(HashMap<String, Tensor>, Position)> {
             path.display()
         );
     }
+    let rng = |k: &str| rng_from_string(&get(k)?).ok_or_else(|| bad(&format!("bad {k}")));
+    let partial = match meta.get("partial_batches") {
+        None => None,
+        Some(b) => Some(PartialEpoch {
+            order_rng: rng("partial_order_rng")?,
+            batches_done: b.parse().map_err(|_| bad("bad partial_batches"))?,
+            mean: serde_json::from_str(&get("partial_mean")?)
+                .map_err(|_| bad("bad partial_mean"))?,
+        }),
+    };
     let pos = Position {
         family: get("family")?,
         epoch: get("epoch")?.parse().map_err(|_| bad("bad epoch"))?,
         step: get("step")?.parse().map_err(|_| bad("bad step"))?,
-        data_rng: rng_from_string(&get("data_rng")?).ok_or_else(|| bad("bad data_rng"))?,
-        noise_rng: rng_from_string(&get("noise_rng")?).ok_or_else(|| bad("bad noise_rng"))?,
+        data_rng: rng("data_rng")?,
+        noise_rng: rng("noise_rng")?,
+        partial,
     };
-    let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
+    let tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
         .map_err(|e| bad(&e.to_string()))?;
-    Ok((tensors, pos))
+    Ok(Loaded {
+        tensors,
+        pos,
+        config: get("config")?,
+    })
+}
+
+/// The older checkpoints in `dir`, newest first.
+fn older(dir: &Path) -> Vec<(u64, PathBuf)> {
+    let mut v: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let step = name
+                .strip_prefix(OLDER_PREFIX)?
+                .strip_suffix(".safetensors")?
+                .parse()
+                .ok()?;
+            Some((step, e.path()))
+        })
+        .collect();
+    v.sort_by_key(|e| std::cmp::Reverse(e.0));
+    v
+}
+
+/// The newest loadable checkpoint of a run: `checkpoint.safetensors`, or, if that is
+/// missing or damaged, the newest older one that loads (with a warning).
+pub fn load(dir: &Path) -> Result<Loaded> {
+    let path = dir.join(FILE);
+    let newest = std::fs::read(&path)
+        .with_context(|| format!("cannot read {} (is this a run directory?)", path.display()))
+        .and_then(|b| decode(&b, &path));
+    let err = match newest {
+        Ok(l) => return Ok(l),
+        Err(e) => e,
+    };
+    for (_, p) in older(dir) {
+        if let Ok(l) = std::fs::read(&p)
+            .map_err(anyhow::Error::from)
+            .and_then(|b| decode(&b, &p))
+        {
+            eprintln!(
+                "warning: {err:#}; using the older checkpoint {}",
+                p.display()
+            );
+            return Ok(l);
+        }
+    }
+    Err(err)
+}
+
+/// A step of [`write_atomic`] at which tests make the write fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(test), allow(dead_code))]
+pub enum Stage {
+    Create,
+    Write,
+    Sync,
+    Rename,
+}
+
+/// Writes `bytes` to `dir/name` atomically: a temporary file in `dir`, fsync, rename
+/// over `name`, fsync of `dir`. On any failure the temporary file is removed and
+/// `dir/name` is untouched. `fail_at` injects a failure (tests only).
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8], fail_at: Option<Stage>) -> Result<()> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let injected = |s: Stage| -> std::io::Result<()> {
+        if fail_at == Some(s) {
+            return Err(std::io::Error::other(format!("injected failure at {s:?}")));
+        }
+        Ok(())
+    };
+    let write = || -> std::io::Result<()> {
+        injected(Stage::Create)?;
+        let mut f = std::fs::File::create(&tmp)?;
+        match fail_at {
+            // A partial write, as a full disk would leave.
+            Some(Stage::Write) => {
+                f.write_all(&bytes[..bytes.len() / 2])?;
+                injected(Stage::Write)?;
+            }
+            _ => f.write_all(bytes)?,
+        }
+        injected(Stage::Sync)?;
+        f.sync_all()?;
+        injected(Stage::Rename)?;
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(dir)?.sync_all()
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::anyhow!(
+            "writing {}: {e} (the previous checkpoint, if any, is intact)",
+            path.display()
+        )
+    })
+}
+
+/// Writes a run's checkpoints, keeping the newest `keep`.
+pub struct Checkpointer {
+    dir: PathBuf,
+    keep: usize,
+    /// The step `checkpoint.safetensors` holds, if this run wrote or loaded it.
+    current: Option<u64>,
+    /// Fault injection for tests.
+    pub fail_at: Option<Stage>,
+}
+
+impl Checkpointer {
+    pub fn new(dir: &Path, keep: usize, current: Option<u64>) -> Self {
+        Checkpointer {
+            dir: dir.to_path_buf(),
+            keep: keep.max(1),
+            current,
+            fail_at: None,
+        }
+    }
+
+    /// The step of the newest checkpoint this run wrote or resumed from.
+    pub fn current(&self) -> Option<u64> {
+        self.current
+    }
+
+    pub fn save(
+        &mut self,
+        state: Vec<(String, Tensor)>,
+        pos: &Position,
+        config: &str,
+    ) -> Result<()> {
+        let bytes = encode(state, pos, config)?;
+        // Keep the current newest under its step's name before replacing it (a hard
+        // link: no copy, and both names stay valid until the rename below).
+        if let (true, Some(step)) = (self.keep > 1, self.current) {
+            let from = self.dir.join(FILE);
+            let to = self
+                .dir
+                .join(format!("{OLDER_PREFIX}{step:09}.safetensors"));
+            if from.exists() && !to.exists() && std::fs::hard_link(&from, &to).is_err() {
+                std::fs::copy(&from, &to).with_context(|| {
+                    format!("keeping the previous checkpoint as {}", to.display())
+                })?;
+            }
+        }
+        write_atomic(&self.dir, FILE, &bytes, self.fail_at)?;
+        self.current = Some(pos.step);
+        for (_, p) in older(&self.dir).into_iter().skip(self.keep - 1) {
+            let _ = std::fs::remove_file(p);
+        }
+        Ok(())
+    }
+}
+
+/// Free bytes on the file system holding `dir`, where the platform tells.
+pub fn free_space(dir: &Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+        let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: `c` is a valid NUL-terminated path and `s` a properly sized out-parameter.
+        if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
+            return None;
+        }
+        Some(s.f_bavail as u64 * s.f_frsize as u64)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
+}
+
+/// Fails before training if `dir` cannot hold the checkpoints: `keep + 1` copies of a
+/// checkpoint of `bytes` (the kept ones and the one being written).
+pub fn check_space(dir: &Path, bytes: u64, keep: usize) -> Result<()> {
+    let need = bytes * (keep as u64 + 1);
+    if let Some(free) = free_space(dir) {
+        if free < need {
+            bail!(
+                "{} has {} free, but checkpoints of this model need about {} ({} kept + 1 being written, {} each); \
+                 free some space or write the run elsewhere with --runs DIR",
+                dir.display(),
+                human(free),
+                human(need),
+                keep,
+                human(bytes)
+            );
+        }
+    }
+    Ok(())
+}
+
+fn human(b: u64) -> String {
+    match b {
+        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b => format!("{:.1} KiB", b as f64 / 1024.0),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn roundtrip() {
-        let dir = tempfile::tempdir().unwrap();
-        let t = Tensor::new(&[1.0f32, 2.0], &Device::Cpu).unwrap();
-        let pos = Position {
+    fn pos(step: u64) -> Position {
+        Position {
             family: "vae".into(),
             epoch: 3,
-            step: 1407,
+            step,
             data_rng: Rng::new(1),
             noise_rng: Rng::new(2),
+            partial: None,
+        }
+    }
+
+    fn state(v: f32) -> Vec<(String, Tensor)> {
+        vec![("a".into(), Tensor::new(&[v, 2.0], &Device::Cpu).unwrap())]
+    }
+
+    fn value(dir: &Path) -> f32 {
+        load(dir).unwrap().tensors["a"].to_vec1::<f32>().unwrap()[0]
+    }
+
+    #[test]
+    fn roundtrip_with_a_partial_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut mean = ReportMean::default();
+        let r = gen_core::Report {
+            loss: 0.1 + 0.2, // not exactly representable in decimal: must survive bit for bit
+            joint_kl: gen_core::JointKl::additive(
+                gen_core::KlDirection::Forward,
+                vec![("t", 1.0 / 3.0)],
+            ),
+            metrics: vec![],
         };
-        save(dir.path(), vec![("a".into(), t)], &pos, "model: {}").unwrap();
-        let (ts, p) = load(dir.path()).unwrap();
-        assert_eq!(p, pos);
-        assert_eq!(ts["a"].to_vec1::<f32>().unwrap(), vec![1.0, 2.0]);
+        mean.add(&r, 7);
+        let mut p = pos(1407);
+        p.partial = Some(PartialEpoch {
+            order_rng: Rng::new(9),
+            batches_done: 12,
+            mean,
+        });
+        Checkpointer::new(dir.path(), 2, None)
+            .save(state(1.0), &p, "model: {}")
+            .unwrap();
+        let l = load(dir.path()).unwrap();
+        assert_eq!(l.pos, p);
+        assert_eq!(l.config, "model: {}");
+        assert_eq!(l.tensors["a"].to_vec1::<f32>().unwrap(), vec![1.0, 2.0]);
+    }
+
+    #[test]
+    fn keeps_the_newest_n() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Checkpointer::new(dir.path(), 3, None);
+        for step in 1..=5 {
+            c.save(state(step as f32), &pos(step), "").unwrap();
+        }
+        assert_eq!(value(dir.path()), 5.0);
+        let kept: Vec<u64> = older(dir.path()).iter().map(|(s, _)| *s).collect();
+        assert_eq!(kept, vec![4, 3]);
+        // A damaged newest file: the next one back is used.
         std::fs::write(dir.path().join(FILE), b"garbage").unwrap();
-        assert!(load(dir.path())
+        assert_eq!(value(dir.path()), 4.0);
+        let mut one = Checkpointer::new(dir.path(), 1, Some(5));
+        one.save(state(6.0), &pos(6), "").unwrap();
+        assert!(older(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn a_failed_write_at_any_stage_keeps_the_previous_checkpoint() {
+        for stage in [Stage::Create, Stage::Write, Stage::Sync, Stage::Rename] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut c = Checkpointer::new(dir.path(), 1, None);
+            c.save(state(1.0), &pos(1), "").unwrap();
+            c.fail_at = Some(stage);
+            let e = c.save(state(2.0), &pos(2), "").unwrap_err().to_string();
+            assert!(e.contains("previous checkpoint, if any, is intact"), "{e}");
+            assert_eq!(value(dir.path()), 1.0, "{stage:?}");
+            let names: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            assert_eq!(names, vec![FILE.to_string()], "{stage:?}: leftovers");
+        }
+    }
+
+    #[test]
+    fn garbage_and_future_versions_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(FILE), b"garbage").unwrap();
+        let e = format!("{:#}", load(dir.path()).err().unwrap());
+        assert!(e.contains("not a valid gen checkpoint"), "{e}");
+        let mut bytes = encode(state(1.0), &pos(1), "").unwrap();
+        let key = format!("\"format_version\":\"{FORMAT_VERSION}\"");
+        let at = bytes
+            .windows(key.len())
+            .position(|w| w == key.as_bytes())
+            .unwrap();
+        bytes[at + key.len() - 2] = b'9'; // same length, so the header stays valid
+        std::fs::write(dir.path().join(FILE), &bytes).unwrap();
+        let e = format!("{:#}", load(dir.path()).err().unwrap());
+        assert!(e.contains("newer than this gen understands"), "{e}");
+    }
+
+    #[test]
+    fn too_little_space_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(check_space(dir.path(), 1, 2).is_ok());
+        let e = check_space(dir.path(), u64::MAX / 8, 2)
             .unwrap_err()
-            .to_string()
-            .contains("not a valid gen checkpoint"));
+            .to_string();
+        assert!(e.contains("free") && e.contains("--runs"), "{e}");
     }
 }

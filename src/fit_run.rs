@@ -61,6 +61,16 @@ pub fn run(
             cfg.family
         );
     }
+    if cfg.train.init_from.is_some() {
+        let e = ConfigError::invalid(
+            "train.init_from",
+            format!(
+                "`{}` fits in closed form; start it from a run with `model.init_from: RUN_DIR/checkpoint.safetensors`",
+                cfg.family
+            ),
+        );
+        return Err(e.locate_in(src).into());
+    }
     check_data(src, cfg)?;
     let data = load_data(cfg)?;
     let (train, test) = (points(&data.train), points(&data.test));
@@ -129,8 +139,13 @@ pub fn run(
         step: half_steps,
         data_rng: master.fork(),
         noise_rng: master.fork(),
+        partial: None,
     };
-    checkpoint::save(&dir, model.state()?, &pos, &resolved)?;
+    checkpoint::Checkpointer::new(&dir, cfg.checkpoint.keep, None).save(
+        model.state()?,
+        &pos,
+        &resolved,
+    )?;
     sums.flush()?;
     println!(
         "{} after {} iterations (restart {} of {} kept) in {fit_secs:.2}s: train loss {:.6} [{}]",

@@ -13,11 +13,13 @@ mod checkpoint;
 mod cli;
 mod eval;
 mod fit_run;
+mod interrupt;
 mod latent;
 mod list;
 mod probe;
 mod progress;
 mod registry;
+mod resume;
 mod run_config;
 mod run_dir;
 mod run_loader;
@@ -44,6 +46,10 @@ fn main() {
         }
     };
     if let Err(e) = result {
+        if let Some(i) = e.downcast_ref::<interrupt::Interrupted>() {
+            eprintln!("{i}");
+            std::process::exit(i.code);
+        }
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

@@ -20,6 +20,8 @@ struct Document {
     device: Option<serde::de::IgnoredAny>,
     #[serde(default)]
     log: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    checkpoint: Option<serde::de::IgnoredAny>,
 }
 
 /// Only the family; the rest of `model` belongs to the model's crate.
@@ -46,6 +48,62 @@ pub struct TrainConfig {
     /// How the learning rate changes over the epochs.
     #[serde(default)]
     pub lr_schedule: LrSchedule,
+    /// Start from the parameters of another run of the same family and shapes (its
+    /// latest checkpoint; the optimizer starts fresh), e.g. to fine-tune with another
+    /// objective. Relative paths are relative to the working directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<std::path::PathBuf>,
+    /// What a NaN or infinite loss or gradient does.
+    #[serde(default)]
+    pub on_nonfinite: OnNonFinite,
+}
+
+/// What the trainer does when a step's loss or gradient is not finite.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnNonFinite {
+    /// Stop, naming the step and the term; the last good checkpoint stays.
+    #[default]
+    Stop,
+    /// Undo the step (parameters and optimizer state as before it) and go on; stop after
+    /// [`MAX_SKIPPED_IN_A_ROW`] skipped batches in a row. Copies the state every step.
+    SkipBatch,
+}
+
+/// `skip_batch` gives up after this many non-finite batches in a row.
+pub const MAX_SKIPPED_IN_A_ROW: usize = 10;
+
+/// When and how many checkpoints a run keeps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointConfig {
+    /// Checkpoints kept: the newest as checkpoint.safetensors, the others as
+    /// checkpoint-step-<step>.safetensors.
+    #[serde(default = "two")]
+    pub keep: usize,
+    /// Also checkpoint every this many steps inside an epoch (0 = only at epoch ends).
+    #[serde(default)]
+    pub every_steps: u64,
+    /// Also checkpoint when this many minutes passed since the last one (0 = never).
+    #[serde(default = "ten")]
+    pub every_minutes: f64,
+}
+
+fn two() -> usize {
+    2
+}
+fn ten() -> f64 {
+    10.0
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        CheckpointConfig {
+            keep: 2,
+            every_steps: 0,
+            every_minutes: 10.0,
+        }
+    }
 }
 
 /// A learning-rate schedule over epochs.
@@ -91,6 +149,8 @@ impl Default for TrainConfig {
             seed: 0,
             optimizer: OptimizerConfig::default(),
             lr_schedule: LrSchedule::Constant,
+            init_from: None,
+            on_nonfinite: OnNonFinite::Stop,
         }
     }
 }
@@ -104,6 +164,13 @@ pub struct LogConfig {
     /// Write weight histograms every this many epochs (0 = never).
     #[serde(default = "one")]
     pub histograms_every: usize,
+    /// Write the training loss as `train/step_loss` every this many steps (0 = never).
+    #[serde(default = "ten_steps")]
+    pub loss_every: u64,
+}
+
+fn ten_steps() -> u64 {
+    10
 }
 
 fn one() -> usize {
@@ -115,6 +182,7 @@ impl Default for LogConfig {
         LogConfig {
             pictures_every: 1,
             histograms_every: 1,
+            loss_every: 10,
         }
     }
 }
@@ -127,6 +195,7 @@ pub struct RunConfig {
     pub train: TrainConfig,
     pub device: DeviceName,
     pub log: LogConfig,
+    pub checkpoint: CheckpointConfig,
 }
 
 impl RunConfig {
@@ -134,7 +203,7 @@ impl RunConfig {
         let doc: Document = src.whole().map_err(|mut e| {
             e.message = e.message.replace(
                 "struct Document",
-                "a mapping with the sections model, data, train, device, log",
+                "a mapping with the sections model, data, train, device, log, checkpoint",
             );
             e
         })?;
@@ -155,12 +224,14 @@ impl RunConfig {
         let train: TrainConfig = src.optional_section("train")?.unwrap_or_default();
         let device: DeviceName = src.optional_section("device")?.unwrap_or_default();
         let log: LogConfig = src.optional_section("log")?.unwrap_or_default();
+        let checkpoint: CheckpointConfig = src.optional_section("checkpoint")?.unwrap_or_default();
         let cfg = RunConfig {
             family,
             data,
             train,
             device,
             log,
+            checkpoint,
         };
         cfg.validate().map_err(|e| e.locate_in(src))?;
         Ok(cfg)
@@ -184,6 +255,19 @@ impl RunConfig {
             ));
         }
         t.optimizer.validate("train.optimizer")?;
+        if self.checkpoint.keep == 0 {
+            return Err(ConfigError::invalid(
+                "checkpoint.keep",
+                "must be at least 1 (the newest checkpoint is what --resume continues)",
+            ));
+        }
+        let m = self.checkpoint.every_minutes;
+        if !(m.is_finite() && m >= 0.0) {
+            return Err(ConfigError::invalid(
+                "checkpoint.every_minutes",
+                "must be a number of minutes >= 0 (0 = only at epoch ends)",
+            ));
+        }
         self.data.validate()
     }
 
@@ -199,6 +283,10 @@ impl RunConfig {
             to_value(self.device).unwrap_or(Value::Null),
         );
         m.insert("log".into(), to_value(&self.log).unwrap_or(Value::Null));
+        m.insert(
+            "checkpoint".into(),
+            to_value(&self.checkpoint).unwrap_or(Value::Null),
+        );
         gen_core::yaml::to_string(&Value::Mapping(m)).unwrap_or_default()
     }
 }

@@ -29,7 +29,11 @@ pub fn load(dir: &Path) -> Result<LoadedRun> {
     let src = run_dir_config(dir)?;
     let cfg = RunConfig::parse(&src)?;
     let entry = crate::registry::find(&cfg.family).expect("validated by RunConfig::parse");
-    let (state, pos) = checkpoint::load(dir)?;
+    let checkpoint::Loaded {
+        tensors: state,
+        pos,
+        ..
+    } = checkpoint::load(dir)?;
     if pos.family != cfg.family {
         bail!(
             "{} holds a `{}` checkpoint, but its config says `{}`",

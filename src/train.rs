@@ -1,10 +1,12 @@
 //! `gen train`: config -> data -> model -> epochs of steps, evaluation, summaries and
 //! checkpoints.
 
-use crate::checkpoint::{self, Position};
+use crate::checkpoint::{self, Checkpointer, PartialEpoch, Position};
 use crate::cli::TrainArgs;
+use crate::interrupt::{Interrupt, Interrupted};
 use crate::progress::EpochProgress;
 use crate::run_config::RunConfig;
+use crate::run_config::{OnNonFinite, MAX_SKIPPED_IN_A_ROW};
 use crate::summaries::Summaries;
 use crate::{registry, run_dir};
 use anyhow::{bail, Context, Result};
@@ -14,6 +16,7 @@ use gen_core::model::{Batch, BuildContext, Model};
 use gen_core::Build;
 use gen_core::{Report, ReportMean, Rng};
 use gen_data::{Dataset, Split};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -109,24 +112,29 @@ fn train_steps(
         step: 0,
         data_rng: master.fork(),
         noise_rng: master.fork(),
+        partial: None,
     };
+    if let (Some(from), None) = (&cfg.train.init_from, &args.resume) {
+        init_params(model.as_ref(), &cfg.family, from)?;
+    }
     let resolved = cfg.resolved(model.resolved_config());
 
     let dir = match &args.resume {
         Some(dir) => {
-            let (state, saved) = checkpoint::load(dir)?;
-            if saved.family != cfg.family {
+            let saved = checkpoint::load(dir)?;
+            if saved.pos.family != cfg.family {
                 bail!(
                     "{} holds a `{}` checkpoint, but its config says `{}`",
                     dir.display(),
-                    saved.family,
+                    saved.pos.family,
                     cfg.family
                 );
             }
+            crate::resume::check_same_model(&saved.config, &resolved)?;
             model
-                .load_state(&state)
+                .load_state(&saved.tensors)
                 .with_context(|| format!("resuming from {}", dir.display()))?;
-            pos = saved;
+            pos = saved.pos;
             if pos.epoch >= cfg.train.epochs {
                 bail!(
                     "{} already finished {} of {} epochs; raise the budget, e.g. --set train.epochs={}",
@@ -147,6 +155,12 @@ fn train_steps(
         }
         None => run_dir::create(&args.runs, &run_name, args.run_dir.as_deref())?,
     };
+    let state_bytes: usize = model
+        .state()?
+        .iter()
+        .map(|(_, t)| t.elem_count() * t.dtype().size_in_bytes())
+        .sum();
+    checkpoint::check_space(&dir, state_bytes as u64 + 64 * 1024, cfg.checkpoint.keep)?;
     std::fs::write(dir.join("config.yaml"), &resolved)
         .with_context(|| format!("writing {}", dir.join("config.yaml").display()))?;
 
@@ -171,10 +185,25 @@ fn train_steps(
         data: &data,
         device,
     };
+    let mut saver = Saver {
+        ckpt: Checkpointer::new(
+            &dir,
+            cfg.checkpoint.keep,
+            args.resume.as_ref().map(|_| pos.step),
+        ),
+        resolved: &resolved,
+        dir: &dir,
+        last: Instant::now(),
+        interrupt: Interrupt::install()?,
+    };
     let started = Instant::now();
     for epoch in pos.epoch + 1..=cfg.train.epochs {
         model.set_lr_scale(cfg.train.lr_schedule.scale(epoch, cfg.train.epochs));
-        let (train_report, samples_per_s) = trainer.train_epoch(model.as_mut(), &mut pos, epoch)?;
+        let (train_report, samples_per_s) =
+            match trainer.train_epoch(model.as_mut(), &mut pos, epoch, &mut saver, &mut sums)? {
+                EpochEnd::Done(r, rate) => (r, rate),
+                EpochEnd::Interrupted => return Err(saver.interrupted(&pos, &mut sums)),
+            };
         let test_report = trainer.evaluate(model.as_ref())?;
         pos.epoch = epoch;
         let step = pos.step;
@@ -199,7 +228,7 @@ fn train_steps(
         if every(cfg.log.histograms_every, epoch) {
             sums.histograms(model.params(), step)?;
         }
-        checkpoint::save(&dir, model.state()?, &pos, &resolved)?;
+        saver.save(model.as_ref(), &pos)?;
         sums.flush()?;
         let mode_line = modes
             .map(|m| {
@@ -221,6 +250,9 @@ fn train_steps(
             samples_per_s,
             started.elapsed().as_secs_f64()
         );
+        if saver.interrupt.received().is_some() && epoch < cfg.train.epochs {
+            return Err(saver.interrupted(&pos, &mut sums));
+        }
     }
     let logdir = dir
         .parent()
@@ -234,8 +266,105 @@ fn train_steps(
     Ok(())
 }
 
+/// Writes the run's checkpoints: at epoch ends, every `checkpoint.every_steps` steps or
+/// `every_minutes` minutes, and when a signal asks the run to stop.
+struct Saver<'a> {
+    ckpt: Checkpointer,
+    resolved: &'a str,
+    dir: &'a Path,
+    last: Instant,
+    interrupt: Interrupt,
+}
+
+impl Saver<'_> {
+    fn save(&mut self, model: &dyn Model, pos: &Position) -> Result<()> {
+        self.ckpt.save(model.state()?, pos, self.resolved)?;
+        self.last = Instant::now();
+        Ok(())
+    }
+
+    /// Whether a checkpoint is due inside an epoch, after step `pos.step`.
+    fn due(&self, cfg: &crate::run_config::CheckpointConfig, step: u64) -> bool {
+        let minutes = cfg.every_minutes;
+        self.interrupt.received().is_some()
+            || (cfg.every_steps > 0 && step % cfg.every_steps == 0)
+            || (minutes > 0.0 && self.last.elapsed().as_secs_f64() >= 60.0 * minutes)
+    }
+
+    /// The error `gen train` ends with after a signal (the checkpoint is written).
+    fn interrupted(&self, pos: &Position, sums: &mut Summaries) -> anyhow::Error {
+        let _ = sums.flush();
+        let (signal, code) = self.interrupt.received().unwrap_or(("SIGINT", 130));
+        anyhow::Error::new(Interrupted {
+            code,
+            message: format!(
+                "{signal}: stopped after step {} and saved a checkpoint in {}; continue with: gen train --resume {}",
+                pos.step,
+                self.dir.display(),
+                self.dir.display()
+            ),
+        })
+    }
+}
+
+enum EpochEnd {
+    Done(Report, f64),
+    Interrupted,
+}
+
+/// `train.init_from`: the parameters (not the optimizer state) of another run.
+fn init_params(model: &dyn Model, family: &str, from: &Path) -> Result<()> {
+    let checkpoint::Loaded {
+        tensors: state,
+        pos: saved,
+        ..
+    } = checkpoint::load(from).with_context(|| format!("train.init_from: {}", from.display()))?;
+    if saved.family != family {
+        bail!(
+            "train.init_from: {} is a `{}` run, this config trains `{family}`",
+            from.display(),
+            saved.family
+        );
+    }
+    model.params().load("model.", &state).with_context(|| {
+        format!(
+            "train.init_from: {} does not fit this model (its shapes must match)",
+            from.display()
+        )
+    })?;
+    println!(
+        "starting from the parameters of {} (epoch {}, step {})",
+        from.display(),
+        saved.epoch,
+        saved.step
+    );
+    Ok(())
+}
+
 fn every(n: usize, epoch: usize) -> bool {
     n > 0 && epoch % n == 0
+}
+
+fn every64(n: u64, step: u64) -> bool {
+    n > 0 && step % n == 0
+}
+
+/// What went non-finite in a step: a loss term, or (the loss being finite) a parameter
+/// after the update, i.e. a gradient.
+fn non_finite(model: &dyn Model, report: &Report) -> Result<Option<String>> {
+    if let Some((term, v)) = report.non_finite() {
+        return Ok(Some(format!("`{term}` is {v}")));
+    }
+    Ok(model
+        .params()
+        .first_non_finite()?
+        .map(|p| format!("a gradient is not finite (parameter `{p}` became NaN or infinite)")))
+}
+
+/// A copy of a model's state that later steps cannot change (tensors share storage with
+/// the variables they came from).
+fn deep_copy(state: Vec<(String, Tensor)>) -> Result<HashMap<String, Tensor>> {
+    state.into_iter().map(|(k, t)| Ok((k, t.copy()?))).collect()
 }
 
 pub fn terms(r: &Report) -> String {
@@ -267,38 +396,82 @@ impl Trainer<'_> {
         self.batch(x, l, self.data.test.dim)
     }
 
-    /// One pass over the shuffled training set; returns the mean report and samples/s.
+    /// One pass over the shuffled training set (or the rest of one a checkpoint stopped
+    /// inside); returns the mean report and samples/s, or that a signal stopped it (after
+    /// a checkpoint).
     fn train_epoch(
         &self,
         model: &mut dyn Model,
         pos: &mut Position,
         epoch: usize,
-    ) -> Result<(Report, f64)> {
+        saver: &mut Saver,
+        sums: &mut Summaries,
+    ) -> Result<EpochEnd> {
         let train: &Split = &self.data.train;
         let bs = self.cfg.train.batch_size;
         let mut order: Vec<usize> = (0..train.n).collect();
-        pos.data_rng.shuffle(&mut order);
-        let progress = EpochProgress::new(
-            epoch,
-            self.cfg.train.epochs,
-            order.len().div_ceil(bs) as u64,
-        );
-        let mut mean = ReportMean::default();
+        let (order_rng, done, mut mean) = match pos.partial.take() {
+            // Redo the interrupted epoch's shuffle from its saved generator; the data
+            // generator itself continues where it stopped.
+            Some(p) => {
+                p.order_rng.clone().shuffle(&mut order);
+                (p.order_rng, p.batches_done, p.mean)
+            }
+            None => {
+                let before = pos.data_rng.clone();
+                pos.data_rng.shuffle(&mut order);
+                (before, 0, ReportMean::default())
+            }
+        };
+        let batches = order.len().div_ceil(bs);
+        let progress = EpochProgress::new(epoch, self.cfg.train.epochs, batches as u64);
         let t0 = Instant::now();
         let mut seen = 0usize;
-        for idx in order.chunks(bs) {
+        let mut skipped_in_a_row = 0;
+        for (i, idx) in order.chunks(bs).enumerate().skip(done) {
             let (x, l) = self.data.train_batch(idx, &mut pos.data_rng);
             let batch = self.batch(x, l, train.dim)?;
+            let before = match self.cfg.train.on_nonfinite {
+                OnNonFinite::SkipBatch => Some(deep_copy(model.state()?)?),
+                OnNonFinite::Stop => None,
+            };
             let report = model.train_step(&batch, &mut pos.noise_rng)?;
             pos.step += 1;
-            if let Some((term, v)) = report.non_finite() {
-                progress.finish();
-                bail!(
-                    "training diverged at step {} (epoch {epoch}): `{term}` is {v}. The last good checkpoint (end of epoch {}) is kept; \
-                     try a smaller train.optimizer.lr",
-                    pos.step,
-                    epoch - 1
-                );
+            if let Some(what) = non_finite(model, &report)? {
+                let last = saver
+                    .ckpt
+                    .current()
+                    .map_or("none was written yet".to_string(), |s| {
+                        format!("the last good checkpoint, step {s}, is kept")
+                    });
+                match before {
+                    Some(state) if skipped_in_a_row + 1 < MAX_SKIPPED_IN_A_ROW => {
+                        model.load_state(&state)?;
+                        skipped_in_a_row += 1;
+                        eprintln!("warning: step {} (epoch {epoch}): {what}; batch skipped (train.on_nonfinite: skip_batch)", pos.step);
+                        sums.scalar("train/skipped_batches", 1.0, pos.step)?;
+                        continue;
+                    }
+                    _ => {
+                        progress.finish();
+                        let _ = sums.flush();
+                        let why = if before.is_some() {
+                            format!("{MAX_SKIPPED_IN_A_ROW} batches in a row were non-finite; ")
+                        } else {
+                            String::new()
+                        };
+                        bail!(
+                            "training diverged at step {} (epoch {epoch}): {what}. {why}Checkpoint: {last} in {}; \
+                             try a smaller train.optimizer.lr, or train.on_nonfinite: skip_batch to step over rare bad batches",
+                            pos.step,
+                            saver.dir.display()
+                        );
+                    }
+                }
+            }
+            skipped_in_a_row = 0;
+            if every64(self.cfg.log.loss_every, pos.step) {
+                sums.scalar("train/step_loss", report.loss, pos.step)?;
             }
             mean.add(&report, idx.len());
             seen += idx.len();
@@ -306,10 +479,29 @@ impl Trainer<'_> {
                 report.loss,
                 seen as f64 / t0.elapsed().as_secs_f64().max(1e-9),
             );
+            if i + 1 < batches && saver.due(&self.cfg.checkpoint, pos.step) {
+                pos.partial = Some(PartialEpoch {
+                    order_rng: order_rng.clone(),
+                    batches_done: i + 1,
+                    mean: mean.clone(),
+                });
+                saver.save(model, pos)?;
+                // The event file keeps up with the checkpoint: a run killed later and
+                // resumed from here has lost no logged step.
+                sums.flush()?;
+                pos.partial = None;
+                if saver.interrupt.received().is_some() {
+                    progress.finish();
+                    return Ok(EpochEnd::Interrupted);
+                }
+            }
         }
         progress.finish();
         let rate = seen as f64 / t0.elapsed().as_secs_f64().max(1e-9);
-        Ok((mean.mean().context("empty training set")?, rate))
+        Ok(EpochEnd::Done(
+            mean.mean().context("empty training set")?,
+            rate,
+        ))
     }
 
     /// 2,500 samples (fixed seed, flattened), drawn once per evaluation for the mode

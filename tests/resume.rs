@@ -87,6 +87,10 @@ fn resume_continues_at_the_next_step_and_matches_an_uninterrupted_run() {
         "model.latent=3",
     ]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("shape"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("model.latent: 2 -> 3"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!stderr(&o).contains("panicked"));
 }

@@ -34,6 +34,21 @@ impl Params {
         self.entries.iter().map(|(_, v)| v.clone()).collect()
     }
 
+    /// The name of the first parameter holding a NaN or infinity (after a step with a
+    /// non-finite gradient), if any.
+    pub fn first_non_finite(&self) -> Result<Option<&str>> {
+        for (n, v) in &self.entries {
+            let s = v
+                .sum_all()?
+                .to_dtype(candle_core::DType::F64)?
+                .to_scalar::<f64>()?;
+            if !s.is_finite() {
+                return Ok(Some(n));
+            }
+        }
+        Ok(None)
+    }
+
     pub fn count(&self) -> usize {
         self.entries.iter().map(|(_, v)| v.elem_count()).sum()
     }

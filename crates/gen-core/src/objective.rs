@@ -9,7 +9,7 @@
 use std::fmt;
 
 /// Which way round the divergence a model minimizes is taken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum KlDirection {
     /// KL(p || q): data side first (VAE, AAE, EM).
     Forward,
@@ -89,14 +89,18 @@ impl Report {
         out
     }
 
-    /// The first non-finite scalar, if any, by name.
+    /// The first non-finite scalar, if any, by name: a term of the joint KL before the
+    /// loss that sums them, so the message names the culprit.
     pub fn non_finite(&self) -> Option<(String, f64)> {
-        self.scalars().into_iter().find(|(_, v)| !v.is_finite())
+        let mut all = self.scalars();
+        all.sort_by_key(|(k, _)| !(k.starts_with("joint_kl/") && k != "joint_kl/total"));
+        all.into_iter().find(|(_, v)| !v.is_finite())
     }
 }
 
 /// A weighted running mean of reports (weights = batch sizes), for epoch averages.
-#[derive(Clone, Debug, Default)]
+/// Serializable, so a checkpoint taken inside an epoch keeps the epoch's mean so far.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ReportMean {
     weight: f64,
     loss: f64,

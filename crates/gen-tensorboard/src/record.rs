@@ -17,30 +17,46 @@ pub fn write_record(w: &mut impl Write, payload: &[u8]) -> io::Result<()> {
     w.write_all(&masked_crc32c(payload).to_le_bytes())
 }
 
-/// Reads every record back, checking both checksums (for tests and tools).
+/// Reads every record back, checking both checksums (for tests and tools). A record cut
+/// off by the end of the file (a writer killed mid-record) ends the list, as in
+/// TensorBoard's reader.
 pub fn read_records(mut r: impl Read) -> io::Result<Vec<Vec<u8>>> {
     let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_string());
     let mut out = vec![];
     loop {
         let mut len = [0u8; 8];
-        match r.read_exact(&mut len) {
+        let mut crc = [0u8; 4];
+        let mut payload = vec![];
+        match read_one(&mut r, &mut len, &mut crc, &mut payload) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(out),
             Err(e) => return Err(e),
         }
-        let mut crc = [0u8; 4];
-        r.read_exact(&mut crc)?;
-        if u32::from_le_bytes(crc) != masked_crc32c(&len) {
-            return Err(bad("length checksum mismatch"));
-        }
-        let mut payload = vec![0u8; u64::from_le_bytes(len) as usize];
-        r.read_exact(&mut payload)?;
-        r.read_exact(&mut crc)?;
         if u32::from_le_bytes(crc) != masked_crc32c(&payload) {
             return Err(bad("payload checksum mismatch"));
         }
         out.push(payload);
     }
+}
+
+/// One record's length (checked), payload and payload checksum.
+fn read_one(
+    r: &mut impl Read,
+    len: &mut [u8; 8],
+    crc: &mut [u8; 4],
+    payload: &mut Vec<u8>,
+) -> io::Result<()> {
+    r.read_exact(len)?;
+    r.read_exact(crc)?;
+    if u32::from_le_bytes(*crc) != masked_crc32c(len) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "length checksum mismatch",
+        ));
+    }
+    payload.resize(u64::from_le_bytes(*len) as usize, 0);
+    r.read_exact(payload)?;
+    r.read_exact(crc)
 }
 
 #[cfg(test)]
@@ -64,6 +80,11 @@ mod tests {
         assert_eq!(
             read_records(&buf[..]).unwrap(),
             vec![b"hello".to_vec(), vec![]]
+        );
+        // Cut inside the second record: the first one is still read.
+        assert_eq!(
+            read_records(&buf[..buf.len() - 3]).unwrap(),
+            vec![b"hello".to_vec()]
         );
         buf[13] ^= 1;
         assert!(read_records(&buf[..]).is_err());
