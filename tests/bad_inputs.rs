@@ -212,3 +212,88 @@ fn missing_dataset_names_the_paths_searched_and_the_fix() {
         assert!(err.contains(want), "expected `{want}` in {err}");
     }
 }
+
+/// The four IDX files of a tiny valid data set (2 training, 1 test image) in `dir`, with
+/// `role`'s file replaced by `bad` (kept gzipped if its name ends in .gz).
+fn idx_set_with(dir: &Path, role: &str, bad: &Path) {
+    let valid = [
+        ("train-images", idx(&[2, 28, 28], &[7; 2 * 784])),
+        ("train-labels", idx(&[2], &[1, 2])),
+        ("test-images", idx(&[1, 28, 28], &[9; 784])),
+        ("test-labels", idx(&[1], &[3])),
+    ];
+    for (name, bytes) in valid {
+        let base = match name {
+            "train-images" => "train-images-idx3-ubyte",
+            "train-labels" => "train-labels-idx1-ubyte",
+            "test-images" => "t10k-images-idx3-ubyte",
+            _ => "t10k-labels-idx1-ubyte",
+        };
+        if name == role {
+            let gz_name = bad.extension().is_some_and(|e| e == "gz");
+            let to = if gz_name {
+                format!("{base}.gz")
+            } else {
+                base.to_string()
+            };
+            std::fs::copy(bad, dir.join(to)).unwrap();
+        } else {
+            gz(&dir.join(format!("{base}.gz")), &bytes);
+        }
+    }
+}
+
+#[test]
+fn every_corrupt_data_file_is_rejected_with_its_message() {
+    let corpus = repo().join("tests/bad-data");
+    let manifest = std::fs::read_to_string(corpus.join("EXPECT")).unwrap();
+    let cases: Vec<Vec<&str>> = manifest
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.split(" | ").collect())
+        .collect();
+    assert!(cases.len() >= 20, "the corpus has {} files", cases.len());
+    for case in cases {
+        let [file, role, expect] = case[..] else {
+            panic!("bad EXPECT line {case:?}")
+        };
+        let bad = corpus.join(file);
+        assert!(bad.exists(), "{file} is listed but missing (run make.py)");
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let mut sets: Vec<String> = vec![format!("train.epochs=1")];
+        match role {
+            "points" | "points-test" => {
+                sets.push("data.name=file".into());
+                sets.push("model.decoder=gaussian".into());
+                if role == "points" {
+                    sets.push(format!("data.train={}", bad.display()));
+                } else {
+                    let good = d.join("good.csv");
+                    std::fs::write(&good, "1,2\n3,4\n").unwrap();
+                    sets.push(format!("data.train={}", good.display()));
+                    sets.push(format!("data.test={}", bad.display()));
+                }
+            }
+            _ => {
+                idx_set_with(d, role, &bad);
+                sets.push(format!("data.dir={}", d.display()));
+            }
+        }
+        let mut args = vec!["train", "configs/vae.yaml", "--runs", d.to_str().unwrap()];
+        for s in &sets {
+            args.extend(["--set", s.as_str()]);
+        }
+        let o = gen(&args);
+        assert_clean_failure(&o, file);
+        let err = stderr(&o);
+        assert!(
+            err.contains(expect),
+            "{file}: expected `{expect}` in:\n{err}"
+        );
+        let named = file.trim_end_matches(".gz");
+        let shown = role.starts_with("points") && err.contains(file)
+            || !role.starts_with("points") && err.contains("-ubyte");
+        assert!(shown, "{file}: the error names the file ({named}):\n{err}");
+    }
+}
