@@ -18,9 +18,7 @@ mod latent;
 mod list;
 mod probe;
 mod progress;
-mod registry;
 mod resume;
-mod run_config;
 mod run_dir;
 mod run_loader;
 mod sample;
@@ -28,6 +26,8 @@ mod summaries;
 mod train;
 
 use clap::Parser;
+// The config loader and the registry are the library half (src/lib.rs).
+use gen::{registry, run_config};
 
 fn main() {
     let cli = cli::Cli::parse();

@@ -1,0 +1,41 @@
+//! The config loader as `gen train` runs it: the document, the trainer's sections, then
+//! the model family's own section, parsed and validated by building the model on a
+//! small data set. Any input must give a model or an error, never a panic.
+#![no_main]
+
+use candle_core::{DType, Device};
+use gen::run_config::RunConfig;
+use gen_core::config::ConfigSource;
+use gen_core::model::{BuildContext, DataInfo, DataKind};
+use gen_core::{Build, Rng};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let src = ConfigSource::new("fuzz.yaml", text);
+    let Ok(cfg) = RunConfig::parse(&src) else {
+        return;
+    };
+    let entry = gen::registry::find(&cfg.family).expect("parse checked the family");
+    let info = DataInfo {
+        name: "fuzz".into(),
+        kind: DataKind::Points { dim: 2 },
+        classes: None,
+        modes: None,
+    };
+    let mut rng = Rng::new(0);
+    let ctx = BuildContext {
+        config: &src,
+        data: &info,
+        device: Device::Cpu,
+        dtype: DType::F32,
+        optimizer: &cfg.train.optimizer,
+        rng: &mut rng,
+    };
+    match entry.build {
+        Build::Steps(build) => drop(build(ctx)),
+        Build::Fit(build) => drop(build(ctx)),
+    }
+});
