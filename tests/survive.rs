@@ -303,3 +303,39 @@ fn skip_batch_steps_over_the_bad_batch_and_finishes() {
     assert!(losses.iter().all(|(_, b)| f32::from_bits(*b).is_finite()));
     assert_eq!(losses.len(), 3 * 100 - 3, "every good step is logged");
 }
+
+#[test]
+fn a_second_sigint_exits_at_once() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    // DCGAN steps on batches of 256 take seconds: long enough to interrupt one twice.
+    let sets = ["train.batch_size=256", "log.pictures_every=0"];
+    let mut child = spawn(&args("configs/dcgan.yaml", dir.to_str().unwrap(), &sets));
+    let out = child.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(out).lines();
+    // The handlers are installed once training starts, right after this line.
+    while let Some(Ok(l)) = lines.next() {
+        if l.starts_with("objective:") {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    signal(&child, libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(100));
+    let second = Instant::now();
+    signal(&child, libc::SIGINT);
+    let status = child.wait().unwrap();
+    let waited = second.elapsed();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(
+        waited < Duration::from_millis(500),
+        "took {waited:?} after the second SIGINT"
+    );
+    assert!(
+        !err.contains("stopped after step"),
+        "it finished the step: {err}"
+    );
+}
