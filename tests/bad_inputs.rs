@@ -109,6 +109,21 @@ fn cli_level_mistakes() {
         std::fs::read_to_string(tmp.path().join("keep.txt")).unwrap(),
         "precious"
     );
+    // An output directory that cannot be created (its parent is a file; root-proof, unlike
+    // permissions) is an error before any training.
+    let under_file = format!("{t}/keep.txt/runs");
+    let o = gen(&["train", "configs/vae.yaml", "--runs", &under_file]);
+    assert_clean_failure(&o, "unwritable runs dir");
+    assert!(
+        stderr(&o).contains("cannot create the run directory"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !stdout(&o).contains("epoch 1/"),
+        "it trained: {}",
+        stdout(&o)
+    );
     // A truly empty file.
     let empty = tmp.path().join("empty.yaml");
     std::fs::write(&empty, "").unwrap();
