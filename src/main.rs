@@ -16,12 +16,14 @@ mod fit_run;
 mod interrupt;
 mod latent;
 mod list;
+mod nonfinite;
 mod probe;
 mod progress;
 mod resume;
 mod run_dir;
 mod run_loader;
 mod sample;
+mod saver;
 mod summaries;
 mod train;
 

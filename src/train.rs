@@ -3,10 +3,12 @@
 
 use crate::checkpoint::{self, Checkpointer, PartialEpoch, Position};
 use crate::cli::TrainArgs;
-use crate::interrupt::{Interrupt, Interrupted};
+use crate::interrupt::Interrupt;
+use crate::nonfinite::{deep_copy, non_finite};
 use crate::progress::EpochProgress;
 use crate::run_config::RunConfig;
 use crate::run_config::{OnNonFinite, MAX_SKIPPED_IN_A_ROW};
+use crate::saver::{EpochEnd, Saver};
 use crate::summaries::Summaries;
 use crate::{registry, run_dir};
 use anyhow::{bail, Context, Result};
@@ -16,7 +18,6 @@ use gen_core::model::{Batch, BuildContext, Model};
 use gen_core::Build;
 use gen_core::{Report, ReportMean, Rng};
 use gen_data::{Dataset, Split};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -266,52 +267,6 @@ fn train_steps(
     Ok(())
 }
 
-/// Writes the run's checkpoints: at epoch ends, every `checkpoint.every_steps` steps or
-/// `every_minutes` minutes, and when a signal asks the run to stop.
-struct Saver<'a> {
-    ckpt: Checkpointer,
-    resolved: &'a str,
-    dir: &'a Path,
-    last: Instant,
-    interrupt: Interrupt,
-}
-
-impl Saver<'_> {
-    fn save(&mut self, model: &dyn Model, pos: &Position) -> Result<()> {
-        self.ckpt.save(model.state()?, pos, self.resolved)?;
-        self.last = Instant::now();
-        Ok(())
-    }
-
-    /// Whether a checkpoint is due inside an epoch, after step `pos.step`.
-    fn due(&self, cfg: &crate::run_config::CheckpointConfig, step: u64) -> bool {
-        let minutes = cfg.every_minutes;
-        self.interrupt.received().is_some()
-            || (cfg.every_steps > 0 && step % cfg.every_steps == 0)
-            || (minutes > 0.0 && self.last.elapsed().as_secs_f64() >= 60.0 * minutes)
-    }
-
-    /// The error `gen train` ends with after a signal (the checkpoint is written).
-    fn interrupted(&self, pos: &Position, sums: &mut Summaries) -> anyhow::Error {
-        let _ = sums.flush();
-        let (signal, code) = self.interrupt.received().unwrap_or(("SIGINT", 130));
-        anyhow::Error::new(Interrupted {
-            code,
-            message: format!(
-                "{signal}: stopped after step {} and saved a checkpoint in {}; continue with: gen train --resume {}",
-                pos.step,
-                self.dir.display(),
-                self.dir.display()
-            ),
-        })
-    }
-}
-
-enum EpochEnd {
-    Done(Report, f64),
-    Interrupted,
-}
-
 /// `train.init_from`: the parameters (not the optimizer state) of another run.
 fn init_params(model: &dyn Model, family: &str, from: &Path) -> Result<()> {
     let checkpoint::Loaded {
@@ -347,24 +302,6 @@ fn every(n: usize, epoch: usize) -> bool {
 
 fn every64(n: u64, step: u64) -> bool {
     n > 0 && step % n == 0
-}
-
-/// What went non-finite in a step: a loss term, or (the loss being finite) a parameter
-/// after the update, i.e. a gradient.
-fn non_finite(model: &dyn Model, report: &Report) -> Result<Option<String>> {
-    if let Some((term, v)) = report.non_finite() {
-        return Ok(Some(format!("`{term}` is {v}")));
-    }
-    Ok(model
-        .params()
-        .first_non_finite()?
-        .map(|p| format!("a gradient is not finite (parameter `{p}` became NaN or infinite)")))
-}
-
-/// A copy of a model's state that later steps cannot change (tensors share storage with
-/// the variables they came from).
-fn deep_copy(state: Vec<(String, Tensor)>) -> Result<HashMap<String, Tensor>> {
-    state.into_iter().map(|(k, t)| Ok((k, t.copy()?))).collect()
 }
 
 pub fn terms(r: &Report) -> String {
