@@ -189,6 +189,19 @@ pub fn load(dir: &Path) -> Result<Loaded> {
     Err(err)
 }
 
+/// [`load`], checking that the checkpoint is of `family` (the run's config names it).
+pub fn load_family(dir: &Path, family: &str) -> Result<Loaded> {
+    let l = load(dir)?;
+    if l.pos.family != family {
+        bail!(
+            "{} holds a `{}` checkpoint, but its config says `{family}`",
+            dir.display(),
+            l.pos.family
+        );
+    }
+    Ok(l)
+}
+
 /// A step of [`write_atomic`] at which tests make the write fail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(not(test), allow(dead_code))]

@@ -5,7 +5,7 @@ use crate::checkpoint::{self, Position};
 use crate::fit_run::check_data;
 use crate::run_config::RunConfig;
 use crate::train::{load_data, run_dir_config};
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use candle_core::{DType, Device};
 use gen_core::fit::FitModel;
 use gen_core::{Build, BuildContext, Model, Rng};
@@ -33,15 +33,7 @@ pub fn load(dir: &Path) -> Result<LoadedRun> {
         tensors: state,
         pos,
         ..
-    } = checkpoint::load(dir)?;
-    if pos.family != cfg.family {
-        bail!(
-            "{} holds a `{}` checkpoint, but its config says `{}`",
-            dir.display(),
-            pos.family,
-            cfg.family
-        );
-    }
+    } = checkpoint::load_family(dir, &cfg.family)?;
     let mut rng = Rng::new(cfg.train.seed);
     let loading = || format!("loading {}", dir.display());
     let (model, device, data) = match entry.build {

@@ -122,15 +122,7 @@ fn train_steps(
 
     let dir = match &args.resume {
         Some(dir) => {
-            let saved = checkpoint::load(dir)?;
-            if saved.pos.family != cfg.family {
-                bail!(
-                    "{} holds a `{}` checkpoint, but its config says `{}`",
-                    dir.display(),
-                    saved.pos.family,
-                    cfg.family
-                );
-            }
+            let saved = checkpoint::load_family(dir, &cfg.family)?;
             crate::resume::check_same_model(&saved.config, &resolved)?;
             model
                 .load_state(&saved.tensors)
