@@ -192,6 +192,7 @@ fn train_steps(
     let started = Instant::now();
     for epoch in pos.epoch + 1..=cfg.train.epochs {
         model.set_lr_scale(cfg.train.lr_schedule.scale(epoch, cfg.train.epochs));
+        model.set_epoch(epoch);
         let (train_report, samples_per_s) =
             match trainer.train_epoch(model.as_mut(), &mut pos, epoch, &mut saver, &mut sums)? {
                 EpochEnd::Done(r, rate) => (r, rate),

@@ -161,6 +161,12 @@ pub trait Model: Send {
         let _ = scale;
     }
 
+    /// Called before every training epoch (1-based, also the epoch a resume continues), for
+    /// schedules a model owns, such as a KL warm-up.
+    fn set_epoch(&mut self, epoch: usize) {
+        let _ = epoch;
+    }
+
     /// Figures only `gen eval` computes, as `(name, mean over the batch's examples)` on one
     /// test batch (e.g. an importance-sampled log-likelihood).
     fn eval_metrics(

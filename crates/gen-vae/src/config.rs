@@ -36,6 +36,12 @@ pub struct VaeConfig {
     /// Weight of `latent_kl` in the loss (1 = the ELBO; the report stays unweighted).
     #[serde(default = "one")]
     pub beta: f64,
+    /// KL warm-up: the weight of `latent_kl` in training rises linearly over the first
+    /// this many epochs (epoch e of W trains with `beta * e / W`), then stays at `beta`.
+    /// 0 (the default): no warm-up. Test losses always use `beta`. Left out of the resolved
+    /// config when 0, so runs saved before this key existed still resume.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub kl_warmup_epochs: usize,
     /// Reparameterized samples of z per data point (k of the IWAE bound).
     #[serde(default = "default_samples")]
     pub samples: usize,
@@ -126,11 +132,23 @@ fn default_latent() -> usize {
 fn default_samples() -> usize {
     1
 }
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
 fn one() -> f64 {
     1.0
 }
 
 impl VaeConfig {
+    /// The factor on `beta` in the training loss of 1-based `epoch` (see `kl_warmup_epochs`).
+    pub fn kl_warmup_scale(&self, epoch: usize) -> f64 {
+        if self.kl_warmup_epochs == 0 {
+            1.0
+        } else {
+            (epoch as f64 / self.kl_warmup_epochs as f64).min(1.0)
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
         gen_core::config::check_sizes(self.latent, &[("hidden", &self.hidden)])?;
@@ -177,6 +195,22 @@ impl VaeConfig {
                 format!(
                     "the IWAE bound has no KL term to weight; remove beta (got {}) or use objective: elbo",
                     self.beta
+                ),
+            );
+        }
+        if self.kl_warmup_epochs > 0
+            && (self.objective == Objective::Iwae || self.encoder == EncoderKind::Deterministic)
+        {
+            return bad(
+                "kl_warmup_epochs",
+                format!(
+                    "{} has no KL term for a warm-up to weight; remove it (got {})",
+                    if self.objective == Objective::Iwae {
+                        "the IWAE bound"
+                    } else {
+                        "a deterministic encoder"
+                    },
+                    self.kl_warmup_epochs
                 ),
             );
         }

@@ -27,6 +27,8 @@ pub struct Vae {
     opt: Adam,
     device: Device,
     dtype: DType,
+    /// The weight of `latent_kl` in training steps: `beta`, or less during a KL warm-up.
+    kl_weight: f64,
 }
 
 /// The per-batch quantities of the objective, as scalar tensors (batch means).
@@ -107,6 +109,7 @@ impl Vae {
         let opt = Adam::new(params.vars(), optimizer);
         Ok(Vae {
             log_sigma,
+            kl_weight: cfg.beta,
             cfg,
             data: data.clone(),
             params,
@@ -200,6 +203,18 @@ impl Vae {
 
     /// The terms with the classes `y` (one-hot) conditioned on, for the conditional VAE.
     pub fn terms_given(&self, x: &Tensor, y: Option<&Tensor>, rng: &mut Rng) -> Result<Terms> {
+        self.terms_weighted(x, y, self.cfg.beta, rng)
+    }
+
+    /// The terms with `latent_kl` weighted by `kl_weight` in the loss (the report's terms
+    /// stay unweighted).
+    fn terms_weighted(
+        &self,
+        x: &Tensor,
+        y: Option<&Tensor>,
+        kl_weight: f64,
+        rng: &mut Rng,
+    ) -> Result<Terms> {
         if self.cfg.encoder == EncoderKind::Deterministic {
             let reconstruction = self
                 .neg_log_likelihood(&self.decode_given(&self.code_mean_given(x, y)?, y)?, x)?
@@ -248,7 +263,7 @@ impl Vae {
         .mean_all()?;
         let loss = match &iwae {
             Some(bound) => bound.neg()?,
-            None => (&reconstruction + (&latent_kl * self.cfg.beta)?)?,
+            None => (&reconstruction + (&latent_kl * kl_weight)?)?,
         };
         Ok(Terms {
             loss,
@@ -424,7 +439,8 @@ impl Model for Vae {
 
     fn train_step(&mut self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
         let x = self.input(batch)?;
-        let terms = self.terms_given(&x, self.condition(batch)?.as_ref(), rng)?;
+        let y = self.condition(batch)?;
+        let terms = self.terms_weighted(&x, y.as_ref(), self.kl_weight, rng)?;
         self.opt.backward_step(&terms.loss)?;
         self.report(&terms)
     }
@@ -492,6 +508,10 @@ impl Model for Vae {
 
     fn set_lr_scale(&mut self, scale: f64) {
         self.opt.set_lr_scale(scale);
+    }
+
+    fn set_epoch(&mut self, epoch: usize) {
+        self.kl_weight = self.cfg.beta * self.cfg.kl_warmup_scale(epoch);
     }
 
     /// `nll/importance`: minus the importance-sampled bound on log q(x) with
@@ -589,6 +609,7 @@ mod tests {
             conditional: false,
             decoder_variance: Default::default(),
             network: Default::default(),
+            kl_warmup_epochs: 0,
         };
         let data = DataInfo {
             name: "test".into(),
@@ -722,6 +743,67 @@ mod tests {
             "beta weights the loss only"
         );
         assert!(kl >= 0.0 && rec > 0.0);
+    }
+
+    /// During a KL warm-up of 4 epochs, epoch e trains on `rec + beta * e/4 * kl`: the
+    /// report's loss says so, the step equals a plain step with that beta, and test losses
+    /// keep the full beta.
+    #[test]
+    fn kl_warmup_weights_training_steps_only() {
+        let x = Tensor::new(
+            &[[0.1f64, 0.9, 0.4, 0.0, 1.0], [0.6, 0.2, 0.8, 0.3, 0.5]],
+            &Device::Cpu,
+        )
+        .unwrap();
+        let batch = Batch { x, labels: None };
+        let warming = |epoch: usize| {
+            let mut vae = tiny(DecoderKind::Bernoulli, KlEstimator::Analytic, 1);
+            vae.cfg.kl_warmup_epochs = 4;
+            vae.set_epoch(epoch);
+            vae
+        };
+        for (epoch, scale) in [(1, 0.25), (2, 0.5), (4, 1.0), (9, 1.0)] {
+            let mut vae = warming(epoch);
+            let r = vae.train_step(&batch, &mut Rng::new(5)).unwrap();
+            let (rec, kl) = (
+                r.joint_kl.term("reconstruction").unwrap(),
+                r.joint_kl.term("latent_kl").unwrap(),
+            );
+            assert!(
+                (r.loss - (rec + 1.3 * scale * kl)).abs() < 1e-9,
+                "epoch {epoch}: loss {} vs rec {rec} + {} kl {kl}",
+                r.loss,
+                1.3 * scale
+            );
+            let mut plain = tiny_with(
+                DecoderKind::Bernoulli,
+                KlEstimator::Analytic,
+                1,
+                Objective::Elbo,
+                1.3 * scale,
+            );
+            plain.train_step(&batch, &mut Rng::new(5)).unwrap();
+            for ((name, a), (_, b)) in vae.params.named().iter().zip(plain.params.named()) {
+                let d = (a.as_tensor() - b.as_tensor())
+                    .unwrap()
+                    .abs()
+                    .unwrap()
+                    .max_all()
+                    .unwrap()
+                    .to_scalar::<f64>()
+                    .unwrap();
+                assert!(d < 1e-12, "epoch {epoch}: {name} differs by {d}");
+            }
+        }
+        let r = warming(1).evaluate(&batch, &mut Rng::new(5)).unwrap();
+        let (rec, kl) = (
+            r.joint_kl.term("reconstruction").unwrap(),
+            r.joint_kl.term("latent_kl").unwrap(),
+        );
+        assert!(
+            (r.loss - (rec + 1.3 * kl)).abs() < 1e-9,
+            "test loss keeps beta"
+        );
     }
 
     /// The IWAE bound on the same draws: at k = 1 it is the ELBO with the sampled KL;

@@ -23,6 +23,7 @@ fn config(hidden: Vec<usize>, latent: usize, sigma: f64) -> VaeConfig {
         conditional: false,
         decoder_variance: Default::default(),
         network: Default::default(),
+        kl_warmup_epochs: 0,
     }
 }
 
