@@ -222,8 +222,10 @@ fn train_steps(
         if every(cfg.log.histograms_every, epoch) {
             sums.histograms(model.params(), step)?;
         }
-        saver.save(model.as_ref(), &pos)?;
+        // The event file first: a kill between the two then re-logs (identical) steps from the
+        // older checkpoint instead of losing the steps this checkpoint covers.
         sums.flush()?;
+        saver.save(model.as_ref(), &pos)?;
         let mode_line = modes
             .map(|m| {
                 format!(
@@ -415,10 +417,10 @@ impl Trainer<'_> {
                     batches_done: i + 1,
                     mean: mean.clone(),
                 });
-                saver.save(model, pos)?;
-                // The event file keeps up with the checkpoint: a run killed later and
-                // resumed from here has lost no logged step.
+                // The event file is flushed before the checkpoint is written: a run killed
+                // at any point and resumed from the newest checkpoint has lost no logged step.
                 sums.flush()?;
+                saver.save(model, pos)?;
                 pos.partial = None;
                 if saver.interrupt.received().is_some() {
                     progress.finish();
