@@ -727,16 +727,30 @@ mod tests {
         checked
     }
 
+    /// Two 5-dimensional inputs in [0, 1].
+    fn two_rows() -> Tensor {
+        Tensor::new(
+            &[[0.1f64, 0.9, 0.4, 0.0, 1.0], [0.6, 0.2, 0.8, 0.3, 0.5]],
+            &Device::Cpu,
+        )
+        .unwrap()
+    }
+
+    /// The report's `reconstruction` and `latent_kl` terms.
+    fn rec_and_kl(r: &Report) -> (f64, f64) {
+        (
+            r.joint_kl.term("reconstruction").unwrap(),
+            r.joint_kl.term("latent_kl").unwrap(),
+        )
+    }
+
     #[test]
     fn report_terms_add_up_to_the_joint_kl() {
         let vae = tiny(DecoderKind::Bernoulli, KlEstimator::Analytic, 1);
         let x = Tensor::new(&[[0.1f64, 0.9, 0.4, 0.0, 1.0]], &Device::Cpu).unwrap();
         let batch = Batch { x, labels: None };
         let r = vae.evaluate(&batch, &mut Rng::new(0)).unwrap();
-        let (rec, kl) = (
-            r.joint_kl.term("reconstruction").unwrap(),
-            r.joint_kl.term("latent_kl").unwrap(),
-        );
+        let (rec, kl) = rec_and_kl(&r);
         assert!((r.joint_kl.total().unwrap() - (rec + kl)).abs() < 1e-12);
         assert!(
             (r.loss - (rec + 1.3 * kl)).abs() < 1e-9,
@@ -750,11 +764,7 @@ mod tests {
     /// keep the full beta.
     #[test]
     fn kl_warmup_weights_training_steps_only() {
-        let x = Tensor::new(
-            &[[0.1f64, 0.9, 0.4, 0.0, 1.0], [0.6, 0.2, 0.8, 0.3, 0.5]],
-            &Device::Cpu,
-        )
-        .unwrap();
+        let x = two_rows();
         let batch = Batch { x, labels: None };
         let warming = |epoch: usize| {
             let mut vae = tiny(DecoderKind::Bernoulli, KlEstimator::Analytic, 1);
@@ -765,10 +775,7 @@ mod tests {
         for (epoch, scale) in [(1, 0.25), (2, 0.5), (4, 1.0), (9, 1.0)] {
             let mut vae = warming(epoch);
             let r = vae.train_step(&batch, &mut Rng::new(5)).unwrap();
-            let (rec, kl) = (
-                r.joint_kl.term("reconstruction").unwrap(),
-                r.joint_kl.term("latent_kl").unwrap(),
-            );
+            let (rec, kl) = rec_and_kl(&r);
             assert!(
                 (r.loss - (rec + 1.3 * scale * kl)).abs() < 1e-9,
                 "epoch {epoch}: loss {} vs rec {rec} + {} kl {kl}",
@@ -796,10 +803,7 @@ mod tests {
             }
         }
         let r = warming(1).evaluate(&batch, &mut Rng::new(5)).unwrap();
-        let (rec, kl) = (
-            r.joint_kl.term("reconstruction").unwrap(),
-            r.joint_kl.term("latent_kl").unwrap(),
-        );
+        let (rec, kl) = rec_and_kl(&r);
         assert!(
             (r.loss - (rec + 1.3 * kl)).abs() < 1e-9,
             "test loss keeps beta"
@@ -811,11 +815,7 @@ mod tests {
     /// and strictly above it here.
     #[test]
     fn iwae_bound_against_the_elbo_on_the_same_draws() {
-        let x = Tensor::new(
-            &[[0.1f64, 0.9, 0.4, 0.0, 1.0], [0.6, 0.2, 0.8, 0.3, 0.5]],
-            &Device::Cpu,
-        )
-        .unwrap();
+        let x = two_rows();
         let scalar = |t: &Tensor| t.to_scalar::<f64>().unwrap();
         for k in [1, 8] {
             let iwae = tiny_with(
