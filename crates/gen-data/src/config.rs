@@ -50,6 +50,9 @@ pub enum Pixels {
     Dynamic,
     /// Binarized once, with `binarize_seed`, train and test alike.
     Static,
+    /// Gray levels above 0.5 become 1, the rest 0, train and test alike: no randomness
+    /// (the TensorFlow VAE tutorials' `np.where(x > .5, 1.0, 0.0)`).
+    Threshold,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -56,6 +56,13 @@ fn binarize_in_place(x: &mut [f32], rng: &mut Rng) {
     }
 }
 
+/// 1 where the gray level is above one half, else 0.
+fn threshold_in_place(x: &mut [f32]) {
+    for v in x {
+        *v = if *v > 0.5 { 1.0 } else { 0.0 };
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Dataset {
     pub info: DataInfo,
@@ -102,6 +109,10 @@ impl Dataset {
             Pixels::Static => {
                 binarize_in_place(&mut train.x, &mut rng);
                 binarize_in_place(&mut test.x, &mut rng);
+            }
+            Pixels::Threshold => {
+                threshold_in_place(&mut train.x);
+                threshold_in_place(&mut test.x);
             }
         }
         Ok(Dataset {

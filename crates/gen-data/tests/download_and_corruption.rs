@@ -228,6 +228,21 @@ fn loads_a_valid_set_and_binarizes() {
     assert_eq!(s.test.x, vec![1.0; 8], "intensity 1 always turns on");
 }
 
+/// `pixels: threshold` is `np.where(x > .5, 1, 0)`: gray level 112 (0.44) is off and 128
+/// (0.502) on; no randomness, so the training pixels are the same at every draw.
+#[test]
+fn threshold_binarizes_at_one_half() {
+    let tmp = tempfile::tempdir().unwrap();
+    tiny_set(tmp.path(), |_, b| b);
+    let d = load(tmp.path(), Pixels::Threshold).unwrap();
+    let expected: Vec<f32> = (0..16).map(|i| if i >= 8 { 1.0 } else { 0.0 }).collect();
+    assert_eq!(d.train.x, expected);
+    assert_eq!(d.test.x, vec![1.0; 8]);
+    let idx: Vec<usize> = (0..4).collect();
+    let mut rng = gen_core::Rng::new(0);
+    assert_eq!(d.train_batch(&idx, &mut rng).0, expected);
+}
+
 /// Rewrites one file's bytes (by file name) to corrupt it.
 type Spoil = dyn Fn(&str, Vec<u8>) -> Vec<u8>;
 
