@@ -19,7 +19,11 @@ pub struct Saver<'a> {
 }
 
 impl Saver<'_> {
-    pub fn save(&mut self, model: &dyn Model, pos: &Position) -> Result<()> {
+    /// Flushes the event file, then writes the checkpoint: in this order a run killed at
+    /// any point and resumed from its newest checkpoint has lost no logged step (a kill
+    /// between the two re-logs identical steps from the older checkpoint).
+    pub fn save(&mut self, model: &dyn Model, pos: &Position, sums: &mut Summaries) -> Result<()> {
+        sums.flush()?;
         self.ckpt.save(model.state()?, pos, self.resolved)?;
         self.last = Instant::now();
         Ok(())

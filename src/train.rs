@@ -222,10 +222,7 @@ fn train_steps(
         if every(cfg.log.histograms_every, epoch) {
             sums.histograms(model.params(), step)?;
         }
-        // The event file first: a kill between the two then re-logs (identical) steps from the
-        // older checkpoint instead of losing the steps this checkpoint covers.
-        sums.flush()?;
-        saver.save(model.as_ref(), &pos)?;
+        saver.save(model.as_ref(), &pos, &mut sums)?;
         let mode_line = modes
             .map(|m| {
                 format!(
@@ -417,10 +414,7 @@ impl Trainer<'_> {
                     batches_done: i + 1,
                     mean: mean.clone(),
                 });
-                // The event file is flushed before the checkpoint is written: a run killed
-                // at any point and resumed from the newest checkpoint has lost no logged step.
-                sums.flush()?;
-                saver.save(model, pos)?;
+                saver.save(model, pos, sums)?;
                 pos.partial = None;
                 if saver.interrupt.received().is_some() {
                     progress.finish();
