@@ -33,7 +33,7 @@ use gen::{registry, run_config};
 
 fn main() {
     let cli = cli::Cli::parse();
-    gen_core::runtime::init();
+    gen_core::kernels::runtime::init();
     let result = match cli.command {
         cli::Command::Train(args) => train::run(args),
         cli::Command::Bench(args) => bench::run(args),

@@ -46,8 +46,8 @@ impl DiagGaussian {
 
     /// The reparameterized sample for given standard-normal noise.
     pub fn rsample_with(&self, eps: &Tensor) -> Result<Tensor> {
-        if crate::fused::fusable(&self.mean) {
-            return crate::fused::reparameterize(&self.mean, &self.logvar, eps);
+        if gen_kernels::fused::fusable(&self.mean) {
+            return gen_kernels::fused::reparameterize(&self.mean, &self.logvar, eps);
         }
         &self.mean + (self.std()? * eps)?
     }
@@ -214,11 +214,8 @@ pub fn normal_quantile(p: f64) -> f64 {
     }
 }
 
-pub fn sigmoid(x: &Tensor) -> Result<Tensor> {
-    // exp(-softplus(-x)) is stable for both signs: softplus(-x) = relu(-x) + log1p(exp(-|x|)).
-    let softplus_neg = (x.neg()?.relu()? + (x.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
-    softplus_neg.neg()?.exp()
-}
+/// The logistic function, stable for both signs (the one the layers use).
+pub use gen_kernels::sigmoid;
 
 #[cfg(test)]
 mod tests {

@@ -7,8 +7,8 @@ use candle_core::{Result, Tensor, D};
 
 /// KL(N(mean, diag exp(logvar)) || N(0, I)) = -1/2 sum(1 + logvar - mean^2 - exp(logvar)).
 pub fn gaussian_std_normal(p: &DiagGaussian) -> Result<Tensor> {
-    if crate::fused::fusable(&p.mean) && p.mean.rank() >= 2 {
-        return crate::fused::kl_std_normal_rows(&p.mean, &p.logvar);
+    if gen_kernels::fused::fusable(&p.mean) && p.mean.rank() >= 2 {
+        return gen_kernels::fused::kl_std_normal_rows(&p.mean, &p.logvar);
     }
     let inner = ((p.logvar.exp()? + p.mean.sqr()?)? - &p.logvar)? - 1.0;
     sum_per_example(&(inner? * 0.5)?)

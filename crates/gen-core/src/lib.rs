@@ -5,17 +5,17 @@
 //! generator side `q(x,z) = q(z) q(x|z)` (or its reverse, for adversarial models).
 //! This crate defines that contract ([`objective`], [`model`]) and the pieces every
 //! estimator is built from: distributions, KL divergences, layers, an optimizer and a
-//! seedable random number generator. It knows no concrete model.
+//! seedable random number generator. It knows no concrete model, and has no `unsafe`:
+//! the fused kernels its layers use on the CPU live in `gen-kernels`.
+
+#![forbid(unsafe_code)]
 
 pub mod adversarial;
 pub mod config;
 pub mod device;
 pub mod dist;
 pub mod error;
-pub mod fastmath;
-pub mod fastmath_avx2;
 pub mod fit;
-pub mod fused;
 pub mod kl;
 pub mod knn;
 pub mod loss;
@@ -28,8 +28,6 @@ pub mod optim;
 pub mod picture;
 pub mod plot;
 pub mod rng;
-pub mod runtime;
-pub mod spin;
 
 pub use error::{Error, Result};
 pub use fit::{FitModel, FitObserver, Iteration, Points};
@@ -38,3 +36,6 @@ pub use objective::{JointKl, KlDirection, Report, ReportMean};
 pub use rng::Rng;
 /// The YAML library configs are read with, re-exported so model crates use the same one.
 pub use serde_norway as yaml;
+
+/// The fused kernels, fast math, thread helper and CPU set-up under the layers.
+pub use gen_kernels as kernels;

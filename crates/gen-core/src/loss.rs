@@ -13,8 +13,8 @@ pub fn bce_with_logits(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
 /// Binary cross-entropy summed over every dimension but the first: one value per example
 /// (one fused pass each way on the CPU).
 pub fn bce_with_logits_per_example(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
-    if crate::fused::fusable(logits) && logits.rank() >= 2 {
-        return crate::fused::bce_with_logits_rows(logits, target);
+    if gen_kernels::fused::fusable(logits) && logits.rank() >= 2 {
+        return gen_kernels::fused::bce_with_logits_rows(logits, target);
     }
     sum_per_example(&bce_with_logits(logits, target)?)
 }

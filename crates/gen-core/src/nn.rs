@@ -6,7 +6,7 @@
 
 use crate::rng::Rng;
 use candle_core::{DType, Device, Result, Tensor, Var};
-use serde::{Deserialize, Serialize};
+
 use std::collections::HashMap;
 
 /// Named trainable tensors, in creation order.
@@ -81,29 +81,9 @@ impl Params {
     }
 }
 
-/// Element-wise non-linearities, named as in configs.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Activation {
-    #[default]
-    Relu,
-    LeakyRelu,
-    Tanh,
-    Sigmoid,
-    Identity,
-}
-
-impl Activation {
-    pub fn apply(self, x: &Tensor) -> Result<Tensor> {
-        match self {
-            Activation::Relu => x.relu(),
-            Activation::LeakyRelu => x.maximum(&(x * 0.2)?),
-            Activation::Tanh => x.tanh(),
-            Activation::Sigmoid => crate::dist::sigmoid(x),
-            Activation::Identity => Ok(x.clone()),
-        }
-    }
-}
+/// Element-wise non-linearities, named as in configs (defined beside the fused kernel
+/// that applies them).
+pub use gen_kernels::Activation;
 
 /// `y = x W + b` with `W` stored as `(in, out)`, initialized like PyTorch's default:
 /// uniform in ±1/sqrt(in) for weight and bias.
@@ -136,8 +116,8 @@ impl Linear {
 
     /// `act(x W + b)`, with bias and activation fused into one pass each way on the CPU.
     pub fn forward_act(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
-        if crate::fused::fusable(x) && x.rank() == 2 && x.dtype() == self.weight.dtype() {
-            return crate::fused::linear_act(x, &self.weight, &self.bias, act);
+        if gen_kernels::fused::fusable(x) && x.rank() == 2 && x.dtype() == self.weight.dtype() {
+            return gen_kernels::fused::linear_act(x, &self.weight, &self.bias, act);
         }
         act.apply(&x.matmul(&self.weight)?.broadcast_add(&self.bias)?)
     }
@@ -250,7 +230,7 @@ impl Encoder {
 
 /// A 2-D (transposed) convolution with a bias over `(B, C, H, W)`, square kernels, one
 /// group; initialized like PyTorch (uniform in +-1/sqrt(fan_in), fan_in = in channels x
-/// k x k). On the CPU it runs on gen-core's gemm-based im2col/col2im kernels.
+/// k x k). On the CPU it runs on gen-kernels' gemm-based im2col/col2im kernels.
 #[derive(Clone)]
 pub struct Conv2d {
     /// `(out, in, k, k)`, or `(in, out, k, k)` when transposed (PyTorch's layouts).
@@ -293,16 +273,16 @@ impl Conv2d {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let fused = crate::fused::fusable(x);
+        let fused = gen_kernels::fused::fusable(x);
         let (s, p) = (self.stride, self.pad);
         let y = match (self.transposed, fused) {
-            (true, true) => crate::fused::conv_transpose2d(x, &self.weight, s, p)?,
+            (true, true) => gen_kernels::fused::conv_transpose2d(x, &self.weight, s, p)?,
             (true, false) => x.conv_transpose2d(&self.weight, p, 0, s, 1)?,
-            (false, true) => crate::fused::conv2d(x, &self.weight, s, p)?,
+            (false, true) => gen_kernels::fused::conv2d(x, &self.weight, s, p)?,
             (false, false) => x.conv2d(&self.weight, p, s, 1, 1)?,
         };
         if fused {
-            return crate::fused::channel_bias(&y, &self.bias);
+            return gen_kernels::fused::channel_bias(&y, &self.bias);
         }
         let c = self.bias.dim(0)?;
         y.broadcast_add(&self.bias.reshape((1, c, 1, 1))?)

@@ -273,7 +273,7 @@ fn update<T: Copy>(
 /// [`update`] for f32, in two halves on two threads for big tensors (see `crate::spin`).
 fn update_split(c: &Coefs, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
     let n = p.len();
-    if n < crate::spin::SPLIT_MIN_ELEMENTS || !crate::spin::two_threads() {
+    if n < gen_kernels::spin::SPLIT_MIN_ELEMENTS || !gen_kernels::spin::two_threads() {
         return update(c, p, g, m, v, |x| x, |x| x);
     }
     let h = n / 2;
@@ -281,7 +281,7 @@ fn update_split(c: &Coefs, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32
     let (m0, m1) = m.split_at_mut(h);
     let (v0, v1) = v.split_at_mut(h);
     let (g0, g1) = g.split_at(h);
-    crate::spin::join_parts((p0, g0, m0, v0), (p1, g1, m1, v1), |(p, g, m, v)| {
+    gen_kernels::spin::join_parts((p0, g0, m0, v0), (p1, g1, m1, v1), |(p, g, m, v)| {
         update(c, p, g, m, v, |x| x, |x| x)
     });
 }
@@ -403,7 +403,7 @@ mod tests {
     #[test]
     fn split_update_equals_one_pass() {
         // Above spin::SPLIT_MIN_ELEMENTS the f32 update runs in two halves on two threads.
-        let n = 3 * crate::spin::SPLIT_MIN_ELEMENTS + 5;
+        let n = 3 * gen_kernels::spin::SPLIT_MIN_ELEMENTS + 5;
         let mut rng = crate::Rng::new(9);
         let mut g = vec![0f32; n];
         rng.fill_normal(&mut g);

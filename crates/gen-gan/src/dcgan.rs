@@ -84,8 +84,8 @@ impl BatchNorm2d {
                 self.running_mean.set(&m)?;
                 self.running_var.set(&v)?;
             }
-            if gen_core::fused::fusable(x) {
-                return gen_core::fused::batch_norm(x, &self.gamma, &self.beta, 1e-5);
+            if gen_core::kernels::fused::fusable(x) {
+                return gen_core::kernels::fused::batch_norm(x, &self.gamma, &self.beta, 1e-5);
             }
             let mean = per_channel(x)?;
             let xc = x.broadcast_sub(&mean.reshape(shape)?)?;
@@ -136,15 +136,15 @@ impl Conv {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         // On the CPU, the gemm-based convolutions of gen-core (candle's transposed one is
         // a direct loop); elsewhere candle's.
-        let fused = gen_core::fused::fusable(x);
+        let fused = gen_core::kernels::fused::fusable(x);
         let y = match (self.transposed, fused) {
-            (true, true) => gen_core::fused::conv_transpose2d(x, &self.weight, 2, 1)?,
+            (true, true) => gen_core::kernels::fused::conv_transpose2d(x, &self.weight, 2, 1)?,
             (true, false) => x.conv_transpose2d(&self.weight, 1, 0, 2, 1)?,
-            (false, true) => gen_core::fused::conv2d(x, &self.weight, 2, 1)?,
+            (false, true) => gen_core::kernels::fused::conv2d(x, &self.weight, 2, 1)?,
             (false, false) => x.conv2d(&self.weight, 1, 2, 1, 1)?,
         };
         if fused {
-            return gen_core::fused::channel_bias(&y, &self.bias);
+            return gen_core::kernels::fused::channel_bias(&y, &self.bias);
         }
         let c = self.bias.dim(0)?;
         y.broadcast_add(&self.bias.reshape((1, c, 1, 1))?)

@@ -135,7 +135,7 @@ pub fn reparameterize(mean: &Tensor, logvar: &Tensor, eps: &Tensor) -> Result<Te
 mod tests {
     use super::*;
     use crate::fused::testing::*;
-    use crate::rng::Rng;
+    use crate::testing::Rng;
     use candle_core::{DType, Device};
 
     #[test]

@@ -3,7 +3,7 @@
 //! Composed from candle's element-wise ops, BCE-with-logits costs about ten passes (and
 //! allocations) over a `(B, 784)` tensor forward and twice that backward; each kernel here
 //! does one pass each way. Off the CPU, or for dtypes other than f32/f64, callers use
-//! the unfused composition (see [`crate::loss`], [`crate::nn`]), which the tests compare
+//! the unfused composition (gen-core's `loss` and `nn` modules), which the tests compare
 //! against.
 
 use candle_core::{bail, CpuStorage, DType, Layout, Result, Tensor, WithDType};
@@ -48,7 +48,7 @@ pub(crate) mod testing {
     //! Each kernel against the unfused candle composition: values and gradients agree to
     //! 1e-12 relative in f64 (rounding only) and 1e-5 in f32.
     use super::*;
-    use crate::rng::Rng;
+    use crate::testing::Rng;
     use candle_core::{Device, Var};
 
     pub fn close(a: &Tensor, b: &Tensor, tol: f64, what: &str) {

@@ -215,7 +215,7 @@ pub fn batch_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, eps: f64) -> Result
 mod tests {
     use super::*;
     use crate::fused::testing::{check, var};
-    use crate::rng::Rng;
+    use crate::testing::Rng;
 
     /// Values and gradients against the composition of candle's broadcast ops.
     #[test]

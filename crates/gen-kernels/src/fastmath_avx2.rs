@@ -155,7 +155,7 @@ mod tests {
 
     #[test]
     fn simd_rows_match_the_scalar_formulas() {
-        let mut rng = crate::Rng::new(3);
+        let mut rng = crate::testing::Rng::new(3);
         let n = 8 * 37 + 5;
         let (mut l, mut x) = (vec![0f32; n], vec![0f32; n]);
         rng.fill_normal(&mut l);

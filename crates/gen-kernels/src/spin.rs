@@ -6,9 +6,11 @@
 //! XLA/Eigen's thread pool, the helper here spins for a while after each job before it
 //! parks, and stays hot across a training step.
 
+use std::any::Any;
 use std::cell::UnsafeCell;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock, TryLockError};
 use std::thread::Thread;
 
 const IDLE: u8 = 0;
@@ -27,6 +29,8 @@ struct Helper {
     thread: OnceLock<Thread>,
     /// One caller at a time; others run both halves themselves.
     caller: Mutex<()>,
+    /// A panic of the helper's job, carried to the caller.
+    panic: Mutex<Option<Box<dyn Any + Send>>>,
 }
 
 // SAFETY: `job` is written by the caller only while `state` is IDLE and read by the helper
@@ -53,6 +57,7 @@ fn helper() -> Option<&'static Helper> {
             job: UnsafeCell::new(None),
             thread: OnceLock::new(),
             caller: Mutex::new(()),
+            panic: Mutex::new(None),
         }));
         let handle = std::thread::Builder::new()
             .name("gen-spin-helper".into())
@@ -82,25 +87,36 @@ fn run_helper(h: &'static Helper) {
         }
         // SAFETY: READY was published after `job` was written (see the Sync impl).
         if let Some(job) = unsafe { *h.job.get() } {
-            // SAFETY: the caller keeps the closure alive until it sees DONE.
-            unsafe { (*job)() };
+            // SAFETY: the caller keeps the closure alive until it sees DONE. A panic is
+            // caught so that DONE is still published (else the caller would wait forever)
+            // and handed to the caller, who resumes it.
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| unsafe { (*job)() })) {
+                *lock(&h.panic) = Some(payload);
+            }
         }
         h.state.store(DONE, Ordering::Release);
     }
 }
 
 /// Runs `a` on this thread and `b` on the helper (when there is one and it is free),
-/// returning when both are done.
+/// returning when both are done. A panic in either is resumed on this thread after both
+/// have finished.
 pub fn join(a: impl FnOnce(), b: impl Fn() + Sync) {
     let Some(h) = helper() else {
         a();
         b();
         return;
     };
-    let Ok(_guard) = h.caller.try_lock() else {
-        a();
-        b();
-        return;
+    // A panic resumed by an earlier call poisons the lock; the helper is idle again by
+    // then (WaitForHelper), so poisoning means nothing here.
+    let _guard = match h.caller.try_lock() {
+        Ok(guard) => guard,
+        Err(TryLockError::Poisoned(e)) => e.into_inner(),
+        Err(TryLockError::WouldBlock) => {
+            a();
+            b();
+            return;
+        }
     };
     let b_ref: &(dyn Fn() + Sync) = &b;
     // SAFETY: erases the lifetime of `b_ref`; we wait for DONE below before `b` is dropped.
@@ -113,21 +129,45 @@ pub fn join(a: impl FnOnce(), b: impl Fn() + Sync) {
             t.unpark();
         }
     }
+    // Declared after the caller lock, so dropped (waiting for the helper) before it.
+    let wait = WaitForHelper(h);
     a();
-    // Spin for the helper; yield once it takes long (an oversubscribed machine may have
-    // descheduled it, and spinning would only keep it off the core).
-    let mut spins = 0u32;
-    while h.state.load(Ordering::Acquire) != DONE {
-        if spins < SPIN_LIMIT {
-            std::hint::spin_loop();
-            spins += 1;
-        } else {
-            std::thread::yield_now();
-        }
+    drop(wait);
+    if let Some(payload) = lock(&h.panic).take() {
+        resume_unwind(payload);
     }
-    // SAFETY: the helper finished the job; nothing reads `job` until the next READY.
-    unsafe { *h.job.get() = None };
-    h.state.store(IDLE, Ordering::Release);
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Waits for the helper to finish its job and makes it idle again, on every way out of
+/// [`join`]: if `a` panics, unwinding drops `b` only after the helper is done with it.
+struct WaitForHelper(&'static Helper);
+
+impl Drop for WaitForHelper {
+    fn drop(&mut self) {
+        let h = self.0;
+        // Spin for the helper; yield once it takes long (an oversubscribed machine may
+        // have descheduled it, and spinning would only keep it off the core).
+        let mut spins = 0u32;
+        while h.state.load(Ordering::Acquire) != DONE {
+            if spins < SPIN_LIMIT {
+                std::hint::spin_loop();
+                spins += 1;
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        // SAFETY: the helper finished the job; nothing reads `job` until the next READY.
+        unsafe { *h.job.get() = None };
+        if std::thread::panicking() {
+            // `a`'s panic is already on its way; a second one from `b` is dropped.
+            lock(&h.panic).take();
+        }
+        h.state.store(IDLE, Ordering::Release);
+    }
 }
 
 /// Runs `f(first)` on this thread and `f(second)` on the helper.
@@ -136,7 +176,7 @@ pub fn join_parts<P: Send>(first: P, second: P, f: impl Fn(P) + Sync) {
     join(
         || f(first),
         || {
-            let taken = second.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let taken = lock(&second).take();
             if let Some(p) = taken {
                 f(p)
             }
@@ -167,7 +207,106 @@ pub fn fill_rows<T: Send>(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::panic::catch_unwind;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Runs `f` on its own thread and fails the test if it does not finish in 20 s, so a
+    /// hang shows as a failure instead of a stuck test run.
+    fn within_deadline(f: impl FnOnce() + Send + 'static) {
+        let (done, finished) = mpsc::channel();
+        std::thread::spawn(move || {
+            f();
+            let _ = done.send(());
+        });
+        finished
+            .recv_timeout(Duration::from_secs(20))
+            .expect("join hung (or the test body panicked)");
+    }
+
+    /// Tries until `b` really ran on the helper (another test may hold it for a moment).
+    fn on_helper(run: impl Fn(&AtomicBool)) {
+        for _ in 0..1000 {
+            let on_helper = AtomicBool::new(false);
+            run(&on_helper);
+            if on_helper.load(Ordering::SeqCst) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        panic!("the helper never took the job");
+    }
+
+    fn is_helper() -> bool {
+        std::thread::current().name() == Some("gen-spin-helper")
+    }
+
+    #[test]
+    fn panic_in_first_half_waits_for_the_helper() {
+        within_deadline(|| {
+            on_helper(|took| {
+                // `b` owns a buffer it writes to after a delay; if unwinding from `a`
+                // dropped it while the helper still ran, this would be a use after free
+                // (and `finished` would still be false when join unwinds).
+                let finished = AtomicBool::new(false);
+                let buffer = vec![0u8; 1 << 16];
+                let r = catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    super::join(
+                        || panic!("first half"),
+                        || {
+                            took.store(is_helper(), Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(20));
+                            assert_eq!(buffer.iter().map(|&b| b as usize).sum::<usize>(), 0);
+                            finished.store(true, Ordering::SeqCst);
+                        },
+                    )
+                }));
+                assert!(r.is_err(), "the first half's panic reaches the caller");
+                // (When the helper was busy, `a` ran first on this thread and `b` never ran.)
+                if took.load(Ordering::SeqCst) {
+                    assert!(
+                        finished.load(Ordering::SeqCst),
+                        "join unwound before `b` finished"
+                    );
+                }
+            });
+        });
+    }
+
+    #[test]
+    fn panic_on_the_helper_reaches_the_caller_and_the_helper_survives() {
+        within_deadline(|| {
+            on_helper(|took| {
+                let r = catch_unwind(|| {
+                    super::join(
+                        || {},
+                        || {
+                            took.store(is_helper(), Ordering::SeqCst);
+                            panic!("second half");
+                        },
+                    )
+                });
+                let payload = r.expect_err("the helper's panic reaches the caller");
+                assert_eq!(payload.downcast_ref::<&str>(), Some(&"second half"));
+            });
+            // The helper still takes jobs afterwards.
+            on_helper(|took| super::join(|| {}, || took.store(is_helper(), Ordering::SeqCst)));
+        });
+    }
+
+    #[test]
+    fn both_halves_panicking_resume_the_first() {
+        within_deadline(|| {
+            for _ in 0..50 {
+                let r = catch_unwind(|| super::join(|| panic!("first"), || panic!("second")));
+                let payload = r.expect_err("a panic reaches the caller");
+                assert_eq!(payload.downcast_ref::<&str>(), Some(&"first"));
+            }
+            // Nothing stale is left for the next call.
+            super::join(|| {}, || {});
+        });
+    }
 
     #[test]
     fn fill_rows_fills_every_row_once() {

@@ -4,7 +4,7 @@
 
 use super::data;
 use crate::fastmath::KernelMath;
-use crate::nn::Activation;
+use crate::Activation;
 use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, WithDType,
 };
@@ -383,7 +383,7 @@ impl CustomOp2 for ActBackward {
 mod tests {
     use super::*;
     use crate::fused::testing::*;
-    use crate::rng::Rng;
+    use crate::testing::Rng;
     use candle_core::{DType, Device, Var};
 
     #[test]

@@ -192,7 +192,7 @@ pub fn conv_transpose2d(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Re
 mod tests {
     use super::*;
     use crate::fused::testing::{check, var};
-    use crate::rng::Rng;
+    use crate::testing::Rng;
     use candle_core::DType;
 
     /// Values and gradients (input and kernel) against candle's own convolutions.

@@ -1,0 +1,18 @@
+//! The fast path under `gen`'s layers, and the only crate of the workspace with `unsafe`.
+//!
+//! Fused CPU kernels with their own backward passes ([`fused`], as candle custom ops),
+//! the vectorized math they share ([`fastmath`], [`fastmath_avx2`]), a two-way
+//! fork-join with a spinning helper thread ([`spin`]) and the process's CPU settings
+//! ([`runtime`]). Each kernel is tested against the unfused candle composition it
+//! replaces; `gen-core` chooses between the two and stays free of `unsafe`.
+
+pub mod activation;
+pub mod fastmath;
+pub mod fastmath_avx2;
+pub mod fused;
+pub mod runtime;
+pub mod spin;
+#[cfg(test)]
+mod testing;
+
+pub use activation::{sigmoid, Activation};
