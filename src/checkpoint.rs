@@ -387,7 +387,7 @@ mod tests {
             ),
             metrics: vec![],
         };
-        mean.add(&r, 7);
+        mean.add(&r, 7).unwrap();
         let mut p = pos(1407);
         p.partial = Some(PartialEpoch {
             order_rng: Rng::new(9),

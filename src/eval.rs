@@ -56,7 +56,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             };
             let r = trainer.evaluate(model.as_ref())?;
             let mut rows = vec![("loss/test".to_string(), r.loss)];
-            rows.extend(r.scalars().into_iter().skip(1));
+            rows.extend(r.term_scalars());
             let samples = trainer.mode_samples(model.as_ref())?;
             if let Some(scores) = samples.as_deref().and_then(|s| trainer.mode_scores(s)) {
                 rows.extend(scores.rows());

@@ -29,7 +29,7 @@ impl Summaries {
     /// training averages under `loss/train` and `train/...`.
     pub fn report(&mut self, split: &str, r: &Report, step: u64) -> Result<()> {
         self.scalar(&format!("loss/{split}"), r.loss, step)?;
-        for (tag, v) in r.scalars().into_iter().skip(1) {
+        for (tag, v) in r.term_scalars() {
             let tag = if split == "test" {
                 tag
             } else {

@@ -402,7 +402,7 @@ impl Trainer<'_> {
             if every64(self.cfg.log.loss_every, pos.step) {
                 sums.scalar("train/step_loss", report.loss, pos.step)?;
             }
-            mean.add(&report, idx.len());
+            mean.add(&report, idx.len())?;
             seen += idx.len();
             progress.update(
                 report.loss,
@@ -466,7 +466,7 @@ impl Trainer<'_> {
         let idx: Vec<usize> = (0..self.data.test.n).collect();
         for chunk in idx.chunks(self.cfg.train.eval_batch_size) {
             let r = model.evaluate(&self.test_batch(chunk)?, &mut rng)?;
-            mean.add(&r, chunk.len());
+            mean.add(&r, chunk.len())?;
         }
         mean.mean().context("empty test set")
     }

@@ -10,7 +10,7 @@ use crate::config::{AaeConfig, EncoderKind, PriorKind, Reconstruction};
 use crate::prior::Prior;
 use candle_core::{DType, Device, Tensor};
 use gen_core::adversarial::{
-    discriminator_loss, generator_loss, ratio_estimates, GeneratorLoss, Players, RatioEstimates,
+    self, generator_loss, GeneratorLoss, Players, RatioEstimates, TwoPlayer,
 };
 use gen_core::dist::{sigmoid, DiagGaussian};
 use gen_core::loss::{bce_with_logits_per_example, sum_per_example};
@@ -19,7 +19,7 @@ use gen_core::model::{Batch, DataInfo};
 use gen_core::nn::{Activation, Encoder, Init, Mlp, Params};
 use gen_core::optim::OptimizerConfig;
 use gen_core::picture::Picture;
-use gen_core::{JointKl, KlDirection, Model, Report, Result, Rng};
+use gen_core::{KlDirection, Model, Report, Result, Rng, Terms};
 use std::collections::HashMap;
 
 pub struct Aae {
@@ -237,28 +237,21 @@ impl Aae {
         ImqKernel::for_prior(self.cfg.latent, self.prior.mean_variance())
     }
 
-    fn report(&self, r: Reported) -> Report {
-        let mut metrics = vec![
-            ("aae/d_loss".to_string(), r.d_loss),
-            ("aae/adv_loss".to_string(), r.adv_loss),
-            ("aae/d_accuracy".to_string(), r.est.accuracy),
-            ("aae/recon_mse".to_string(), r.recon_mse),
-        ];
-        if let Some(m) = r.mmd2 {
-            metrics.push(("aae/mmd2_to_prior".to_string(), m));
-        }
-        Report {
-            loss: self.cfg.recon_weight * r.reconstruction + self.cfg.adv_weight * r.adv_loss,
-            joint_kl: JointKl::estimates(
-                KlDirection::Forward,
-                vec![
-                    ("reconstruction", r.reconstruction),
-                    // Prior draws are the discriminator's "real" side: E_codes[-l].
-                    ("aggregate_latent_kl", r.est.reverse_kl),
-                ],
-            ),
-            metrics,
-        }
+    /// Encoder and decoder's terms for one pass and the latent discriminator's logits on
+    /// its codes: `recon_weight * reconstruction + adv_weight * (-log D(E(x)))`.
+    fn autoencoder_terms(&self, x: &Tensor, pass: &Pass, code_logits: &Tensor) -> Result<Terms> {
+        Ok(Terms::estimates(KlDirection::Forward)
+            .term(
+                "reconstruction",
+                pass.reconstruction.clone(),
+                self.cfg.recon_weight,
+            )
+            .metric(
+                "aae/adv_loss",
+                self.adversarial(code_logits)?,
+                self.cfg.adv_weight,
+            )
+            .number("aae/recon_mse", self.recon_mse(x, &pass.out)?))
     }
 
     /// Mean squared error per value between `x` and the decoder's mean for output `out`.
@@ -268,14 +261,40 @@ impl Aae {
     }
 }
 
-/// The numbers of one step or evaluation, before they become a [`Report`].
-struct Reported {
-    est: RatioEstimates,
-    d_loss: f64,
-    adv_loss: f64,
-    reconstruction: f64,
-    recon_mse: f64,
-    mmd2: Option<f64>,
+/// The AAE as a two-player game on z: the latent discriminator (prior draws its "real"
+/// side, codes its "fake" side) against encoder and decoder.
+impl TwoPlayer for Aae {
+    fn players(&mut self) -> &mut Players {
+        &mut self.players
+    }
+
+    fn schedule(&self) -> (usize, usize) {
+        (self.cfg.d_steps, self.cfg.g_steps)
+    }
+
+    fn tag(&self) -> &'static str {
+        "aae"
+    }
+
+    fn discriminator_logits(&self, batch: &Batch, rng: &mut Rng) -> Result<(Tensor, Tensor)> {
+        let comps = self.components(batch, rng)?;
+        let prior = self.prior_draws(&comps, rng)?;
+        let codes = self.encode(&self.input(batch)?, rng)?.detach();
+        Ok((self.logits(&prior, &comps)?, self.logits(&codes, &comps)?))
+    }
+
+    fn other_terms(&self, batch: &Batch, rng: &mut Rng) -> Result<Terms> {
+        let x = self.input(batch)?;
+        let comps = self.components(batch, rng)?;
+        let pass = self.pass(&x, rng)?;
+        self.autoencoder_terms(&x, &pass, &self.logits(&pass.codes, &comps)?)
+    }
+
+    /// Prior draws are the discriminator's "real" side: `E_codes[-l]` estimates
+    /// `KL(p(z) || q(z))`.
+    fn ratio_terms(&self, est: &RatioEstimates) -> Vec<(&'static str, f64)> {
+        vec![("aggregate_latent_kl", est.reverse_kl)]
+    }
 }
 
 impl Model for Aae {
@@ -284,38 +303,7 @@ impl Model for Aae {
     }
 
     fn train_step(&mut self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
-        let x = self.input(batch)?;
-        let mut d_state = None;
-        for _ in 0..self.cfg.d_steps {
-            let comps = self.components(batch, rng)?;
-            let prior = self.prior_draws(&comps, rng)?;
-            let codes = self.encode(&x, rng)?.detach();
-            let (lp, lc) = (self.logits(&prior, &comps)?, self.logits(&codes, &comps)?);
-            let loss = discriminator_loss(&lp, &lc)?;
-            self.players.d.step(&loss)?;
-            d_state = Some((ratio_estimates(&lp, &lc)?, scalar(&loss)?));
-        }
-        let (est, d_loss) = d_state.expect("d_steps >= 1");
-        let (mut adv_loss, mut reconstruction, mut recon_mse) = (0.0, 0.0, 0.0);
-        for _ in 0..self.cfg.g_steps {
-            let comps = self.components(batch, rng)?;
-            let pass = self.pass(&x, rng)?;
-            let adv = self.adversarial(&self.logits(&pass.codes, &comps)?)?;
-            let loss =
-                ((&pass.reconstruction * self.cfg.recon_weight)? + (&adv * self.cfg.adv_weight)?)?;
-            self.players.side.step(&loss)?;
-            adv_loss = scalar(&adv)?;
-            reconstruction = scalar(&pass.reconstruction)?;
-            recon_mse = self.recon_mse(&x, &pass.out)?;
-        }
-        Ok(self.report(Reported {
-            est,
-            d_loss,
-            adv_loss,
-            reconstruction,
-            recon_mse,
-            mmd2: None,
-        }))
+        adversarial::step(self, batch, rng)
     }
 
     /// On a test batch: reconstruction, the discriminator's estimates, and the unbiased
@@ -338,14 +326,11 @@ impl Model for Aae {
                 &self.kernel(),
             ))
         });
-        Ok(self.report(Reported {
-            est: ratio_estimates(&lp, &lc)?,
-            d_loss: scalar(&discriminator_loss(&lp, &lc)?)?,
-            adv_loss: scalar(&self.adversarial(&lc)?)?,
-            reconstruction: scalar(&pass.reconstruction)?,
-            recon_mse: self.recon_mse(&x, &pass.out)?,
-            mmd2: mmd2.transpose()?,
-        }))
+        let mut terms = self.autoencoder_terms(&x, &pass, &lc)?;
+        if let Some(m) = mmd2.transpose()? {
+            terms = terms.number("aae/mmd2_to_prior", m);
+        }
+        adversarial::evaluation_report(self, &lp, &lc, &terms)
     }
 
     fn pictures(&self, batch: &Batch, rng: &mut Rng) -> Result<Vec<(String, Picture)>> {

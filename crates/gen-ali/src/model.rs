@@ -7,13 +7,13 @@
 
 use crate::config::{AliConfig, EncoderKind, LatentPrior, PairLoss};
 use candle_core::{DType, Device, Tensor};
-use gen_core::adversarial::{discriminator_loss, ratio_estimates, softplus, Players};
+use gen_core::adversarial::{self, softplus, Players, RatioEstimates, TwoPlayer};
 use gen_core::dist::DiagGaussian;
 use gen_core::model::{Batch, DataInfo};
 use gen_core::nn::{dropout, Activation, Encoder, Init, Linear, Mlp, Params};
 use gen_core::optim::OptimizerConfig;
 use gen_core::picture::Picture;
-use gen_core::{JointKl, KlDirection, Model, Report, Result, Rng};
+use gen_core::{KlDirection, Model, Report, Result, Rng, Terms};
 use std::collections::HashMap;
 
 /// The encoder's and generator's loss on the logits of encoder pairs (`enc`) and
@@ -212,36 +212,49 @@ impl Ali {
         Ok((enc, gen))
     }
 
-    fn report(&self, r: Reported) -> Report {
-        let mut metrics = vec![
-            ("ali/d_loss".to_string(), r.d_loss),
-            ("ali/eg_loss".to_string(), r.eg_loss),
-            ("ali/d_accuracy".to_string(), r.est.accuracy),
-        ];
-        if let Some((x, z)) = r.recon {
-            metrics.push(("ali/recon_x_mse".to_string(), x));
-            metrics.push(("ali/recon_z_mse".to_string(), z));
-        }
-        Report {
-            loss: r.eg_loss,
-            joint_kl: JointKl::estimates(
-                KlDirection::Reverse,
-                vec![
-                    ("forward_kl", r.est.forward_kl),
-                    ("reverse_kl", r.est.reverse_kl),
-                ],
-            ),
-            metrics,
-        }
+    /// The encoder's and generator's terms on the logits of one pass.
+    fn pair_terms(&self, enc: &Tensor, gen: &Tensor) -> Result<Terms> {
+        Ok(Terms::estimates(KlDirection::Reverse).part(
+            "pair_loss",
+            pair_loss(self.cfg.loss, enc, gen)?,
+            1.0,
+        ))
     }
 }
 
-struct Reported {
-    est: gen_core::adversarial::RatioEstimates,
-    d_loss: f64,
-    eg_loss: f64,
-    /// Mean squared errors of x -> G(E(x)) (per value, data space) and z -> E(G(z)).
-    recon: Option<(f64, f64)>,
+/// ALI as a two-player game: the joint discriminator against encoder and generator.
+impl TwoPlayer for Ali {
+    fn players(&mut self) -> &mut Players {
+        &mut self.players
+    }
+
+    fn schedule(&self) -> (usize, usize) {
+        (self.cfg.d_steps, self.cfg.g_steps)
+    }
+
+    fn tag(&self) -> &'static str {
+        "ali"
+    }
+
+    fn discriminator_logits(&self, batch: &Batch, rng: &mut Rng) -> Result<(Tensor, Tensor)> {
+        self.pairs(&self.input(batch)?, rng, false)
+    }
+
+    fn other_terms(&self, batch: &Batch, rng: &mut Rng) -> Result<Terms> {
+        let (enc, gen) = self.pairs(&self.input(batch)?, rng, true)?;
+        self.pair_terms(&enc, &gen)
+    }
+
+    fn ratio_terms(&self, est: &RatioEstimates) -> Vec<(&'static str, f64)> {
+        vec![
+            ("forward_kl", est.forward_kl),
+            ("reverse_kl", est.reverse_kl),
+        ]
+    }
+
+    fn other_loss_name(&self) -> Option<&'static str> {
+        Some("eg_loss")
+    }
 }
 
 impl Model for Ali {
@@ -250,28 +263,7 @@ impl Model for Ali {
     }
 
     fn train_step(&mut self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
-        let x = self.input(batch)?;
-        let mut d_state = None;
-        for _ in 0..self.cfg.d_steps {
-            let (enc, gen) = self.pairs(&x, rng, false)?;
-            let loss = discriminator_loss(&enc, &gen)?;
-            self.players.d.step(&loss)?;
-            d_state = Some((ratio_estimates(&enc, &gen)?, scalar(&loss)?));
-        }
-        let (est, d_loss) = d_state.expect("d_steps >= 1");
-        let mut eg_loss = 0.0;
-        for _ in 0..self.cfg.g_steps {
-            let (enc, gen) = self.pairs(&x, rng, true)?;
-            let loss = pair_loss(self.cfg.loss, &enc, &gen)?;
-            self.players.side.step(&loss)?;
-            eg_loss = scalar(&loss)?;
-        }
-        Ok(self.report(Reported {
-            est,
-            d_loss,
-            eg_loss,
-            recon: None,
-        }))
+        adversarial::step(self, batch, rng)
     }
 
     /// Without dropout: the estimates, the losses, and the two reconstruction errors.
@@ -287,12 +279,11 @@ impl Model for Ali {
         let x_err = scalar(&(back - &batch.x.to_dtype(self.dtype)?)?.sqr()?.mean_all()?)?;
         let z_back = self.posterior(&fake)?.0;
         let z_err = scalar(&(z_back - &z)?.sqr()?.mean_all()?)?;
-        Ok(self.report(Reported {
-            est: ratio_estimates(&enc, &gen)?,
-            d_loss: scalar(&discriminator_loss(&enc, &gen)?)?,
-            eg_loss: scalar(&pair_loss(self.cfg.loss, &enc, &gen)?)?,
-            recon: Some((x_err, z_err)),
-        }))
+        let terms = self
+            .pair_terms(&enc, &gen)?
+            .number("ali/recon_x_mse", x_err)
+            .number("ali/recon_z_mse", z_err);
+        adversarial::evaluation_report(self, &enc, &gen, &terms)
     }
 
     fn pictures(&self, batch: &Batch, rng: &mut Rng) -> Result<Vec<(String, Picture)>> {

@@ -7,8 +7,11 @@
 //! loss on the same logits; each player has its own parameters and optimizer.
 
 use crate::config::ConfigError;
+use crate::model::Batch;
 use crate::nn::Params;
+use crate::objective::{scalar, Terms};
 use crate::optim::{Adam, OptimizerConfig};
+use crate::{Report, Rng};
 use candle_core::{Result, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -152,6 +155,126 @@ impl Players {
         self.d.opt.set_lr_scale(scale);
         self.side.opt.set_lr_scale(scale);
     }
+}
+
+/// An adversarial family, as the two-player step sees it: the discriminator's logits on
+/// the two sides, the other player's terms, and what the discriminator's density-ratio
+/// estimates are in this family's joint-KL decomposition. [`step`] runs the iteration.
+pub trait TwoPlayer {
+    /// Both players, for their optimizer steps.
+    fn players(&mut self) -> &mut Players;
+
+    /// How many steps each player takes per iteration.
+    fn schedule(&self) -> (usize, usize);
+
+    /// The prefix of this family's metrics (`gan`, `aae`, `ali`).
+    fn tag(&self) -> &'static str;
+
+    /// The discriminator's logits for one of its steps: on the side labelled y = 1 and on
+    /// the side labelled y = 0, with the other player's outputs detached.
+    fn discriminator_logits(&self, batch: &Batch, rng: &mut Rng)
+        -> crate::Result<(Tensor, Tensor)>;
+
+    /// Called once between the discriminator's steps and the other player's (the GAN
+    /// snapshots `G_old` here).
+    fn before_other_steps(&mut self) -> crate::Result<()> {
+        Ok(())
+    }
+
+    /// The other player's terms for one of its steps; their weighted sum is its loss.
+    fn other_terms(&self, batch: &Batch, rng: &mut Rng) -> crate::Result<Terms>;
+
+    /// The discriminator's estimates as this family's joint-KL terms, e.g. `forward_kl`
+    /// and `reverse_kl`, or the AAE's `aggregate_latent_kl`.
+    fn ratio_terms(&self, est: &RatioEstimates) -> Vec<(&'static str, f64)>;
+
+    /// The name under `tag()` of the other player's whole loss, if it is reported as a
+    /// metric (`g_loss`, `eg_loss`).
+    fn other_loss_name(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// One iteration of the game: `d_steps` discriminator updates on logistic regression for
+/// y, the hook, then `g_steps` updates of the other player on its terms. The report holds
+/// the last discriminator step's estimates, loss and accuracy and the last other step's
+/// terms; its `loss` is the other player's.
+pub fn step<M: TwoPlayer + ?Sized>(
+    m: &mut M,
+    batch: &Batch,
+    rng: &mut Rng,
+) -> crate::Result<Report> {
+    let (d_steps, g_steps) = m.schedule();
+    let mut last_d = None;
+    for _ in 0..d_steps {
+        let (real, fake) = m.discriminator_logits(batch, rng)?;
+        let loss = discriminator_loss(&real, &fake)?;
+        m.players().d.step(&loss)?;
+        last_d = Some((real.detach(), fake.detach(), scalar(&loss)?));
+    }
+    let (real, fake, d_loss) =
+        last_d.ok_or_else(|| crate::Error::Msg("d_steps must be at least 1".into()))?;
+    m.before_other_steps()?;
+    let mut last_other = None;
+    for _ in 0..g_steps {
+        let terms = m.other_terms(batch, rng)?;
+        let loss = terms.loss()?;
+        m.players().side.step(&loss)?;
+        last_other = Some((terms, scalar(&loss)?));
+    }
+    let (terms, loss) =
+        last_other.ok_or_else(|| crate::Error::Msg("g_steps must be at least 1".into()))?;
+    report(&*m, &real, &fake, d_loss, &terms, loss)
+}
+
+/// The report of a two-player model from the discriminator's logits and loss and the
+/// other player's terms and loss (a training step's, or an evaluation's).
+pub fn report<M: TwoPlayer + ?Sized>(
+    m: &M,
+    real_logits: &Tensor,
+    fake_logits: &Tensor,
+    d_loss: f64,
+    other: &Terms,
+    other_loss: f64,
+) -> crate::Result<Report> {
+    let est = ratio_estimates(real_logits, fake_logits)?;
+    let mut r = other.report_with_loss(other_loss)?;
+    let mut terms: Vec<(String, f64)> = m
+        .ratio_terms(&est)
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    terms.append(&mut r.joint_kl.terms);
+    r.joint_kl.terms = terms;
+    r.joint_kl.additive = false;
+    let tag = m.tag();
+    let mut metrics = vec![(format!("{tag}/d_loss"), d_loss)];
+    if let Some(name) = m.other_loss_name() {
+        metrics.push((format!("{tag}/{name}"), other_loss));
+    }
+    metrics.append(&mut r.metrics);
+    metrics.push((format!("{tag}/d_accuracy"), est.accuracy));
+    r.metrics = metrics;
+    Ok(r)
+}
+
+/// The report of an evaluation: the discriminator's loss on the logits, the other
+/// player's terms as they are (no step).
+pub fn evaluation_report<M: TwoPlayer + ?Sized>(
+    m: &M,
+    real_logits: &Tensor,
+    fake_logits: &Tensor,
+    other: &Terms,
+) -> crate::Result<Report> {
+    let d_loss = scalar(&discriminator_loss(real_logits, fake_logits)?)?;
+    report(
+        m,
+        real_logits,
+        fake_logits,
+        d_loss,
+        other,
+        scalar(&other.loss()?)?,
+    )
 }
 
 /// How many updates each player takes per iteration, and their learning rates.

@@ -32,7 +32,7 @@ pub mod rng;
 pub use error::{Error, Result};
 pub use fit::{FitModel, FitObserver, Iteration, Points};
 pub use model::{Batch, Build, BuildContext, DataInfo, EvalOptions, Model, ModelEntry};
-pub use objective::{JointKl, KlDirection, Report, ReportMean};
+pub use objective::{descend, JointKl, KlDirection, Report, ReportMean, Terms};
 pub use rng::Rng;
 /// The YAML library configs are read with, re-exported so model crates use the same one.
 pub use serde_norway as yaml;

@@ -1,11 +1,27 @@
-//! The joint-KL objective and the report every training step returns.
+//! The joint-KL objective, and the report every training step returns.
 //!
 //! Each model estimates `KL(p(x,z) || q(x,z))` (or, for adversarial models, the reverse
 //! divergence over variables augmented with a real/fake label y) up to the constant
-//! entropy of the data, and reports the estimate split into named terms. For the VAE:
-//! `reconstruction = E[-log q(x|z)]` and `latent_kl = KL(p(z|x) || q(z))`, whose sum is
-//! minus the ELBO.
+//! entropy of the data. A family's forward pass returns that estimate as named
+//! [`Terms`]: tensors, each with its weight in the loss and whether it is a term of the
+//! decomposition or a diagnostic. From the same terms core builds the loss (their
+//! weighted sum), takes the gradient step ([`descend`]) and writes the [`Report`], so what
+//! is minimized and what is reported cannot drift apart.
+//!
+//! How each family's terms map onto the divergence:
+//!
+//! | family | direction | terms (weight in the loss) |
+//! |---|---|---|
+//! | VAE | `KL(p ‖ q)` | `reconstruction = E[-log q(x\|z)]` (1), `latent_kl = KL(p(z\|x) ‖ q(z))` (beta, warmed up); the sum is minus the ELBO |
+//! | VAE, IWAE objective | `KL(p ‖ q)` | the same two terms (0: reported), `vae/iwae_bound` (-1) |
+//! | AE | `KL(p ‖ q)` | `reconstruction` (1); a point-mass `p(z\|x)` has no finite KL |
+//! | EM | `KL(p ‖ q)` | `neg_loglik` and `posterior_gap` after each half-step (closed form, no gradient) |
+//! | GAN | `KL(q ‖ p)` with y | `forward_kl`, `reverse_kl` from the discriminator; generator: its adversarial loss (1) and `generator_drift = lambda E\|G(z) - G_old(z)\|^2` (1) |
+//! | AAE | `KL(p ‖ q)` | `reconstruction` (recon_weight), `aggregate_latent_kl ~ KL(p(z) ‖ q(z))` from the latent discriminator; the encoder's adversarial loss (adv_weight) |
+//! | ALI/BiGAN | `KL(q ‖ p)` with y | `forward_kl`, `reverse_kl` from the joint discriminator; encoder and generator: the pair loss (1) |
 
+use crate::optim::Adam;
+use candle_core::{DType, Tensor};
 use std::fmt;
 
 /// Which way round the divergence a model minimizes is taken.
@@ -79,6 +95,14 @@ impl Report {
     /// Every scalar as (tag, value), under the tag names used in TensorBoard.
     pub fn scalars(&self) -> Vec<(String, f64)> {
         let mut out = vec![("loss".to_string(), self.loss)];
+        out.extend(self.term_scalars());
+        out
+    }
+
+    /// Every scalar but the loss: `joint_kl/total` where the terms add up, each
+    /// `joint_kl/<term>`, then the metrics (a split's summaries tag the loss themselves).
+    pub fn term_scalars(&self) -> Vec<(String, f64)> {
+        let mut out = vec![];
         if let Some(t) = self.joint_kl.total() {
             out.push(("joint_kl/total".into(), t));
         }
@@ -98,6 +122,156 @@ impl Report {
     }
 }
 
+/// What a term is to the report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// A term of the joint-KL decomposition, reported as `joint_kl/<name>`.
+    Estimate,
+    /// A diagnostic, reported under its own name (e.g. `vae/iwae_bound`).
+    Metric,
+    /// A part of a player's loss reported only through the loss (e.g. the generator's
+    /// adversarial term, whose sum with the drift is `gan/g_loss`).
+    Loss,
+}
+
+/// One named term: a scalar tensor (a mean over the batch) and its weight in the loss.
+#[derive(Clone, Debug)]
+pub struct Term {
+    pub name: String,
+    pub value: Tensor,
+    /// 0: reported only, no gradient flows from it.
+    pub weight: f64,
+    pub role: Role,
+}
+
+/// A family's forward pass: the joint-KL decomposition as named, weighted terms, plus
+/// numbers computed off the graph (accuracies). Core turns it into the loss and the report.
+#[derive(Clone, Debug)]
+pub struct Terms {
+    pub direction: KlDirection,
+    /// Whether the estimate terms add up to the divergence (the VAE's case).
+    pub additive: bool,
+    pub terms: Vec<Term>,
+    pub numbers: Vec<(String, f64)>,
+}
+
+impl Terms {
+    /// Terms whose estimates add up to the divergence.
+    pub fn additive(direction: KlDirection) -> Self {
+        Terms {
+            direction,
+            additive: true,
+            terms: vec![],
+            numbers: vec![],
+        }
+    }
+
+    /// Separate estimates that do not add up (e.g. a discriminator's forward and reverse).
+    pub fn estimates(direction: KlDirection) -> Self {
+        Terms {
+            additive: false,
+            ..Terms::additive(direction)
+        }
+    }
+
+    /// Adds a term of the decomposition.
+    pub fn term(mut self, name: &str, value: Tensor, weight: f64) -> Self {
+        self.push(name, value, weight, Role::Estimate);
+        self
+    }
+
+    /// Adds a diagnostic tensor, weighted into the loss when `weight` is not 0.
+    pub fn metric(mut self, name: &str, value: Tensor, weight: f64) -> Self {
+        self.push(name, value, weight, Role::Metric);
+        self
+    }
+
+    /// Adds a part of the loss that is not reported on its own.
+    pub fn part(mut self, name: &str, value: Tensor, weight: f64) -> Self {
+        self.push(name, value, weight, Role::Loss);
+        self
+    }
+
+    /// Adds a number computed off the graph, reported as a metric.
+    pub fn number(mut self, name: &str, value: f64) -> Self {
+        self.numbers.push((name.to_string(), value));
+        self
+    }
+
+    /// The tensor of the term or metric `name`.
+    pub fn get(&self, name: &str) -> Option<&Tensor> {
+        self.terms.iter().find(|t| t.name == name).map(|t| &t.value)
+    }
+
+    fn push(&mut self, name: &str, value: Tensor, weight: f64, role: Role) {
+        self.terms.push(Term {
+            name: name.to_string(),
+            value,
+            weight,
+            role,
+        });
+    }
+
+    /// The loss: the weighted sum of the terms with a non-zero weight, in their order.
+    pub fn loss(&self) -> crate::Result<Tensor> {
+        let mut loss: Option<Tensor> = None;
+        for t in self.terms.iter().filter(|t| t.weight != 0.0) {
+            // A unit weight is left out of the graph (the same value and gradient, bit for bit).
+            let w = if t.weight == 1.0 {
+                t.value.clone()
+            } else {
+                (&t.value * t.weight)?
+            };
+            loss = Some(match loss {
+                None => w,
+                Some(l) => (l + w)?,
+            });
+        }
+        loss.ok_or_else(|| crate::Error::Msg("the objective has no weighted term".into()))
+    }
+
+    /// The report of these terms, with `loss` the value of [`Terms::loss`].
+    pub fn report_with_loss(&self, loss: f64) -> crate::Result<Report> {
+        let mut estimates = vec![];
+        let mut metrics = vec![];
+        for t in &self.terms {
+            match t.role {
+                Role::Estimate => estimates.push((t.name.clone(), scalar(&t.value)?)),
+                Role::Metric => metrics.push((t.name.clone(), scalar(&t.value)?)),
+                Role::Loss => {}
+            }
+        }
+        metrics.extend(self.numbers.iter().cloned());
+        Ok(Report {
+            loss,
+            joint_kl: JointKl {
+                direction: self.direction,
+                terms: estimates,
+                additive: self.additive,
+            },
+            metrics,
+        })
+    }
+
+    /// The report, the loss computed from the terms (evaluation: no step).
+    pub fn report(&self) -> crate::Result<Report> {
+        self.report_with_loss(scalar(&self.loss()?)?)
+    }
+}
+
+/// A scalar tensor's value as f64.
+pub fn scalar(t: &Tensor) -> crate::Result<f64> {
+    Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+}
+
+/// One gradient step on `terms`: their weighted sum is the loss, backpropagated and
+/// applied by `opt` (to its variables only); the report comes from the same terms.
+pub fn descend(opt: &mut Adam, terms: &Terms) -> crate::Result<Report> {
+    let loss = terms.loss()?;
+    opt.backward_step(&loss)?;
+    terms.report_with_loss(scalar(&loss)?)
+}
+
 /// A weighted running mean of reports (weights = batch sizes), for epoch averages.
 /// Serializable, so a checkpoint taken inside an epoch keeps the epoch's mean so far.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -109,24 +283,53 @@ pub struct ReportMean {
     direction: Option<(KlDirection, bool)>,
 }
 
-fn accumulate(acc: &mut Vec<(String, f64)>, add: &[(String, f64)], w: f64) {
-    if acc.is_empty() {
+/// Checks that a report's `add` has the names of the reports before it (`acc`; any
+/// names for the `first`), naming what went missing or appeared.
+fn same_names(
+    first: bool,
+    acc: &[(String, f64)],
+    add: &[(String, f64)],
+    what: &str,
+) -> crate::Result<()> {
+    let names = |v: &[(String, f64)]| v.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+    let (had, has) = (names(acc), names(add));
+    if first || had == has {
+        return Ok(());
+    }
+    let gone: Vec<_> = had.iter().filter(|k| !has.contains(k)).collect();
+    let new: Vec<_> = has.iter().filter(|k| !had.contains(k)).collect();
+    Err(crate::Error::Msg(format!(
+        "the {what} of a report changed: earlier steps had {had:?}, this one {has:?} \
+         (missing {gone:?}, new {new:?}); a family must report the same terms every step"
+    )))
+}
+
+/// Adds `add` (weighted by `w`) into `acc` term by term (names checked by [`same_names`]).
+fn accumulate(first: bool, acc: &mut Vec<(String, f64)>, add: &[(String, f64)], w: f64) {
+    if first {
+        acc.clear();
         acc.extend(add.iter().map(|(k, v)| (k.clone(), v * w)));
-    } else {
-        for ((_, a), (_, v)) in acc.iter_mut().zip(add) {
-            *a += v * w;
-        }
+        return;
+    }
+    for ((_, a), (_, v)) in acc.iter_mut().zip(add) {
+        *a += v * w;
     }
 }
 
 impl ReportMean {
-    pub fn add(&mut self, r: &Report, weight: usize) {
+    /// Adds a report with weight `weight`; its terms and metrics must have the names of
+    /// the reports before it.
+    pub fn add(&mut self, r: &Report, weight: usize) -> crate::Result<()> {
         let w = weight as f64;
+        let first = self.weight == 0.0;
+        same_names(first, &self.terms, &r.joint_kl.terms, "joint-KL terms")?;
+        same_names(first, &self.metrics, &r.metrics, "metrics")?;
+        accumulate(first, &mut self.terms, &r.joint_kl.terms, w);
+        accumulate(first, &mut self.metrics, &r.metrics, w);
         self.weight += w;
         self.loss += r.loss * w;
-        accumulate(&mut self.terms, &r.joint_kl.terms, w);
-        accumulate(&mut self.metrics, &r.metrics, w);
         self.direction = Some((r.joint_kl.direction, r.joint_kl.additive));
+        Ok(())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -170,8 +373,8 @@ mod tests {
     #[test]
     fn weighted_mean_and_scalars() {
         let mut m = ReportMean::default();
-        m.add(&report(10.0, 8.0, 2.0), 3);
-        m.add(&report(20.0, 17.0, 3.0), 1);
+        m.add(&report(10.0, 8.0, 2.0), 3).unwrap();
+        m.add(&report(20.0, 17.0, 3.0), 1).unwrap();
         let r = m.mean().unwrap();
         assert_eq!(r.loss, 12.5);
         assert_eq!(r.joint_kl.term("reconstruction"), Some(10.25));
@@ -182,5 +385,83 @@ mod tests {
         assert!(JointKl::estimates(KlDirection::Reverse, vec![("a", 1.0)])
             .total()
             .is_none());
+    }
+
+    #[test]
+    fn a_term_that_appears_or_disappears_is_an_error() {
+        let mut m = ReportMean::default();
+        m.add(&report(10.0, 8.0, 2.0), 1).unwrap();
+        let mut renamed = report(10.0, 8.0, 2.0);
+        renamed.joint_kl.terms[1].0 = "kl".into();
+        let err = m.add(&renamed, 1).unwrap_err().to_string();
+        assert!(
+            err.contains("missing [\"latent_kl\"]") && err.contains("new [\"kl\"]"),
+            "{err}"
+        );
+        let mut shorter = report(10.0, 8.0, 2.0);
+        shorter.joint_kl.terms.pop();
+        assert!(m.add(&shorter, 1).is_err());
+        // Nothing of the rejected reports was added.
+        assert_eq!(m.mean().unwrap(), report(10.0, 8.0, 2.0));
+    }
+
+    /// Weighted terms against the loss written out by hand, and the report of the same
+    /// terms: estimates under joint_kl, metrics and numbers beside them.
+    #[test]
+    fn terms_make_the_loss_and_the_report() {
+        let d = candle_core::Device::Cpu;
+        let t = |v: f64| Tensor::new(v, &d).unwrap();
+        let terms = Terms::additive(KlDirection::Forward)
+            .term("reconstruction", t(80.0), 1.0)
+            .term("latent_kl", t(20.0), 0.25)
+            .metric("vae/iwae_bound", t(-95.0), 0.0)
+            .number("acc", 0.5);
+        assert_eq!(scalar(&terms.loss().unwrap()).unwrap(), 80.0 + 0.25 * 20.0);
+        let r = terms.report().unwrap();
+        assert_eq!(r.loss, 85.0);
+        assert_eq!(r.joint_kl.total(), Some(100.0));
+        assert_eq!(
+            r.term_scalars(),
+            vec![
+                ("joint_kl/total".to_string(), 100.0),
+                ("joint_kl/reconstruction".to_string(), 80.0),
+                ("joint_kl/latent_kl".to_string(), 20.0),
+                ("vae/iwae_bound".to_string(), -95.0),
+                ("acc".to_string(), 0.5),
+            ]
+        );
+        // A metric with weight -1 is the loss (the IWAE objective); no weighted term is an error.
+        let iwae = Terms::additive(KlDirection::Forward)
+            .term("reconstruction", t(80.0), 0.0)
+            .metric("vae/iwae_bound", t(-95.0), -1.0);
+        assert_eq!(scalar(&iwae.loss().unwrap()).unwrap(), 95.0);
+        assert!(Terms::additive(KlDirection::Forward)
+            .term("reconstruction", t(1.0), 0.0)
+            .loss()
+            .is_err());
+    }
+
+    /// `descend` updates the optimizer's variables along the gradient of the weighted sum:
+    /// for loss = a x + b x^2 the gradient at x is a + 2 b x, and Adam's first step moves
+    /// x by -lr * sign(gradient).
+    #[test]
+    fn descend_steps_on_the_weighted_sum() {
+        use crate::optim::OptimizerConfig;
+        let d = candle_core::Device::Cpu;
+        let x = candle_core::Var::new(3.0f64, &d).unwrap();
+        let mut opt = Adam::new(
+            vec![x.clone()],
+            OptimizerConfig {
+                lr: 0.1,
+                ..OptimizerConfig::default()
+            },
+        );
+        let terms = Terms::additive(KlDirection::Forward)
+            .term("linear", (x.as_tensor() * 1.0).unwrap(), -2.0) // gradient -2
+            .term("square", x.as_tensor().sqr().unwrap(), 0.5); // gradient x = 3
+        let r = descend(&mut opt, &terms).unwrap();
+        assert_eq!(r.loss, -6.0 + 4.5);
+        let moved = x.as_tensor().to_scalar::<f64>().unwrap();
+        assert!((moved - 2.9).abs() < 1e-6, "{moved}");
     }
 }

@@ -10,14 +10,12 @@
 use crate::config::{GanConfig, Network};
 use crate::dcgan;
 use candle_core::{DType, Device, Tensor};
-use gen_core::adversarial::{
-    discriminator_loss, generator_loss, pack, ratio_estimates, Players, RatioEstimates,
-};
+use gen_core::adversarial::{self, generator_loss, pack, Players, RatioEstimates, TwoPlayer};
 use gen_core::model::{Batch, DataInfo, DataKind};
 use gen_core::nn::{Init, Mlp, Params};
 use gen_core::optim::OptimizerConfig;
 use gen_core::picture::Picture;
-use gen_core::{JointKl, KlDirection, Model, Report, Result, Rng};
+use gen_core::{KlDirection, Model, Report, Result, Rng, Terms};
 use std::collections::HashMap;
 
 /// The generator network: an MLP, or the DCGAN stack (with batch norm).
@@ -58,10 +56,6 @@ pub struct Gan {
     players: Players,
     device: Device,
     dtype: DType,
-}
-
-fn scalar(t: &Tensor) -> Result<f64> {
-    Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
 }
 
 impl Gan {
@@ -249,25 +243,6 @@ impl Gan {
         Ok((term, fake))
     }
 
-    fn report(&self, est: RatioEstimates, d_loss: f64, g_loss: f64, drift: f64) -> Report {
-        Report {
-            loss: g_loss,
-            joint_kl: JointKl::estimates(
-                KlDirection::Reverse,
-                vec![
-                    ("forward_kl", est.forward_kl),
-                    ("reverse_kl", est.reverse_kl),
-                    ("generator_drift", drift),
-                ],
-            ),
-            metrics: vec![
-                ("gan/d_loss".into(), d_loss),
-                ("gan/g_loss".into(), g_loss),
-                ("gan/d_accuracy".into(), est.accuracy),
-            ],
-        }
-    }
-
     /// A data batch in the players' space. Images go to [-1, 1], the DCGAN convention:
     /// with pixels in [0, 1] and a sigmoid generator the MLP pair collapsed to one image
     /// within an epoch (so did the same networks in PyTorch); with tanh it does not.
@@ -281,45 +256,79 @@ impl Gan {
     }
 }
 
+/// The GAN as a two-player game: the discriminator against the generator, whose terms
+/// are its adversarial loss and the old-generator term.
+impl TwoPlayer for Gan {
+    fn players(&mut self) -> &mut Players {
+        &mut self.players
+    }
+
+    fn schedule(&self) -> (usize, usize) {
+        (self.cfg.d_steps, self.cfg.g_steps)
+    }
+
+    fn tag(&self) -> &'static str {
+        "gan"
+    }
+
+    fn discriminator_logits(&self, batch: &Batch, rng: &mut Rng) -> Result<(Tensor, Tensor)> {
+        let real = self.input(batch)?;
+        let fake = self
+            .generate(
+                &self.generator,
+                &self.noise(real.dim(0)?, rng)?,
+                Pass::TrainFrozen,
+            )?
+            .detach();
+        Ok((self.logits(&real)?, self.logits(&fake)?))
+    }
+
+    /// `G_old` is the generator as the discriminator just saw it.
+    fn before_other_steps(&mut self) -> Result<()> {
+        if self.cfg.lambda > 0.0 {
+            self.snapshot()?;
+        }
+        Ok(())
+    }
+
+    fn other_terms(&self, batch: &Batch, rng: &mut Rng) -> Result<Terms> {
+        let z = self.noise(batch.size(), rng)?;
+        let terms = Terms::estimates(KlDirection::Reverse);
+        if self.cfg.lambda > 0.0 {
+            let (drift, fake) = self.drift(&z)?;
+            let adv = generator_loss(self.cfg.loss, &self.logits(&fake)?)?;
+            Ok(terms
+                .part("adversarial", adv, 1.0)
+                .term("generator_drift", drift, 1.0))
+        } else {
+            let fake = self.generate(&self.generator, &z, Pass::Train)?;
+            let adv = generator_loss(self.cfg.loss, &self.logits(&fake)?)?;
+            let none = adv.zeros_like()?;
+            Ok(terms
+                .part("adversarial", adv, 1.0)
+                .term("generator_drift", none, 0.0))
+        }
+    }
+
+    fn ratio_terms(&self, est: &RatioEstimates) -> Vec<(&'static str, f64)> {
+        vec![
+            ("forward_kl", est.forward_kl),
+            ("reverse_kl", est.reverse_kl),
+        ]
+    }
+
+    fn other_loss_name(&self) -> Option<&'static str> {
+        Some("g_loss")
+    }
+}
+
 impl Model for Gan {
     fn direction(&self) -> KlDirection {
         KlDirection::Reverse
     }
 
     fn train_step(&mut self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
-        let real = self.input(batch)?;
-        let b = real.dim(0)?;
-        let mut d_state = None;
-        for _ in 0..self.cfg.d_steps {
-            let fake = self
-                .generate(&self.generator, &self.noise(b, rng)?, Pass::TrainFrozen)?
-                .detach();
-            let (lr, lf) = (self.logits(&real)?, self.logits(&fake)?);
-            let loss = discriminator_loss(&lr, &lf)?;
-            self.players.d.step(&loss)?;
-            d_state = Some((ratio_estimates(&lr, &lf)?, scalar(&loss)?));
-        }
-        let (est, d_loss) = d_state.expect("d_steps >= 1");
-        let with_drift = self.cfg.lambda > 0.0;
-        if with_drift {
-            self.snapshot()?;
-        }
-        let (mut g_loss, mut drift_sum) = (0.0, 0.0);
-        for _ in 0..self.cfg.g_steps {
-            let z = self.noise(b, rng)?;
-            let (loss, drift) = if with_drift {
-                let (drift, fake) = self.drift(&z)?;
-                let adv = generator_loss(self.cfg.loss, &self.logits(&fake)?)?;
-                ((adv + &drift)?, scalar(&drift)?)
-            } else {
-                let fake = self.generate(&self.generator, &z, Pass::Train)?;
-                (generator_loss(self.cfg.loss, &self.logits(&fake)?)?, 0.0)
-            };
-            self.players.side.step(&loss)?;
-            g_loss = scalar(&loss)?;
-            drift_sum += drift;
-        }
-        Ok(self.report(est, d_loss, g_loss, drift_sum / self.cfg.g_steps as f64))
+        adversarial::step(self, batch, rng)
     }
 
     fn evaluate(&self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
@@ -327,9 +336,12 @@ impl Model for Gan {
         let z = self.noise(real.dim(0)?, rng)?;
         let fake = self.generate(&self.generator, &z, Pass::Eval)?.detach();
         let (lr, lf) = (self.logits(&real)?, self.logits(&fake)?);
-        let d_loss = scalar(&discriminator_loss(&lr, &lf)?)?;
-        let g_loss = scalar(&generator_loss(self.cfg.loss, &lf)?)?;
-        Ok(self.report(ratio_estimates(&lr, &lf)?, d_loss, g_loss, 0.0))
+        let adv = generator_loss(self.cfg.loss, &lf)?;
+        let none = adv.zeros_like()?;
+        let terms = Terms::estimates(KlDirection::Reverse)
+            .part("adversarial", adv, 1.0)
+            .term("generator_drift", none, 0.0);
+        adversarial::evaluation_report(self, &lr, &lf, &terms)
     }
 
     fn pictures(&self, _batch: &Batch, rng: &mut Rng) -> Result<Vec<(String, Picture)>> {

@@ -11,7 +11,7 @@ use gen_core::model::{Batch, DataInfo};
 use gen_core::nn::{Encoder, Init, Mlp, Params};
 use gen_core::optim::{Adam, OptimizerConfig};
 use gen_core::picture::Picture;
-use gen_core::{kl, JointKl, KlDirection, Model, Report, Result, Rng};
+use gen_core::{descend, kl, KlDirection, Model, Report, Result, Rng, Terms};
 use std::collections::HashMap;
 
 pub struct Vae {
@@ -29,19 +29,6 @@ pub struct Vae {
     dtype: DType,
     /// The weight of `latent_kl` in training steps: `beta`, or less during a KL warm-up.
     kl_weight: f64,
-}
-
-/// The per-batch quantities of the objective, as scalar tensors (batch means).
-pub struct Terms {
-    /// reconstruction + beta * latent_kl: what is minimized.
-    pub loss: Tensor,
-    /// E[-log q(x|z)].
-    pub reconstruction: Tensor,
-    /// KL(p(z|x) || q(z)).
-    pub latent_kl: Tensor,
-    /// `objective: iwae`: the importance-weighted bound on log q(x) (batch mean), whose
-    /// negative is then the loss.
-    pub iwae: Option<Tensor>,
 }
 
 impl Vae {
@@ -206,8 +193,11 @@ impl Vae {
         self.terms_weighted(x, y, self.cfg.beta, rng)
     }
 
-    /// The terms with `latent_kl` weighted by `kl_weight` in the loss (the report's terms
-    /// stay unweighted).
+    /// The joint-KL decomposition on `x`: `reconstruction = E[-log q(x|z)]` and
+    /// `latent_kl = KL(p(z|x) || q(z))`, the latter weighted by `kl_weight` in the loss
+    /// (the report's terms stay unweighted). With `objective: iwae` both are reported
+    /// only and the loss is minus `vae/iwae_bound`; a deterministic encoder has only
+    /// `reconstruction`.
     fn terms_weighted(
         &self,
         x: &Tensor,
@@ -215,16 +205,13 @@ impl Vae {
         kl_weight: f64,
         rng: &mut Rng,
     ) -> Result<Terms> {
+        let terms = Terms::additive(KlDirection::Forward);
         if self.cfg.encoder == EncoderKind::Deterministic {
+            // A point-mass posterior has no finite KL: the objective is the reconstruction.
             let reconstruction = self
                 .neg_log_likelihood(&self.decode_given(&self.code_mean_given(x, y)?, y)?, x)?
                 .mean_all()?;
-            return Ok(Terms {
-                loss: reconstruction.clone(),
-                latent_kl: reconstruction.zeros_like()?,
-                reconstruction,
-                iwae: None,
-            });
+            return Ok(terms.term("reconstruction", reconstruction, 1.0));
         }
         let q = self.encode_given(x, y)?;
         let m = self.cfg.samples;
@@ -242,17 +229,6 @@ impl Vae {
         let z = post.rsample(rng)?;
         let nll = self.neg_log_likelihood(&self.decode_given(&z, ys.as_ref())?, &xs)?;
         let reconstruction = nll.mean_all()?;
-        let iwae = match self.cfg.objective {
-            Objective::Elbo => None,
-            Objective::Iwae => {
-                // Rows are m blocks of the batch: log w as (m, B), log-mean-exp over m.
-                let prior = DiagGaussian::standard_like(&z)?;
-                let log_w = ((prior.log_prob(&z)? - post.log_prob(&z)?)? - &nll)?
-                    .reshape((m, x.dim(0)?))?;
-                let bound = (logsumexp_keepdim(&log_w, 0)? - (m as f64).ln())?;
-                Some(bound.mean_all()?)
-            }
-        };
         let latent_kl = match self.cfg.kl {
             KlEstimator::Analytic => kl::gaussian_std_normal(&q)?,
             KlEstimator::Sampled => {
@@ -261,38 +237,23 @@ impl Vae {
             }
         }
         .mean_all()?;
-        let loss = match &iwae {
-            Some(bound) => bound.neg()?,
-            None => (&reconstruction + (&latent_kl * kl_weight)?)?,
-        };
-        Ok(Terms {
-            loss,
-            reconstruction,
-            latent_kl,
-            iwae,
-        })
-    }
-
-    fn report(&self, t: &Terms) -> Result<Report> {
-        let f = |t: &Tensor| -> Result<f64> { Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?) };
-        let (rec, kl) = (f(&t.reconstruction)?, f(&t.latent_kl)?);
-        Ok(Report {
-            loss: f(&t.loss)?,
-            joint_kl: JointKl::additive(
-                KlDirection::Forward,
-                match self.cfg.encoder {
-                    EncoderKind::Gaussian => vec![("reconstruction", rec), ("latent_kl", kl)],
-                    // A point-mass posterior has no finite KL: report what is minimized.
-                    EncoderKind::Deterministic => vec![("reconstruction", rec)],
-                },
+        Ok(match self.cfg.objective {
+            Objective::Elbo => terms.term("reconstruction", reconstruction, 1.0).term(
+                "latent_kl",
+                latent_kl,
+                kl_weight,
             ),
-            metrics: t
-                .iwae
-                .as_ref()
-                .map(|b| Ok::<_, gen_core::Error>(("vae/iwae_bound".to_string(), f(b)?)))
-                .transpose()?
-                .into_iter()
-                .collect(),
+            Objective::Iwae => {
+                // Rows are m blocks of the batch: log w as (m, B), log-mean-exp over m.
+                let prior = DiagGaussian::standard_like(&z)?;
+                let log_w = ((prior.log_prob(&z)? - post.log_prob(&z)?)? - &nll)?
+                    .reshape((m, x.dim(0)?))?;
+                let bound = (logsumexp_keepdim(&log_w, 0)? - (m as f64).ln())?.mean_all()?;
+                terms
+                    .term("reconstruction", reconstruction, 0.0)
+                    .term("latent_kl", latent_kl, 0.0)
+                    .metric("vae/iwae_bound", bound, -1.0)
+            }
         })
     }
 
@@ -441,14 +402,13 @@ impl Model for Vae {
         let x = self.input(batch)?;
         let y = self.condition(batch)?;
         let terms = self.terms_weighted(&x, y.as_ref(), self.kl_weight, rng)?;
-        self.opt.backward_step(&terms.loss)?;
-        self.report(&terms)
+        descend(&mut self.opt, &terms)
     }
 
     fn evaluate(&self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
         let y = self.condition(batch)?;
-        let terms = self.terms_given(&self.input(batch)?, y.as_ref(), rng)?;
-        self.report(&terms)
+        self.terms_given(&self.input(batch)?, y.as_ref(), rng)?
+            .report()
     }
 
     fn pictures(&self, batch: &Batch, rng: &mut Rng) -> Result<Vec<(String, Picture)>> {
@@ -683,14 +643,16 @@ mod tests {
         let loss_at = || -> f64 {
             vae.terms(x, &mut Rng::new(99))
                 .unwrap()
-                .loss
+                .loss()
+                .unwrap()
                 .to_scalar::<f64>()
                 .unwrap()
         };
         let grads = vae
             .terms(x, &mut Rng::new(99))
             .unwrap()
-            .loss
+            .loss()
+            .unwrap()
             .backward()
             .unwrap();
         let h = 1e-6;
@@ -835,12 +797,11 @@ mod tests {
             let bound = scalar(
                 iwae.terms(&x, &mut Rng::new(5))
                     .unwrap()
-                    .iwae
-                    .as_ref()
+                    .get("vae/iwae_bound")
                     .unwrap(),
             );
             let t = elbo.terms(&x, &mut Rng::new(5)).unwrap();
-            let elbo_value = -scalar(&t.loss);
+            let elbo_value = -scalar(&t.loss().unwrap());
             if k == 1 {
                 assert!(
                     (bound - elbo_value).abs() < 1e-12,
@@ -850,7 +811,7 @@ mod tests {
                 assert!(bound > elbo_value + 1e-6, "{bound} vs {elbo_value}");
             }
             // The loss is minus the bound.
-            let loss = scalar(&iwae.terms(&x, &mut Rng::new(5)).unwrap().loss);
+            let loss = scalar(&iwae.terms(&x, &mut Rng::new(5)).unwrap().loss().unwrap());
             assert!((loss + bound).abs() < 1e-12);
         }
     }
@@ -864,19 +825,20 @@ mod tests {
         let x = Tensor::new(&[[0.1f64, 0.9, 0.4, 0.0, 1.0]], &Device::Cpu).unwrap();
         let t = vae.terms(&x, &mut Rng::new(1)).unwrap();
         let (loss, rec) = (
-            t.loss.to_scalar::<f64>().unwrap(),
-            t.reconstruction.to_scalar::<f64>().unwrap(),
+            t.loss().unwrap().to_scalar::<f64>().unwrap(),
+            t.get("reconstruction").unwrap().to_scalar::<f64>().unwrap(),
         );
         assert_eq!(loss, rec);
         // Two draws of the noise give the same loss: nothing is sampled.
         let again = vae
             .terms(&x, &mut Rng::new(2))
             .unwrap()
-            .loss
+            .loss()
+            .unwrap()
             .to_scalar::<f64>()
             .unwrap();
         assert_eq!(loss, again);
-        let r = vae.report(&t).unwrap();
+        let r = t.report().unwrap();
         assert_eq!(r.joint_kl.terms.len(), 1);
     }
 
@@ -920,7 +882,8 @@ mod tests {
         let loss = |v: &Vae| {
             v.terms(&x, &mut Rng::new(3))
                 .unwrap()
-                .loss
+                .loss()
+                .unwrap()
                 .to_scalar::<f64>()
                 .unwrap()
         };

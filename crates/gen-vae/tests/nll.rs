@@ -199,7 +199,7 @@ fn bound_is_above_the_elbo_and_tightens_with_k() {
     let mut elbo = 0.0;
     for seed in 0..50 {
         let t = vae.terms(&x, &mut Rng::new(100 + seed)).unwrap();
-        elbo -= t.loss.to_scalar::<f64>().unwrap() / 50.0;
+        elbo -= t.loss().unwrap().to_scalar::<f64>().unwrap() / 50.0;
     }
     let mean_is = |k: usize| {
         let v = vae.log_likelihood_is(&x, k, &mut Rng::new(9)).unwrap();
