@@ -273,12 +273,15 @@ fn init_params(model: &dyn Model, family: &str, from: &Path) -> Result<()> {
             saved.family
         );
     }
-    model.params().load("model.", &state).with_context(|| {
-        format!(
-            "train.init_from: {} does not fit this model (its shapes must match)",
-            from.display()
-        )
-    })?;
+    model
+        .params()
+        .load(gen_core::model::PARAMS_PREFIX, &state)
+        .with_context(|| {
+            format!(
+                "train.init_from: {} does not fit this model (its shapes must match)",
+                from.display()
+            )
+        })?;
     println!(
         "starting from the parameters of {} (epoch {}, step {})",
         from.display(),

@@ -15,12 +15,11 @@ use gen_core::adversarial::{
 use gen_core::dist::{sigmoid, DiagGaussian};
 use gen_core::loss::{bce_with_logits_per_example, sum_per_example};
 use gen_core::mmd::{mmd2_unbiased, ImqKernel};
-use gen_core::model::{Batch, DataInfo};
+use gen_core::model::{Batch, DataInfo, Optimizers};
 use gen_core::nn::{Activation, Encoder, Init, Mlp, Params};
 use gen_core::optim::OptimizerConfig;
 use gen_core::picture::Picture;
 use gen_core::{KlDirection, Model, Report, Result, Rng, Terms};
-use std::collections::HashMap;
 
 pub struct Aae {
     cfg: AaeConfig,
@@ -382,23 +381,16 @@ impl Model for Aae {
         &self.params
     }
 
-    fn state(&self) -> Result<Vec<(String, Tensor)>> {
-        let mut s = self.params.export("model.");
-        s.extend(self.players.export()?);
-        Ok(s)
+    fn optimizers(&self) -> &dyn Optimizers {
+        &self.players
     }
 
-    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
-        self.params.load("model.", state)?;
-        self.players.load(state)
+    fn optimizers_mut(&mut self) -> &mut dyn Optimizers {
+        &mut self.players
     }
 
     fn resolved_config(&self) -> gen_core::yaml::Value {
         gen_core::yaml::to_value(&self.cfg).unwrap_or(gen_core::yaml::Value::Null)
-    }
-
-    fn set_lr_scale(&mut self, scale: f64) {
-        self.players.set_lr_scale(scale);
     }
 
     /// Decoder means at codes `z`.

@@ -9,12 +9,11 @@ use crate::config::{AliConfig, EncoderKind, LatentPrior, PairLoss};
 use candle_core::{DType, Device, Tensor};
 use gen_core::adversarial::{self, softplus, Players, RatioEstimates, TwoPlayer};
 use gen_core::dist::DiagGaussian;
-use gen_core::model::{Batch, DataInfo};
+use gen_core::model::{Batch, DataInfo, Optimizers};
 use gen_core::nn::{dropout, Activation, Encoder, Init, Linear, Mlp, Params};
 use gen_core::optim::OptimizerConfig;
 use gen_core::picture::Picture;
 use gen_core::{KlDirection, Model, Report, Result, Rng, Terms};
-use std::collections::HashMap;
 
 /// The encoder's and generator's loss on the logits of encoder pairs (`enc`) and
 /// generator pairs (`gen`); see [`PairLoss`].
@@ -319,23 +318,16 @@ impl Model for Ali {
         &self.params
     }
 
-    fn state(&self) -> Result<Vec<(String, Tensor)>> {
-        let mut s = self.params.export("model.");
-        s.extend(self.players.export()?);
-        Ok(s)
+    fn optimizers(&self) -> &dyn Optimizers {
+        &self.players
     }
 
-    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
-        self.params.load("model.", state)?;
-        self.players.load(state)
+    fn optimizers_mut(&mut self) -> &mut dyn Optimizers {
+        &mut self.players
     }
 
     fn resolved_config(&self) -> gen_core::yaml::Value {
         gen_core::yaml::to_value(&self.cfg).unwrap_or(gen_core::yaml::Value::Null)
-    }
-
-    fn set_lr_scale(&mut self, scale: f64) {
-        self.players.set_lr_scale(scale);
     }
 
     /// `G(z)` in the data's space.

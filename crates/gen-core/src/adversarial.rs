@@ -136,22 +136,23 @@ impl Players {
             side_prefix,
         }
     }
+}
 
-    /// Both optimizers' states, for a checkpoint.
-    pub fn export(&self) -> Result<Vec<(String, Tensor)>> {
+/// Both players' optimizers, saved and scaled together.
+impl crate::model::Optimizers for Players {
+    fn export(&self) -> crate::Result<Vec<(String, Tensor)>> {
         let mut s = self.d.opt.export("d_optimizer.")?;
         s.extend(self.side.opt.export(self.side_prefix)?);
         Ok(s)
     }
 
-    /// Restores what [`Players::export`] saved.
-    pub fn load(&mut self, state: &std::collections::HashMap<String, Tensor>) -> crate::Result<()> {
+    fn load(&mut self, state: &std::collections::HashMap<String, Tensor>) -> crate::Result<()> {
         self.d.opt.load("d_optimizer.", state)?;
         self.side.opt.load(self.side_prefix, state)
     }
 
     /// Scales both learning rates (a schedule's per-epoch factor).
-    pub fn set_lr_scale(&mut self, scale: f64) {
+    fn set_lr_scale(&mut self, scale: f64) {
         self.d.opt.set_lr_scale(scale);
         self.side.opt.set_lr_scale(scale);
     }

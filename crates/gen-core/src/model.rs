@@ -6,7 +6,7 @@
 
 use crate::config::ConfigSource;
 use crate::nn::Params;
-use crate::optim::OptimizerConfig;
+use crate::optim::{Adam, OptimizerConfig};
 use crate::picture::Picture;
 use crate::{KlDirection, Report, Result, Rng};
 use candle_core::{DType, Device, Tensor};
@@ -129,6 +129,34 @@ impl Default for EvalOptions {
     }
 }
 
+/// Where a checkpoint keeps a model's parameters (`model.<name>`); `train.init_from` reads
+/// them from there.
+pub const PARAMS_PREFIX: &str = "model.";
+/// Where a checkpoint keeps saved tensors that are not optimized (batch-norm averages).
+pub const BUFFERS_PREFIX: &str = "buffers.";
+
+/// A model's optimizer state, however many players it has: saved, restored and scaled
+/// together. One Adam saves under `optimizer.`; two players under their own prefixes.
+pub trait Optimizers {
+    fn export(&self) -> Result<Vec<(String, Tensor)>>;
+    fn load(&mut self, state: &HashMap<String, Tensor>) -> Result<()>;
+    fn set_lr_scale(&mut self, scale: f64);
+}
+
+impl Optimizers for Adam {
+    fn export(&self) -> Result<Vec<(String, Tensor)>> {
+        Ok(Adam::export(self, "optimizer.")?)
+    }
+
+    fn load(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+        Adam::load(self, "optimizer.", state)
+    }
+
+    fn set_lr_scale(&mut self, scale: f64) {
+        Adam::set_lr_scale(self, scale)
+    }
+}
+
 /// A trainable generative model.
 pub trait Model: Send {
     /// Which divergence this model's report estimates.
@@ -147,18 +175,42 @@ pub trait Model: Send {
     /// The trainable parameters, for histograms and checkpoints.
     fn params(&self) -> &Params;
 
-    /// Everything to save: parameters and optimizer states.
-    fn state(&self) -> Result<Vec<(String, Tensor)>>;
+    /// Saved tensors that are not optimized (e.g. batch-norm running averages), if any.
+    fn buffers(&self) -> Option<&Params> {
+        None
+    }
+
+    /// The optimizer state (one Adam, or both players').
+    fn optimizers(&self) -> &dyn Optimizers;
+
+    fn optimizers_mut(&mut self) -> &mut dyn Optimizers;
+
+    /// Everything to save: parameters under [`PARAMS_PREFIX`], buffers under
+    /// [`BUFFERS_PREFIX`] and the optimizers' states.
+    fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut s = self.params().export(PARAMS_PREFIX);
+        if let Some(b) = self.buffers() {
+            s.extend(b.export(BUFFERS_PREFIX));
+        }
+        s.extend(self.optimizers().export()?);
+        Ok(s)
+    }
 
     /// Restores what [`Model::state`] saved.
-    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()>;
+    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+        self.params().load(PARAMS_PREFIX, state)?;
+        if let Some(b) = self.buffers() {
+            b.load(BUFFERS_PREFIX, state)?;
+        }
+        self.optimizers_mut().load(state)
+    }
 
     /// The model section with every default filled in, for the run's resolved config.
     fn resolved_config(&self) -> serde_norway::Value;
 
     /// Scales every optimizer's learning rate (a schedule calls this each epoch).
     fn set_lr_scale(&mut self, scale: f64) {
-        let _ = scale;
+        self.optimizers_mut().set_lr_scale(scale);
     }
 
     /// Called before every training epoch (1-based, also the epoch a resume continues), for

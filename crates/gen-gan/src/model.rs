@@ -11,12 +11,11 @@ use crate::config::{GanConfig, Network};
 use crate::dcgan;
 use candle_core::{DType, Device, Tensor};
 use gen_core::adversarial::{self, generator_loss, pack, Players, RatioEstimates, TwoPlayer};
-use gen_core::model::{Batch, DataInfo, DataKind};
+use gen_core::model::{Batch, DataInfo, DataKind, Optimizers};
 use gen_core::nn::{Init, Mlp, Params};
 use gen_core::optim::OptimizerConfig;
 use gen_core::picture::Picture;
 use gen_core::{KlDirection, Model, Report, Result, Rng, Terms};
-use std::collections::HashMap;
 
 /// The generator network: an MLP, or the DCGAN stack (with batch norm).
 pub enum GeneratorNet {
@@ -363,25 +362,20 @@ impl Model for Gan {
         &self.params
     }
 
-    fn state(&self) -> Result<Vec<(String, Tensor)>> {
-        let mut s = self.params.export("model.");
-        s.extend(self.buffers.export("buffers."));
-        s.extend(self.players.export()?);
-        Ok(s)
+    fn buffers(&self) -> Option<&Params> {
+        Some(&self.buffers)
     }
 
-    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
-        self.params.load("model.", state)?;
-        self.buffers.load("buffers.", state)?;
-        self.players.load(state)
+    fn optimizers(&self) -> &dyn Optimizers {
+        &self.players
+    }
+
+    fn optimizers_mut(&mut self) -> &mut dyn Optimizers {
+        &mut self.players
     }
 
     fn resolved_config(&self) -> gen_core::yaml::Value {
         gen_core::yaml::to_value(&self.cfg).unwrap_or(gen_core::yaml::Value::Null)
-    }
-
-    fn set_lr_scale(&mut self, scale: f64) {
-        self.players.set_lr_scale(scale);
     }
 
     fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {

@@ -7,12 +7,11 @@ use crate::conv::{ConvDecoder, ConvEncoder};
 use candle_core::{DType, Device, Tensor, Var};
 use gen_core::dist::{sigmoid, DiagGaussian, LN_2PI};
 use gen_core::loss::{bce_with_logits_per_example, logsumexp_keepdim, sum_per_example};
-use gen_core::model::{Batch, DataInfo};
+use gen_core::model::{Batch, DataInfo, Optimizers};
 use gen_core::nn::{Encoder, Init, Mlp, Params};
 use gen_core::optim::{Adam, OptimizerConfig};
 use gen_core::picture::Picture;
 use gen_core::{descend, kl, KlDirection, Model, Report, Result, Rng, Terms};
-use std::collections::HashMap;
 
 pub struct Vae {
     cfg: VaeConfig,
@@ -451,23 +450,16 @@ impl Model for Vae {
         &self.params
     }
 
-    fn state(&self) -> Result<Vec<(String, Tensor)>> {
-        let mut s = self.params.export("model.");
-        s.extend(self.opt.export("optimizer.")?);
-        Ok(s)
+    fn optimizers(&self) -> &dyn Optimizers {
+        &self.opt
     }
 
-    fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
-        self.params.load("model.", state)?;
-        self.opt.load("optimizer.", state)
+    fn optimizers_mut(&mut self) -> &mut dyn Optimizers {
+        &mut self.opt
     }
 
     fn resolved_config(&self) -> gen_core::yaml::Value {
         gen_core::yaml::to_value(&self.cfg).unwrap_or(gen_core::yaml::Value::Null)
-    }
-
-    fn set_lr_scale(&mut self, scale: f64) {
-        self.opt.set_lr_scale(scale);
     }
 
     fn set_epoch(&mut self, epoch: usize) {
