@@ -215,7 +215,13 @@ fn train_steps(
         if every(cfg.log.pictures_every, epoch) {
             let n = PICTURE_EXAMPLES.min(data.test.n);
             let batch = trainer.test_batch(&(0..n).collect::<Vec<_>>())?;
-            let mut pics = model.pictures(&batch, &mut Rng::new(PICTURE_SEED))?;
+            let mut rng = Rng::new(PICTURE_SEED);
+            // The family's own pictures first (one may replace a standard one by name).
+            let own = model.pictures(&batch, &mut rng)?;
+            let skip: Vec<&str> = own.iter().map(|(name, _)| name.as_str()).collect();
+            let mut pics =
+                gen_core::gallery::standard(model.as_ref(), &data.info, &batch, &skip, &mut rng)?;
+            pics.extend(own);
             pics.extend(samples.as_deref().and_then(|s| trainer.scatter(s)));
             sums.pictures(&pics, epoch, step)?;
         }

@@ -1,7 +1,9 @@
 //! The `model` section for `family: aae`.
 
 use gen_core::adversarial::Schedule;
+use gen_core::checks::{self, FamilyConfig};
 use gen_core::config::ConfigError;
+use gen_core::model::DataInfo;
 use gen_core::nn::Activation;
 use serde::{Deserialize, Serialize};
 
@@ -144,9 +146,8 @@ impl AaeConfig {
         }
     }
 
-    /// Checks the values on their own; [`AaeConfig::validate_for`] checks them against
-    /// the data.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks the values on their own.
+    fn validate_values(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
         self.schedule().validate()?;
         gen_core::config::check_sizes(
@@ -206,8 +207,12 @@ impl AaeConfig {
         Ok(())
     }
 
-    /// Checks that needs the data: the supervised prior needs one component per class.
-    pub fn validate_for(&self, data_name: &str, classes: Option<usize>) -> Result<(), ConfigError> {
+    /// The supervised prior needs one component per class.
+    fn validate_prior_for(
+        &self,
+        data_name: &str,
+        classes: Option<usize>,
+    ) -> Result<(), ConfigError> {
         if !self.prior.supervised {
             return Ok(());
         }
@@ -225,5 +230,21 @@ impl AaeConfig {
             )),
             Some(_) => Ok(()),
         }
+    }
+}
+
+impl FamilyConfig for AaeConfig {
+    fn validate(&self, data: &DataInfo) -> Result<(), ConfigError> {
+        self.validate_values()?;
+        self.validate_prior_for(&data.name, data.classes)?;
+        if self.reconstruction == Reconstruction::Bce {
+            checks::values_in_unit_interval(
+                data,
+                "model.reconstruction",
+                "`bce`",
+                "reconstruction: mse",
+            )?;
+        }
+        Ok(())
     }
 }

@@ -17,7 +17,6 @@ pub use config::{AaeConfig, EncoderKind, PriorConfig, PriorKind, Reconstruction}
 pub use model::Aae;
 pub use prior::Prior;
 
-use gen_core::config::ConfigError;
 use gen_core::{Build, BuildContext, Model, ModelEntry, Result};
 
 /// The registration the `gen` binary lists.
@@ -28,20 +27,7 @@ pub const ENTRY: ModelEntry = ModelEntry {
 };
 
 fn build(ctx: BuildContext<'_>) -> Result<Box<dyn Model>> {
-    let cfg: AaeConfig = ctx.config.section("model")?;
-    cfg.validate().map_err(|e| e.locate_in(ctx.config))?;
-    cfg.validate_for(&ctx.data.name, ctx.data.classes)
-        .map_err(|e| e.locate_in(ctx.config))?;
-    if cfg.reconstruction == Reconstruction::Bce && !ctx.data.is_image() {
-        let e = ConfigError::invalid(
-            "model.reconstruction",
-            format!(
-                "`bce` models values in [0, 1], but `{}` is a set of real-valued points; use `reconstruction: mse`",
-                ctx.data.name
-            ),
-        );
-        return Err(e.locate_in(ctx.config).into());
-    }
+    let cfg: AaeConfig = ctx.model_config()?;
     Ok(Box::new(Aae::new(
         cfg,
         ctx.data,

@@ -332,35 +332,20 @@ impl Model for Aae {
         adversarial::evaluation_report(self, &lp, &lc, &terms)
     }
 
+    /// A mixture prior's samples as one row of 8 per component, and 2-D codes over the
+    /// prior's density.
     fn pictures(&self, batch: &Batch, rng: &mut Rng) -> Result<Vec<(String, Picture)>> {
         let mut out = vec![];
-        // Samples: 8 per component for a mixture (one row each), else 64.
-        let comps: Vec<usize> = if self.cfg.prior.kind == PriorKind::Mixture {
-            (0..self.prior.components()).flat_map(|c| [c; 8]).collect()
-        } else {
-            vec![0; 64]
-        };
-        let z = self.prior_draws(&comps, rng)?;
-        if let Some(images) = self.data.as_images(&self.decode_mean(&z)?.detach())? {
-            out.push(("samples".to_string(), Picture::grid(&images, 8)?));
-        }
-        let x = self.input(batch)?;
-        let n = batch.size().min(32);
-        if n > 0 {
-            let first = x.narrow(0, 0, n)?;
-            let recon = self.decode_mean(&self.encode_mean(&first)?)?.detach();
-            if let (Some(xi), Some(ri)) =
-                (self.data.as_images(&first)?, self.data.as_images(&recon)?)
-            {
-                out.push((
-                    "reconstructions".to_string(),
-                    Picture::reconstructions(&xi, &ri)?,
-                ));
+        if self.cfg.prior.kind == PriorKind::Mixture {
+            let comps: Vec<usize> = (0..self.prior.components()).flat_map(|c| [c; 8]).collect();
+            let z = self.prior_draws(&comps, rng)?;
+            if let Some(images) = self.data.as_images(&self.decode_mean(&z)?.detach())? {
+                out.push(("samples".to_string(), Picture::grid(&images, 8)?));
             }
         }
         if self.cfg.latent == 2 && batch.size() > 0 {
             let codes: Vec<f64> = self
-                .encode_mean(&x)?
+                .encode_mean(&self.input(batch)?)?
                 .to_dtype(DType::F64)?
                 .flatten_all()?
                 .to_vec1()?;

@@ -1,7 +1,9 @@
 //! The `model` section for `family: ali`.
 
 use gen_core::adversarial::Schedule;
+use gen_core::checks::FamilyConfig;
 use gen_core::config::ConfigError;
+use gen_core::model::DataInfo;
 use gen_core::nn::Activation;
 use serde::{Deserialize, Serialize};
 
@@ -105,7 +107,8 @@ impl AliConfig {
         }
     }
 
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks the values on their own.
+    fn validate_values(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
         self.schedule().validate()?;
         gen_core::config::check_sizes(
@@ -122,5 +125,12 @@ impl AliConfig {
             );
         }
         Ok(())
+    }
+}
+
+impl FamilyConfig for AliConfig {
+    /// Nothing here depends on the data.
+    fn validate(&self, _data: &DataInfo) -> Result<(), ConfigError> {
+        self.validate_values()
     }
 }

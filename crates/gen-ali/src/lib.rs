@@ -23,8 +23,7 @@ pub const ENTRY: ModelEntry = ModelEntry {
 };
 
 fn build(ctx: BuildContext<'_>) -> Result<Box<dyn Model>> {
-    let cfg: AliConfig = ctx.config.section("model")?;
-    cfg.validate().map_err(|e| e.locate_in(ctx.config))?;
+    let cfg: AliConfig = ctx.model_config()?;
     Ok(Box::new(Ali::new(
         cfg,
         ctx.data,

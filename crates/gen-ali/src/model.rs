@@ -12,7 +12,6 @@ use gen_core::dist::DiagGaussian;
 use gen_core::model::{Batch, DataInfo, Optimizers};
 use gen_core::nn::{dropout, Activation, Encoder, Init, Linear, Mlp, Params};
 use gen_core::optim::OptimizerConfig;
-use gen_core::picture::Picture;
 use gen_core::{KlDirection, Model, Report, Result, Rng, Terms};
 
 /// The encoder's and generator's loss on the logits of encoder pairs (`enc`) and
@@ -283,35 +282,6 @@ impl Model for Ali {
             .number("ali/recon_x_mse", x_err)
             .number("ali/recon_z_mse", z_err);
         adversarial::evaluation_report(self, &enc, &gen, &terms)
-    }
-
-    fn pictures(&self, batch: &Batch, rng: &mut Rng) -> Result<Vec<(String, Picture)>> {
-        let mut out = vec![];
-        let z = self.prior(64, rng)?;
-        if let Some(images) = self
-            .data
-            .as_images(&self.to_data(&self.generate(&z)?.detach())?)?
-        {
-            out.push(("samples".to_string(), Picture::grid(&images, 8)?));
-        }
-        let n = batch.size().min(32);
-        if n > 0 && self.data.is_image() {
-            let x = self.input(batch)?.narrow(0, 0, n)?;
-            let back = self
-                .to_data(&self.generate(&self.posterior(&x)?.0)?)?
-                .detach();
-            let (Some(xi), Some(ri)) = (
-                self.data.as_images(&self.to_data(&x)?)?,
-                self.data.as_images(&back)?,
-            ) else {
-                return Ok(out);
-            };
-            out.push((
-                "reconstructions".to_string(),
-                Picture::reconstructions(&xi, &ri)?,
-            ));
-        }
-        Ok(out)
     }
 
     fn params(&self) -> &Params {

@@ -11,11 +11,13 @@
 #![forbid(unsafe_code)]
 
 pub mod adversarial;
+pub mod checks;
 pub mod config;
 pub mod device;
 pub mod dist;
 pub mod error;
 pub mod fit;
+pub mod gallery;
 pub mod kl;
 pub mod knn;
 pub mod loss;

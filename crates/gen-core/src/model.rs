@@ -95,6 +95,17 @@ pub struct BuildContext<'a> {
     pub rng: &'a mut Rng,
 }
 
+impl BuildContext<'_> {
+    /// The `model` section as the family's config, validated against the data; an error
+    /// names the file, line and key.
+    pub fn model_config<C: crate::checks::FamilyConfig>(&self) -> Result<C> {
+        let cfg: C = self.config.section("model")?;
+        cfg.validate(self.data)
+            .map_err(|e| e.locate_in(self.config))?;
+        Ok(cfg)
+    }
+}
+
 /// A model family's registration: one line in the binary's registry.
 pub struct ModelEntry {
     /// The `model.family` value that selects it.
@@ -168,9 +179,14 @@ pub trait Model: Send {
     /// The report on a held-out batch, without updating anything.
     fn evaluate(&self, batch: &Batch, rng: &mut Rng) -> Result<Report>;
 
-    /// Named pictures for this epoch (e.g. `samples`, `reconstructions`, `codes`), drawn
-    /// using `batch` where inputs are needed: the first 2,000 test examples, with labels.
-    fn pictures(&self, batch: &Batch, rng: &mut Rng) -> Result<Vec<(String, Picture)>>;
+    /// This family's own pictures for this epoch (e.g. `codes`, `manifold`), drawn using
+    /// `batch` where inputs are needed: the first 2,000 test examples, with labels. The
+    /// trainer adds the standard `samples` and `reconstructions` ([`crate::gallery`])
+    /// unless this returns its own picture under that name.
+    fn pictures(&self, batch: &Batch, rng: &mut Rng) -> Result<Vec<(String, Picture)>> {
+        let _ = (batch, rng);
+        Ok(vec![])
+    }
 
     /// The trainable parameters, for histograms and checkpoints.
     fn params(&self) -> &Params;

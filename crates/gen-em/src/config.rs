@@ -1,6 +1,8 @@
 //! The `model` section for `family: em`.
 
+use gen_core::checks::FamilyConfig;
 use gen_core::config::ConfigError;
+use gen_core::model::DataInfo;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -77,7 +79,8 @@ fn default_max_iter() -> usize {
 }
 
 impl EmConfig {
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks the values on their own.
+    fn validate_values(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
         if self.components == 0 {
             return bad("components", "must be at least 1".into());
@@ -119,5 +122,12 @@ impl EmConfig {
             );
         }
         Ok(())
+    }
+}
+
+impl FamilyConfig for EmConfig {
+    /// Nothing here depends on the data.
+    fn validate(&self, _data: &DataInfo) -> Result<(), ConfigError> {
+        self.validate_values()
     }
 }

@@ -31,7 +31,6 @@ pub const ENTRY: ModelEntry = ModelEntry {
 };
 
 fn build(ctx: BuildContext<'_>) -> Result<Box<dyn FitModel>> {
-    let cfg: EmConfig = ctx.config.section("model")?;
-    cfg.validate().map_err(|e| e.locate_in(ctx.config))?;
+    let cfg: EmConfig = ctx.model_config()?;
     Ok(Box::new(GaussianMixtureEm::new(cfg, ctx.data.clone())))
 }

@@ -1,7 +1,9 @@
 //! The `model` section for `family: gan`.
 
 use gen_core::adversarial::{GeneratorLoss, Schedule};
+use gen_core::checks::{self, FamilyConfig};
 use gen_core::config::ConfigError;
+use gen_core::model::DataInfo;
 use gen_core::nn::Activation;
 use serde::{Deserialize, Serialize};
 
@@ -86,7 +88,8 @@ impl GanConfig {
         }
     }
 
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks the values on their own.
+    fn validate_values(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
         self.schedule().validate()?;
         gen_core::config::check_sizes(self.latent, &[("hidden", &self.hidden)])?;
@@ -110,6 +113,16 @@ impl GanConfig {
         }
         if self.pack == 0 {
             return bad("pack", "must be at least 1 (1 = no packing)".into());
+        }
+        Ok(())
+    }
+}
+
+impl FamilyConfig for GanConfig {
+    fn validate(&self, data: &DataInfo) -> Result<(), ConfigError> {
+        self.validate_values()?;
+        if self.network == Network::Dcgan {
+            checks::image_28x28(data, "model.network", "the DCGAN pair is")?;
         }
         Ok(())
     }

@@ -13,7 +13,6 @@ mod model;
 pub use config::{GanConfig, Network};
 pub use model::Gan;
 
-use gen_core::model::DataKind;
 use gen_core::{Build, BuildContext, Model, ModelEntry, Result};
 
 /// The registration the `gen` binary lists.
@@ -24,24 +23,7 @@ pub const ENTRY: ModelEntry = ModelEntry {
 };
 
 fn build(ctx: BuildContext<'_>) -> Result<Box<dyn Model>> {
-    let cfg: GanConfig = ctx.config.section("model")?;
-    cfg.validate().map_err(|e| e.locate_in(ctx.config))?;
-    let mnist_like = ctx.data.kind
-        == (DataKind::Image {
-            channels: 1,
-            height: 28,
-            width: 28,
-        });
-    if cfg.network == Network::Dcgan && !mnist_like {
-        let e = gen_core::config::ConfigError::invalid(
-            "model.network",
-            format!(
-                "the DCGAN pair is built for 28x28 gray images, and `{}` is not; use `network: mlp`",
-                ctx.data.name
-            ),
-        );
-        return Err(e.locate_in(ctx.config).into());
-    }
+    let cfg: GanConfig = ctx.model_config()?;
     Ok(Box::new(Gan::new(
         cfg,
         ctx.data,

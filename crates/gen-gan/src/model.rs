@@ -11,10 +11,9 @@ use crate::config::{GanConfig, Network};
 use crate::dcgan;
 use candle_core::{DType, Device, Tensor};
 use gen_core::adversarial::{self, generator_loss, pack, Players, RatioEstimates, TwoPlayer};
-use gen_core::model::{Batch, DataInfo, DataKind, Optimizers};
+use gen_core::model::{Batch, DataInfo, Optimizers};
 use gen_core::nn::{Init, Mlp, Params};
 use gen_core::optim::OptimizerConfig;
-use gen_core::picture::Picture;
 use gen_core::{KlDirection, Model, Report, Result, Rng, Terms};
 
 /// The generator network: an MLP, or the DCGAN stack (with batch norm).
@@ -341,21 +340,6 @@ impl Model for Gan {
             .part("adversarial", adv, 1.0)
             .term("generator_drift", none, 0.0);
         adversarial::evaluation_report(self, &lr, &lf, &terms)
-    }
-
-    fn pictures(&self, _batch: &Batch, rng: &mut Rng) -> Result<Vec<(String, Picture)>> {
-        // 2-D data: the trainer draws samples over the true modes from `sample`.
-        let DataKind::Image {
-            channels,
-            height,
-            width,
-        } = self.data.kind
-        else {
-            return Ok(vec![]);
-        };
-        let x = self.samples(&self.noise(64, rng)?)?;
-        let images = x.reshape((64, channels, height, width))?;
-        Ok(vec![("samples".to_string(), Picture::grid(&images, 8)?)])
     }
 
     fn params(&self) -> &Params {

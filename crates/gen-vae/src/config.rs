@@ -1,6 +1,8 @@
 //! The `model` section for `family: vae`.
 
+use gen_core::checks::{self, FamilyConfig};
 use gen_core::config::ConfigError;
+use gen_core::model::DataInfo;
 use gen_core::nn::Activation;
 use serde::{Deserialize, Serialize};
 
@@ -149,7 +151,8 @@ impl VaeConfig {
         }
     }
 
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks the values on their own.
+    fn validate_values(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
         gen_core::config::check_sizes(self.latent, &[("hidden", &self.hidden)])?;
         if !(self.beta >= 0.0 && self.beta.is_finite()) {
@@ -227,6 +230,31 @@ impl VaeConfig {
                 "decoder_sigma",
                 format!("must be a positive number, got {}", self.decoder_sigma),
             );
+        }
+        Ok(())
+    }
+}
+
+impl FamilyConfig for VaeConfig {
+    fn validate(&self, data: &DataInfo) -> Result<(), ConfigError> {
+        self.validate_values()?;
+        if self.network == Network::Conv {
+            checks::image_28x28(data, "model.network", "the conv networks are")?;
+        }
+        if self.conditional {
+            checks::labelled(
+                data,
+                "model.conditional",
+                "has no labels to condition on; the conditional VAE needs a labelled data set (mnist, fashion-mnist)",
+            )?;
+        }
+        if self.decoder == DecoderKind::Bernoulli {
+            checks::values_in_unit_interval(
+                data,
+                "model.decoder",
+                "a Bernoulli decoder",
+                "decoder: gaussian",
+            )?;
         }
         Ok(())
     }

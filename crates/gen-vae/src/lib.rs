@@ -26,44 +26,7 @@ pub const ENTRY: ModelEntry = ModelEntry {
 };
 
 fn build(ctx: BuildContext<'_>) -> Result<Box<dyn Model>> {
-    let cfg: VaeConfig = ctx.config.section("model")?;
-    cfg.validate().map_err(|e| e.locate_in(ctx.config))?;
-    let mnist_like = ctx.data.kind
-        == (gen_core::model::DataKind::Image {
-            channels: 1,
-            height: 28,
-            width: 28,
-        });
-    if cfg.network == Network::Conv && !mnist_like {
-        let e = gen_core::config::ConfigError::invalid(
-            "model.network",
-            format!(
-                "the conv networks are built for 28x28 gray images, and `{}` is not; use `network: mlp`",
-                ctx.data.name
-            ),
-        );
-        return Err(e.locate_in(ctx.config).into());
-    }
-    if cfg.conditional && ctx.data.classes.is_none() {
-        let e = gen_core::config::ConfigError::invalid(
-            "model.conditional",
-            format!(
-                "`{}` has no labels to condition on; the conditional VAE needs a labelled data set (mnist, fashion-mnist)",
-                ctx.data.name
-            ),
-        );
-        return Err(e.locate_in(ctx.config).into());
-    }
-    if cfg.decoder == DecoderKind::Bernoulli && !ctx.data.is_image() {
-        let e = gen_core::config::ConfigError::invalid(
-            "model.decoder",
-            format!(
-                "a Bernoulli decoder models values in [0, 1], but `{}` is a set of real-valued points; use `decoder: gaussian`",
-                ctx.data.name
-            ),
-        );
-        return Err(e.locate_in(ctx.config).into());
-    }
+    let cfg: VaeConfig = ctx.model_config()?;
     Ok(Box::new(Vae::new(
         cfg,
         ctx.data,

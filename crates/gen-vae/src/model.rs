@@ -6,6 +6,7 @@ use crate::config::{
 use crate::conv::{ConvDecoder, ConvEncoder};
 use candle_core::{DType, Device, Tensor, Var};
 use gen_core::dist::{sigmoid, DiagGaussian, LN_2PI};
+use gen_core::gallery;
 use gen_core::loss::{bce_with_logits_per_example, logsumexp_keepdim, sum_per_example};
 use gen_core::model::{Batch, DataInfo, Optimizers};
 use gen_core::nn::{Encoder, Init, Mlp, Params};
@@ -410,34 +411,34 @@ impl Model for Vae {
             .report()
     }
 
+    /// The conditional VAE's samples (a row of 8 per class) and reconstructions (given
+    /// the class); a 2-D code's scatter and decoded manifold.
     fn pictures(&self, batch: &Batch, rng: &mut Rng) -> Result<Vec<(String, Picture)>> {
         let mut out = vec![];
-        // The conditional VAE: one row of 8 samples per class.
-        let samples = if self.classes > 0 {
+        if self.classes > 0 {
             let classes: Vec<u32> = (0..self.classes as u32).flat_map(|c| [c; 8]).collect();
-            self.sample_classes(classes.len(), Some(&classes), rng)?
-        } else {
-            self.sample_classes(64, None, rng)?
-        };
-        if let Some(samples) = self.data.as_images(&samples)? {
-            out.push(("samples".to_string(), Picture::grid(&samples, 8)?));
-        }
-        // Four rows of 8 test inputs, each followed by its reconstruction from the posterior mean.
-        let n = batch.size().min(32);
-        if n > 0 {
-            let x = self.input(batch)?.narrow(0, 0, n)?;
-            let y = self
-                .condition(batch)?
-                .map(|y| y.narrow(0, 0, n))
-                .transpose()?;
-            let recon = self
-                .decode_mean_given(&self.code_mean_given(&x, y.as_ref())?, y.as_ref())?
-                .detach();
-            if let (Some(xi), Some(ri)) = (self.data.as_images(&x)?, self.data.as_images(&recon)?) {
-                out.push((
-                    "reconstructions".to_string(),
-                    Picture::reconstructions(&xi, &ri)?,
-                ));
+            let samples = self.sample_classes(classes.len(), Some(&classes), rng)?;
+            if let Some(samples) = self.data.as_images(&samples)? {
+                out.push(("samples".to_string(), Picture::grid(&samples, 8)?));
+            }
+            let n = batch.size().min(gallery::RECONSTRUCTIONS);
+            if n > 0 {
+                let x = self.input(batch)?.narrow(0, 0, n)?;
+                let y = self
+                    .condition(batch)?
+                    .map(|y| y.narrow(0, 0, n))
+                    .transpose()?;
+                let recon = self
+                    .decode_mean_given(&self.code_mean_given(&x, y.as_ref())?, y.as_ref())?
+                    .detach();
+                if let (Some(xi), Some(ri)) =
+                    (self.data.as_images(&x)?, self.data.as_images(&recon)?)
+                {
+                    out.push((
+                        "reconstructions".to_string(),
+                        Picture::reconstructions(&xi, &ri)?,
+                    ));
+                }
             }
         }
         if self.cfg.latent == 2 && batch.size() > 0 && self.classes == 0 {

@@ -1,0 +1,58 @@
+//! The pictures every model gets from the contract alone: samples from
+//! [`Model::sample`] and reconstructions through [`Model::encode`] and [`Model::decode`].
+//! A family draws only its extras ([`Model::pictures`]), or its own version of one of
+//! these under the same name (a row per class, a row per mixture component).
+
+use crate::model::{Batch, DataInfo, Model};
+use crate::picture::Picture;
+use crate::{Result, Rng};
+use candle_core::Tensor;
+
+/// Samples drawn for the `samples` grid, 8 a row.
+pub const SAMPLES: usize = 64;
+/// Test inputs shown in `reconstructions`, each row of 8 over its reconstructions.
+pub const RECONSTRUCTIONS: usize = 32;
+
+/// `samples` and `reconstructions` for image data, leaving out the names in `skip` and
+/// what the model cannot draw (no sampler, no encoder, a conditional one).
+pub fn standard(
+    model: &dyn Model,
+    data: &DataInfo,
+    batch: &Batch,
+    skip: &[&str],
+    rng: &mut Rng,
+) -> Result<Vec<(String, Picture)>> {
+    let mut out = vec![];
+    if !data.is_image() {
+        return Ok(out);
+    }
+    if !skip.contains(&"samples") {
+        if let Some(x) = model.sample(SAMPLES, rng)? {
+            if let Some(images) = data.as_images(&x)? {
+                out.push(("samples".to_string(), Picture::grid(&images, 8)?));
+            }
+        }
+    }
+    let n = batch.size().min(RECONSTRUCTIONS);
+    if !skip.contains(&"reconstructions") && n > 0 {
+        if let Some(p) = reconstructions(model, data, &batch.x.narrow(0, 0, n)?)? {
+            out.push(("reconstructions".to_string(), p));
+        }
+    }
+    Ok(out)
+}
+
+/// Inputs `x` (rows in data space) over their reconstructions `decode(encode(x))`, or
+/// `None` if the model cannot encode or decode alone, or the data are not images.
+pub fn reconstructions(model: &dyn Model, data: &DataInfo, x: &Tensor) -> Result<Option<Picture>> {
+    let Some(z) = model.encode(x)? else {
+        return Ok(None);
+    };
+    let Some(back) = model.decode(&z)? else {
+        return Ok(None);
+    };
+    let (Some(xi), Some(ri)) = (data.as_images(x)?, data.as_images(&back)?) else {
+        return Ok(None);
+    };
+    Ok(Some(Picture::reconstructions(&xi, &ri)?))
+}
