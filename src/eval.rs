@@ -2,8 +2,8 @@
 //! `RUN_DIR/eval.json`.
 
 use crate::cli::EvalArgs;
-use crate::fit_run::points;
 use crate::run_loader::{load, LoadedModel};
+use crate::run_setup::points;
 use crate::train::Trainer;
 use anyhow::{Context, Result};
 

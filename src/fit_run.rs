@@ -8,44 +8,13 @@
 use crate::checkpoint::{self, Position};
 use crate::cli::TrainArgs;
 use crate::run_config::RunConfig;
+use crate::run_setup::{build_fit, check_data, load_data, points};
 use crate::summaries::Summaries;
-use crate::train::load_data;
 use anyhow::{bail, Context, Result};
-use candle_core::{DType, Device};
 use gen_core::config::{ConfigError, ConfigSource};
-use gen_core::fit::{FitModel, FitObserver, Iteration, Points};
+use gen_core::fit::{FitModel, FitObserver, Iteration};
 use gen_core::{BuildContext, Rng};
-use gen_data::{Pixels, Split};
 use std::time::Instant;
-
-/// The split as f64 points (exact values when the file held float64).
-pub fn points(s: &Split) -> Points {
-    match &s.x_f64 {
-        Some(x) => Points {
-            x: x.clone(),
-            n: s.n,
-            dim: s.dim,
-            labels: s.labels.clone(),
-        },
-        None => Points::from_f32(&s.x, s.dim, s.labels.clone()),
-    }
-}
-
-/// Rejects data settings a whole-data-set fit cannot honour.
-pub fn check_data(src: &ConfigSource, cfg: &RunConfig) -> Result<()> {
-    if cfg.data.pixels == Pixels::Dynamic {
-        let e = ConfigError::invalid(
-            "data.pixels",
-            format!(
-                "`{}` fits one fixed data set, but dynamic binarization redraws the pixels every epoch; \
-                 use `continuous` or `static`",
-                cfg.family
-            ),
-        );
-        return Err(e.locate_in(src).into());
-    }
-    Ok(())
-}
 
 pub fn run(
     args: &TrainArgs,
@@ -76,14 +45,7 @@ pub fn run(
     let (train, test) = (points(&data.train), points(&data.test));
     let mut master = Rng::new(cfg.train.seed);
     let mut init_rng = master.fork();
-    let mut model = build(BuildContext {
-        config: src,
-        data: &data.info,
-        device: Device::Cpu,
-        dtype: DType::F64,
-        optimizer: &cfg.train.optimizer,
-        rng: &mut init_rng,
-    })?;
+    let mut model = build_fit(build, src, cfg, &data, &mut init_rng)?;
     let resolved = cfg.resolved(model.resolved_config());
     let dir = crate::run_dir::create(&args.runs, &run_name, args.run_dir.as_deref())?;
     std::fs::write(dir.join("config.yaml"), &resolved)
@@ -158,7 +120,7 @@ pub fn run(
         outcome.best_restart + 1,
         outcome.restarts,
         outcome.train.loss,
-        crate::train::terms(&outcome.train),
+        crate::progress::terms_line(&outcome.train),
     );
     for (name, v) in model.eval_table(&train, &test)? {
         println!("  {name:<28} {v:.6}");
@@ -201,7 +163,7 @@ impl Observer<'_> {
             it.restart + 1,
             it.iteration,
             last.loss,
-            crate::train::terms(last),
+            crate::progress::terms_line(last),
             it.test.loss,
             self.started.elapsed().as_secs_f64()
         );

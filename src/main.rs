@@ -22,6 +22,7 @@ mod progress;
 mod resume;
 mod run_dir;
 mod run_loader;
+mod run_setup;
 mod sample;
 mod saver;
 mod summaries;

@@ -1,5 +1,6 @@
 //! Progress: a bar per epoch on a terminal, nothing but the epoch lines otherwise.
 
+use gen_core::Report;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 
@@ -70,4 +71,14 @@ impl EvalProgress {
             b.finish_and_clear();
         }
     }
+}
+
+/// The joint-KL terms of a report for an epoch line: `reconstruction 80.251, latent_kl 25.387`.
+pub fn terms_line(r: &Report) -> String {
+    r.joint_kl
+        .terms
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.3}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

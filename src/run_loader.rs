@@ -2,13 +2,12 @@
 //! checkpoint's state loaded (for `gen eval` and `gen sample`).
 
 use crate::checkpoint::{self, Position};
-use crate::fit_run::check_data;
 use crate::run_config::RunConfig;
-use crate::train::{load_data, run_dir_config};
+use crate::run_setup::{build_fit, build_steps, check_data, load_data, run_dir_config};
 use anyhow::{Context, Result};
-use candle_core::{DType, Device};
+use candle_core::Device;
 use gen_core::fit::FitModel;
-use gen_core::{Build, BuildContext, Model, Rng};
+use gen_core::{Build, Model, Rng};
 use gen_data::Dataset;
 use std::path::Path;
 
@@ -40,28 +39,14 @@ pub fn load(dir: &Path) -> Result<LoadedRun> {
         Build::Fit(build) => {
             check_data(&src, &cfg)?;
             let data = load_data(&cfg)?;
-            let mut model = build(BuildContext {
-                config: &src,
-                data: &data.info,
-                device: Device::Cpu,
-                dtype: DType::F64,
-                optimizer: &cfg.train.optimizer,
-                rng: &mut rng,
-            })?;
+            let mut model = build_fit(build, &src, &cfg, &data, &mut rng)?;
             model.load_state(&state).with_context(loading)?;
             (LoadedModel::Fit(model), Device::Cpu, data)
         }
         Build::Steps(build) => {
             let device = cfg.device.open().map_err(anyhow::Error::msg)?;
             let data = load_data(&cfg)?;
-            let mut model = build(BuildContext {
-                config: &src,
-                data: &data.info,
-                device: device.clone(),
-                dtype: DType::F32,
-                optimizer: &cfg.train.optimizer,
-                rng: &mut rng,
-            })?;
+            let mut model = build_steps(build, &src, &cfg, &data, &device, &mut rng)?;
             model.load_state(&state).with_context(loading)?;
             (LoadedModel::Steps(model), device, data)
         }

@@ -8,6 +8,7 @@ use crate::nonfinite::{deep_copy, non_finite};
 use crate::progress::EpochProgress;
 use crate::run_config::RunConfig;
 use crate::run_config::{OnNonFinite, MAX_SKIPPED_IN_A_ROW};
+use crate::run_setup::{build_steps, load_data, read_config};
 use crate::saver::{EpochEnd, Saver};
 use crate::summaries::Summaries;
 use crate::{registry, run_dir};
@@ -18,13 +19,8 @@ use gen_core::model::{Batch, BuildContext, Model};
 use gen_core::Build;
 use gen_core::{Report, ReportMean, Rng};
 use gen_data::{Dataset, Split};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
-
-/// The repository's `data/` folder (MNIST ships there).
-fn repo_data() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
-}
 
 /// Fixed seeds for evaluation noise and pictures, so epochs are comparable.
 const EVAL_SEED: u64 = 0x5EED_0E7A;
@@ -37,43 +33,6 @@ const MODES_SEED: u64 = 0x5EED_0D35;
 /// Samples drawn for the mode-coverage metrics and the 2-D scatter (the PacGAN/VEEGAN
 /// protocol's 2,500).
 pub const MODE_SAMPLES: usize = 2500;
-
-/// The config a `gen train` invocation names (or the saved one of `--resume`), with the
-/// `--set` overrides applied, and the run's name.
-pub fn read_config(args: &TrainArgs) -> Result<(ConfigSource, String)> {
-    let (src, run_name) = match (&args.config, &args.resume) {
-        (_, Some(dir)) => (run_dir_config(dir)?, String::new()),
-        (Some(path), None) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the config {}", path.display()))?;
-            let stem = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "run".into());
-            (ConfigSource::new(path.display().to_string(), text), stem)
-        }
-        (None, None) => bail!("give a config file or --resume RUN_DIR"),
-    };
-    Ok((src.with_overrides(&args.sets)?, run_name))
-}
-
-/// The resolved `config.yaml` a run directory holds.
-pub fn run_dir_config(dir: &Path) -> Result<ConfigSource> {
-    let path = dir.join("config.yaml");
-    let text = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "cannot read {} (is {} a run directory?)",
-            path.display(),
-            dir.display()
-        )
-    })?;
-    Ok(ConfigSource::new(path.display().to_string(), text))
-}
-
-/// Loads the data a config names, from the places `gen_data` searches.
-pub fn load_data(cfg: &RunConfig) -> Result<Dataset> {
-    Ok(Dataset::load(&cfg.data, Some(&repo_data()))?)
-}
 
 pub fn run(args: TrainArgs) -> Result<()> {
     let (src, run_name) = read_config(&args)?;
@@ -99,14 +58,7 @@ fn train_steps(
     let data = load_data(cfg)?;
     let mut master = Rng::new(cfg.train.seed);
     let mut init_rng = master.fork();
-    let mut model = build(BuildContext {
-        config: src,
-        data: &data.info,
-        device: device.clone(),
-        dtype: DType::F32,
-        optimizer: &cfg.train.optimizer,
-        rng: &mut init_rng,
-    })?;
+    let mut model = build_steps(build, src, cfg, &data, &device, &mut init_rng)?;
     let mut pos = Position {
         family: cfg.family.clone(),
         epoch: 0,
@@ -245,7 +197,7 @@ fn train_steps(
             cfg.train.epochs,
             train_report.loss,
             test_report.loss,
-            terms(&test_report),
+            crate::progress::terms_line(&test_report),
             samples_per_s,
             started.elapsed().as_secs_f64()
         );
@@ -303,15 +255,6 @@ fn every(n: usize, epoch: usize) -> bool {
 
 fn every64(n: u64, step: u64) -> bool {
     n > 0 && step % n == 0
-}
-
-pub fn terms(r: &Report) -> String {
-    r.joint_kl
-        .terms
-        .iter()
-        .map(|(k, v)| format!("{k} {v:.3}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 pub struct Trainer<'a> {

@@ -136,7 +136,7 @@ impl Aae {
     }
 
     /// A code z ~ p(z|x) (the deterministic encoder's output, or a reparameterized draw).
-    pub fn encode(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
+    pub fn sample_code(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
         match self.posterior(x)? {
             (mean, None) => Ok(mean),
             (mean, Some(logvar)) => Ok(DiagGaussian::new(mean, logvar).rsample(rng)?),
@@ -170,7 +170,7 @@ impl Aae {
     }
 
     fn pass(&self, x: &Tensor, rng: &mut Rng) -> Result<Pass> {
-        let codes = self.encode(x, rng)?;
+        let codes = self.sample_code(x, rng)?;
         let out = self.decoder.forward(&codes)?;
         let reconstruction = self.reconstruction(&out, x)?;
         Ok(Pass {
@@ -278,7 +278,7 @@ impl TwoPlayer for Aae {
     fn discriminator_logits(&self, batch: &Batch, rng: &mut Rng) -> Result<(Tensor, Tensor)> {
         let comps = self.components(batch, rng)?;
         let prior = self.prior_draws(&comps, rng)?;
-        let codes = self.encode(&self.input(batch)?, rng)?.detach();
+        let codes = self.sample_code(&self.input(batch)?, rng)?.detach();
         Ok((self.logits(&prior, &comps)?, self.logits(&codes, &comps)?))
     }
 

@@ -165,7 +165,7 @@ impl Ali {
     }
 
     /// z ~ p(z|x) for `x` in the players' space.
-    pub fn encode_sample(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
+    pub fn sample_code(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
         match self.posterior(x)? {
             (mean, None) => Ok(mean),
             (mean, Some(logvar)) => Ok(DiagGaussian::new(mean, logvar).rsample(rng)?),
@@ -200,7 +200,7 @@ impl Ali {
     /// encoder and generator tracked or not.
     fn pairs(&self, x: &Tensor, rng: &mut Rng, track: bool) -> Result<(Tensor, Tensor)> {
         let z = self.prior(x.dim(0)?, rng)?;
-        let (mut fake, mut code) = (self.generate(&z)?, self.encode_sample(x, rng)?);
+        let (mut fake, mut code) = (self.generate(&z)?, self.sample_code(x, rng)?);
         if !track {
             fake = fake.detach();
             code = code.detach();
@@ -269,7 +269,7 @@ impl Model for Ali {
         let x = self.input(batch)?;
         let z = self.prior(x.dim(0)?, rng)?;
         let fake = self.generate(&z)?.detach();
-        let code = self.encode_sample(&x, rng)?.detach();
+        let code = self.sample_code(&x, rng)?.detach();
         let enc = self.logits(&x, &code, None)?;
         let gen = self.logits(&fake, &z, None)?;
         let mean_code = self.posterior(&x)?.0.detach();

@@ -111,12 +111,12 @@ impl Vae {
 
     /// p(z|x) for inputs `x` of shape `(B, dim)`; an error for the plain autoencoder
     /// (`encoder: deterministic`), which has only [`Vae::code_mean`].
-    pub fn encode(&self, x: &Tensor) -> Result<DiagGaussian> {
-        self.encode_given(x, None)
+    pub fn posterior(&self, x: &Tensor) -> Result<DiagGaussian> {
+        self.posterior_given(x, None)
     }
 
     /// p(z|x, y) for the conditional VAE (`y` one-hot rows), p(z|x) with `None`.
-    pub fn encode_given(&self, x: &Tensor, y: Option<&Tensor>) -> Result<DiagGaussian> {
+    pub fn posterior_given(&self, x: &Tensor, y: Option<&Tensor>) -> Result<DiagGaussian> {
         match self.encoder.forward(&join(x, y)?)? {
             (mean, Some(logvar)) => Ok(DiagGaussian::new(mean, logvar)),
             (_, None) => Err(gen_core::Error::Msg(
@@ -135,12 +135,12 @@ impl Vae {
     }
 
     /// The decoder's output: logits (Bernoulli) or means (Gaussian).
-    pub fn decode(&self, z: &Tensor) -> Result<Tensor> {
-        self.decode_given(z, None)
+    pub fn decoder_output(&self, z: &Tensor) -> Result<Tensor> {
+        self.decoder_output_given(z, None)
     }
 
     /// The decoder's output at codes `z` and (conditional VAE) classes `y`, one-hot.
-    pub fn decode_given(&self, z: &Tensor, y: Option<&Tensor>) -> Result<Tensor> {
+    pub fn decoder_output_given(&self, z: &Tensor, y: Option<&Tensor>) -> Result<Tensor> {
         self.decoder.forward(&join(z, y)?)
     }
 
@@ -150,7 +150,7 @@ impl Vae {
     }
 
     pub fn decode_mean_given(&self, z: &Tensor, y: Option<&Tensor>) -> Result<Tensor> {
-        let out = self.decode_given(z, y)?;
+        let out = self.decoder_output_given(z, y)?;
         Ok(match self.cfg.decoder {
             DecoderKind::Bernoulli => sigmoid(&out)?,
             DecoderKind::Gaussian => out,
@@ -209,11 +209,14 @@ impl Vae {
         if self.cfg.encoder == EncoderKind::Deterministic {
             // A point-mass posterior has no finite KL: the objective is the reconstruction.
             let reconstruction = self
-                .neg_log_likelihood(&self.decode_given(&self.code_mean_given(x, y)?, y)?, x)?
+                .neg_log_likelihood(
+                    &self.decoder_output_given(&self.code_mean_given(x, y)?, y)?,
+                    x,
+                )?
                 .mean_all()?;
             return Ok(terms.term("reconstruction", reconstruction, 1.0));
         }
-        let q = self.encode_given(x, y)?;
+        let q = self.posterior_given(x, y)?;
         let m = self.cfg.samples;
         let (post, xs, ys) = if m == 1 {
             (q.clone(), x.clone(), y.cloned())
@@ -227,7 +230,7 @@ impl Vae {
             )
         };
         let z = post.rsample(rng)?;
-        let nll = self.neg_log_likelihood(&self.decode_given(&z, ys.as_ref())?, &xs)?;
+        let nll = self.neg_log_likelihood(&self.decoder_output_given(&z, ys.as_ref())?, &xs)?;
         let reconstruction = nll.mean_all()?;
         let latent_kl = match self.cfg.kl {
             KlEstimator::Analytic => kl::gaussian_std_normal(&q)?,
@@ -486,7 +489,7 @@ impl Model for Vae {
             "nll/importance".to_string(),
             -ll.iter().sum::<f64>() / ll.len().max(1) as f64,
         )];
-        let q = self.encode_given(&x, y.as_ref())?;
+        let q = self.posterior_given(&x, y.as_ref())?;
         // 0.5 (mu^2 + sigma^2 - 1 - log sigma^2) per coordinate, averaged over examples.
         let per_dim = ((((q.mean.sqr()? + q.logvar.exp()?)? - 1.0)? - &q.logvar)? * 0.5)?
             .mean(0)?
@@ -937,7 +940,7 @@ mod tests {
             .rand_uniform((2, 784), 0.0, 1.0, DType::F64, &Device::Cpu)
             .unwrap();
         let z = Tensor::zeros((3, 2), DType::F64, &Device::Cpu).unwrap();
-        assert_eq!(vae.decode(&z).unwrap().dims(), &[3, 784]);
+        assert_eq!(vae.decoder_output(&z).unwrap().dims(), &[3, 784]);
         let checked = assert_gradients_match(&vae, &x, 1e-5, Some(5));
         assert!(checked >= 40, "{checked}");
     }

@@ -27,7 +27,7 @@ impl Vae {
         rng: &mut Rng,
     ) -> Result<Vec<f64>> {
         assert!(k >= 1);
-        let post = self.encode_given(x, y)?;
+        let post = self.posterior_given(x, y)?;
         let (n, latent) = post.mean.dims2()?;
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
@@ -49,7 +49,8 @@ impl Vae {
                         Ok(yi.broadcast_as((m, yi.dim(1)?))?.contiguous()?)
                     })
                     .transpose()?;
-                let log_lik = self.log_likelihood(&self.decode_given(&z, ys.as_ref())?, &xs)?;
+                let log_lik =
+                    self.log_likelihood(&self.decoder_output_given(&z, ys.as_ref())?, &xs)?;
                 let w = ((log_lik + prior.log_prob(&z)?)? - q.log_prob(&z)?)?;
                 log_w.extend(w.to_dtype(DType::F64)?.to_vec1::<f64>()?);
             }

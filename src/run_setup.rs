@@ -1,0 +1,122 @@
+//! Run set-up that `gen train`, the closed-form fits, `gen eval`, `gen sample` and the
+//! latent commands share: the config (a file with `--set`s, or a run directory's), the
+//! data it names, and the model built from both.
+
+use crate::cli::TrainArgs;
+use crate::run_config::RunConfig;
+use anyhow::{bail, Context, Result};
+use candle_core::{DType, Device};
+use gen_core::config::{ConfigError, ConfigSource};
+use gen_core::fit::{FitModel, Points};
+use gen_core::model::{BuildContext, Model};
+use gen_core::Rng;
+use gen_data::{Dataset, Pixels, Split};
+use std::path::{Path, PathBuf};
+
+/// The repository's `data/` folder (MNIST ships there).
+fn repo_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
+}
+
+/// The config a `gen train` invocation names (or the saved one of `--resume`), with the
+/// `--set` overrides applied, and the run's name.
+pub fn read_config(args: &TrainArgs) -> Result<(ConfigSource, String)> {
+    let (src, run_name) = match (&args.config, &args.resume) {
+        (_, Some(dir)) => (run_dir_config(dir)?, String::new()),
+        (Some(path), None) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the config {}", path.display()))?;
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "run".into());
+            (ConfigSource::new(path.display().to_string(), text), stem)
+        }
+        (None, None) => bail!("give a config file or --resume RUN_DIR"),
+    };
+    Ok((src.with_overrides(&args.sets)?, run_name))
+}
+
+/// The resolved `config.yaml` a run directory holds.
+pub fn run_dir_config(dir: &Path) -> Result<ConfigSource> {
+    let path = dir.join("config.yaml");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read {} (is {} a run directory?)",
+            path.display(),
+            dir.display()
+        )
+    })?;
+    Ok(ConfigSource::new(path.display().to_string(), text))
+}
+
+/// Loads the data a config names, from the places `gen_data` searches.
+pub fn load_data(cfg: &RunConfig) -> Result<Dataset> {
+    Ok(Dataset::load(&cfg.data, Some(&repo_data()))?)
+}
+
+/// The split as f64 points (exact values when the file held float64).
+pub fn points(s: &Split) -> Points {
+    match &s.x_f64 {
+        Some(x) => Points {
+            x: x.clone(),
+            n: s.n,
+            dim: s.dim,
+            labels: s.labels.clone(),
+        },
+        None => Points::from_f32(&s.x, s.dim, s.labels.clone()),
+    }
+}
+
+/// Rejects data settings a whole-data-set fit cannot honour.
+pub fn check_data(src: &ConfigSource, cfg: &RunConfig) -> Result<()> {
+    if cfg.data.pixels == Pixels::Dynamic {
+        let e = ConfigError::invalid(
+            "data.pixels",
+            format!(
+                "`{}` fits one fixed data set, but dynamic binarization redraws the pixels every epoch; \
+                 use `continuous` or `static`",
+                cfg.family
+            ),
+        );
+        return Err(e.locate_in(src).into());
+    }
+    Ok(())
+}
+
+/// A gradient-step model (f32) for the config and data, initialized from `rng`.
+pub fn build_steps(
+    build: fn(BuildContext<'_>) -> gen_core::Result<Box<dyn Model>>,
+    src: &ConfigSource,
+    cfg: &RunConfig,
+    data: &Dataset,
+    device: &Device,
+    rng: &mut Rng,
+) -> Result<Box<dyn Model>> {
+    Ok(build(BuildContext {
+        config: src,
+        data: &data.info,
+        device: device.clone(),
+        dtype: DType::F32,
+        optimizer: &cfg.train.optimizer,
+        rng,
+    })?)
+}
+
+/// A closed-form model (f64, on the CPU) for the config and data.
+pub fn build_fit(
+    build: fn(BuildContext<'_>) -> gen_core::Result<Box<dyn FitModel>>,
+    src: &ConfigSource,
+    cfg: &RunConfig,
+    data: &Dataset,
+    rng: &mut Rng,
+) -> Result<Box<dyn FitModel>> {
+    Ok(build(BuildContext {
+        config: src,
+        data: &data.info,
+        device: Device::Cpu,
+        dtype: DType::F64,
+        optimizer: &cfg.train.optimizer,
+        rng,
+    })?)
+}
