@@ -16,9 +16,10 @@ use gen_core::dist::{sigmoid, DiagGaussian};
 use gen_core::loss::{bce_with_logits_per_example, sum_per_example};
 use gen_core::mmd::{mmd2_unbiased, ImqKernel};
 use gen_core::model::{Batch, DataInfo, Optimizers};
-use gen_core::nn::{Activation, Encoder, Init, Mlp, Params};
+use gen_core::nn::{Activation, Encoder, Mlp, Params};
 use gen_core::optim::OptimizerConfig;
 use gen_core::picture::Picture;
+use gen_core::vars::Vb;
 use gen_core::{KlDirection, Model, Report, Result, Rng, Terms};
 
 pub struct Aae {
@@ -59,34 +60,20 @@ impl Aae {
         rng: &mut Rng,
     ) -> Result<Self> {
         let dim = data.dim();
-        let mut params = Params::new();
-        let mut init = Init {
-            rng,
-            dtype,
-            device: device.clone(),
-        };
+        let vb = Vb::new(rng.clone(), dtype, &device);
         let encoder = Encoder::new(
-            &mut params,
-            "encoder",
+            &vb.pp("encoder"),
             dim,
             &cfg.hidden,
             cfg.latent,
             cfg.activation,
             cfg.encoder == EncoderKind::Gaussian,
-            &mut init,
         )?;
         let dec_sizes: Vec<usize> = std::iter::once(cfg.latent)
             .chain(cfg.hidden.iter().rev().copied())
             .chain(std::iter::once(dim))
             .collect();
-        let decoder = Mlp::new(
-            &mut params,
-            "decoder",
-            &dec_sizes,
-            cfg.activation,
-            false,
-            &mut init,
-        )?;
+        let decoder = Mlp::new(&vb.pp("decoder"), &dec_sizes, cfg.activation, false)?;
         let prior = Prior::new(&cfg.prior, cfg.latent);
         let d_in = cfg.latent
             + if cfg.prior.supervised {
@@ -99,13 +86,13 @@ impl Aae {
             .chain(std::iter::once(1))
             .collect();
         let discriminator = Mlp::new(
-            &mut params,
-            "discriminator",
+            &vb.pp("discriminator"),
             &d_sizes,
             Activation::LeakyRelu,
             false,
-            &mut init,
         )?;
+        *rng = vb.rng();
+        let params = vb.params();
         Ok(Aae {
             players: Players::new(
                 &params,

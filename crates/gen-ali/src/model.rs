@@ -10,8 +10,9 @@ use candle_core::{DType, Device, Tensor};
 use gen_core::adversarial::{self, softplus, Players, RatioEstimates, TwoPlayer};
 use gen_core::dist::DiagGaussian;
 use gen_core::model::{Batch, DataInfo, Optimizers};
-use gen_core::nn::{dropout, Activation, Encoder, Init, Linear, Mlp, Params};
+use gen_core::nn::{dropout, Activation, Encoder, Linear, Mlp, Params};
 use gen_core::optim::OptimizerConfig;
+use gen_core::vars::Vb;
 use gen_core::{KlDirection, Model, Report, Result, Rng, Terms};
 
 /// The encoder's and generator's loss on the logits of encoder pairs (`enc`) and
@@ -33,11 +34,12 @@ pub struct JointDiscriminator {
 }
 
 impl JointDiscriminator {
-    fn new(params: &mut Params, sizes: &[usize], dropout: f64, init: &mut Init) -> Result<Self> {
+    /// Layer `i` is `vb.<i>`.
+    fn new(vb: &Vb, sizes: &[usize], dropout: f64) -> Result<Self> {
         let layers = sizes
             .windows(2)
             .enumerate()
-            .map(|(i, w)| Linear::new(params, &format!("discriminator.{i}"), w[0], w[1], init))
+            .map(|(i, w)| Linear::new(&vb.pp(i), w[0], w[1]))
             .collect::<candle_core::Result<Vec<_>>>()?;
         Ok(JointDiscriminator { layers, dropout })
     }
@@ -87,40 +89,29 @@ impl Ali {
         rng: &mut Rng,
     ) -> Result<Self> {
         let dim = data.dim();
-        let mut params = Params::new();
-        let mut init = Init {
-            rng,
-            dtype,
-            device: device.clone(),
-        };
+        let vb = Vb::new(rng.clone(), dtype, &device);
         let enc_hidden: Vec<usize> = cfg.hidden.iter().rev().copied().collect();
         let encoder = Encoder::new(
-            &mut params,
-            "encoder",
+            &vb.pp("encoder"),
             dim,
             &enc_hidden,
             cfg.latent,
             cfg.activation,
             cfg.encoder == EncoderKind::Gaussian,
-            &mut init,
         )?;
         let gen_sizes: Vec<usize> = std::iter::once(cfg.latent)
             .chain(cfg.hidden.iter().copied())
             .chain(std::iter::once(dim))
             .collect();
-        let generator = Mlp::new(
-            &mut params,
-            "generator",
-            &gen_sizes,
-            cfg.activation,
-            false,
-            &mut init,
-        )?;
+        let generator = Mlp::new(&vb.pp("generator"), &gen_sizes, cfg.activation, false)?;
         let d_sizes: Vec<usize> = std::iter::once(dim + cfg.latent)
             .chain(cfg.d_hidden.iter().copied())
             .chain(std::iter::once(1))
             .collect();
-        let discriminator = JointDiscriminator::new(&mut params, &d_sizes, cfg.dropout, &mut init)?;
+        let discriminator =
+            JointDiscriminator::new(&vb.pp("discriminator"), &d_sizes, cfg.dropout)?;
+        *rng = vb.rng();
+        let params = vb.params();
         Ok(Ali {
             players: Players::new(
                 &params,

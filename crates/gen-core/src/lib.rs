@@ -30,6 +30,7 @@ pub mod optim;
 pub mod picture;
 pub mod plot;
 pub mod rng;
+pub mod vars;
 
 pub use error::{Error, Result};
 pub use fit::{FitModel, FitObserver, Iteration, Points};

@@ -1,11 +1,13 @@
 //! Trainable parameters and the layers models are built from.
 //!
-//! Parameters are created from the workspace's seeded [`Rng`] (candle's CPU generator
+//! Layers take a scope of the parameter store ([`crate::vars::Vb`], candle-nn's
+//! `VarBuilder` convention); parameters are created from the workspace's seeded [`Rng`] (candle's CPU generator
 //! cannot be seeded) and live in a named, ordered [`Params`] store that checkpoints and
 //! histograms read.
 
 use crate::rng::Rng;
-use candle_core::{DType, Device, Result, Tensor, Var};
+use crate::vars::{Init, Vb};
+use candle_core::{Result, Tensor, Var};
 
 use std::collections::HashMap;
 
@@ -24,6 +26,11 @@ impl Params {
         let var = Var::from_tensor(&init)?;
         self.entries.push((name.into(), var.clone()));
         Ok(var)
+    }
+
+    /// Adds an existing variable (one a candle-nn module created) under `name`.
+    pub fn push(&mut self, name: impl Into<String>, var: Var) {
+        self.entries.push((name.into(), var));
     }
 
     pub fn named(&self) -> &[(String, Var)] {
@@ -94,19 +101,12 @@ pub struct Linear {
 }
 
 impl Linear {
-    pub fn new(
-        params: &mut Params,
-        name: &str,
-        fan_in: usize,
-        fan_out: usize,
-        init: &mut Init<'_>,
-    ) -> Result<Self> {
-        let bound = 1.0 / (fan_in as f64).sqrt();
-        let w = init.uniform((fan_in, fan_out), bound)?;
-        let b = init.uniform(fan_out, bound)?;
+    /// `vb.weight` and `vb.bias`.
+    pub fn new(vb: &Vb, fan_in: usize, fan_out: usize) -> Result<Self> {
+        let bound = Init::Uniform(1.0 / (fan_in as f64).sqrt());
         Ok(Linear {
-            weight: params.add(format!("{name}.weight"), w)?,
-            bias: params.add(format!("{name}.bias"), b)?,
+            weight: vb.var((fan_in, fan_out), "weight", bound)?,
+            bias: vb.var(fan_out, "bias", bound)?,
         })
     }
 
@@ -127,20 +127,6 @@ impl Linear {
     }
 }
 
-/// Where new parameters come from: a seeded generator, a dtype and a device.
-pub struct Init<'a> {
-    pub rng: &'a mut Rng,
-    pub dtype: DType,
-    pub device: Device,
-}
-
-impl Init<'_> {
-    pub fn uniform(&mut self, shape: impl Into<candle_core::Shape>, bound: f64) -> Result<Tensor> {
-        self.rng
-            .rand_uniform(shape, -bound, bound, self.dtype, &self.device)
-    }
-}
-
 /// A stack of linear layers with an activation between them (and optionally after the last).
 #[derive(Clone)]
 pub struct Mlp {
@@ -150,19 +136,18 @@ pub struct Mlp {
 }
 
 impl Mlp {
-    /// `sizes` lists every width from input to output, e.g. `[784, 400, 20]`.
+    /// `sizes` lists every width from input to output, e.g. `[784, 400, 20]`; layer `i`
+    /// is `vb.<i>`.
     pub fn new(
-        params: &mut Params,
-        name: &str,
+        vb: &Vb,
         sizes: &[usize],
         activation: Activation,
         activate_last: bool,
-        init: &mut Init<'_>,
     ) -> Result<Self> {
         let layers = sizes
             .windows(2)
             .enumerate()
-            .map(|(i, w)| Linear::new(params, &format!("{name}.{i}"), w[0], w[1], init))
+            .map(|(i, w)| Linear::new(&vb.pp(i), w[0], w[1]))
             .collect::<Result<Vec<_>>>()?;
         Ok(Mlp {
             layers,
@@ -188,7 +173,7 @@ impl Mlp {
 
 /// An encoder: an MLP from x through `hidden` widths (activated), then a linear head for
 /// the code's mean and, for a Gaussian `p(z|x)`, one for its log-variance. Parameters are
-/// `<name>.<i>.*`, `<name>.mean.*` and `<name>.logvar.*`.
+/// `vb.<i>.*`, `vb.mean.*` and `vb.logvar.*`.
 #[derive(Clone)]
 pub struct Encoder {
     pub body: Mlp,
@@ -197,25 +182,22 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        params: &mut Params,
-        name: &str,
+        vb: &Vb,
         input: usize,
         hidden: &[usize],
         latent: usize,
         activation: Activation,
         gaussian: bool,
-        init: &mut Init<'_>,
     ) -> Result<Self> {
         let sizes: Vec<usize> = std::iter::once(input)
             .chain(hidden.iter().copied())
             .collect();
-        let body = Mlp::new(params, name, &sizes, activation, true, init)?;
+        let body = Mlp::new(vb, &sizes, activation, true)?;
         let top = *sizes.last().unwrap_or(&input);
-        let mean = Linear::new(params, &format!("{name}.mean"), top, latent, init)?;
+        let mean = Linear::new(&vb.pp("mean"), top, latent)?;
         let logvar = gaussian
-            .then(|| Linear::new(params, &format!("{name}.logvar"), top, latent, init))
+            .then(|| Linear::new(&vb.pp("logvar"), top, latent))
             .transpose()?;
         Ok(Encoder { body, mean, logvar })
     }
@@ -242,27 +224,25 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
-    #[allow(clippy::too_many_arguments)]
+    /// `vb.weight` and `vb.bias`.
     pub fn new(
-        params: &mut Params,
-        name: &str,
+        vb: &Vb,
         c_in: usize,
         c_out: usize,
         k: usize,
         stride: usize,
         pad: usize,
         transposed: bool,
-        init: &mut Init<'_>,
     ) -> Result<Self> {
         let fan_in = if transposed { c_out } else { c_in } * k * k;
-        let bound = 1.0 / (fan_in as f64).sqrt();
+        let bound = Init::Uniform(1.0 / (fan_in as f64).sqrt());
         let shape = if transposed {
             (c_in, c_out, k, k)
         } else {
             (c_out, c_in, k, k)
         };
-        let weight = params.add(format!("{name}.weight"), init.uniform(shape, bound)?)?;
-        let bias = params.add(format!("{name}.bias"), init.uniform(c_out, bound)?)?;
+        let weight = vb.var(shape, "weight", bound)?;
+        let bias = vb.var(c_out, "bias", bound)?;
         Ok(Conv2d {
             weight,
             bias,
@@ -308,6 +288,7 @@ pub fn dropout(x: &Tensor, p: f64, rng: &mut Rng) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::{DType, Device};
 
     /// About a fraction p of the values is zeroed, the others are scaled by 1/(1-p), and
     /// the gradient goes through the kept values with the same scale.
@@ -331,14 +312,9 @@ mod tests {
 
     #[test]
     fn linear_computes_affine_map_and_params_roundtrip() {
-        let mut params = Params::new();
-        let mut rng = Rng::new(0);
-        let mut init = Init {
-            rng: &mut rng,
-            dtype: DType::F64,
-            device: Device::Cpu,
-        };
-        let l = Linear::new(&mut params, "l", 2, 3, &mut init).unwrap();
+        let vb = Vb::new(Rng::new(0), DType::F64, &Device::Cpu);
+        let l = Linear::new(&vb.pp("l"), 2, 3).unwrap();
+        let params = vb.params();
         let w: Vec<Vec<f64>> = l.weight.to_vec2().unwrap();
         let b: Vec<f64> = l.bias.to_vec1().unwrap();
         assert!(w.iter().flatten().all(|x| x.abs() <= 1.0 / 2f64.sqrt()));

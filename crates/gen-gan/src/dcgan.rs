@@ -3,38 +3,19 @@
 //! convolutions with LeakyReLU (no batch norm, so PacGAN packing stays a plain channel
 //! stack). Weights start from N(0, 0.02), as the DCGAN paper does.
 
-use candle_core::{DType, Device, Result, Tensor, Var};
-use gen_core::nn::Params;
-use gen_core::Rng;
+use candle_core::{Result, Tensor, Var};
+use gen_core::vars::{Init, Vb};
 
 /// Channels of the generator's 7x7 base and of its 14x14 stage (the discriminator mirrors them).
 const BASE: usize = 128;
 const MID: usize = 64;
 
-/// Draws parameters from N(mean, 0.02) into `params`.
-struct NormalInit<'a> {
-    rng: &'a mut Rng,
-    dtype: DType,
-    device: Device,
+/// DCGAN's weights: N(mean, 0.02).
+fn normal(mean: f64) -> Init {
+    Init::Normal { mean, std: 0.02 }
 }
 
-impl<'a> NormalInit<'a> {
-    fn new(rng: &'a mut Rng, dtype: DType, device: &Device) -> Self {
-        NormalInit {
-            rng,
-            dtype,
-            device: device.clone(),
-        }
-    }
-
-    fn var(&mut self, params: &mut Params, name: &str, shape: &[usize], mean: f64) -> Result<Var> {
-        let t = ((self.rng.randn(shape, self.dtype, &self.device)? * 0.02)? + mean)?;
-        params.add(name, t)
-    }
-    fn zeros(&mut self, params: &mut Params, name: &str, shape: &[usize]) -> Result<Var> {
-        params.add(name, Tensor::zeros(shape, self.dtype, &self.device)?)
-    }
-}
+const ZERO: Init = Init::Const(0.0);
 
 /// Batch normalization over (batch, height, width) per channel. Training uses the batch's
 /// statistics and updates running averages (momentum 0.1); evaluation uses the averages.
@@ -46,21 +27,13 @@ pub struct BatchNorm2d {
 }
 
 impl BatchNorm2d {
-    fn new(
-        params: &mut Params,
-        buffers: &mut Params,
-        name: &str,
-        c: usize,
-        init: &mut NormalInit,
-    ) -> Result<Self> {
+    /// `vb.gamma`, `vb.beta` trained; `buffers.running_mean`, `buffers.running_var` saved.
+    fn new(vb: &Vb, buffers: &Vb, c: usize) -> Result<Self> {
         Ok(BatchNorm2d {
-            gamma: init.var(params, &format!("{name}.gamma"), &[c], 1.0)?,
-            beta: init.zeros(params, &format!("{name}.beta"), &[c])?,
-            running_mean: init.zeros(buffers, &format!("{name}.running_mean"), &[c])?,
-            running_var: buffers.add(
-                format!("{name}.running_var"),
-                Tensor::ones(c, init.dtype, &init.device)?,
-            )?,
+            gamma: vb.var(c, "gamma", normal(1.0))?,
+            beta: vb.var(c, "beta", ZERO)?,
+            running_mean: buffers.var(c, "running_mean", ZERO)?,
+            running_var: buffers.var(c, "running_var", Init::Const(1.0))?,
         })
     }
 
@@ -112,14 +85,7 @@ struct Conv {
 }
 
 impl Conv {
-    fn new(
-        params: &mut Params,
-        name: &str,
-        c_in: usize,
-        c_out: usize,
-        transposed: bool,
-        init: &mut NormalInit,
-    ) -> Result<Self> {
+    fn new(vb: &Vb, c_in: usize, c_out: usize, transposed: bool) -> Result<Self> {
         // conv2d kernels are (out, in, k, k); transposed ones (in, out, k, k).
         let shape = if transposed {
             [c_in, c_out, 4, 4]
@@ -127,8 +93,8 @@ impl Conv {
             [c_out, c_in, 4, 4]
         };
         Ok(Conv {
-            weight: init.var(params, &format!("{name}.weight"), &shape, 0.0)?,
-            bias: init.zeros(params, &format!("{name}.bias"), &[c_out])?,
+            weight: vb.var(&shape, "weight", normal(0.0))?,
+            bias: vb.var(c_out, "bias", ZERO)?,
             transposed,
         })
     }
@@ -158,16 +124,10 @@ struct Dense {
 }
 
 impl Dense {
-    fn new(
-        params: &mut Params,
-        name: &str,
-        fan_in: usize,
-        fan_out: usize,
-        init: &mut NormalInit,
-    ) -> Result<Self> {
+    fn new(vb: &Vb, fan_in: usize, fan_out: usize) -> Result<Self> {
         Ok(Dense {
-            weight: init.var(params, &format!("{name}.weight"), &[fan_in, fan_out], 0.0)?,
-            bias: init.zeros(params, &format!("{name}.bias"), &[fan_out])?,
+            weight: vb.var((fan_in, fan_out), "weight", normal(0.0))?,
+            bias: vb.var(fan_out, "bias", ZERO)?,
         })
     }
 
@@ -187,29 +147,15 @@ pub struct Generator {
 }
 
 impl Generator {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        params: &mut Params,
-        buffers: &mut Params,
-        name: &str,
-        latent: usize,
-        rng: &mut Rng,
-        dtype: DType,
-        device: &Device,
-    ) -> Result<Self> {
-        let mut init = NormalInit::new(rng, dtype, device);
+    /// Trained parameters under `vb` (`project`, `bn0`, `up1`, `bn1`, `up2`), batch-norm
+    /// averages under `buffers`.
+    pub fn new(vb: &Vb, buffers: &Vb, latent: usize) -> Result<Self> {
         Ok(Generator {
-            project: Dense::new(
-                params,
-                &format!("{name}.project"),
-                latent,
-                BASE * 49,
-                &mut init,
-            )?,
-            bn0: BatchNorm2d::new(params, buffers, &format!("{name}.bn0"), BASE, &mut init)?,
-            up1: Conv::new(params, &format!("{name}.up1"), BASE, MID, true, &mut init)?,
-            bn1: BatchNorm2d::new(params, buffers, &format!("{name}.bn1"), MID, &mut init)?,
-            up2: Conv::new(params, &format!("{name}.up2"), MID, 1, true, &mut init)?,
+            project: Dense::new(&vb.pp("project"), latent, BASE * 49)?,
+            bn0: BatchNorm2d::new(&vb.pp("bn0"), &buffers.pp("bn0"), BASE)?,
+            up1: Conv::new(&vb.pp("up1"), BASE, MID, true)?,
+            bn1: BatchNorm2d::new(&vb.pp("bn1"), &buffers.pp("bn1"), MID)?,
+            up2: Conv::new(&vb.pp("up2"), MID, 1, true)?,
         })
     }
 
@@ -236,33 +182,12 @@ pub struct Discriminator {
 }
 
 impl Discriminator {
-    pub fn new(
-        params: &mut Params,
-        name: &str,
-        pack: usize,
-        rng: &mut Rng,
-        dtype: DType,
-        device: &Device,
-    ) -> Result<Self> {
-        let mut init = NormalInit::new(rng, dtype, device);
+    /// Parameters under `vb`: `down1`, `down2`, `out`.
+    pub fn new(vb: &Vb, pack: usize) -> Result<Self> {
         Ok(Discriminator {
-            down1: Conv::new(
-                params,
-                &format!("{name}.down1"),
-                pack,
-                MID,
-                false,
-                &mut init,
-            )?,
-            down2: Conv::new(
-                params,
-                &format!("{name}.down2"),
-                MID,
-                BASE,
-                false,
-                &mut init,
-            )?,
-            out: Dense::new(params, &format!("{name}.out"), BASE * 49, 1, &mut init)?,
+            down1: Conv::new(&vb.pp("down1"), pack, MID, false)?,
+            down2: Conv::new(&vb.pp("down2"), MID, BASE, false)?,
+            out: Dense::new(&vb.pp("out"), BASE * 49, 1)?,
             pack,
         })
     }
@@ -282,20 +207,17 @@ impl Discriminator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::{DType, Device};
+    use gen_core::Rng;
 
     /// Batch norm in training mode: every channel of the output has mean beta and
     /// variance gamma^2 * v / (v + eps) over (batch, height, width); the running averages
     /// move 10% toward the batch's statistics.
     #[test]
     fn batch_norm_normalizes_each_channel() {
-        let (mut params, mut buffers) = (Params::new(), Params::new());
-        let mut rng = Rng::new(1);
-        let mut init = NormalInit {
-            rng: &mut rng,
-            dtype: DType::F64,
-            device: Device::Cpu,
-        };
-        let bn = BatchNorm2d::new(&mut params, &mut buffers, "bn", 3, &mut init).unwrap();
+        let vb = Vb::new(Rng::new(1), DType::F64, &Device::Cpu);
+        let buffers = Vb::new(Rng::new(1), DType::F64, &Device::Cpu);
+        let bn = BatchNorm2d::new(&vb.pp("bn"), &buffers.pp("bn"), 3).unwrap();
         let x = ((Rng::new(2)
             .randn((4, 3, 5, 5), DType::F64, &Device::Cpu)
             .unwrap()
@@ -339,20 +261,11 @@ mod tests {
     /// pack.
     #[test]
     fn shapes_and_ranges() {
-        let (mut params, mut buffers) = (Params::new(), Params::new());
-        let mut rng = Rng::new(3);
-        let g = Generator::new(
-            &mut params,
-            &mut buffers,
-            "g",
-            8,
-            &mut rng,
-            DType::F32,
-            &Device::Cpu,
-        )
-        .unwrap();
-        let d =
-            Discriminator::new(&mut params, "d", 2, &mut rng, DType::F32, &Device::Cpu).unwrap();
+        let vb = Vb::new(Rng::new(3), DType::F32, &Device::Cpu);
+        let buffers = Vb::new(Rng::new(3), DType::F32, &Device::Cpu);
+        let g = Generator::new(&vb.pp("g"), &buffers.pp("g"), 8).unwrap();
+        let d = Discriminator::new(&vb.pp("d"), 2).unwrap();
+        let mut rng = vb.rng();
         let z = rng.randn((4, 8), DType::F32, &Device::Cpu).unwrap();
         let x = g.forward(&z, true, false).unwrap();
         assert_eq!(x.dims(), &[4, 784]);

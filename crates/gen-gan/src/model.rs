@@ -12,8 +12,9 @@ use crate::dcgan;
 use candle_core::{DType, Device, Tensor};
 use gen_core::adversarial::{self, generator_loss, pack, Players, RatioEstimates, TwoPlayer};
 use gen_core::model::{Batch, DataInfo, Optimizers};
-use gen_core::nn::{Init, Mlp, Params};
+use gen_core::nn::{Mlp, Params};
 use gen_core::optim::OptimizerConfig;
+use gen_core::vars::Vb;
 use gen_core::{KlDirection, Model, Report, Result, Rng, Terms};
 
 /// The generator network: an MLP, or the DCGAN stack (with batch norm).
@@ -66,16 +67,10 @@ impl Gan {
         rng: &mut Rng,
     ) -> Result<Self> {
         let dim = data.dim();
-        let mut params = Params::new();
-        let mut buffers = Params::new();
-        let mut old_params = Params::new();
-        let (generator, discriminator, old_generator) = match cfg.network {
+        let vb = Vb::new(rng.clone(), dtype, &device);
+        let buffers_vb = Vb::new(rng.clone(), dtype, &device);
+        let (generator, discriminator, old_generator, old_vb) = match cfg.network {
             Network::Mlp => {
-                let mut init = Init {
-                    rng,
-                    dtype,
-                    device: device.clone(),
-                };
                 let g_sizes: Vec<usize> = std::iter::once(cfg.latent)
                     .chain(cfg.hidden.iter().copied())
                     .chain(std::iter::once(dim))
@@ -85,70 +80,48 @@ impl Gan {
                     .chain(cfg.hidden.iter().rev().copied())
                     .chain(std::iter::once(1))
                     .collect();
-                let mlp = |p: &mut Params, name: &str, sizes: &[usize], act, init: &mut Init| {
-                    Mlp::new(p, name, sizes, act, false, init)
-                };
-                let g = mlp(
-                    &mut params,
-                    "generator",
+                let g = Mlp::new(&vb.pp("generator"), &g_sizes, cfg.g_activation, false)?;
+                let d = Mlp::new(&vb.pp("discriminator"), &d_sizes, cfg.d_activation, false)?;
+                // G_old's own store continues the same random stream (its values are
+                // overwritten by the first snapshot anyway).
+                let old_vb = Vb::new(vb.rng(), dtype, &device);
+                let old = Mlp::new(
+                    &old_vb.pp("generator_old"),
                     &g_sizes,
                     cfg.g_activation,
-                    &mut init,
-                )?;
-                let d = mlp(
-                    &mut params,
-                    "discriminator",
-                    &d_sizes,
-                    cfg.d_activation,
-                    &mut init,
-                )?;
-                let old = mlp(
-                    &mut old_params,
-                    "generator_old",
-                    &g_sizes,
-                    cfg.g_activation,
-                    &mut init,
+                    false,
                 )?;
                 (
                     GeneratorNet::Mlp(g),
                     DiscriminatorNet::Mlp(d),
                     GeneratorNet::Mlp(old),
+                    old_vb,
                 )
             }
             Network::Dcgan => {
                 let g = dcgan::Generator::new(
-                    &mut params,
-                    &mut buffers,
-                    "generator",
+                    &vb.pp("generator"),
+                    &buffers_vb.pp("generator"),
                     cfg.latent,
-                    rng,
-                    dtype,
-                    &device,
                 )?;
-                let d = dcgan::Discriminator::new(
-                    &mut params,
-                    "discriminator",
-                    cfg.pack,
-                    rng,
-                    dtype,
-                    &device,
-                )?;
+                let d = dcgan::Discriminator::new(&vb.pp("discriminator"), cfg.pack)?;
+                let old_vb = Vb::new(vb.rng(), dtype, &device);
+                let unused_buffers = Vb::new(vb.rng(), dtype, &device);
                 let old = dcgan::Generator::new(
-                    &mut old_params,
-                    &mut Params::new(),
-                    "generator_old",
+                    &old_vb.pp("generator_old"),
+                    &unused_buffers.pp("generator_old"),
                     cfg.latent,
-                    rng,
-                    dtype,
-                    &device,
                 )?;
                 (
                     GeneratorNet::Dcgan(g),
                     DiscriminatorNet::Dcgan(d),
                     GeneratorNet::Dcgan(old),
+                    old_vb,
                 )
             }
         };
+        *rng = old_vb.rng();
+        let (params, buffers, old_params) = (vb.params(), buffers_vb.params(), old_vb.params());
         Ok(Gan {
             players: Players::new(
                 &params,

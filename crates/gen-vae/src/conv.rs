@@ -4,7 +4,8 @@
 //! convolutions (7 -> 14 -> 28), then a 3x3 convolution to one channel of logits.
 
 use candle_core::Tensor;
-use gen_core::nn::{Conv2d, Init, Linear, Params};
+use gen_core::nn::{Conv2d, Linear};
+use gen_core::vars::Vb;
 use gen_core::Result;
 
 /// Channels after the first and second convolutions (and before the last two up).
@@ -19,12 +20,13 @@ pub struct ConvEncoder {
 }
 
 impl ConvEncoder {
-    pub fn new(params: &mut Params, latent: usize, init: &mut Init<'_>) -> Result<Self> {
+    /// Parameters under `vb` (`encoder`): `conv1`, `conv2`, `mean`, `logvar`.
+    pub fn new(vb: &Vb, latent: usize) -> Result<Self> {
         Ok(ConvEncoder {
-            down1: Conv2d::new(params, "encoder.conv1", 1, C1, 3, 2, 1, false, init)?,
-            down2: Conv2d::new(params, "encoder.conv2", C1, C2, 3, 2, 1, false, init)?,
-            mean: Linear::new(params, "encoder.mean", C2 * 49, latent, init)?,
-            logvar: Linear::new(params, "encoder.logvar", C2 * 49, latent, init)?,
+            down1: Conv2d::new(&vb.pp("conv1"), 1, C1, 3, 2, 1, false)?,
+            down2: Conv2d::new(&vb.pp("conv2"), C1, C2, 3, 2, 1, false)?,
+            mean: Linear::new(&vb.pp("mean"), C2 * 49, latent)?,
+            logvar: Linear::new(&vb.pp("logvar"), C2 * 49, latent)?,
         })
     }
 
@@ -45,12 +47,13 @@ pub struct ConvDecoder {
 }
 
 impl ConvDecoder {
-    pub fn new(params: &mut Params, latent: usize, init: &mut Init<'_>) -> Result<Self> {
+    /// Parameters under `vb` (`decoder`): `project`, `up1`, `up2`, `out`.
+    pub fn new(vb: &Vb, latent: usize) -> Result<Self> {
         Ok(ConvDecoder {
-            project: Linear::new(params, "decoder.project", latent, C1 * 49, init)?,
-            up1: Conv2d::new(params, "decoder.up1", C1, C2, 4, 2, 1, true, init)?,
-            up2: Conv2d::new(params, "decoder.up2", C2, C1, 4, 2, 1, true, init)?,
-            out: Conv2d::new(params, "decoder.out", C1, 1, 3, 1, 1, false, init)?,
+            project: Linear::new(&vb.pp("project"), latent, C1 * 49)?,
+            up1: Conv2d::new(&vb.pp("up1"), C1, C2, 4, 2, 1, true)?,
+            up2: Conv2d::new(&vb.pp("up2"), C2, C1, 4, 2, 1, true)?,
+            out: Conv2d::new(&vb.pp("out"), C1, 1, 3, 1, 1, false)?,
         })
     }
 

@@ -9,9 +9,10 @@ use gen_core::dist::{sigmoid, DiagGaussian, LN_2PI};
 use gen_core::gallery;
 use gen_core::loss::{bce_with_logits_per_example, logsumexp_keepdim, sum_per_example};
 use gen_core::model::{Batch, DataInfo, Optimizers};
-use gen_core::nn::{Encoder, Init, Mlp, Params};
+use gen_core::nn::{Encoder, Mlp, Params};
 use gen_core::optim::{Adam, OptimizerConfig};
 use gen_core::picture::Picture;
+use gen_core::vars::{Init, Vb};
 use gen_core::{descend, kl, KlDirection, Model, Report, Result, Rng, Terms};
 
 pub struct Vae {
@@ -49,50 +50,39 @@ impl Vae {
         } else {
             0
         };
-        let mut params = Params::new();
-        let mut init = Init {
-            rng,
-            dtype,
-            device: device.clone(),
-        };
+        let vb = Vb::new(rng.clone(), dtype, &device);
         let (encoder, decoder) = match cfg.network {
             Network::Conv => (
-                EncoderNet::Conv(ConvEncoder::new(&mut params, cfg.latent, &mut init)?),
-                DecoderNet::Conv(ConvDecoder::new(&mut params, cfg.latent, &mut init)?),
+                EncoderNet::Conv(ConvEncoder::new(&vb.pp("encoder"), cfg.latent)?),
+                DecoderNet::Conv(ConvDecoder::new(&vb.pp("decoder"), cfg.latent)?),
             ),
             Network::Mlp => {
                 let encoder = Encoder::new(
-                    &mut params,
-                    "encoder",
+                    &vb.pp("encoder"),
                     dim + classes,
                     &cfg.hidden,
                     cfg.latent,
                     cfg.activation,
                     cfg.encoder == EncoderKind::Gaussian,
-                    &mut init,
                 )?;
                 let dec_sizes: Vec<usize> = std::iter::once(cfg.latent + classes)
                     .chain(cfg.hidden.iter().rev().copied())
                     .chain(std::iter::once(dim))
                     .collect();
-                let decoder = Mlp::new(
-                    &mut params,
-                    "decoder",
-                    &dec_sizes,
-                    cfg.activation,
-                    false,
-                    &mut init,
-                )?;
+                let decoder = Mlp::new(&vb.pp("decoder"), &dec_sizes, cfg.activation, false)?;
                 (EncoderNet::Mlp(encoder), DecoderNet::Mlp(decoder))
             }
         };
         let log_sigma = match cfg.decoder_variance {
-            DecoderVariance::Learned => Some(params.add(
-                "decoder.log_sigma",
-                (Tensor::ones(dim, dtype, &device)? * cfg.decoder_sigma.ln())?,
+            DecoderVariance::Learned => Some(vb.pp("decoder").var(
+                dim,
+                "log_sigma",
+                Init::Const(cfg.decoder_sigma.ln()),
             )?),
             DecoderVariance::Fixed => None,
         };
+        *rng = vb.rng();
+        let params = vb.params();
         let opt = Adam::new(params.vars(), optimizer);
         Ok(Vae {
             log_sigma,
