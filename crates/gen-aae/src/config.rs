@@ -4,7 +4,7 @@ use gen_core::adversarial::Schedule;
 use gen_core::checks::{self, FamilyConfig};
 use gen_core::config::ConfigError;
 use gen_core::model::DataInfo;
-use gen_core::nn::Activation;
+use gen_core::nn::{Activation, EncoderKind};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -24,7 +24,8 @@ pub struct AaeConfig {
     /// Activation of encoder and decoder (the discriminator uses LeakyReLU 0.2).
     #[serde(default)]
     pub activation: Activation,
-    #[serde(default)]
+    /// `deterministic` by default, the AAE paper's choice.
+    #[serde(default = "deterministic")]
     pub encoder: EncoderKind,
     #[serde(default)]
     pub reconstruction: Reconstruction,
@@ -47,17 +48,6 @@ pub struct AaeConfig {
     pub d_lr: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub g_lr: Option<f64>,
-}
-
-/// What the encoder outputs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EncoderKind {
-    /// z = E(x), the AAE paper's choice.
-    #[default]
-    Deterministic,
-    /// z ~ N(mu(x), sigma(x)^2), reparameterized.
-    Gaussian,
 }
 
 /// The decoder's reconstruction loss, summed over the values of an example.
@@ -247,4 +237,8 @@ impl FamilyConfig for AaeConfig {
         }
         Ok(())
     }
+}
+
+fn deterministic() -> EncoderKind {
+    EncoderKind::Deterministic
 }

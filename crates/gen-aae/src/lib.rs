@@ -13,10 +13,11 @@ mod model;
 mod pictures;
 mod prior;
 
-pub use config::{AaeConfig, EncoderKind, PriorConfig, PriorKind, Reconstruction};
+pub use config::{AaeConfig, PriorConfig, PriorKind, Reconstruction};
 pub use model::Aae;
 pub use prior::Prior;
 
+pub use gen_core::nn::EncoderKind;
 use gen_core::{Build, BuildContext, Model, ModelEntry, Result};
 
 /// The registration the `gen` binary lists.

@@ -6,7 +6,7 @@
 //! `KL(p(z) || q(z))`: the latent part of the forward joint KL, which the encoder lowers
 //! by pushing `-log D(E(x))` down while the decoder reconstructs x.
 
-use crate::config::{AaeConfig, EncoderKind, PriorKind, Reconstruction};
+use crate::config::{AaeConfig, PriorKind, Reconstruction};
 use crate::prior::Prior;
 use candle_core::{DType, Device, Tensor};
 use gen_core::adversarial::{
@@ -17,6 +17,7 @@ use gen_core::loss::{bce_with_logits_per_example, sum_per_example};
 use gen_core::mmd::{mmd2_unbiased, ImqKernel};
 use gen_core::model::{Batch, DataInfo, Optimizers};
 use gen_core::nn::{Activation, Encoder, Mlp, Params};
+use gen_core::objective::scalar;
 use gen_core::optim::OptimizerConfig;
 use gen_core::picture::Picture;
 use gen_core::vars::Vb;
@@ -46,10 +47,6 @@ struct Pass {
     reconstruction: Tensor,
 }
 
-fn scalar(t: &Tensor) -> Result<f64> {
-    Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
-}
-
 impl Aae {
     pub fn new(
         cfg: AaeConfig,
@@ -67,7 +64,7 @@ impl Aae {
             &cfg.hidden,
             cfg.latent,
             cfg.activation,
-            cfg.encoder == EncoderKind::Gaussian,
+            cfg.encoder,
         )?;
         let dec_sizes: Vec<usize> = std::iter::once(cfg.latent)
             .chain(cfg.hidden.iter().rev().copied())

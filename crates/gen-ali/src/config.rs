@@ -4,7 +4,7 @@ use gen_core::adversarial::Schedule;
 use gen_core::checks::FamilyConfig;
 use gen_core::config::ConfigError;
 use gen_core::model::DataInfo;
-use gen_core::nn::Activation;
+use gen_core::nn::{Activation, EncoderKind};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -54,17 +54,6 @@ pub enum LatentPrior {
     Gaussian,
     /// Uniform on [-1, 1]^latent (BiGAN's choice).
     Uniform,
-}
-
-/// What the encoder outputs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EncoderKind {
-    /// z ~ N(mu(x), sigma(x)^2), reparameterized (ALI).
-    #[default]
-    Gaussian,
-    /// z = E(x) (BiGAN).
-    Deterministic,
 }
 
 /// The encoder's and generator's loss. Pairs from the encoder are the discriminator's

@@ -10,9 +10,10 @@
 mod config;
 mod model;
 
-pub use config::{AliConfig, EncoderKind, LatentPrior, PairLoss};
+pub use config::{AliConfig, LatentPrior, PairLoss};
 pub use model::{pair_loss, Ali, JointDiscriminator};
 
+pub use gen_core::nn::EncoderKind;
 use gen_core::{Build, BuildContext, Model, ModelEntry, Result};
 
 /// The registration the `gen` binary lists.

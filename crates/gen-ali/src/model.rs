@@ -5,12 +5,13 @@
 //! generator, y = 0). The joint discriminator's logit estimates `log p(x,z) / q(x,z)`, so
 //! `E_p[l]` estimates `KL(p || q)` and `E_q[-l]` estimates `KL(q || p)`.
 
-use crate::config::{AliConfig, EncoderKind, LatentPrior, PairLoss};
+use crate::config::{AliConfig, LatentPrior, PairLoss};
 use candle_core::{DType, Device, Tensor};
 use gen_core::adversarial::{self, softplus, Players, RatioEstimates, TwoPlayer};
 use gen_core::dist::DiagGaussian;
 use gen_core::model::{Batch, DataInfo, Optimizers};
 use gen_core::nn::{dropout, Activation, Encoder, Linear, Mlp, Params};
+use gen_core::objective::scalar;
 use gen_core::optim::OptimizerConfig;
 use gen_core::vars::Vb;
 use gen_core::{KlDirection, Model, Report, Result, Rng, Terms};
@@ -75,10 +76,6 @@ pub struct Ali {
     dtype: DType,
 }
 
-fn scalar(t: &Tensor) -> Result<f64> {
-    Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
-}
-
 impl Ali {
     pub fn new(
         cfg: AliConfig,
@@ -97,7 +94,7 @@ impl Ali {
             &enc_hidden,
             cfg.latent,
             cfg.activation,
-            cfg.encoder == EncoderKind::Gaussian,
+            cfg.encoder,
         )?;
         let gen_sizes: Vec<usize> = std::iter::once(cfg.latent)
             .chain(cfg.hidden.iter().copied())

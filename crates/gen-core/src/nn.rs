@@ -171,6 +171,17 @@ impl Mlp {
     }
 }
 
+/// What an encoder outputs, named as in configs (`model.encoder`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncoderKind {
+    /// A diagonal Gaussian `p(z|x)`, reparameterized (VAE, ALI; an option of the AAE).
+    #[default]
+    Gaussian,
+    /// The code itself, `z = E(x)` (the plain autoencoder, the AAE paper's, BiGAN).
+    Deterministic,
+}
+
 /// An encoder: an MLP from x through `hidden` widths (activated), then a linear head for
 /// the code's mean and, for a Gaussian `p(z|x)`, one for its log-variance. Parameters are
 /// `vb.<i>.*`, `vb.mean.*` and `vb.logvar.*`.
@@ -188,7 +199,7 @@ impl Encoder {
         hidden: &[usize],
         latent: usize,
         activation: Activation,
-        gaussian: bool,
+        kind: EncoderKind,
     ) -> Result<Self> {
         let sizes: Vec<usize> = std::iter::once(input)
             .chain(hidden.iter().copied())
@@ -196,7 +207,7 @@ impl Encoder {
         let body = Mlp::new(vb, &sizes, activation, true)?;
         let top = *sizes.last().unwrap_or(&input);
         let mean = Linear::new(&vb.pp("mean"), top, latent)?;
-        let logvar = gaussian
+        let logvar = (kind == EncoderKind::Gaussian)
             .then(|| Linear::new(&vb.pp("logvar"), top, latent))
             .transpose()?;
         Ok(Encoder { body, mean, logvar })

@@ -3,7 +3,7 @@
 use gen_core::checks::{self, FamilyConfig};
 use gen_core::config::ConfigError;
 use gen_core::model::DataInfo;
-use gen_core::nn::Activation;
+use gen_core::nn::{Activation, EncoderKind};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -58,17 +58,6 @@ pub struct VaeConfig {
     /// can be drawn per class (`gen sample --class C`). Needs labelled data.
     #[serde(default)]
     pub conditional: bool,
-}
-
-/// What the encoder outputs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EncoderKind {
-    /// A diagonal Gaussian, reparameterized (the VAE).
-    #[default]
-    Gaussian,
-    /// The code itself (a plain autoencoder: the loss is the reconstruction alone).
-    Deterministic,
 }
 
 /// The bound on log q(x) a training step maximizes.

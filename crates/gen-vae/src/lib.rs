@@ -10,12 +10,11 @@ mod conv;
 mod model;
 mod nll;
 
-pub use config::{
-    DecoderKind, DecoderVariance, EncoderKind, KlEstimator, Network, Objective, VaeConfig,
-};
+pub use config::{DecoderKind, DecoderVariance, KlEstimator, Network, Objective, VaeConfig};
 pub use model::Vae;
 pub use nll::log_mean_exp;
 
+pub use gen_core::nn::EncoderKind;
 use gen_core::{Build, BuildContext, Model, ModelEntry, Result};
 
 /// The registration the `gen` binary lists.

@@ -1,15 +1,13 @@
 //! The VAE's networks, its joint-KL terms and its training step.
 
-use crate::config::{
-    DecoderKind, DecoderVariance, EncoderKind, KlEstimator, Network, Objective, VaeConfig,
-};
+use crate::config::{DecoderKind, DecoderVariance, KlEstimator, Network, Objective, VaeConfig};
 use crate::conv::{ConvDecoder, ConvEncoder};
 use candle_core::{DType, Device, Tensor, Var};
 use gen_core::dist::{sigmoid, DiagGaussian, LN_2PI};
 use gen_core::gallery;
 use gen_core::loss::{bce_with_logits_per_example, logsumexp_keepdim, sum_per_example};
 use gen_core::model::{Batch, DataInfo, Optimizers};
-use gen_core::nn::{Encoder, Mlp, Params};
+use gen_core::nn::{Encoder, EncoderKind, Mlp, Params};
 use gen_core::optim::{Adam, OptimizerConfig};
 use gen_core::picture::Picture;
 use gen_core::vars::{Init, Vb};
@@ -63,7 +61,7 @@ impl Vae {
                     &cfg.hidden,
                     cfg.latent,
                     cfg.activation,
-                    cfg.encoder == EncoderKind::Gaussian,
+                    cfg.encoder,
                 )?;
                 let dec_sizes: Vec<usize> = std::iter::once(cfg.latent + classes)
                     .chain(cfg.hidden.iter().rev().copied())
