@@ -251,10 +251,6 @@ impl TwoPlayer for Aae {
         &mut self.players
     }
 
-    fn schedule(&self) -> (usize, usize) {
-        (self.cfg.d_steps, self.cfg.g_steps)
-    }
-
     fn tag(&self) -> &'static str {
         "aae"
     }

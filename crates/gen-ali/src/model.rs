@@ -214,10 +214,6 @@ impl TwoPlayer for Ali {
         &mut self.players
     }
 
-    fn schedule(&self) -> (usize, usize) {
-        (self.cfg.d_steps, self.cfg.g_steps)
-    }
-
     fn tag(&self) -> &'static str {
         "ali"
     }

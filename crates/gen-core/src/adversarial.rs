@@ -117,6 +117,8 @@ pub struct Players {
     pub d: Player,
     pub side: Player,
     side_prefix: &'static str,
+    /// Steps per iteration: (discriminator, other player).
+    steps: (usize, usize),
 }
 
 impl Players {
@@ -134,6 +136,7 @@ impl Players {
             d: Player::new(params, &["discriminator."], d_opt),
             side: Player::new(params, side, side_opt),
             side_prefix,
+            steps: (schedule.d_steps, schedule.g_steps),
         }
     }
 }
@@ -162,11 +165,8 @@ impl crate::model::Optimizers for Players {
 /// the two sides, the other player's terms, and what the discriminator's density-ratio
 /// estimates are in this family's joint-KL decomposition. [`step`] runs the iteration.
 pub trait TwoPlayer {
-    /// Both players, for their optimizer steps.
+    /// Both players, for their optimizer steps (and how many each takes).
     fn players(&mut self) -> &mut Players;
-
-    /// How many steps each player takes per iteration.
-    fn schedule(&self) -> (usize, usize);
 
     /// The prefix of this family's metrics (`gan`, `aae`, `ali`).
     fn tag(&self) -> &'static str;
@@ -205,7 +205,7 @@ pub fn step<M: TwoPlayer + ?Sized>(
     batch: &Batch,
     rng: &mut Rng,
 ) -> crate::Result<Report> {
-    let (d_steps, g_steps) = m.schedule();
+    let (d_steps, g_steps) = m.players().steps;
     let mut last_d = None;
     for _ in 0..d_steps {
         let (real, fake) = m.discriminator_logits(batch, rng)?;
@@ -366,5 +366,115 @@ mod tests {
             p.to_vec2::<f64>().unwrap(),
             vec![vec![0.0, 1.0, 2.0, 3.0], vec![4.0, 5.0, 6.0, 7.0]]
         );
+    }
+
+    /// A toy game that records the order of calls: one discriminator weight `a` (logits
+    /// `a` on data, `-a` on samples) and one generator weight `b`.
+    struct Toy {
+        players: Players,
+        a: candle_core::Var,
+        b: candle_core::Var,
+        calls: std::cell::RefCell<Vec<&'static str>>,
+    }
+
+    impl TwoPlayer for Toy {
+        fn players(&mut self) -> &mut Players {
+            &mut self.players
+        }
+        fn tag(&self) -> &'static str {
+            "toy"
+        }
+        fn discriminator_logits(&self, _: &Batch, _: &mut Rng) -> crate::Result<(Tensor, Tensor)> {
+            self.calls.borrow_mut().push("d");
+            // A computed tensor, as real logits are (a reshape would alias the weight,
+            // which the optimizer updates in place).
+            let a = (self.a.as_tensor() * 1.0)?.reshape(1)?;
+            Ok((a.clone(), a.neg()?))
+        }
+        fn before_other_steps(&mut self) -> crate::Result<()> {
+            self.calls.borrow_mut().push("hook");
+            Ok(())
+        }
+        fn other_terms(&self, _: &Batch, _: &mut Rng) -> crate::Result<Terms> {
+            self.calls.borrow_mut().push("g");
+            let b = self.b.as_tensor();
+            Ok(Terms::estimates(crate::KlDirection::Reverse)
+                .part("adversarial", b.sqr()?, 1.0)
+                .term("drift", (b * 0.5)?, 0.0))
+        }
+        fn ratio_terms(&self, est: &RatioEstimates) -> Vec<(&'static str, f64)> {
+            vec![("forward_kl", est.forward_kl)]
+        }
+        fn other_loss_name(&self) -> Option<&'static str> {
+            Some("g_loss")
+        }
+    }
+
+    #[test]
+    fn one_iteration_runs_each_player_its_steps_in_order() {
+        use crate::model::Optimizers;
+        let vb = crate::vars::Vb::new(Rng::new(0), candle_core::DType::F64, &Device::Cpu);
+        let init = crate::vars::Init::Const(1.0);
+        let a = vb.pp("discriminator").var((), "a", init).unwrap();
+        let b = vb.pp("generator").var((), "b", init).unwrap();
+        let schedule = Schedule {
+            d_steps: 3,
+            g_steps: 2,
+            d_lr: Some(0.1),
+            g_lr: Some(0.01),
+        };
+        let players = Players::new(
+            &vb.params(),
+            &schedule,
+            &OptimizerConfig::default(),
+            &["generator."],
+            "g_optimizer.",
+        );
+        let mut toy = Toy {
+            players,
+            a,
+            b,
+            calls: Default::default(),
+        };
+        let batch = Batch {
+            x: Tensor::zeros((1, 1), candle_core::DType::F64, &Device::Cpu).unwrap(),
+            labels: None,
+        };
+        let r = step(&mut toy, &batch, &mut Rng::new(1)).unwrap();
+        assert_eq!(*toy.calls.borrow(), ["d", "d", "d", "hook", "g", "g"]);
+        // Each optimizer stepped its own player's times, at its own learning rate: Adam's
+        // first steps move a weight by about lr against its gradient's sign.
+        let steps: Vec<(String, f64)> = toy
+            .players
+            .export()
+            .unwrap()
+            .into_iter()
+            .filter(|(k, _)| k.ends_with("step"))
+            .map(|(k, t)| (k, t.to_vec1::<f64>().unwrap()[0]))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                ("d_optimizer.step".to_string(), 3.0),
+                ("g_optimizer.step".to_string(), 2.0)
+            ]
+        );
+        let a = toy.a.as_tensor().to_scalar::<f64>().unwrap();
+        let b = toy.b.as_tensor().to_scalar::<f64>().unwrap();
+        assert!((a - 1.3).abs() < 1e-3, "a = {a}: 3 steps of 0.1 up");
+        assert!((b - 0.98).abs() < 1e-3, "b = {b}: 2 steps of 0.01 down");
+        // The report: the last discriminator step's estimate (before its update, a = 1.2),
+        // the other player's terms and loss (before its last update, b = 0.99).
+        let sp = |x: f64| (1.0 + x.exp()).ln();
+        let d_loss = 2.0 * sp(-1.2);
+        assert_eq!(r.joint_kl.terms[0].0, "forward_kl");
+        assert!((r.joint_kl.terms[0].1 - 1.2).abs() < 1e-3);
+        assert_eq!(r.joint_kl.terms[1].0, "drift");
+        assert!((r.loss - 0.99f64 * 0.99).abs() < 1e-3, "{}", r.loss);
+        let names: Vec<&str> = r.metrics.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["toy/d_loss", "toy/g_loss", "toy/d_accuracy"]);
+        assert!((r.metrics[0].1 - d_loss).abs() < 1e-3);
+        assert_eq!(r.metrics[1].1, r.loss);
+        assert_eq!(r.metrics[2].1, 1.0);
     }
 }

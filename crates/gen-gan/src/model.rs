@@ -234,10 +234,6 @@ impl TwoPlayer for Gan {
         &mut self.players
     }
 
-    fn schedule(&self) -> (usize, usize) {
-        (self.cfg.d_steps, self.cfg.g_steps)
-    }
-
     fn tag(&self) -> &'static str {
         "gan"
     }
