@@ -7,7 +7,7 @@
 
 use crate::config::{AliConfig, LatentPrior, PairLoss};
 use candle_core::{DType, Device, Tensor};
-use gen_core::adversarial::{self, softplus, Players, RatioEstimates, TwoPlayer};
+use gen_core::adversarial::{self, softplus, Players, TwoPlayer};
 use gen_core::dist::DiagGaussian;
 use gen_core::model::{Batch, DataInfo, Optimizers};
 use gen_core::nn::{dropout, Activation, Encoder, Linear, Mlp, Params};
@@ -225,13 +225,6 @@ impl TwoPlayer for Ali {
     fn other_terms(&self, batch: &Batch, rng: &mut Rng) -> Result<Terms> {
         let (enc, gen) = self.pairs(&self.input(batch)?, rng, true)?;
         self.pair_terms(&enc, &gen)
-    }
-
-    fn ratio_terms(&self, est: &RatioEstimates) -> Vec<(&'static str, f64)> {
-        vec![
-            ("forward_kl", est.forward_kl),
-            ("reverse_kl", est.reverse_kl),
-        ]
     }
 
     fn other_loss_name(&self) -> Option<&'static str> {

@@ -185,9 +185,15 @@ pub trait TwoPlayer {
     /// The other player's terms for one of its steps; their weighted sum is its loss.
     fn other_terms(&self, batch: &Batch, rng: &mut Rng) -> crate::Result<Terms>;
 
-    /// The discriminator's estimates as this family's joint-KL terms, e.g. `forward_kl`
-    /// and `reverse_kl`, or the AAE's `aggregate_latent_kl`.
-    fn ratio_terms(&self, est: &RatioEstimates) -> Vec<(&'static str, f64)>;
+    /// The discriminator's estimates as this family's joint-KL terms: by default
+    /// `forward_kl` (`E_p[l]`) and `reverse_kl` (`E_q[-l]`), as the GAN and ALI report
+    /// them; the AAE reports `aggregate_latent_kl` instead.
+    fn ratio_terms(&self, est: &RatioEstimates) -> Vec<(&'static str, f64)> {
+        vec![
+            ("forward_kl", est.forward_kl),
+            ("reverse_kl", est.reverse_kl),
+        ]
+    }
 
     /// The name under `tag()` of the other player's whole loss, if it is reported as a
     /// metric (`g_loss`, `eg_loss`).

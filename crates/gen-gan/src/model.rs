@@ -10,7 +10,7 @@
 use crate::config::{GanConfig, Network};
 use crate::dcgan;
 use candle_core::{DType, Device, Tensor};
-use gen_core::adversarial::{self, generator_loss, pack, Players, RatioEstimates, TwoPlayer};
+use gen_core::adversarial::{self, generator_loss, pack, Players, TwoPlayer};
 use gen_core::model::{Batch, DataInfo, Optimizers};
 use gen_core::nn::{Mlp, Params};
 use gen_core::optim::OptimizerConfig;
@@ -275,13 +275,6 @@ impl TwoPlayer for Gan {
                 .part("adversarial", adv, 1.0)
                 .term("generator_drift", none, 0.0))
         }
-    }
-
-    fn ratio_terms(&self, est: &RatioEstimates) -> Vec<(&'static str, f64)> {
-        vec![
-            ("forward_kl", est.forward_kl),
-            ("reverse_kl", est.reverse_kl),
-        ]
     }
 
     fn other_loss_name(&self) -> Option<&'static str> {
