@@ -280,10 +280,14 @@ pub struct ReportMean {
     loss: f64,
     terms: Vec<(String, f64)>,
     metrics: Vec<(String, f64)>,
+    /// Each metric's own weight, beside `metrics` (checkpoints written before it have
+    /// none: every metric then had the reports' whole weight).
+    #[serde(default)]
+    metric_weights: Vec<f64>,
     direction: Option<(KlDirection, bool)>,
 }
 
-/// Checks that a report's `add` has the names of the reports before it (`acc`; any
+/// Checks that a report's terms have the names of the reports before it (`acc`; any
 /// names for the `first`), naming what went missing or appeared.
 fn same_names(
     first: bool,
@@ -317,15 +321,30 @@ fn accumulate(first: bool, acc: &mut Vec<(String, f64)>, add: &[(String, f64)], 
 }
 
 impl ReportMean {
-    /// Adds a report with weight `weight`; its terms and metrics must have the names of
-    /// the reports before it.
+    /// Adds a report with weight `weight`. Its joint-KL terms must have the names of the
+    /// reports before it; a metric is averaged over the reports that have it (an
+    /// evaluation figure may need more examples than a small last batch holds).
     pub fn add(&mut self, r: &Report, weight: usize) -> crate::Result<()> {
         let w = weight as f64;
         let first = self.weight == 0.0;
         same_names(first, &self.terms, &r.joint_kl.terms, "joint-KL terms")?;
-        same_names(first, &self.metrics, &r.metrics, "metrics")?;
         accumulate(first, &mut self.terms, &r.joint_kl.terms, w);
-        accumulate(first, &mut self.metrics, &r.metrics, w);
+        if self.metric_weights.len() != self.metrics.len() {
+            // A mean restored from an older checkpoint: every metric so far had it all.
+            self.metric_weights = vec![self.weight; self.metrics.len()];
+        }
+        for (name, v) in &r.metrics {
+            match self.metrics.iter().position(|(k, _)| k == name) {
+                Some(i) => {
+                    self.metrics[i].1 += v * w;
+                    self.metric_weights[i] += w;
+                }
+                None => {
+                    self.metrics.push((name.clone(), v * w));
+                    self.metric_weights.push(w);
+                }
+            }
+        }
         self.weight += w;
         self.loss += r.loss * w;
         self.direction = Some((r.joint_kl.direction, r.joint_kl.additive));
@@ -350,7 +369,15 @@ impl ReportMean {
                 terms: div(&self.terms),
                 additive,
             },
-            metrics: div(&self.metrics),
+            metrics: self
+                .metrics
+                .iter()
+                .enumerate()
+                .map(|(i, (k, x))| {
+                    let w = self.metric_weights.get(i).copied().unwrap_or(self.weight);
+                    (k.clone(), x / w)
+                })
+                .collect(),
         })
     }
 }
@@ -403,6 +430,32 @@ mod tests {
         assert!(m.add(&shorter, 1).is_err());
         // Nothing of the rejected reports was added.
         assert_eq!(m.mean().unwrap(), report(10.0, 8.0, 2.0));
+    }
+
+    /// A metric only some reports carry is the mean over those (weights 3 and 1 here),
+    /// while the terms and the loss are over all.
+    #[test]
+    fn a_metric_is_averaged_over_the_reports_that_have_it() {
+        let mut m = ReportMean::default();
+        let mut with = report(10.0, 8.0, 2.0);
+        with.metrics = vec![("mmd".into(), 4.0), ("acc".into(), 0.5)];
+        let mut without = report(20.0, 16.0, 4.0);
+        without.metrics = vec![("acc".into(), 1.0)];
+        m.add(&with, 3).unwrap();
+        m.add(&without, 1).unwrap();
+        let r = m.mean().unwrap();
+        assert_eq!(r.loss, 12.5);
+        assert_eq!(r.metrics, vec![("mmd".into(), 4.0), ("acc".into(), 0.625)]);
+        // A mean saved before metrics had weights of their own still averages right.
+        let mut old: ReportMean = serde_json::from_str(
+            r#"{"weight":2.0,"loss":20.0,"terms":[["reconstruction",16.0],["latent_kl",4.0]],
+                "metrics":[["acc",1.0]],"direction":["Forward",true]}"#,
+        )
+        .unwrap();
+        let mut next = report(10.0, 8.0, 2.0);
+        next.metrics = vec![("acc".into(), 1.0)];
+        old.add(&next, 2).unwrap();
+        assert_eq!(old.mean().unwrap().metrics, vec![("acc".into(), 0.75)]);
     }
 
     /// Weighted terms against the loss written out by hand, and the report of the same
