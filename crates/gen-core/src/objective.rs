@@ -8,17 +8,8 @@
 //! weighted sum), takes the gradient step ([`descend`]) and writes the [`Report`], so what
 //! is minimized and what is reported cannot drift apart.
 //!
-//! How each family's terms map onto the divergence:
-//!
-//! | family | direction | terms (weight in the loss) |
-//! |---|---|---|
-//! | VAE | `KL(p ‖ q)` | `reconstruction = E[-log q(x\|z)]` (1), `latent_kl = KL(p(z\|x) ‖ q(z))` (beta, warmed up); the sum is minus the ELBO |
-//! | VAE, IWAE objective | `KL(p ‖ q)` | the same two terms (0: reported), `vae/iwae_bound` (-1) |
-//! | AE | `KL(p ‖ q)` | `reconstruction` (1); a point-mass `p(z\|x)` has no finite KL |
-//! | EM | `KL(p ‖ q)` | `neg_loglik` and `posterior_gap` after each half-step (closed form, no gradient) |
-//! | GAN | `KL(q ‖ p)` with y | `forward_kl`, `reverse_kl` from the discriminator; generator: its adversarial loss (1) and `generator_drift = lambda E\|G(z) - G_old(z)\|^2` (1) |
-//! | AAE | `KL(p ‖ q)` | `reconstruction` (recon_weight), `aggregate_latent_kl ~ KL(p(z) ‖ q(z))` from the latent discriminator; the encoder's adversarial loss (adv_weight) |
-//! | ALI/BiGAN | `KL(q ‖ p)` with y | `forward_kl`, `reverse_kl` from the joint discriminator; encoder and generator: the pair loss (1) |
+//! How each family's terms map onto the divergence is tabled in the README ("One
+//! objective").
 
 use crate::optim::Adam;
 use candle_core::{DType, Tensor};
