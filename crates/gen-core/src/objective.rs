@@ -458,7 +458,7 @@ mod tests {
         let terms = Terms::additive(KlDirection::Forward)
             .term("reconstruction", t(80.0), 1.0)
             .term("latent_kl", t(20.0), 0.25)
-            .metric("vae/iwae_bound", t(-95.0), 0.0)
+            .metric("family/bound", t(-95.0), 0.0)
             .number("acc", 0.5);
         assert_eq!(scalar(&terms.loss().unwrap()).unwrap(), 80.0 + 0.25 * 20.0);
         let r = terms.report().unwrap();
@@ -470,14 +470,14 @@ mod tests {
                 ("joint_kl/total".to_string(), 100.0),
                 ("joint_kl/reconstruction".to_string(), 80.0),
                 ("joint_kl/latent_kl".to_string(), 20.0),
-                ("vae/iwae_bound".to_string(), -95.0),
+                ("family/bound".to_string(), -95.0),
                 ("acc".to_string(), 0.5),
             ]
         );
         // A metric with weight -1 is the loss (the IWAE objective); no weighted term is an error.
         let iwae = Terms::additive(KlDirection::Forward)
             .term("reconstruction", t(80.0), 0.0)
-            .metric("vae/iwae_bound", t(-95.0), -1.0);
+            .metric("family/bound", t(-95.0), -1.0);
         assert_eq!(scalar(&iwae.loss().unwrap()).unwrap(), 95.0);
         assert!(Terms::additive(KlDirection::Forward)
             .term("reconstruction", t(1.0), 0.0)
