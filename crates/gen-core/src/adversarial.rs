@@ -227,25 +227,25 @@ pub fn step<M: TwoPlayer + ?Sized>(
         let terms = m.other_terms(batch, rng)?;
         let loss = terms.loss()?;
         m.players().side.step(&loss)?;
-        last_other = Some((terms, scalar(&loss)?));
+        // Read now, so this step's graph is freed before the next step builds its own.
+        last_other = Some(terms.report_with_loss(scalar(&loss)?)?);
     }
-    let (terms, loss) =
-        last_other.ok_or_else(|| crate::Error::Msg("g_steps must be at least 1".into()))?;
-    report(&*m, &real, &fake, d_loss, &terms, loss)
+    let other = last_other.ok_or_else(|| crate::Error::Msg("g_steps must be at least 1".into()))?;
+    report(&*m, &real, &fake, d_loss, other)
 }
 
 /// The report of a two-player model from the discriminator's logits and loss and the
-/// other player's terms and loss (a training step's, or an evaluation's).
+/// other player's report (a training step's, or an evaluation's).
 pub fn report<M: TwoPlayer + ?Sized>(
     m: &M,
     real_logits: &Tensor,
     fake_logits: &Tensor,
     d_loss: f64,
-    other: &Terms,
-    other_loss: f64,
+    other: Report,
 ) -> crate::Result<Report> {
     let est = ratio_estimates(real_logits, fake_logits)?;
-    let mut r = other.report_with_loss(other_loss)?;
+    let mut r = other;
+    let other_loss = r.loss;
     let mut terms: Vec<(String, f64)> = m
         .ratio_terms(&est)
         .into_iter()
@@ -274,14 +274,7 @@ pub fn evaluation_report<M: TwoPlayer + ?Sized>(
     other: &Terms,
 ) -> crate::Result<Report> {
     let d_loss = scalar(&discriminator_loss(real_logits, fake_logits)?)?;
-    report(
-        m,
-        real_logits,
-        fake_logits,
-        d_loss,
-        other,
-        scalar(&other.loss()?)?,
-    )
+    report(m, real_logits, fake_logits, d_loss, other.report()?)
 }
 
 /// How many updates each player takes per iteration, and their learning rates.
