@@ -214,6 +214,20 @@ impl Gan {
         Ok((term, fake))
     }
 
+    /// The generator's terms on the discriminator's logits of its samples: the
+    /// adversarial loss, and the old-generator term (reported as 0, and not optimized,
+    /// when there is none: `lambda: 0`, or an evaluation).
+    fn generator_terms(&self, fake_logits: &Tensor, drift: Option<Tensor>) -> Result<Terms> {
+        let adv = generator_loss(self.cfg.loss, fake_logits)?;
+        let (drift, weight) = match drift {
+            Some(d) => (d, 1.0),
+            None => (adv.zeros_like()?, 0.0),
+        };
+        Ok(Terms::estimates(KlDirection::Reverse)
+            .part("adversarial", adv, 1.0)
+            .term("generator_drift", drift, weight))
+    }
+
     /// A data batch in the players' space. Images go to [-1, 1], the DCGAN convention:
     /// with pixels in [0, 1] and a sigmoid generator the MLP pair collapsed to one image
     /// within an epoch (so did the same networks in PyTorch); with tanh it does not.
@@ -260,21 +274,13 @@ impl TwoPlayer for Gan {
 
     fn other_terms(&self, batch: &Batch, rng: &mut Rng) -> Result<Terms> {
         let z = self.noise(batch.size(), rng)?;
-        let terms = Terms::estimates(KlDirection::Reverse);
-        if self.cfg.lambda > 0.0 {
+        let (fake, drift) = if self.cfg.lambda > 0.0 {
             let (drift, fake) = self.drift(&z)?;
-            let adv = generator_loss(self.cfg.loss, &self.logits(&fake)?)?;
-            Ok(terms
-                .part("adversarial", adv, 1.0)
-                .term("generator_drift", drift, 1.0))
+            (fake, Some(drift))
         } else {
-            let fake = self.generate(&self.generator, &z, Pass::Train)?;
-            let adv = generator_loss(self.cfg.loss, &self.logits(&fake)?)?;
-            let none = adv.zeros_like()?;
-            Ok(terms
-                .part("adversarial", adv, 1.0)
-                .term("generator_drift", none, 0.0))
-        }
+            (self.generate(&self.generator, &z, Pass::Train)?, None)
+        };
+        self.generator_terms(&self.logits(&fake)?, drift)
     }
 
     fn other_loss_name(&self) -> Option<&'static str> {
@@ -296,12 +302,7 @@ impl Model for Gan {
         let z = self.noise(real.dim(0)?, rng)?;
         let fake = self.generate(&self.generator, &z, Pass::Eval)?.detach();
         let (lr, lf) = (self.logits(&real)?, self.logits(&fake)?);
-        let adv = generator_loss(self.cfg.loss, &lf)?;
-        let none = adv.zeros_like()?;
-        let terms = Terms::estimates(KlDirection::Reverse)
-            .part("adversarial", adv, 1.0)
-            .term("generator_drift", none, 0.0);
-        adversarial::evaluation_report(self, &lr, &lf, &terms)
+        adversarial::evaluation_report(self, &lr, &lf, &self.generator_terms(&lf, None)?)
     }
 
     fn params(&self) -> &Params {
