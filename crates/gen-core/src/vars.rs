@@ -107,8 +107,6 @@ impl Vb {
         let t = match init {
             Init::Uniform(bound) => rng.rand_uniform(shape, -bound, bound, dtype, device)?,
             Init::Normal { mean, std } => ((rng.randn(shape, dtype, device)? * std)? + mean)?,
-            Init::Const(0.0) => Tensor::zeros(shape, dtype, device)?,
-            Init::Const(1.0) => Tensor::ones(shape, dtype, device)?,
             Init::Const(c) => (Tensor::ones(shape, dtype, device)? * c)?,
         };
         let var = params.add(full.clone(), t)?;
