@@ -280,12 +280,7 @@ pub struct ReportMean {
 
 /// Checks that a report's terms have the names of the reports before it (`acc`; any
 /// names for the `first`), naming what went missing or appeared.
-fn same_names(
-    first: bool,
-    acc: &[(String, f64)],
-    add: &[(String, f64)],
-    what: &str,
-) -> crate::Result<()> {
+fn same_names(first: bool, acc: &[(String, f64)], add: &[(String, f64)]) -> crate::Result<()> {
     let names = |v: &[(String, f64)]| v.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
     let (had, has) = (names(acc), names(add));
     if first || had == has {
@@ -294,7 +289,7 @@ fn same_names(
     let gone: Vec<_> = had.iter().filter(|k| !has.contains(k)).collect();
     let new: Vec<_> = has.iter().filter(|k| !had.contains(k)).collect();
     Err(crate::Error::Msg(format!(
-        "the {what} of a report changed: earlier steps had {had:?}, this one {has:?} \
+        "the joint-KL terms of a report changed: earlier steps had {had:?}, this one {has:?} \
          (missing {gone:?}, new {new:?}); a family must report the same terms every step"
     )))
 }
@@ -318,7 +313,7 @@ impl ReportMean {
     pub fn add(&mut self, r: &Report, weight: usize) -> crate::Result<()> {
         let w = weight as f64;
         let first = self.weight == 0.0;
-        same_names(first, &self.terms, &r.joint_kl.terms, "joint-KL terms")?;
+        same_names(first, &self.terms, &r.joint_kl.terms)?;
         accumulate(first, &mut self.terms, &r.joint_kl.terms, w);
         if self.metric_weights.len() != self.metrics.len() {
             // A mean restored from an older checkpoint: every metric so far had it all.
