@@ -88,6 +88,8 @@ fn time_reference(b: usize, args: &BenchArgs) -> Result<Vec<f64>> {
         },
         classes: None,
         modes: None,
+        train_size: 1000,
+        targets: None,
     };
     let mut rng = Rng::new(0);
     let gen_core::Build::Steps(build) = entry.build else {
@@ -107,10 +109,7 @@ fn time_reference(b: usize, args: &BenchArgs) -> Result<Vec<f64>> {
             let x: Vec<f32> = (0..b * 784)
                 .map(|_| (rng.uniform() > 0.5) as u8 as f32)
                 .collect();
-            Ok(Batch {
-                x: Tensor::from_vec(x, (b, 784), &Device::Cpu)?,
-                labels: None,
-            })
+            Ok(Batch::inputs(Tensor::from_vec(x, (b, 784), &Device::Cpu)?))
         })
         .collect::<Result<_>>()?;
     let mut noise = Rng::new(1);

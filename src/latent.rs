@@ -52,7 +52,7 @@ fn check_ext(path: &Path, ext: &str) -> Result<()> {
 }
 
 fn test_rows(run: &Run, idx: &[usize]) -> Result<Tensor> {
-    let (x, _) = run.data.test.gather(idx, None);
+    let x = run.data.test.gather(idx, None).x;
     Ok(Tensor::from_vec(
         x,
         (idx.len(), run.data.test.dim),

@@ -8,6 +8,7 @@ pub const MODELS: &[&ModelEntry] = &[
     &gen_gan::ENTRY,
     &gen_aae::ENTRY,
     &gen_ali::ENTRY,
+    &gen_bnn::ENTRY,
 ];
 
 pub fn find(name: &str) -> Option<&'static ModelEntry> {

@@ -1,7 +1,7 @@
 //! What a run writes besides checkpoints: TensorBoard events and PNG files.
 
 use anyhow::{Context, Result};
-use candle_core::DType;
+use candle_core::{DType, Tensor};
 use gen_core::nn::Params;
 use gen_core::picture::Picture;
 use gen_core::Report;
@@ -64,14 +64,23 @@ impl Summaries {
         std::fs::write(&path, png).with_context(|| format!("writing {}", path.display()))
     }
 
-    pub fn histograms(&mut self, params: &Params, step: u64) -> Result<()> {
-        for (name, var) in params.named() {
-            let v: Vec<f64> = var.flatten_all()?.to_dtype(DType::F64)?.to_vec1()?;
-            self.writer.add_histogram(
-                &format!("weights/{name}"),
-                &Histogram::from_values(v),
-                step,
-            )?;
+    /// Every parameter under `weights/<name>`, and the model's own `extra` tensors under
+    /// their tags (e.g. posterior scales).
+    pub fn histograms(
+        &mut self,
+        params: &Params,
+        extra: &[(String, Tensor)],
+        step: u64,
+    ) -> Result<()> {
+        let named = params
+            .named()
+            .iter()
+            .map(|(name, var)| (format!("weights/{name}"), var.as_tensor()))
+            .chain(extra.iter().map(|(tag, t)| (tag.clone(), t)));
+        for (tag, t) in named {
+            let v: Vec<f64> = t.flatten_all()?.to_dtype(DType::F64)?.to_vec1()?;
+            self.writer
+                .add_histogram(&tag, &Histogram::from_values(v), step)?;
         }
         Ok(())
     }

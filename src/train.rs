@@ -178,7 +178,7 @@ fn train_steps(
             sums.pictures(&pics, epoch, step)?;
         }
         if every(cfg.log.histograms_every, epoch) {
-            sums.histograms(model.params(), step)?;
+            sums.histograms(model.params(), &model.histograms()?, step)?;
         }
         saver.save(model.as_ref(), &pos, &mut sums)?;
         let mode_line = modes
@@ -264,17 +264,22 @@ pub struct Trainer<'a> {
 }
 
 impl Trainer<'_> {
-    fn batch(&self, x: Vec<f32>, labels: Option<Vec<u32>>, dim: usize) -> Result<Batch> {
-        let n = x.len() / dim;
+    fn batch(&self, rows: gen_data::Rows, split: &Split) -> Result<Batch> {
+        let n = rows.x.len() / split.dim;
+        let dev = &self.device;
         Ok(Batch {
-            x: Tensor::from_vec(x, (n, dim), &self.device)?,
-            labels: labels.map(|l| Tensor::new(l, &self.device)).transpose()?,
+            x: Tensor::from_vec(rows.x, (n, split.dim), dev)?,
+            labels: rows.labels.map(|l| Tensor::new(l, dev)).transpose()?,
+            targets: rows
+                .targets
+                .map(|t| Tensor::from_vec(t, (n, split.target_dim), dev))
+                .transpose()?,
         })
     }
 
     pub fn test_batch(&self, idx: &[usize]) -> Result<Batch> {
-        let (x, l) = self.data.test.gather(idx, None);
-        self.batch(x, l, self.data.test.dim)
+        let rows = self.data.test.gather(idx, None);
+        self.batch(rows, &self.data.test)
     }
 
     /// One pass over the shuffled training set (or the rest of one a checkpoint stopped
@@ -310,8 +315,8 @@ impl Trainer<'_> {
         let mut seen = 0usize;
         let mut skipped_in_a_row = 0;
         for (i, idx) in order.chunks(bs).enumerate().skip(done) {
-            let (x, l) = self.data.train_batch(idx, &mut pos.data_rng);
-            let batch = self.batch(x, l, train.dim)?;
+            let rows = self.data.train_batch(idx, &mut pos.data_rng);
+            let batch = self.batch(rows, train)?;
             let before = match self.cfg.train.on_nonfinite {
                 OnNonFinite::SkipBatch => Some(deep_copy(model.state()?)?),
                 OnNonFinite::Stop => None,

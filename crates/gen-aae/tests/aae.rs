@@ -40,10 +40,7 @@ fn circle(n: usize, rng: &mut Rng) -> Batch {
             [x as f32, y as f32, (x - y) as f32, (x + y) as f32]
         })
         .collect();
-    Batch {
-        x: Tensor::from_vec(v, (n, 4), &Device::Cpu).unwrap(),
-        labels: None,
-    }
+    Batch::inputs(Tensor::from_vec(v, (n, 4), &Device::Cpu).unwrap())
 }
 
 fn mmd(model: &Aae, held_out: &Batch) -> f64 {
@@ -62,6 +59,8 @@ fn run(adv_weight: f64, encoder: EncoderKind, steps: usize) -> (f64, f64) {
         kind: DataKind::Points { dim: 4 },
         classes: None,
         modes: None,
+        train_size: 1000,
+        targets: None,
     };
     let opt = OptimizerConfig {
         lr: 1e-3,
@@ -130,6 +129,7 @@ fn clusters(n: usize, rng: &mut Rng) -> Batch {
     Batch {
         x: Tensor::from_vec(x, (n, 4), &Device::Cpu).unwrap(),
         labels: Some(Tensor::new(labels, &Device::Cpu).unwrap()),
+        targets: None,
     }
 }
 
@@ -150,6 +150,8 @@ fn supervised_prior_puts_each_class_in_its_component() {
         kind: DataKind::Points { dim: 4 },
         classes: Some(4),
         modes: None,
+        train_size: 1000,
+        targets: None,
     };
     let opt = OptimizerConfig {
         lr: 1e-3,

@@ -285,10 +285,7 @@ impl Model for Ali {
 
     /// Encoder means `E[z|x]` for `x` in the data's space.
     fn encode(&self, x: &Tensor) -> Result<Option<Tensor>> {
-        let batch = Batch {
-            x: x.clone(),
-            labels: None,
-        };
+        let batch = Batch::inputs(x.clone());
         Ok(Some(self.posterior(&self.input(&batch)?)?.0.detach()))
     }
 

@@ -37,10 +37,7 @@ fn ring(n: usize, rng: &mut Rng) -> Batch {
             ]
         })
         .collect();
-    Batch {
-        x: Tensor::from_vec(v, (n, 2), &Device::Cpu).unwrap(),
-        labels: None,
-    }
+    Batch::inputs(Tensor::from_vec(v, (n, 2), &Device::Cpu).unwrap())
 }
 
 /// Held-out estimates of KL(p || q) every 50 of `iterations`.
@@ -50,6 +47,8 @@ fn forward_kl_trace(g_lr: f64, iterations: usize) -> Vec<f64> {
         kind: DataKind::Points { dim: 2 },
         classes: None,
         modes: None,
+        train_size: 1000,
+        targets: None,
     };
     let opt = OptimizerConfig {
         lr: 1e-3,

@@ -39,6 +39,12 @@ impl BayesLinear {
     }
 
     /// The posterior scales `softplus(rho)` of the weights and the biases.
+    /// The posterior variances `softplus(rho)^2` of the weights and the biases (one fused
+    /// pass each way on the CPU).
+    pub fn variances(&self) -> Result<(Tensor, Tensor)> {
+        Ok((variance(&self.weight_rho)?, variance(&self.bias_rho)?))
+    }
+
     pub fn sigmas(&self) -> Result<(Tensor, Tensor)> {
         Ok((softplus(&self.weight_rho)?, softplus(&self.bias_rho)?))
     }
@@ -65,9 +71,9 @@ impl BayesLinear {
     /// The pre-activations' mean and variance at inputs `x` under the posterior:
     /// `x mu_w + mu_b` and `x^2 sigma_w^2 + sigma_b^2` (independent weights).
     pub fn moments(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
-        let (ws, bs) = self.sigmas()?;
+        let (wv, bv) = self.variances()?;
         let mean = x.matmul(&self.weight_mu)?.broadcast_add(&self.bias_mu)?;
-        let var = x.sqr()?.matmul(&ws.sqr()?)?.broadcast_add(&bs.sqr()?)?;
+        let var = x.sqr()?.matmul(&wv)?.broadcast_add(&bv)?;
         Ok((mean, var))
     }
 
@@ -93,4 +99,12 @@ impl BayesLinear {
         let b = prior.kl(&self.bias_mu, &draw.bias_sigma, &draw.bias)?;
         w + b
     }
+}
+
+/// `softplus(rho)^2`, fused on the CPU.
+pub fn variance(rho: &Tensor) -> Result<Tensor> {
+    if gen_core::kernels::fused::fusable(rho) {
+        return gen_core::kernels::fused::softplus_sq(rho);
+    }
+    softplus(rho)?.sqr()
 }

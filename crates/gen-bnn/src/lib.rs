@@ -4,15 +4,47 @@
 //! The weights are a global latent `z = θ`: the inference side is a diagonal Gaussian
 //! `Q(θ)` (a mean and a softplus-parameterized scale per weight and bias), the generative
 //! side `P(θ) P(y|x, θ)`. Since every example shares θ, the joint KL per example is
-//! `E_Q[-log P(y|x, θ)] + KL(Q(θ) || P(θ)) / N`, minus the ELBO per example.
+//! `E_Q[-log P(y|x, θ)] + KL(Q(θ) || P(θ)) / N`, minus the ELBO per example: the terms
+//! `nll` and `weight_kl`.
 //!
-//! This crate holds the layer ([`BayesLinear`]: weights sampled per minibatch, or the
-//! local reparameterization of the pre-activations) and the priors ([`WeightPrior`]: a
-//! Gaussian, or Blundell's scale mixture). The family around them (config, networks,
-//! likelihoods, evaluation) is not built yet.
+//! - [`BayesLinear`], [`BayesConv`]: layers that draw their weights per minibatch, or
+//!   their pre-activations per example (the local reparameterization);
+//! - [`WeightPrior`]: a Gaussian, or Blundell's scale mixture;
+//! - [`Bnn`]: the family (an MLP or LeNet-5; categorical or Gaussian likelihood; point
+//!   weights as the baseline), with its config [`BnnConfig`].
 
+mod config;
+mod conv;
 mod layer;
+mod likelihood;
+mod model;
+mod net;
 mod prior;
 
-pub use layer::BayesLinear;
+pub use config::{BnnConfig, Estimator, KlWeighting, Likelihood, Network, Weights};
+pub use conv::BayesConv;
+pub use layer::{BayesLinear, Draw};
+pub use model::Bnn;
+pub use net::{Net, Pass};
 pub use prior::WeightPrior;
+
+use gen_core::{Build, BuildContext, Model, ModelEntry, Result};
+
+/// The registration the `gen` binary lists.
+pub const ENTRY: ModelEntry = ModelEntry {
+    name: "bnn",
+    about: "Bayesian neural network (Bayes by Backprop): weights as the latent, nll + KL(Q(θ)||P(θ))/N; point weights as the baseline",
+    build: Build::Steps(build),
+};
+
+fn build(ctx: BuildContext<'_>) -> Result<Box<dyn Model>> {
+    let cfg: BnnConfig = ctx.model_config()?;
+    Ok(Box::new(Bnn::new(
+        cfg,
+        ctx.data,
+        ctx.optimizer.clone(),
+        ctx.device,
+        ctx.dtype,
+        ctx.rng,
+    )?))
+}

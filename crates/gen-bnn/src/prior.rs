@@ -8,7 +8,7 @@ const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
 
 /// `P(θ)`, the same for every weight.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum WeightPrior {
     /// `N(0, sigma^2)`.
     Gaussian { sigma: f64 },
@@ -23,6 +23,29 @@ fn log_normal(w: &Tensor, sigma: f64) -> Result<Tensor> {
 }
 
 impl WeightPrior {
+    /// The same prior for gen-kernels' fused KL.
+    pub fn fused(&self) -> gen_core::kernels::fused::Prior {
+        use gen_core::kernels::fused::Prior;
+        match *self {
+            WeightPrior::Gaussian { sigma } => Prior::Gaussian { sigma },
+            WeightPrior::ScaleMixture { pi, sigma1, sigma2 } => {
+                Prior::ScaleMixture { pi, sigma1, sigma2 }
+            }
+        }
+    }
+
+    /// `KL(N(mean, softplus(rho)^2) || P)` summed over every element, as [`WeightPrior::kl`]
+    /// (the mixture's estimate at `w = mean + softplus(rho) eps`), in one fused pass on the
+    /// CPU.
+    pub fn kl_rho(&self, mean: &Tensor, rho: &Tensor, eps: &Tensor) -> Result<Tensor> {
+        if gen_core::kernels::fused::fusable(mean) {
+            return gen_core::kernels::fused::weight_kl(mean, rho, eps, self.fused());
+        }
+        let sigma = gen_core::adversarial::softplus(rho)?;
+        let w = (mean + (&sigma * eps)?)?;
+        self.kl(mean, &sigma, &w)
+    }
+
     /// `log P(w)` element-wise.
     pub fn log_prob(&self, w: &Tensor) -> Result<Tensor> {
         match *self {

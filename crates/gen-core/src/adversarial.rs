@@ -435,10 +435,8 @@ mod tests {
             b,
             calls: Default::default(),
         };
-        let batch = Batch {
-            x: Tensor::zeros((1, 1), candle_core::DType::F64, &Device::Cpu).unwrap(),
-            labels: None,
-        };
+        let batch =
+            Batch::inputs(Tensor::zeros((1, 1), candle_core::DType::F64, &Device::Cpu).unwrap());
         let r = step(&mut toy, &batch, &mut Rng::new(1)).unwrap();
         assert_eq!(*toy.calls.borrow(), ["d", "d", "d", "hook", "g", "g"]);
         // Each optimizer stepped its own player's times, at its own learning rate: Adam's

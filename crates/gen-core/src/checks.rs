@@ -72,6 +72,8 @@ mod tests {
             kind,
             classes,
             modes: None,
+            train_size: 1000,
+            targets: None,
         }
     }
 

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod adversarial;
+pub mod calibration;
 pub mod checks;
 pub mod config;
 pub mod device;
@@ -34,7 +35,7 @@ pub mod vars;
 
 pub use error::{Error, Result};
 pub use fit::{FitModel, FitObserver, Iteration, Points};
-pub use model::{Batch, Build, BuildContext, DataInfo, EvalOptions, Model, ModelEntry};
+pub use model::{Batch, Build, BuildContext, DataInfo, EvalOptions, Model, ModelEntry, Prediction};
 pub use objective::{descend, JointKl, KlDirection, Report, ReportMean, Terms};
 pub use rng::Rng;
 /// The YAML library configs are read with, re-exported so model crates use the same one.

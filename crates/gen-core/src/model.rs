@@ -12,14 +12,33 @@ use crate::{KlDirection, Report, Result, Rng};
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
 
-/// One minibatch: inputs `x` of shape `(B, ...)` and optional class labels `(B,)` (u32).
+/// One minibatch: inputs `x` of shape `(B, ...)`, optional class labels `(B,)` (u32) and
+/// optional regression targets `(B, targets)`.
 #[derive(Clone, Debug)]
 pub struct Batch {
     pub x: Tensor,
     pub labels: Option<Tensor>,
+    pub targets: Option<Tensor>,
 }
 
 impl Batch {
+    /// Inputs alone (no labels, no targets).
+    pub fn inputs(x: Tensor) -> Self {
+        Batch {
+            x,
+            labels: None,
+            targets: None,
+        }
+    }
+
+    /// Inputs with class labels.
+    pub fn labelled(x: Tensor, labels: Tensor) -> Self {
+        Batch {
+            labels: Some(labels),
+            ..Batch::inputs(x)
+        }
+    }
+
     pub fn size(&self) -> usize {
         self.x.dims().first().copied().unwrap_or(0)
     }
@@ -47,6 +66,44 @@ pub struct DataInfo {
     pub classes: Option<usize>,
     /// The modes, for toy sets made of known Gaussians (ring, grid).
     pub modes: Option<crate::modes::KnownModes>,
+    /// Training examples: the `N` a global latent's KL is shared by (Bayesian weights).
+    pub train_size: usize,
+    /// Regression targets, when the data has them.
+    pub targets: Option<Targets>,
+}
+
+/// Regression targets: their number per example, and their mean and standard deviation
+/// over the training set (so a network can predict in standardized units).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Targets {
+    pub dim: usize,
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+}
+
+impl Targets {
+    /// The targets' count, mean and standard deviation (1 where a column is constant) of
+    /// rows of `dim` values.
+    pub fn of(values: &[f32], dim: usize) -> Targets {
+        let n = (values.len() / dim.max(1)).max(1) as f64;
+        let mut mean = vec![0.0; dim];
+        for row in values.chunks(dim) {
+            for (m, &v) in mean.iter_mut().zip(row) {
+                *m += v as f64 / n;
+            }
+        }
+        let mut var = vec![0.0; dim];
+        for row in values.chunks(dim) {
+            for ((s, &v), m) in var.iter_mut().zip(row).zip(&mean) {
+                *s += (v as f64 - m).powi(2) / n;
+            }
+        }
+        let std = var
+            .into_iter()
+            .map(|v| if v > 0.0 { v.sqrt() } else { 1.0 })
+            .collect();
+        Targets { dim, mean, std }
+    }
 }
 
 impl DataInfo {
@@ -122,6 +179,18 @@ pub enum Build {
     Steps(fn(BuildContext<'_>) -> Result<Box<dyn Model>>),
     /// Closed-form iterations on the whole training set ([`crate::fit::FitModel`], e.g. EM).
     Fit(fn(BuildContext<'_>) -> Result<Box<dyn crate::fit::FitModel>>),
+}
+
+/// A predictive model's output at a batch of inputs (the Monte-Carlo predictive of a
+/// Bayesian network, or a point network's): what `gen eval`'s calibration figures and `gen
+/// predict` read.
+#[derive(Clone, Debug)]
+pub enum Prediction {
+    /// Class probabilities `(n, classes)`, each row summing to 1.
+    Classes(Tensor),
+    /// A Gaussian per target: `mean` and `variance`, both `(n, targets)`, in the targets'
+    /// own units (the variance includes the noise).
+    Values { mean: Tensor, variance: Tensor },
 }
 
 /// Settings of `gen eval` for figures too costly to compute every epoch.
@@ -274,5 +343,18 @@ pub trait Model: Send {
     fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
         let _ = (n, rng);
         Ok(None)
+    }
+
+    /// The predictive distribution of labels or targets at inputs `x`, or `None` if the
+    /// model does not predict (the generative families).
+    fn predict(&self, x: &Tensor, rng: &mut Rng) -> Result<Option<Prediction>> {
+        let _ = (x, rng);
+        Ok(None)
+    }
+
+    /// Tensors besides the parameters worth a TensorBoard histogram (e.g. the posterior
+    /// scales of Bayesian weights), by tag.
+    fn histograms(&self) -> Result<Vec<(String, Tensor)>> {
+        Ok(vec![])
     }
 }

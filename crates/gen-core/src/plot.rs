@@ -1,7 +1,10 @@
 //! A small raster canvas for 2-D figures: scatter plots of points (data, samples, codes)
-//! and the 2-sigma ellipses of Gaussians, drawn straight into a [`Picture`].
+//! and the 2-sigma ellipses of Gaussians, drawn straight into a [`Picture`]; the
+//! predictive figures (reliability diagram, regression band) are in [`predictive`].
 
 use crate::picture::Picture;
+
+pub mod predictive;
 
 /// Ten distinguishable colours (matplotlib's tab10), for classes and components.
 pub const PALETTE: [[u8; 3]; 10] = [
@@ -91,6 +94,38 @@ impl Canvas {
                     self.blend(px.round() as i64 + dx, py.round() as i64 + dy, color, alpha);
                 }
             }
+        }
+    }
+
+    /// Fills the data-space rectangle `[x0, x1] x [y0, y1]` with `color` at opacity `alpha`.
+    pub fn fill_rect(&mut self, [x0, x1, y0, y1]: [f64; 4], color: [u8; 3], alpha: f64) {
+        let (a, b) = (self.to_pixel(x0, y0), self.to_pixel(x1, y1));
+        if !(a.0.is_finite() && a.1.is_finite() && b.0.is_finite() && b.1.is_finite()) {
+            return;
+        }
+        let max = self.size as f64;
+        let (px0, px1) = (a.0.min(b.0).max(-1.0), a.0.max(b.0).min(max));
+        let (py0, py1) = (a.1.min(b.1).max(-1.0), a.1.max(b.1).min(max));
+        for py in py0.round() as i64..=py1.round() as i64 {
+            for px in px0.round() as i64..=px1.round() as i64 {
+                self.blend(px, py, color, alpha);
+            }
+        }
+    }
+
+    /// A straight line between two data points, `width` pixels wide.
+    pub fn segment(&mut self, from: [f64; 2], to: [f64; 2], width: f64, color: [u8; 3]) {
+        let (a, b) = (self.to_pixel(from[0], from[1]), self.to_pixel(to[0], to[1]));
+        let len = ((b.0 - a.0).powi(2) + (b.1 - a.1).powi(2)).sqrt();
+        if !len.is_finite() {
+            return;
+        }
+        let steps = (len.ceil() as usize).clamp(1, 4 * self.size);
+        for i in 0..=steps {
+            let t = i as f64 / steps as f64;
+            let x = from[0] + t * (to[0] - from[0]);
+            let y = from[1] + t * (to[1] - from[1]);
+            self.dot(x, y, width / 2.0, color, 1.0);
         }
     }
 

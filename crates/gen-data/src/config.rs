@@ -13,6 +13,9 @@ pub enum DatasetName {
     Grid,
     Spiral,
     Moons,
+    /// Regression toy: `y = x^3 + eps`, `eps ~ N(0, sigma^2)` (sigma 3), x uniform in
+    /// [-4, 4] (Hernandez-Lobato and Adams 2015).
+    Cubic,
     /// Points read from `train` / `test` files.
     File,
 }
@@ -26,15 +29,22 @@ impl DatasetName {
             DatasetName::Grid => "grid",
             DatasetName::Spiral => "spiral",
             DatasetName::Moons => "moons",
+            DatasetName::Cubic => "cubic",
             DatasetName::File => "file",
         }
     }
 
+    /// The 2-D toy densities (ring, grid, spiral, moons).
     pub fn is_toy(self) -> bool {
         !matches!(
             self,
-            DatasetName::Mnist | DatasetName::FashionMnist | DatasetName::File
+            DatasetName::Mnist | DatasetName::FashionMnist | DatasetName::File | DatasetName::Cubic
         )
+    }
+
+    /// Sets sampled from a seed (the 2-D toys and the regression toy).
+    pub fn is_sampled(self) -> bool {
+        self.is_toy() || self == DatasetName::Cubic
     }
 }
 
@@ -90,6 +100,27 @@ pub struct DataConfig {
     /// labelled "test" are computed on the training points.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<PathBuf>,
+    /// `name: file`: the columns that are regression targets (by index from 0, or by a
+    /// `.csv` header's name); the other columns are the inputs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub targets: Vec<Column>,
+}
+
+/// A column of a data file: its index from 0, or its name in a `.csv` header.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Column {
+    Index(usize),
+    Name(String),
+}
+
+impl std::fmt::Display for Column {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Column::Index(i) => write!(f, "{i}"),
+            Column::Name(n) => write!(f, "`{n}`"),
+        }
+    }
 }
 
 fn default_train_size() -> usize {
@@ -118,6 +149,20 @@ impl DataConfig {
             }
             return Ok(());
         }
+        if !self.targets.is_empty() {
+            return bad(
+                "targets",
+                format!(
+                    "target columns are read only with `name: file`; `{}` {}",
+                    self.name.as_str(),
+                    if self.name == DatasetName::Cubic {
+                        "has its target already"
+                    } else {
+                        "has none"
+                    }
+                ),
+            );
+        }
         for (key, given) in [("train", &self.train), ("test", &self.test)] {
             if given.is_some() {
                 return bad(
@@ -129,7 +174,7 @@ impl DataConfig {
                 );
             }
         }
-        if self.name.is_toy() {
+        if self.name.is_sampled() {
             if self.train_size == 0 || self.test_size == 0 {
                 return bad(
                     "train_size",
@@ -140,7 +185,7 @@ impl DataConfig {
                 return bad(
                     "pixels",
                     format!(
-                        "`{}` is a set of 2-D points; binarization applies to images only",
+                        "`{}` is a set of points; binarization applies to images only",
                         self.name.as_str()
                     ),
                 );

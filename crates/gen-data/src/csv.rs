@@ -15,6 +15,7 @@ pub fn parse(text: &str) -> Result<Array2, String> {
     let mut data = Vec::new();
     let mut cols: Option<(usize, usize)> = None; // (columns, line where they were set)
     let mut rows = 0;
+    let mut names = vec![];
     for (i, line) in text.lines().enumerate() {
         let line_no = i + 1;
         let line = line.trim();
@@ -35,6 +36,7 @@ pub fn parse(text: &str) -> Result<Array2, String> {
             Ok(v) => v,
             Err(_) if rows == 0 && cols.is_none() => {
                 cols = Some((fields.len(), line_no)); // a header names the columns
+                names = fields.iter().map(|f| f.to_string()).collect();
                 continue;
             }
             Err((c, f)) => {
@@ -61,7 +63,12 @@ pub fn parse(text: &str) -> Result<Array2, String> {
     if rows == 0 {
         return Err("no numeric rows".into());
     }
-    Ok(Array2 { rows, cols, data })
+    Ok(Array2 {
+        rows,
+        cols,
+        data,
+        names,
+    })
 }
 
 #[cfg(test)]
@@ -73,6 +80,7 @@ mod tests {
         let a = parse("# made by hand\nx,y\n1, 2\n\n3.5,-4e1\n").unwrap();
         assert_eq!((a.rows, a.cols), (2, 2));
         assert_eq!(a.data, vec![1.0, 2.0, 3.5, -40.0]);
+        assert_eq!(a.names, vec!["x", "y"]);
         let b = parse("1 2 3\n4\t5 6\n").unwrap();
         assert_eq!((b.rows, b.cols), (2, 3));
     }

@@ -1,14 +1,15 @@
 //! Loaded datasets: flat `f32` rows, labels, and batch assembly.
 
-use crate::config::{DataConfig, DatasetName, Pixels};
+use crate::config::{Column, DataConfig, DatasetName, Pixels};
 use crate::error::DataError;
 use crate::source::Locator;
 use crate::{idx, points_file, toy};
-use gen_core::model::{DataInfo, DataKind};
+use gen_core::model::{DataInfo, DataKind, Targets};
 use gen_core::Rng;
 use std::path::Path;
 
-/// One split: `n` rows of `dim` values, and labels when the data has them.
+/// One split: `n` rows of `dim` values, and labels or regression targets when the data
+/// has them.
 #[derive(Clone, Debug)]
 pub struct Split {
     pub x: Vec<f32>,
@@ -16,8 +17,19 @@ pub struct Split {
     /// closed-form fits (EM) use these.
     pub x_f64: Option<Vec<f64>>,
     pub labels: Option<Vec<u32>>,
+    /// Rows of `target_dim` regression targets.
+    pub targets: Option<Vec<f32>>,
+    pub target_dim: usize,
     pub n: usize,
     pub dim: usize,
+}
+
+/// Rows copied out of a split: flat inputs, and their labels and targets if any.
+#[derive(Clone, Debug)]
+pub struct Rows {
+    pub x: Vec<f32>,
+    pub labels: Option<Vec<u32>>,
+    pub targets: Option<Vec<f32>>,
 }
 
 impl Split {
@@ -26,11 +38,7 @@ impl Split {
     }
 
     /// Copies rows `idx` into a flat buffer, binarizing with `rng` if given (dynamic pixels).
-    pub fn gather(
-        &self,
-        idx: &[usize],
-        binarize: Option<&mut Rng>,
-    ) -> (Vec<f32>, Option<Vec<u32>>) {
+    pub fn gather(&self, idx: &[usize], binarize: Option<&mut Rng>) -> Rows {
         let mut x = Vec::with_capacity(idx.len() * self.dim);
         for &i in idx {
             x.extend_from_slice(self.row(i));
@@ -42,7 +50,13 @@ impl Split {
             .labels
             .as_ref()
             .map(|l| idx.iter().map(|&i| l[i]).collect());
-        (x, labels)
+        let d = self.target_dim;
+        let targets = self.targets.as_ref().map(|t| {
+            idx.iter()
+                .flat_map(|&i| t[i * d..(i + 1) * d].iter().copied())
+                .collect()
+        });
+        Rows { x, labels, targets }
     }
 }
 
@@ -85,6 +99,9 @@ impl Dataset {
         if cfg.name.is_toy() {
             return Ok(Self::toy(cfg));
         }
+        if cfg.name == DatasetName::Cubic {
+            return Ok(Self::cubic(cfg));
+        }
         if cfg.name == DatasetName::File {
             return Self::files(cfg);
         }
@@ -125,6 +142,8 @@ impl Dataset {
                 },
                 classes: Some(10),
                 modes: None,
+                train_size: train.n,
+                targets: None,
             },
             pixels: cfg.pixels,
             train,
@@ -142,6 +161,8 @@ impl Dataset {
                 x,
                 x_f64: None,
                 labels: Some(labels),
+                targets: None,
+                target_dim: 0,
                 n,
                 dim: 2,
             }
@@ -166,11 +187,49 @@ impl Dataset {
                         sigma: cfg.sigma.unwrap_or(toy::default_sigma(cfg.name)),
                     }
                 }),
+                train_size: cfg.train_size,
+                targets: None,
             },
             pixels: Pixels::Continuous,
             test_is_train: false,
             train: split(cfg.train_size, &mut rng),
             test: split(cfg.test_size, &mut test_rng),
+        }
+    }
+
+    /// The regression toy `y = x^3 + eps` ([`toy::cubic`]); test points from the same
+    /// distribution, drawn from a fork of the seed.
+    fn cubic(cfg: &DataConfig) -> Dataset {
+        let mut rng = Rng::new(cfg.seed);
+        let mut test_rng = rng.fork();
+        let sigma = cfg.sigma.unwrap_or(toy::CUBIC_SIGMA);
+        let split = |n, rng: &mut Rng| {
+            let (x, y) = toy::cubic(n, sigma, rng);
+            Split {
+                x,
+                x_f64: None,
+                labels: None,
+                targets: Some(y),
+                target_dim: 1,
+                n,
+                dim: 1,
+            }
+        };
+        let train = split(cfg.train_size, &mut rng);
+        let test = split(cfg.test_size, &mut test_rng);
+        Dataset {
+            info: DataInfo {
+                name: "cubic".into(),
+                kind: DataKind::Points { dim: 1 },
+                classes: None,
+                modes: None,
+                train_size: train.n,
+                targets: Some(Targets::of(train.targets.as_deref().unwrap_or(&[]), 1)),
+            },
+            pixels: Pixels::Continuous,
+            test_is_train: false,
+            train,
+            test,
         }
     }
 
@@ -199,30 +258,43 @@ impl Dataset {
             }
             None => train.clone(),
         };
-        let split = |a: crate::npy::Array2| Split {
-            x: a.data.iter().map(|&v| v as f32).collect(),
-            x_f64: Some(a.data),
-            labels: None,
-            n: a.rows,
-            dim: a.cols,
+        let target_cols = target_columns(&cfg.targets, &train, train_path)?;
+        let split = |a: crate::npy::Array2| {
+            let (x, targets) = split_columns(&a.data, a.cols, &target_cols);
+            Split {
+                x: x.iter().map(|&v| v as f32).collect(),
+                x_f64: Some(x),
+                labels: None,
+                targets: (!target_cols.is_empty())
+                    .then(|| targets.iter().map(|&v| v as f32).collect()),
+                target_dim: target_cols.len(),
+                n: a.rows,
+                dim: a.cols - target_cols.len(),
+            }
         };
-        let dim = train.cols;
+        let (train, test) = (split(train), split(test));
+        let targets = train
+            .targets
+            .as_deref()
+            .map(|t| Targets::of(t, train.target_dim));
         Ok(Dataset {
             info: DataInfo {
                 name: train_path.display().to_string(),
-                kind: DataKind::Points { dim },
+                kind: DataKind::Points { dim: train.dim },
                 classes: None,
                 modes: None,
+                train_size: train.n,
+                targets,
             },
             pixels: Pixels::Continuous,
             test_is_train: cfg.test.is_none(),
-            train: split(train),
-            test: split(test),
+            train,
+            test,
         })
     }
 
     /// A training batch: dynamic binarization draws fresh pixels from `rng`.
-    pub fn train_batch(&self, idx: &[usize], rng: &mut Rng) -> (Vec<f32>, Option<Vec<u32>>) {
+    pub fn train_batch(&self, idx: &[usize], rng: &mut Rng) -> Rows {
         let binarize = (self.pixels == Pixels::Dynamic).then_some(rng);
         self.train.gather(idx, binarize)
     }
@@ -276,7 +348,73 @@ fn read_split(images: &Path, labels: &Path) -> Result<Split, DataError> {
         x,
         x_f64: None,
         labels: Some(lb.data.iter().map(|&l| l as u32).collect()),
+        targets: None,
+        target_dim: 0,
         n,
         dim,
     })
+}
+
+/// The indices of `data.targets` in a file's columns: names looked up in a `.csv` header;
+/// an error names the column and what the file has.
+fn target_columns(
+    wanted: &[Column],
+    file: &crate::npy::Array2,
+    path: &Path,
+) -> Result<Vec<usize>, DataError> {
+    let mut cols = Vec::with_capacity(wanted.len());
+    for c in wanted {
+        let i = match c {
+            Column::Index(i) if *i < file.cols => *i,
+            Column::Index(i) => {
+                return Err(DataError::Invalid(format!(
+                    "data.targets: column {i} does not exist: {} has {} columns (0 to {})",
+                    path.display(),
+                    file.cols,
+                    file.cols - 1
+                )))
+            }
+            Column::Name(n) => file.names.iter().position(|h| h == n).ok_or_else(|| {
+                let has = if file.names.is_empty() {
+                    "no header line, so give column indices".to_string()
+                } else {
+                    format!("the columns {}", file.names.join(", "))
+                };
+                DataError::Invalid(format!(
+                    "data.targets: no column named `{n}`: {} has {has}",
+                    path.display()
+                ))
+            })?,
+        };
+        if cols.contains(&i) {
+            return Err(DataError::Invalid(format!(
+                "data.targets: column {c} is named twice"
+            )));
+        }
+        cols.push(i);
+    }
+    if !cols.is_empty() && cols.len() == file.cols {
+        return Err(DataError::Invalid(format!(
+            "data.targets names every column of {}; leave at least one as an input",
+            path.display()
+        )));
+    }
+    Ok(cols)
+}
+
+/// Rows of `cols` values split into the input columns and the `targets` columns (in the
+/// order given).
+fn split_columns(data: &[f64], cols: usize, targets: &[usize]) -> (Vec<f64>, Vec<f64>) {
+    let mut x = Vec::with_capacity(data.len());
+    let mut y = Vec::with_capacity(data.len() / cols.max(1) * targets.len());
+    for row in data.chunks(cols) {
+        x.extend(
+            row.iter()
+                .enumerate()
+                .filter(|(c, _)| !targets.contains(c))
+                .map(|(_, &v)| v),
+        );
+        y.extend(targets.iter().map(|&c| row[c]));
+    }
+    (x, y)
 }

@@ -4,7 +4,9 @@
 //!   fixed look-up order ([`source`]) and, failing that, downloaded from a mirror list
 //!   and verified against pinned SHA-256 sums ([`download`]).
 //! - Toy 2-D densities with known modes ([`toy`]).
-//! - Any point set in a `.npy` or `.csv` file (`name: file`, [`points_file`]).
+//! - The regression toy `y = x^3 + eps` (`cubic`, [`toy::cubic`]).
+//! - Any point set in a `.npy` or `.csv` file (`name: file`, [`points_file`]), with
+//!   regression target columns if `targets` names them.
 //!
 //! Pixels can be continuous, dynamically or statically binarized ([`Pixels`]).
 
@@ -20,7 +22,7 @@ pub mod source;
 pub mod toy;
 
 pub use config::{DataConfig, Pixels};
-pub use dataset::{Dataset, Split};
+pub use dataset::{Dataset, Rows, Split};
 pub use error::DataError;
 
 /// Every dataset name `data.name` accepts.
@@ -37,6 +39,10 @@ pub const DATASETS: &[(&str, &str)] = &[
     ("grid", "25 Gaussians on a 5x5 lattice (2-D toy)"),
     ("spiral", "a noisy spiral (2-D toy)"),
     ("moons", "two interleaved half circles (2-D toy)"),
+    (
+        "cubic",
+        "regression toy y = x^3 + N(0, 3^2), x uniform in [-4, 4] (1 input, 1 target)",
+    ),
     (
         "file",
         "points from data.train (and data.test): a 2-D .npy (float32/float64) or a numeric .csv",

@@ -13,6 +13,8 @@ pub struct Array2 {
     pub rows: usize,
     pub cols: usize,
     pub data: Vec<f64>,
+    /// Column names, from a `.csv` header (empty otherwise).
+    pub names: Vec<String>,
 }
 
 const MAGIC: &[u8] = b"\x93NUMPY";
@@ -115,7 +117,12 @@ pub fn parse(bytes: &[u8]) -> Result<Array2, String> {
     } else {
         values
     };
-    Ok(Array2 { rows, cols, data })
+    Ok(Array2 {
+        rows,
+        cols,
+        data,
+        names: vec![],
+    })
 }
 
 /// The raw text of `key`'s value in a Python dict literal (tuples kept whole).

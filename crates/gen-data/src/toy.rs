@@ -77,8 +77,11 @@ pub fn sample(
                     ([1.0 - t.cos(), 0.5 - t.sin()], 1)
                 }
             }
-            DatasetName::Mnist | DatasetName::FashionMnist | DatasetName::File => {
-                unreachable!("not a toy set")
+            DatasetName::Mnist
+            | DatasetName::FashionMnist
+            | DatasetName::File
+            | DatasetName::Cubic => {
+                unreachable!("not a 2-D toy set")
             }
         };
         xs.push((p[0] + sigma * rng.normal()) as f32);
@@ -86,6 +89,22 @@ pub fn sample(
         labels.push(label);
     }
     (xs, labels)
+}
+
+/// The cubic toy's noise level: the standard 3 (variance 9).
+pub const CUBIC_SIGMA: f64 = 3.0;
+/// The cubic toy's inputs are uniform on [-CUBIC_RANGE, CUBIC_RANGE].
+pub const CUBIC_RANGE: f64 = 4.0;
+
+/// `n` inputs `x ~ U[-4, 4]` and targets `y = x^3 + eps`, `eps ~ N(0, sigma^2)`: the toy
+/// of the probabilistic-backpropagation papers, whose noise level is known.
+pub fn cubic(n: usize, sigma: f64, rng: &mut Rng) -> (Vec<f32>, Vec<f32>) {
+    (0..n)
+        .map(|_| {
+            let x = CUBIC_RANGE * (2.0 * rng.uniform() - 1.0);
+            (x as f32, (x.powi(3) + sigma * rng.normal()) as f32)
+        })
+        .unzip()
 }
 
 #[cfg(test)]
@@ -104,6 +123,21 @@ mod tests {
         }
         let used: std::collections::HashSet<_> = labels.iter().collect();
         assert_eq!(used.len(), 8);
+    }
+
+    #[test]
+    fn cubic_residuals_have_the_stated_noise() {
+        let (x, y) = cubic(20_000, 3.0, &mut Rng::new(1));
+        assert!(x.iter().all(|&v| (-4.0..=4.0).contains(&v)));
+        let r: Vec<f64> = x
+            .iter()
+            .zip(&y)
+            .map(|(&x, &y)| y as f64 - (x as f64).powi(3))
+            .collect();
+        let mean = r.iter().sum::<f64>() / r.len() as f64;
+        let sd = (r.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / r.len() as f64).sqrt();
+        // Standard errors: 3 / sqrt(20000) = 0.021 for the mean, 0.015 for the sd.
+        assert!(mean.abs() < 0.1 && (sd - 3.0).abs() < 0.08, "{mean} {sd}");
     }
 
     #[test]

@@ -240,7 +240,7 @@ fn threshold_binarizes_at_one_half() {
     assert_eq!(d.test.x, vec![1.0; 8]);
     let idx: Vec<usize> = (0..4).collect();
     let mut rng = gen_core::Rng::new(0);
-    assert_eq!(d.train_batch(&idx, &mut rng).0, expected);
+    assert_eq!(d.train_batch(&idx, &mut rng).x, expected);
 }
 
 /// Rewrites one file's bytes (by file name) to corrupt it.
@@ -261,7 +261,7 @@ fn dynamic_binarization_redraws_pixels_each_time() {
     );
     let mut rng = gen_core::Rng::new(0);
     let idx: Vec<usize> = (0..4).collect();
-    let draws: Vec<Vec<f32>> = (0..20).map(|_| d.train_batch(&idx, &mut rng).0).collect();
+    let draws: Vec<Vec<f32>> = (0..20).map(|_| d.train_batch(&idx, &mut rng).x).collect();
     assert!(draws.iter().flatten().all(|&v| v == 0.0 || v == 1.0));
     assert!(
         draws.windows(2).any(|w| w[0] != w[1]),

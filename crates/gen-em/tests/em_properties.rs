@@ -70,6 +70,8 @@ fn info() -> DataInfo {
         kind: DataKind::Points { dim: 2 },
         classes: None,
         modes: None,
+        train_size: 1000,
+        targets: None,
     }
 }
 

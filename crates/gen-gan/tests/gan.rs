@@ -33,6 +33,8 @@ fn points(dim: usize) -> DataInfo {
         kind: DataKind::Points { dim },
         classes: None,
         modes: None,
+        train_size: 1000,
+        targets: None,
     }
 }
 
@@ -152,6 +154,8 @@ fn mnist_shape() -> DataInfo {
         },
         classes: None,
         modes: None,
+        train_size: 1000,
+        targets: None,
     }
 }
 
@@ -210,16 +214,10 @@ fn forward_kl_trace(g_lr: f64, iterations: usize) -> Vec<f64> {
     };
     let mut rng = Rng::new(3);
     let mut gan = Gan::new(cfg, &points(2), &opt, Device::Cpu, DType::F32, &mut rng).unwrap();
-    let held_out = Batch {
-        x: ring(1000, &mut Rng::new(4)),
-        labels: None,
-    };
+    let held_out = Batch::inputs(ring(1000, &mut Rng::new(4)));
     let mut estimates = vec![];
     for it in 0..iterations {
-        let batch = Batch {
-            x: ring(128, &mut rng),
-            labels: None,
-        };
+        let batch = Batch::inputs(ring(128, &mut rng));
         gan.train_step(&batch, &mut rng).unwrap();
         if it % 50 == 49 {
             let r = gan.evaluate(&held_out, &mut Rng::new(5)).unwrap();

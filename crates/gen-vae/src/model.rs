@@ -560,6 +560,8 @@ mod tests {
             kind: DataKind::Points { dim: 5 },
             classes: None,
             modes: None,
+            train_size: 1000,
+            targets: None,
         };
         Vae::new(
             cfg,
@@ -694,7 +696,7 @@ mod tests {
     fn report_terms_add_up_to_the_joint_kl() {
         let vae = tiny(DecoderKind::Bernoulli, KlEstimator::Analytic, 1);
         let x = Tensor::new(&[[0.1f64, 0.9, 0.4, 0.0, 1.0]], &Device::Cpu).unwrap();
-        let batch = Batch { x, labels: None };
+        let batch = Batch::inputs(x);
         let r = vae.evaluate(&batch, &mut Rng::new(0)).unwrap();
         let (rec, kl) = rec_and_kl(&r);
         assert!((r.joint_kl.total().unwrap() - (rec + kl)).abs() < 1e-12);
@@ -711,7 +713,7 @@ mod tests {
     #[test]
     fn kl_warmup_weights_training_steps_only() {
         let x = two_rows();
-        let batch = Batch { x, labels: None };
+        let batch = Batch::inputs(x);
         let warming = |epoch: usize| {
             let mut vae = tiny(DecoderKind::Bernoulli, KlEstimator::Analytic, 1);
             vae.cfg.kl_warmup_epochs = 4;
@@ -837,6 +839,8 @@ mod tests {
             kind: DataKind::Points { dim: 5 },
             classes: None,
             modes: None,
+            train_size: 1000,
+            targets: None,
         };
         Vae::new(
             cfg,
@@ -914,6 +918,8 @@ mod tests {
             },
             classes: None,
             modes: None,
+            train_size: 1000,
+            targets: None,
         };
         let vae = Vae::new(
             cfg,

@@ -33,6 +33,8 @@ fn points(dim: usize) -> DataInfo {
         kind: DataKind::Points { dim },
         classes: None,
         modes: None,
+        train_size: 1000,
+        targets: None,
     }
 }
 
@@ -188,10 +190,7 @@ fn bound_is_above_the_elbo_and_tightens_with_k() {
     )
     .unwrap();
     for _ in 0..600 {
-        let batch = Batch {
-            x: moons(128, &mut rng),
-            labels: None,
-        };
+        let batch = Batch::inputs(moons(128, &mut rng));
         vae.train_step(&batch, &mut rng).unwrap();
     }
     let x = moons(200, &mut Rng::new(3));

@@ -36,12 +36,14 @@ mod channels;
 mod conv;
 mod gaussian;
 mod linear;
+mod weights;
 
 pub use bce::bce_with_logits_rows;
 pub use channels::{batch_norm, channel_bias};
 pub use conv::{conv2d, conv_transpose2d};
 pub use gaussian::{kl_std_normal_rows, reparameterize};
 pub use linear::linear_act;
+pub use weights::{softplus_sq, weight_kl, Prior};
 
 #[cfg(test)]
 pub(crate) mod testing {

@@ -1,0 +1,325 @@
+//! The BNN's joint-KL terms, training step, predictive and pictures.
+
+use crate::config::{BnnConfig, KlWeighting, Likelihood, Weights};
+use crate::likelihood::{GaussianHead, Head};
+use crate::net::{Net, Pass};
+use crate::prior::WeightPrior;
+use candle_core::{DType, Device, Tensor};
+use gen_core::calibration;
+use gen_core::model::{Batch, DataInfo, DataKind, Optimizers, Prediction};
+use gen_core::nn::Params;
+use gen_core::optim::{Adam, OptimizerConfig};
+use gen_core::picture::Picture;
+use gen_core::plot::predictive::{regression_band, reliability_diagram};
+use gen_core::vars::Vb;
+use gen_core::{descend, KlDirection, Model, Report, Result, Rng, Terms};
+
+pub struct Bnn {
+    cfg: BnnConfig,
+    data: DataInfo,
+    net: Net,
+    head: Head,
+    params: Params,
+    opt: Adam,
+    /// Minibatches taken in this epoch (Blundell et al.'s KL schedule).
+    batch_in_epoch: usize,
+}
+
+impl Bnn {
+    pub fn new(
+        mut cfg: BnnConfig,
+        data: &DataInfo,
+        optimizer: OptimizerConfig,
+        device: Device,
+        dtype: DType,
+        rng: &mut Rng,
+    ) -> Result<Self> {
+        let likelihood = cfg.likelihood_for(data);
+        cfg.likelihood = Some(likelihood);
+        let vb = Vb::new(rng.clone(), dtype, &device);
+        let head = match likelihood {
+            Likelihood::Categorical => Head::Categorical {
+                classes: data.classes.unwrap_or(2),
+            },
+            Likelihood::Gaussian => {
+                let targets = data.targets.as_ref().ok_or_else(|| {
+                    gen_core::Error::Msg(format!("`{}` has no regression targets", data.name))
+                })?;
+                Head::Gaussian(GaussianHead::new(
+                    &vb.pp("likelihood"),
+                    targets,
+                    cfg.noise,
+                    cfg.learn_noise,
+                )?)
+            }
+        };
+        let outputs = head.outputs(data.targets.as_ref());
+        let net = Net::new(&vb.pp("net"), &cfg, data.dim(), outputs)?;
+        *rng = vb.rng();
+        let params = vb.params();
+        let opt = Adam::new(params.vars(), optimizer);
+        Ok(Bnn {
+            cfg,
+            data: data.clone(),
+            net,
+            head,
+            params,
+            opt,
+            batch_in_epoch: 0,
+        })
+    }
+
+    /// The examples the weights' KL is shared by.
+    fn n(&self) -> f64 {
+        self.data.train_size.max(1) as f64
+    }
+
+    /// The network's outputs for `draws` forward passes (one for point weights).
+    fn outputs(&self, x: &Tensor, draws: usize, rng: &mut Rng) -> Result<Vec<Tensor>> {
+        let draws = if self.cfg.weights == Weights::Bayes {
+            draws
+        } else {
+            1
+        };
+        let x = x.to_dtype(self.params.vars()[0].dtype())?;
+        (0..draws)
+            .map(|_| Ok(self.net.forward(&x, Pass::Draw(self.cfg.estimator), rng)?))
+            .collect()
+    }
+
+    /// `E_Q[-log P(y|x, θ)]` per example (the mean over the batch and the draws `outs`),
+    /// plus the weights' term: `KL(Q || P) / N`, or for MAP `-log P(θ) / N`.
+    fn terms(
+        &self,
+        batch: &Batch,
+        outs: &[Tensor],
+        kl_weight: f64,
+        rng: &mut Rng,
+    ) -> Result<Terms> {
+        let mut nll: Option<Tensor> = None;
+        for o in outs {
+            let v = self.head.nll(o, batch)?.mean_all()?;
+            nll = Some(match nll {
+                None => v,
+                Some(t) => (t + v)?,
+            });
+        }
+        let nll =
+            (nll.ok_or_else(|| gen_core::Error::Msg("no draws".into()))? / outs.len() as f64)?;
+        let terms = Terms::additive(KlDirection::Forward).term("nll", nll, 1.0);
+        Ok(match self.cfg.weights {
+            Weights::Bayes => match self.net.kl(&self.cfg.prior, rng)? {
+                Some(kl) => terms.term("weight_kl", (kl / self.n())?, kl_weight),
+                None => terms,
+            },
+            Weights::Map => terms.term(
+                "weight_neg_log_prior",
+                (self.neg_log_prior()? / self.n())?,
+                1.0,
+            ),
+            Weights::Point => terms,
+        })
+    }
+
+    /// `-log P(θ)` of the point weights.
+    fn neg_log_prior(&self) -> Result<Tensor> {
+        let mut total: Option<Tensor> = None;
+        for v in self.params.vars() {
+            let lp = self.cfg.prior.log_prob(v.as_tensor())?.sum_all()?;
+            total = Some(match total {
+                None => lp,
+                Some(t) => (t + lp)?,
+            });
+        }
+        Ok(total
+            .ok_or_else(|| gen_core::Error::Msg("no parameters".into()))?
+            .neg()?)
+    }
+
+    /// The weight of `weight_kl` in this minibatch's loss: 1 (the bound divided by N), or
+    /// Blundell et al.'s `pi_i M` with `pi_i = 2^(M-i) / (2^M - 1)` for minibatch i of M.
+    fn kl_weight(&self, batch_size: usize) -> f64 {
+        match self.cfg.kl_weighting {
+            KlWeighting::PerExample => 1.0,
+            KlWeighting::Blundell => {
+                let m = (self.data.train_size as f64 / batch_size.max(1) as f64)
+                    .ceil()
+                    .max(1.0);
+                let i = (self.batch_in_epoch + 1) as f64;
+                // 2^(M-i) / (2^M - 1) = 2^-i / (1 - 2^-M), without overflow.
+                let pi = (-i).exp2() / (1.0 - (-m).exp2());
+                pi * m
+            }
+        }
+    }
+
+    /// The predictive's figures on a batch, as report numbers.
+    fn predictive_numbers(
+        &self,
+        prediction: &Prediction,
+        batch: &Batch,
+    ) -> Result<Vec<(String, f64)>> {
+        Ok(match prediction {
+            Prediction::Classes(p) => {
+                let Some(labels) = &batch.labels else {
+                    return Ok(vec![]);
+                };
+                let k = p.dim(1)?;
+                let probs: Vec<f64> = p.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
+                let labels: Vec<u32> = labels.to_vec1()?;
+                let s = calibration::classification(&probs, k, &labels);
+                vec![
+                    ("predictive/accuracy".into(), 1.0 - s.error),
+                    ("predictive/nll".into(), s.nll),
+                ]
+            }
+            Prediction::Values { mean, variance } => {
+                let Some(y) = &batch.targets else {
+                    return Ok(vec![]);
+                };
+                let flat = |t: &Tensor| -> Result<Vec<f64>> {
+                    Ok(t.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?)
+                };
+                let s =
+                    calibration::regression(&flat(mean)?, &flat(variance)?, &flat(y)?, y.dim(1)?);
+                vec![
+                    ("predictive/mse".into(), s.rmse * s.rmse),
+                    ("predictive/nll".into(), s.nll),
+                ]
+            }
+        })
+    }
+
+    /// For one input and one target: the data, the predictive mean and its 2-sd band on a
+    /// window half as wide again as the data on each side, where the band should widen.
+    fn band_picture(&self, batch: &Batch, rng: &mut Rng) -> Result<Option<Picture>> {
+        let (DataKind::Points { dim: 1 }, Some(y)) = (&self.data.kind, &batch.targets) else {
+            return Ok(None);
+        };
+        if y.dim(1)? != 1 || batch.size() == 0 {
+            return Ok(None);
+        }
+        let xs: Vec<f64> = batch.x.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
+        let ys: Vec<f64> = y.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
+        let span = |v: &[f64]| {
+            v.iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+                    (a.min(x), b.max(x))
+                })
+        };
+        let ((x0, x1), (y0, y1)) = (span(&xs), span(&ys));
+        let (xm, ym) = (0.5 * (x1 - x0).max(1e-6), 0.25 * (y1 - y0).max(1e-6));
+        let grid: Vec<f64> = (0..=200)
+            .map(|i| x0 - xm + (x1 - x0 + 2.0 * xm) * i as f64 / 200.0)
+            .collect();
+        let g = Tensor::from_vec(grid.clone(), (grid.len(), 1), &Device::Cpu)?;
+        let Some(Prediction::Values { mean, variance }) = self.predict(&g, rng)? else {
+            return Ok(None);
+        };
+        let mean: Vec<f64> = mean.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
+        let sd: Vec<f64> = variance
+            .to_dtype(DType::F64)?
+            .flatten_all()?
+            .to_vec1::<f64>()?
+            .iter()
+            .map(|v| v.sqrt())
+            .collect();
+        let points: Vec<(f64, f64)> = xs.into_iter().zip(ys).collect();
+        Ok(Some(regression_band(
+            &points,
+            &grid,
+            &mean,
+            &sd,
+            [x0 - xm, x1 + xm, y0 - ym, y1 + ym],
+        )))
+    }
+
+    pub fn config(&self) -> &BnnConfig {
+        &self.cfg
+    }
+
+    pub fn prior(&self) -> &WeightPrior {
+        &self.cfg.prior
+    }
+}
+
+impl Model for Bnn {
+    /// The weights are the latent: `KL(p~(x, y) Q(θ) || p~(x) P(θ) P(y|x, θ))`, data side
+    /// first.
+    fn direction(&self) -> KlDirection {
+        KlDirection::Forward
+    }
+
+    fn train_step(&mut self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
+        let outs = self.outputs(&batch.x, self.cfg.train_samples, rng)?;
+        let terms = self.terms(batch, &outs, self.kl_weight(batch.size()), rng)?;
+        self.batch_in_epoch += 1;
+        descend(&mut self.opt, &terms)
+    }
+
+    /// The bound with `test_samples` draws, and the Monte-Carlo predictive's accuracy (or
+    /// squared error) and NLL from the same draws.
+    fn evaluate(&self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
+        let outs = self.outputs(&batch.x, self.cfg.test_samples, rng)?;
+        let mut terms = self.terms(batch, &outs, 1.0, rng)?;
+        let prediction = self.head.predictive(&outs)?;
+        for (name, v) in self.predictive_numbers(&prediction, batch)? {
+            terms = terms.number(&name, v);
+        }
+        terms.report()
+    }
+
+    fn predict(&self, x: &Tensor, rng: &mut Rng) -> Result<Option<Prediction>> {
+        let outs = self.outputs(x, self.cfg.test_samples, rng)?;
+        Ok(Some(self.head.predictive(&outs)?))
+    }
+
+    /// A reliability diagram (classifiers) or the 1-D regression band.
+    fn pictures(&self, batch: &Batch, rng: &mut Rng) -> Result<Vec<(String, Picture)>> {
+        if let Some(p) = self.band_picture(batch, rng)? {
+            return Ok(vec![("predictive".into(), p)]);
+        }
+        let (Some(labels), Some(Prediction::Classes(p))) =
+            (&batch.labels, self.predict(&batch.x, rng)?)
+        else {
+            return Ok(vec![]);
+        };
+        let probs: Vec<f64> = p.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
+        let s = calibration::classification(&probs, p.dim(1)?, &labels.to_vec1::<u32>()?);
+        Ok(vec![("reliability".into(), reliability_diagram(&s.bins))])
+    }
+
+    /// The posterior scales `softplus(rho)` of every Bayesian tensor.
+    fn histograms(&self) -> Result<Vec<(String, Tensor)>> {
+        self.net
+            .posteriors()
+            .into_iter()
+            .map(|p| {
+                Ok((
+                    format!("posterior_scale/{}", p.name),
+                    gen_core::adversarial::softplus(p.rho)?,
+                ))
+            })
+            .collect()
+    }
+
+    fn params(&self) -> &Params {
+        &self.params
+    }
+
+    fn optimizers(&self) -> &dyn Optimizers {
+        &self.opt
+    }
+
+    fn optimizers_mut(&mut self) -> &mut dyn Optimizers {
+        &mut self.opt
+    }
+
+    fn resolved_config(&self) -> gen_core::yaml::Value {
+        gen_core::yaml::to_value(&self.cfg).unwrap_or(gen_core::yaml::Value::Null)
+    }
+
+    fn set_epoch(&mut self, _epoch: usize) {
+        self.batch_in_epoch = 0;
+    }
+}

@@ -1,0 +1,222 @@
+//! The networks: an MLP or LeNet-5 whose layers hold a posterior over their weights
+//! (`weights: bayes`) or point values (`weights: point`/`map`).
+
+use crate::config::{BnnConfig, Estimator, Network, Weights};
+use crate::conv::BayesConv;
+use crate::layer::BayesLinear;
+use crate::prior::WeightPrior;
+use candle_core::{Result, Tensor};
+use gen_core::nn::{Activation, Conv2d, Linear};
+use gen_core::vars::Vb;
+use gen_core::Rng;
+
+/// A fully connected layer.
+enum Dense {
+    Bayes(BayesLinear),
+    Point(Linear),
+}
+
+/// A convolution (stride 1).
+enum Conv {
+    Bayes(BayesConv),
+    Point(Conv2d),
+}
+
+/// How a forward pass treats Bayesian weights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// One Monte-Carlo draw, by the configured estimator.
+    Draw(Estimator),
+    /// The posterior means (no noise).
+    Mean,
+}
+
+impl Dense {
+    fn new(vb: &Vb, fan_in: usize, fan_out: usize, cfg: &BnnConfig) -> Result<Self> {
+        Ok(match cfg.weights {
+            Weights::Bayes => {
+                Dense::Bayes(BayesLinear::new(vb, fan_in, fan_out, cfg.posterior_init)?)
+            }
+            Weights::Point | Weights::Map => Dense::Point(Linear::new(vb, fan_in, fan_out)?),
+        })
+    }
+
+    fn forward(&self, x: &Tensor, act: Activation, pass: Pass, rng: &mut Rng) -> Result<Tensor> {
+        match (self, pass) {
+            (Dense::Point(l), _) => l.forward_act(x, act),
+            (Dense::Bayes(l), Pass::Draw(Estimator::Local)) => act.apply(&l.forward_local(x, rng)?),
+            (Dense::Bayes(l), Pass::Draw(Estimator::Reparameterization)) => {
+                act.apply(&l.forward_with(x, &l.draw(rng)?)?)
+            }
+            (Dense::Bayes(l), Pass::Mean) => {
+                act.apply(&x.matmul(&l.weight_mu)?.broadcast_add(&l.bias_mu)?)
+            }
+        }
+    }
+}
+
+impl Conv {
+    fn new(
+        vb: &Vb,
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        pad: usize,
+        cfg: &BnnConfig,
+    ) -> Result<Self> {
+        Ok(match cfg.weights {
+            Weights::Bayes => {
+                Conv::Bayes(BayesConv::new(vb, c_in, c_out, k, pad, cfg.posterior_init)?)
+            }
+            Weights::Point | Weights::Map => {
+                Conv::Point(Conv2d::new(vb, c_in, c_out, k, 1, pad, false)?)
+            }
+        })
+    }
+
+    fn forward(&self, x: &Tensor, pass: Pass, rng: &mut Rng) -> Result<Tensor> {
+        match (self, pass) {
+            (Conv::Point(c), _) => c.forward(x),
+            (Conv::Bayes(c), Pass::Draw(Estimator::Local)) => c.forward_local(x, rng),
+            (Conv::Bayes(c), Pass::Draw(Estimator::Reparameterization)) => {
+                c.forward_with(x, &c.draw(rng)?)
+            }
+            (Conv::Bayes(c), Pass::Mean) => c.moments(x).map(|(mean, _)| mean),
+        }
+    }
+}
+
+/// The network from inputs to the likelihood's parameters (logits, or standardized means).
+pub struct Net {
+    convs: Vec<Conv>,
+    dense: Vec<Dense>,
+    activation: Activation,
+}
+
+/// A Bayesian layer's posterior, for the KL and the scale histograms.
+pub struct Posterior<'a> {
+    pub name: String,
+    pub mean: &'a Tensor,
+    pub rho: &'a Tensor,
+}
+
+impl Net {
+    /// `vb.<i>` per MLP layer; LeNet's `vb.conv1`, `vb.conv2`, `vb.fc1`.. `vb.fc3`.
+    pub fn new(vb: &Vb, cfg: &BnnConfig, inputs: usize, outputs: usize) -> Result<Self> {
+        let (convs, sizes, names): (Vec<Conv>, Vec<usize>, Vec<String>) = match cfg.network {
+            Network::Mlp => {
+                let sizes: Vec<usize> = std::iter::once(inputs)
+                    .chain(cfg.hidden.iter().copied())
+                    .chain(std::iter::once(outputs))
+                    .collect();
+                let names = (0..sizes.len() - 1).map(|i| i.to_string()).collect();
+                (vec![], sizes, names)
+            }
+            Network::Lenet => {
+                let convs = vec![
+                    Conv::new(&vb.pp("conv1"), 1, 6, 5, 2, cfg)?,
+                    Conv::new(&vb.pp("conv2"), 6, 16, 5, 0, cfg)?,
+                ];
+                let names = ["fc1", "fc2", "fc3"].map(String::from).to_vec();
+                (convs, vec![16 * 5 * 5, 120, 84, outputs], names)
+            }
+        };
+        let dense = sizes
+            .windows(2)
+            .zip(&names)
+            .map(|(w, name)| Dense::new(&vb.pp(name), w[0], w[1], cfg))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Net {
+            convs,
+            dense,
+            activation: cfg.activation,
+        })
+    }
+
+    /// One forward pass on rows `x` (flattened images for LeNet).
+    pub fn forward(&self, x: &Tensor, pass: Pass, rng: &mut Rng) -> Result<Tensor> {
+        let mut h = x.clone();
+        if !self.convs.is_empty() {
+            h = h.reshape(((), 1, 28, 28))?;
+            for c in &self.convs {
+                h = self
+                    .activation
+                    .apply(&c.forward(&h, pass, rng)?)?
+                    .max_pool2d(2)?;
+            }
+            h = h.flatten_from(1)?;
+        }
+        let last = self.dense.len() - 1;
+        for (i, d) in self.dense.iter().enumerate() {
+            let act = if i < last {
+                self.activation
+            } else {
+                Activation::Identity
+            };
+            h = d.forward(&h, act, pass, rng)?;
+        }
+        Ok(h)
+    }
+
+    /// Every Bayesian weight and bias tensor's posterior (none for point weights), named
+    /// as the parameters are (`0.weight`, `conv1.bias`, ...).
+    pub fn posteriors(&self) -> Vec<Posterior<'_>> {
+        let lenet = !self.convs.is_empty();
+        let convs = self.convs.iter().enumerate().filter_map(|(i, c)| match c {
+            Conv::Bayes(c) => Some((
+                format!("conv{}", i + 1),
+                [&c.weight_mu, &c.weight_rho, &c.bias_mu, &c.bias_rho],
+            )),
+            Conv::Point(_) => None,
+        });
+        let dense = self.dense.iter().enumerate().filter_map(|(i, d)| match d {
+            Dense::Bayes(l) => {
+                let name = if lenet {
+                    format!("fc{}", i + 1)
+                } else {
+                    i.to_string()
+                };
+                Some((name, [&l.weight_mu, &l.weight_rho, &l.bias_mu, &l.bias_rho]))
+            }
+            Dense::Point(_) => None,
+        });
+        convs
+            .chain(dense)
+            .flat_map(|(layer, [w_mu, w_rho, b_mu, b_rho])| {
+                [
+                    Posterior {
+                        name: format!("{layer}.weight"),
+                        mean: w_mu.as_tensor(),
+                        rho: w_rho.as_tensor(),
+                    },
+                    Posterior {
+                        name: format!("{layer}.bias"),
+                        mean: b_mu.as_tensor(),
+                        rho: b_rho.as_tensor(),
+                    },
+                ]
+            })
+            .collect()
+    }
+
+    /// `KL(Q(θ) || P(θ))` over every Bayesian tensor: closed form for a Gaussian prior, a
+    /// one-draw Monte-Carlo estimate (its own draw, from `rng`) for the scale mixture.
+    pub fn kl(&self, prior: &WeightPrior, rng: &mut Rng) -> Result<Option<Tensor>> {
+        let mut total: Option<Tensor> = None;
+        for p in self.posteriors() {
+            let eps = match prior {
+                // The closed form reads no draw.
+                WeightPrior::Gaussian { .. } => p.mean.zeros_like()?,
+                WeightPrior::ScaleMixture { .. } => {
+                    rng.randn(p.mean.shape(), p.mean.dtype(), p.mean.device())?
+                }
+            };
+            let kl = prior.kl_rho(p.mean, p.rho, &eps)?;
+            total = Some(match total {
+                None => kl,
+                Some(t) => (t + kl)?,
+            });
+        }
+        Ok(total)
+    }
+}
