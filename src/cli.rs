@@ -24,6 +24,8 @@ pub enum Command {
     Sample(SampleArgs),
     /// Write the code means of every test example as an N x latent float32 .npy.
     Encode(EncodeArgs),
+    /// A predictive model's (bnn) predictions for the inputs in a file: mean and spread per row.
+    Predict(PredictArgs),
     /// Write the first test images, each row followed by their reconstructions, as a PNG.
     Reconstruct(ReconstructArgs),
     /// Decode a straight line in z between two test images' codes, as a PNG row.
@@ -104,6 +106,25 @@ pub struct EvalArgs {
     /// 5000 is the standard NLL estimate (minutes on a CPU), smaller is faster and looser.
     #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
     pub importance_samples: u64,
+    /// A classifier's out-of-distribution check: the AUROC of predictive entropy between
+    /// this data set's test images and the run's (e.g. --ood fashion-mnist for an MNIST model).
+    #[arg(long, value_name = "DATASET")]
+    pub ood: Option<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Classifiers write one row per input: the class probabilities, then the predictive entropy (nats). Regressions write the predictive means of the targets, then their standard deviations (noise and the spread over weight draws). The input holds the model's input columns only, as a 2-D .npy or a numeric .csv.\n\n\
+Example:\n  gen predict runs/bnn-regression-20261126-101500 inputs.csv -o predictions.npy"
+)]
+pub struct PredictArgs {
+    /// A run directory written by `gen train` (a model that predicts, e.g. `family: bnn`).
+    pub run_dir: PathBuf,
+    /// The inputs: a 2-D .npy (float32/float64) or a numeric .csv, one input per row.
+    pub input: PathBuf,
+    /// Output file: .npy (float32) or .csv.
+    #[arg(short = 'o', long)]
+    pub output: PathBuf,
 }
 
 #[derive(Args, Debug)]

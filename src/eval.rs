@@ -44,6 +44,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let dir = &args.run_dir;
     let run = load(dir)?;
     let (rows, unit) = match &run.model {
+        LoadedModel::Fit(_) if args.ood.is_some() => {
+            anyhow::bail!(
+                "--ood is for models that predict labels (family: bnn), not `{}`",
+                run.cfg.family
+            )
+        }
         LoadedModel::Fit(model) => (
             model.eval_table(&points(&run.data.train), &points(&run.data.test))?,
             "iterations",
@@ -66,6 +72,30 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 importance_samples: args.importance_samples as usize,
             };
             rows.extend(eval_metrics(model.as_ref(), &trainer, &options)?);
+            let predictive = crate::predictive::evaluate(
+                model.as_ref(),
+                &run.cfg,
+                &run.data,
+                args.ood.as_deref(),
+                &run.device,
+            )?;
+            if let Some(p) = predictive {
+                // The whole-test-set figures replace the per-batch means of the report.
+                rows.retain(|(k, _)| !k.starts_with("predictive/"));
+                rows.extend(p.rows);
+                if let Some(scores) = &p.classes {
+                    let pic = gen_core::plot::predictive::reliability_diagram(&scores.bins);
+                    let path = dir.join("reliability.png");
+                    let png = gen_tensorboard::encode_png(
+                        pic.width,
+                        pic.height,
+                        pic.channels,
+                        &pic.data,
+                    )?;
+                    std::fs::write(&path, png)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                }
+            }
             if let Some((codes, dim)) =
                 crate::probe::codes(model.as_ref(), &run.data.test, batch, &run.device)?
             {

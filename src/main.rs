@@ -17,6 +17,8 @@ mod interrupt;
 mod latent;
 mod list;
 mod nonfinite;
+mod predict;
+mod predictive;
 mod probe;
 mod progress;
 mod resume;
@@ -41,6 +43,7 @@ fn main() {
         cli::Command::Eval(args) => eval::run(args),
         cli::Command::Sample(args) => sample::run(args),
         cli::Command::Encode(args) => latent::encode(args),
+        cli::Command::Predict(args) => predict::run(args),
         cli::Command::Reconstruct(args) => latent::reconstruct(args),
         cli::Command::Interpolate(args) => latent::interpolate(args),
         cli::Command::List => {

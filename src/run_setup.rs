@@ -52,7 +52,12 @@ pub fn run_dir_config(dir: &Path) -> Result<ConfigSource> {
 
 /// Loads the data a config names, from the places `gen_data` searches.
 pub fn load_data(cfg: &RunConfig) -> Result<Dataset> {
-    Ok(Dataset::load(&cfg.data, Some(&repo_data()))?)
+    load_data_config(&cfg.data)
+}
+
+/// Loads the data a `data` section names (e.g. `gen eval --ood`'s other data set).
+pub fn load_data_config(data: &gen_data::DataConfig) -> Result<Dataset> {
+    Ok(Dataset::load(data, Some(&repo_data()))?)
 }
 
 /// The split as f64 points (exact values when the file held float64).

@@ -107,6 +107,23 @@ pub enum KlWeighting {
     Blundell,
 }
 
+impl KlWeighting {
+    /// The weight of `weight_kl` (the KL divided by N) in the loss of minibatch `i`
+    /// (1-based) of an epoch of `m`: 1, or Blundell et al.'s `pi_i M` with
+    /// `pi_i = 2^(M-i) / (2^M - 1)`. Both average to 1 over an epoch, so the epoch's loss
+    /// is the bound on the whole training set divided by N either way.
+    pub fn minibatch_weight(self, i: usize, m: usize) -> f64 {
+        match self {
+            KlWeighting::PerExample => 1.0,
+            KlWeighting::Blundell => {
+                let (i, m) = (i as f64, m.max(1) as f64);
+                // 2^(M-i) / (2^M - 1) = 2^-i / (1 - 2^-M), without overflow.
+                (-i).exp2() / (1.0 - (-m).exp2()) * m
+            }
+        }
+    }
+}
+
 fn default_hidden() -> Vec<usize> {
     vec![400, 400]
 }

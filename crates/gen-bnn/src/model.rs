@@ -1,6 +1,6 @@
 //! The BNN's joint-KL terms, training step, predictive and pictures.
 
-use crate::config::{BnnConfig, KlWeighting, Likelihood, Weights};
+use crate::config::{BnnConfig, Estimator, Likelihood, Weights};
 use crate::likelihood::{GaussianHead, Head};
 use crate::net::{Net, Pass};
 use crate::prior::WeightPrior;
@@ -74,8 +74,26 @@ impl Bnn {
         self.data.train_size.max(1) as f64
     }
 
-    /// The network's outputs for `draws` forward passes (one for point weights).
+    /// The network's outputs for `draws` forward passes (one for point weights), by the
+    /// configured estimator.
     fn outputs(&self, x: &Tensor, draws: usize, rng: &mut Rng) -> Result<Vec<Tensor>> {
+        self.outputs_by(x, draws, self.cfg.estimator, rng)
+    }
+
+    /// The predictive's draws: whole weight draws, each a function shared by the batch, so
+    /// a prediction's curve is a mean of `test_samples` smooth functions (with the local
+    /// estimator every input would get its own noise; the marginals are the same).
+    fn predictive_outputs(&self, x: &Tensor, rng: &mut Rng) -> Result<Vec<Tensor>> {
+        self.outputs_by(x, self.cfg.test_samples, Estimator::Reparameterization, rng)
+    }
+
+    fn outputs_by(
+        &self,
+        x: &Tensor,
+        draws: usize,
+        estimator: Estimator,
+        rng: &mut Rng,
+    ) -> Result<Vec<Tensor>> {
         let draws = if self.cfg.weights == Weights::Bayes {
             draws
         } else {
@@ -83,7 +101,7 @@ impl Bnn {
         };
         let x = x.to_dtype(self.params.vars()[0].dtype())?;
         (0..draws)
-            .map(|_| Ok(self.net.forward(&x, Pass::Draw(self.cfg.estimator), rng)?))
+            .map(|_| Ok(self.net.forward(&x, Pass::Draw(estimator), rng)?))
             .collect()
     }
 
@@ -136,21 +154,13 @@ impl Bnn {
             .neg()?)
     }
 
-    /// The weight of `weight_kl` in this minibatch's loss: 1 (the bound divided by N), or
-    /// Blundell et al.'s `pi_i M` with `pi_i = 2^(M-i) / (2^M - 1)` for minibatch i of M.
+    /// The weight of `weight_kl` in this minibatch's loss ([`KlWeighting::minibatch_weight`]);
+    /// the epoch's minibatches are counted from [`Model::set_epoch`].
     fn kl_weight(&self, batch_size: usize) -> f64 {
-        match self.cfg.kl_weighting {
-            KlWeighting::PerExample => 1.0,
-            KlWeighting::Blundell => {
-                let m = (self.data.train_size as f64 / batch_size.max(1) as f64)
-                    .ceil()
-                    .max(1.0);
-                let i = (self.batch_in_epoch + 1) as f64;
-                // 2^(M-i) / (2^M - 1) = 2^-i / (1 - 2^-M), without overflow.
-                let pi = (-i).exp2() / (1.0 - (-m).exp2());
-                pi * m
-            }
-        }
+        let m = self.data.train_size.div_ceil(batch_size.max(1));
+        self.cfg
+            .kl_weighting
+            .minibatch_weight(self.batch_in_epoch + 1, m)
     }
 
     /// The predictive's figures on a batch, as report numbers.
@@ -257,10 +267,10 @@ impl Model for Bnn {
         descend(&mut self.opt, &terms)
     }
 
-    /// The bound with `test_samples` draws, and the Monte-Carlo predictive's accuracy (or
-    /// squared error) and NLL from the same draws.
+    /// The bound with `test_samples` weight draws, and the Monte-Carlo predictive's
+    /// accuracy (or squared error) and NLL from the same draws.
     fn evaluate(&self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
-        let outs = self.outputs(&batch.x, self.cfg.test_samples, rng)?;
+        let outs = self.predictive_outputs(&batch.x, rng)?;
         let mut terms = self.terms(batch, &outs, 1.0, rng)?;
         let prediction = self.head.predictive(&outs)?;
         for (name, v) in self.predictive_numbers(&prediction, batch)? {
@@ -270,7 +280,7 @@ impl Model for Bnn {
     }
 
     fn predict(&self, x: &Tensor, rng: &mut Rng) -> Result<Option<Prediction>> {
-        let outs = self.outputs(x, self.cfg.test_samples, rng)?;
+        let outs = self.predictive_outputs(x, rng)?;
         Ok(Some(self.head.predictive(&outs)?))
     }
 
