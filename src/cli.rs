@@ -3,8 +3,8 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
-/// Train generative models (VAE, and the other families as they land) as minimizers of
-/// the joint KL divergence KL(p(x,z) || q(x,z)), logging to TensorBoard.
+/// Train generative models (VAE, EM, GAN, AAE, ALI/BiGAN) and Bayesian neural networks as
+/// minimizers of the joint KL divergence KL(p(x,z) || q(x,z)), logging to TensorBoard.
 ///
 /// Example: gen train configs/vae.yaml, then: tensorboard --logdir runs
 #[derive(Parser, Debug)]
