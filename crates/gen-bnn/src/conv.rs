@@ -63,8 +63,8 @@ impl BayesConv {
     pub fn draw(&self, rng: &mut Rng) -> Result<Draw> {
         let (weight_sigma, bias_sigma) = self.sigmas()?;
         let (dtype, device) = (self.weight_mu.dtype(), self.weight_mu.device());
-        let ew = rng.randn(self.weight_mu.shape(), dtype, device)?;
-        let eb = rng.randn(self.bias_mu.shape(), dtype, device)?;
+        let ew = rng.randn_fast(self.weight_mu.shape(), dtype, device)?;
+        let eb = rng.randn_fast(self.bias_mu.shape(), dtype, device)?;
         Ok(Draw {
             weight: (self.weight_mu.as_tensor() + (&weight_sigma * ew)?)?,
             bias: (self.bias_mu.as_tensor() + (&bias_sigma * eb)?)?,
@@ -92,7 +92,7 @@ impl BayesConv {
     /// only lowers the gradient's variance further.
     pub fn forward_local(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
         let (mean, var) = self.moments(x)?;
-        let eps = rng.randn(mean.shape(), mean.dtype(), mean.device())?;
+        let eps = rng.randn_fast(mean.shape(), mean.dtype(), mean.device())?;
         mean + (var.sqrt()? * eps)?
     }
 }

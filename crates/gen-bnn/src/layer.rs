@@ -53,8 +53,8 @@ impl BayesLinear {
     pub fn draw(&self, rng: &mut Rng) -> Result<Draw> {
         let (weight_sigma, bias_sigma) = self.sigmas()?;
         let (dtype, device) = (self.weight_mu.dtype(), self.weight_mu.device());
-        let ew = rng.randn(self.weight_mu.shape(), dtype, device)?;
-        let eb = rng.randn(self.bias_mu.shape(), dtype, device)?;
+        let ew = rng.randn_fast(self.weight_mu.shape(), dtype, device)?;
+        let eb = rng.randn_fast(self.bias_mu.shape(), dtype, device)?;
         Ok(Draw {
             weight: (self.weight_mu.as_tensor() + (&weight_sigma * ew)?)?,
             bias: (self.bias_mu.as_tensor() + (&bias_sigma * eb)?)?,
@@ -88,7 +88,7 @@ impl BayesLinear {
 
     pub fn forward_local(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
         let out = (x.dim(0)?, self.bias_mu.dim(0)?);
-        let eps = rng.randn(out, x.dtype(), x.device())?;
+        let eps = rng.randn_fast(out, x.dtype(), x.device())?;
         self.forward_local_with(x, &eps)
     }
 

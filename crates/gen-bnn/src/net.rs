@@ -208,7 +208,7 @@ impl Net {
                 // The closed form reads no draw.
                 WeightPrior::Gaussian { .. } => p.mean.zeros_like()?,
                 WeightPrior::ScaleMixture { .. } => {
-                    rng.randn(p.mean.shape(), p.mean.dtype(), p.mean.device())?
+                    rng.randn_fast(p.mean.shape(), p.mean.dtype(), p.mean.device())?
                 }
             };
             let kl = prior.kl_rho(p.mean, p.rho, &eps)?;

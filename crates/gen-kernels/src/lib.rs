@@ -10,6 +10,7 @@ pub mod activation;
 pub mod fastmath;
 pub mod fastmath_avx2;
 pub mod fused;
+pub mod normal;
 pub mod runtime;
 pub mod spin;
 #[cfg(test)]

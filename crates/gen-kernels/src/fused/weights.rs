@@ -190,6 +190,20 @@ mod avx2 {
     /// # Safety
     /// As [`kl_sum`].
     #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn sq(r: &[f32], out: &mut [f32]) {
+        super::sq_loop(r, out)
+    }
+
+    /// # Safety
+    /// As [`kl_sum`].
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn sq_grad(r: &[f32], g: &[f32], out: &mut [f32]) {
+        super::sq_grad_loop(r, g, out)
+    }
+
+    /// # Safety
+    /// As [`kl_sum`].
+    #[target_feature(enable = "avx2,fma")]
     pub unsafe fn kl_grads(prior: Prior, m: &[f32], r: &[f32], e: &[f32], s: f32, out: &mut [f32]) {
         super::kl_grads(prior, m, r, e, s, out)
     }
@@ -335,35 +349,81 @@ struct SoftplusSq;
 /// Its gradient, `grad 2 softplus(rho) sigmoid(rho)`.
 struct SoftplusSqGrad;
 
-fn sq_fwd<T: WithDType + KernelMath>(s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-    let r = data::<T>(s, l, "softplus_sq")?;
-    let out: Vec<T> = r
-        .iter()
-        .map(|&x| {
-            let v = softplus(x);
-            v * v
-        })
-        .collect();
-    Ok((T::to_cpu_storage_owned(out), l.shape().clone()))
+#[inline(always)]
+fn sq_loop<T: KernelMath>(r: &[T], out: &mut [T]) {
+    for (o, &x) in out.iter_mut().zip(r) {
+        let v = softplus(x);
+        *o = v * v;
+    }
 }
 
-fn sq_grad<T: WithDType + KernelMath>(
+#[inline(always)]
+fn sq_grad_loop<T: KernelMath>(r: &[T], g: &[T], out: &mut [T]) {
+    let two = T::from(2.0).unwrap();
+    for ((o, &x), &g) in out.iter_mut().zip(r).zip(g) {
+        *o = g * two * softplus(x) * T::sigmoid(x);
+    }
+}
+
+fn sq_fwd(s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+    let out = match s {
+        CpuStorage::F32(_) => {
+            let r = data::<f32>(s, l, "softplus_sq")?;
+            let mut out = vec![0f32; r.len()];
+            #[cfg(target_arch = "x86_64")]
+            if avx2::available() {
+                // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+                unsafe { avx2::sq(r, &mut out) };
+                return Ok((CpuStorage::F32(out), l.shape().clone()));
+            }
+            sq_loop(r, &mut out);
+            CpuStorage::F32(out)
+        }
+        CpuStorage::F64(_) => {
+            let r = data::<f64>(s, l, "softplus_sq")?;
+            let mut out = vec![0f64; r.len()];
+            sq_loop(r, &mut out);
+            CpuStorage::F64(out)
+        }
+        _ => bail!("softplus_sq: only f32 and f64 are fused"),
+    };
+    Ok((out, l.shape().clone()))
+}
+
+fn sq_grad(
     s1: &CpuStorage,
     l1: &Layout,
     s2: &CpuStorage,
     l2: &Layout,
 ) -> Result<(CpuStorage, Shape)> {
-    let (r, g) = (
-        data::<T>(s1, l1, "softplus_sq_grad")?,
-        data::<T>(s2, l2, "softplus_sq_grad")?,
-    );
-    let two = T::from(2.0).unwrap();
-    let out: Vec<T> = r
-        .iter()
-        .zip(g)
-        .map(|(&x, &g)| g * two * softplus(x) * T::sigmoid(x))
-        .collect();
-    Ok((T::to_cpu_storage_owned(out), l1.shape().clone()))
+    let out = match s1 {
+        CpuStorage::F32(_) => {
+            let (r, g) = (
+                data::<f32>(s1, l1, "softplus_sq_grad")?,
+                data::<f32>(s2, l2, "softplus_sq_grad")?,
+            );
+            let mut out = vec![0f32; r.len()];
+            #[cfg(target_arch = "x86_64")]
+            if avx2::available() {
+                // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+                unsafe { avx2::sq_grad(r, g, &mut out) };
+                return Ok((CpuStorage::F32(out), l1.shape().clone()));
+            }
+            sq_grad_loop(r, g, &mut out);
+            CpuStorage::F32(out)
+        }
+        CpuStorage::F64(_) => {
+            let (r, g) = (
+                data::<f64>(s1, l1, "softplus_sq_grad")?,
+                data::<f64>(s2, l2, "softplus_sq_grad")?,
+            );
+            let mut out = vec![0f64; r.len()];
+            sq_grad_loop(r, g, &mut out);
+            CpuStorage::F64(out)
+        }
+        _ => bail!("softplus_sq_grad: only f32 and f64 are fused"),
+    };
+    Ok((out, l1.shape().clone()))
 }
 
 impl CustomOp1 for SoftplusSq {
@@ -372,7 +432,7 @@ impl CustomOp1 for SoftplusSq {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        by_dtype!(s, "softplus_sq", sq_fwd(s, l))
+        sq_fwd(s, l)
     }
 
     fn bwd(&self, rho: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -392,7 +452,7 @@ impl CustomOp2 for SoftplusSqGrad {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        by_dtype!(s1, "softplus_sq_grad", sq_grad(s1, l1, s2, l2))
+        sq_grad(s1, l1, s2, l2)
     }
 }
 
