@@ -1,20 +1,17 @@
 //! A 2-D convolution whose kernels and biases have a diagonal-Gaussian posterior.
 
-use crate::layer::{variance, Draw};
-use candle_core::{Result, Tensor, Var};
-use gen_core::adversarial::softplus;
+use crate::layer::Draw;
+use crate::posterior::GaussianWeights;
+use candle_core::{Result, Tensor};
 use gen_core::kernels::fused;
 use gen_core::vars::{Init, Vb};
 use gen_core::Rng;
 
-/// `conv(x, W) + b` (stride 1) with `W ~ N(mu_w, softplus(rho_w)^2)` and `b` likewise;
-/// parameters `vb.weight_mu`, `vb.weight_rho` (`(out, in, k, k)`), `vb.bias_mu`,
-/// `vb.bias_rho`.
+/// `conv(x, W) + b` (stride 1) with kernels `W` (`(out, in, k, k)`) and biases `b`
+/// [`GaussianWeights`] (`vb.weight_mu`, `vb.weight_rho`, `vb.bias_mu`, `vb.bias_rho`).
 pub struct BayesConv {
-    pub weight_mu: Var,
-    pub weight_rho: Var,
-    pub bias_mu: Var,
-    pub bias_rho: Var,
+    pub weight: GaussianWeights,
+    pub bias: GaussianWeights,
     pub pad: usize,
 }
 
@@ -36,40 +33,21 @@ pub fn add_channel_bias(y: &Tensor, b: &Tensor) -> Result<Tensor> {
 }
 
 impl BayesConv {
-    /// Means as PyTorch starts them (uniform in ±1/sqrt(in k k)); every rho at `rho_init`.
+    /// Means as PyTorch starts them (uniform in ±1/sqrt(in k k)); every rho at `rho`.
     pub fn new(vb: &Vb, c_in: usize, c_out: usize, k: usize, pad: usize, rho: f64) -> Result<Self> {
         let bound = Init::Uniform(1.0 / ((c_in * k * k) as f64).sqrt());
-        let shape = (c_out, c_in, k, k);
         Ok(BayesConv {
-            weight_mu: vb.var(shape, "weight_mu", bound)?,
-            weight_rho: vb.var(shape, "weight_rho", Init::Const(rho))?,
-            bias_mu: vb.var(c_out, "bias_mu", bound)?,
-            bias_rho: vb.var(c_out, "bias_rho", Init::Const(rho))?,
+            weight: GaussianWeights::new(vb, (c_out, c_in, k, k), "weight", bound, rho)?,
+            bias: GaussianWeights::new(vb, c_out, "bias", bound, rho)?,
             pad,
         })
     }
 
-    /// The posterior variances `softplus(rho)^2` of the weights and the biases (one fused
-    /// pass each way on the CPU).
-    pub fn variances(&self) -> Result<(Tensor, Tensor)> {
-        Ok((variance(&self.weight_rho)?, variance(&self.bias_rho)?))
-    }
-
-    pub fn sigmas(&self) -> Result<(Tensor, Tensor)> {
-        Ok((softplus(&self.weight_rho)?, softplus(&self.bias_rho)?))
-    }
-
     /// Kernels and biases drawn once (reparameterized).
     pub fn draw(&self, rng: &mut Rng) -> Result<Draw> {
-        let (weight_sigma, bias_sigma) = self.sigmas()?;
-        let (dtype, device) = (self.weight_mu.dtype(), self.weight_mu.device());
-        let ew = rng.randn_fast(self.weight_mu.shape(), dtype, device)?;
-        let eb = rng.randn_fast(self.bias_mu.shape(), dtype, device)?;
         Ok(Draw {
-            weight: (self.weight_mu.as_tensor() + (&weight_sigma * ew)?)?,
-            bias: (self.bias_mu.as_tensor() + (&bias_sigma * eb)?)?,
-            weight_sigma,
-            bias_sigma,
+            weight: self.weight.draw(rng)?,
+            bias: self.bias.draw(rng)?,
         })
     }
 
@@ -77,13 +55,19 @@ impl BayesConv {
         add_channel_bias(&conv(x, &draw.weight, self.pad)?, &draw.bias)
     }
 
+    /// The outputs at the posterior means.
+    pub fn forward_mean(&self, x: &Tensor) -> Result<Tensor> {
+        add_channel_bias(&conv(x, &self.weight.mu, self.pad)?, &self.bias.mu)
+    }
+
     /// The outputs' mean and variance under the posterior: `conv(x, mu) + mu_b` and
     /// `conv(x^2, sigma^2) + sigma_b^2` (every kernel entry independent).
     pub fn moments(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
-        let (wv, bv) = self.variances()?;
-        let mean = add_channel_bias(&conv(x, &self.weight_mu, self.pad)?, &self.bias_mu)?;
-        let var = add_channel_bias(&conv(&x.sqr()?, &wv, self.pad)?, &bv)?;
-        Ok((mean, var))
+        let var = add_channel_bias(
+            &conv(&x.sqr()?, &self.weight.variance()?, self.pad)?,
+            &self.bias.variance()?,
+        )?;
+        Ok((self.forward_mean(x)?, var))
     }
 
     /// The local reparameterization: outputs drawn per example and position from their

@@ -19,6 +19,7 @@ mod layer;
 mod likelihood;
 mod model;
 mod net;
+mod posterior;
 mod prior;
 
 pub use config::{BnnConfig, Estimator, KlWeighting, Likelihood, Network, Weights};
@@ -26,6 +27,7 @@ pub use conv::BayesConv;
 pub use layer::{BayesLinear, Draw};
 pub use model::Bnn;
 pub use net::{Net, Pass};
+pub use posterior::GaussianWeights;
 pub use prior::WeightPrior;
 
 use gen_core::{Build, BuildContext, Model, ModelEntry, Result};

@@ -304,12 +304,7 @@ impl Model for Bnn {
         self.net
             .posteriors()
             .into_iter()
-            .map(|p| {
-                Ok((
-                    format!("posterior_scale/{}", p.name),
-                    gen_core::adversarial::softplus(p.rho)?,
-                ))
-            })
+            .map(|(name, w)| Ok((format!("posterior_scale/{name}"), w.sigma()?)))
             .collect()
     }
 

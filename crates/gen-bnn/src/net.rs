@@ -4,6 +4,7 @@
 use crate::config::{BnnConfig, Estimator, Network, Weights};
 use crate::conv::BayesConv;
 use crate::layer::BayesLinear;
+use crate::posterior::GaussianWeights;
 use crate::prior::WeightPrior;
 use candle_core::{Result, Tensor};
 use gen_core::nn::{Activation, Conv2d, Linear};
@@ -48,9 +49,7 @@ impl Dense {
             (Dense::Bayes(l), Pass::Draw(Estimator::Reparameterization)) => {
                 act.apply(&l.forward_with(x, &l.draw(rng)?)?)
             }
-            (Dense::Bayes(l), Pass::Mean) => {
-                act.apply(&x.matmul(&l.weight_mu)?.broadcast_add(&l.bias_mu)?)
-            }
+            (Dense::Bayes(l), Pass::Mean) => act.apply(&l.forward_mean(x)?),
         }
     }
 }
@@ -81,7 +80,7 @@ impl Conv {
             (Conv::Bayes(c), Pass::Draw(Estimator::Reparameterization)) => {
                 c.forward_with(x, &c.draw(rng)?)
             }
-            (Conv::Bayes(c), Pass::Mean) => c.moments(x).map(|(mean, _)| mean),
+            (Conv::Bayes(c), Pass::Mean) => c.forward_mean(x),
         }
     }
 }
@@ -91,13 +90,6 @@ pub struct Net {
     convs: Vec<Conv>,
     dense: Vec<Dense>,
     activation: Activation,
-}
-
-/// A Bayesian layer's posterior, for the KL and the scale histograms.
-pub struct Posterior<'a> {
-    pub name: String,
-    pub mean: &'a Tensor,
-    pub rho: &'a Tensor,
 }
 
 impl Net {
@@ -158,15 +150,12 @@ impl Net {
         Ok(h)
     }
 
-    /// Every Bayesian weight and bias tensor's posterior (none for point weights), named
-    /// as the parameters are (`0.weight`, `conv1.bias`, ...).
-    pub fn posteriors(&self) -> Vec<Posterior<'_>> {
+    /// Every Bayesian weight and bias tensor, named as the parameters are (`0.weight`,
+    /// `conv1.bias`, ...); none for point weights.
+    pub fn posteriors(&self) -> Vec<(String, &GaussianWeights)> {
         let lenet = !self.convs.is_empty();
         let convs = self.convs.iter().enumerate().filter_map(|(i, c)| match c {
-            Conv::Bayes(c) => Some((
-                format!("conv{}", i + 1),
-                [&c.weight_mu, &c.weight_rho, &c.bias_mu, &c.bias_rho],
-            )),
+            Conv::Bayes(c) => Some((format!("conv{}", i + 1), &c.weight, &c.bias)),
             Conv::Point(_) => None,
         });
         let dense = self.dense.iter().enumerate().filter_map(|(i, d)| match d {
@@ -176,25 +165,14 @@ impl Net {
                 } else {
                     i.to_string()
                 };
-                Some((name, [&l.weight_mu, &l.weight_rho, &l.bias_mu, &l.bias_rho]))
+                Some((name, &l.weight, &l.bias))
             }
             Dense::Point(_) => None,
         });
         convs
             .chain(dense)
-            .flat_map(|(layer, [w_mu, w_rho, b_mu, b_rho])| {
-                [
-                    Posterior {
-                        name: format!("{layer}.weight"),
-                        mean: w_mu.as_tensor(),
-                        rho: w_rho.as_tensor(),
-                    },
-                    Posterior {
-                        name: format!("{layer}.bias"),
-                        mean: b_mu.as_tensor(),
-                        rho: b_rho.as_tensor(),
-                    },
-                ]
+            .flat_map(|(layer, w, b)| {
+                [(format!("{layer}.weight"), w), (format!("{layer}.bias"), b)]
             })
             .collect()
     }
@@ -203,15 +181,8 @@ impl Net {
     /// one-draw Monte-Carlo estimate (its own draw, from `rng`) for the scale mixture.
     pub fn kl(&self, prior: &WeightPrior, rng: &mut Rng) -> Result<Option<Tensor>> {
         let mut total: Option<Tensor> = None;
-        for p in self.posteriors() {
-            let eps = match prior {
-                // The closed form reads no draw.
-                WeightPrior::Gaussian { .. } => p.mean.zeros_like()?,
-                WeightPrior::ScaleMixture { .. } => {
-                    rng.randn_fast(p.mean.shape(), p.mean.dtype(), p.mean.device())?
-                }
-            };
-            let kl = prior.kl_rho(p.mean, p.rho, &eps)?;
+        for (_, w) in self.posteriors() {
+            let kl = w.kl(prior, rng)?;
             total = Some(match total {
                 None => kl,
                 Some(t) => (t + kl)?,

@@ -84,8 +84,7 @@ fn local_reparameterization_matches_sampled_weights() {
         }
     }
     // The zero input row sees only the bias: its variance is the bias's alone.
-    let (_, bs) = l.sigmas().unwrap();
-    let bias_var: Vec<f64> = flat(&bs.sqr().unwrap());
+    let bias_var: Vec<f64> = flat(&l.bias.sigma().unwrap().sqr().unwrap());
     assert!((var[6] - bias_var[0]).abs() < 1e-15 && (var[7] - bias_var[1]).abs() < 1e-15);
 }
 
@@ -194,16 +193,18 @@ fn gradients_match_finite_differences() {
     let mut rng = Rng::new(2);
     let eps = rng.randn((4, 2), DType::F64, &Device::Cpu).unwrap();
     let c = rng.randn((4, 2), DType::F64, &Device::Cpu).unwrap();
+    let eps_w = rng.randn((3, 2), DType::F64, &Device::Cpu).unwrap();
+    let eps_b = rng.randn(2, DType::F64, &Device::Cpu).unwrap();
     let loss = |l: &BayesLinear| -> Tensor {
         let y = l.forward_local_with(&x, &eps).unwrap();
-        let (ws, bs) = l.sigmas().unwrap();
-        let kl = (prior.kl(&l.weight_mu, &ws, &l.weight_mu).unwrap()
-            + prior.kl(&l.bias_mu, &bs, &l.bias_mu).unwrap())
+        // The layer's own KL (the fused kernel in f64; the closed form reads no noise).
+        let kl = (l.weight.kl_with(&prior, &eps_w).unwrap()
+            + l.bias.kl_with(&prior, &eps_b).unwrap())
         .unwrap();
         ((y * &c).unwrap().sum_all().unwrap() + kl).unwrap()
     };
     let grads = loss(&l).backward().unwrap();
-    let vars: [&Var; 4] = [&l.weight_mu, &l.weight_rho, &l.bias_mu, &l.bias_rho];
+    let vars: [&Var; 4] = [&l.weight.mu, &l.weight.rho, &l.bias.mu, &l.bias.rho];
     for (k, v) in vars.iter().enumerate() {
         let g = flat(grads.get(v).unwrap());
         let base = flat(v.as_tensor());
