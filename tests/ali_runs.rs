@@ -8,13 +8,7 @@ mod support;
 use support::*;
 
 fn tb(run: &std::path::Path) -> serde_json::Value {
-    let out = std::process::Command::new(tensorboard_python())
-        .arg(repo().join("tests/tb_read.py"))
-        .arg(run)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    serde_json::from_slice(&out.stdout).unwrap()
+    tensorboard_view(run)
 }
 
 #[test]

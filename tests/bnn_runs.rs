@@ -32,6 +32,17 @@ fn mnist_run() -> &'static (tempfile::TempDir, PathBuf, String) {
     })
 }
 
+/// `gen predict RUN INPUT -o OUT`, which must succeed.
+fn predict(run: &Path, input: &Path, out: &Path) {
+    ok(&gen(&[
+        "predict",
+        run.to_str().unwrap(),
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]));
+}
+
 fn eval_json(dir: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("eval.json")).unwrap()).unwrap()
 }
@@ -40,18 +51,7 @@ fn eval_json(dir: &Path) -> serde_json::Value {
 fn one_epoch_logs_the_terms_the_predictive_and_the_posterior_scales() {
     let (_, dir, out) = mnist_run();
     assert!(out.contains("predictive accuracy"), "{out}");
-    let py = tensorboard_python();
-    let o = std::process::Command::new(py)
-        .arg(repo().join("tests/tb_read.py"))
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "tensorboard reader failed: {}",
-        stderr(&o)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = tensorboard_view(dir);
     let at = |tag: &str| -> f64 {
         v["scalars"][tag][0][1]
             .as_f64()
@@ -124,13 +124,7 @@ fn predict_writes_probabilities_and_entropy_per_row() {
     let rows: Vec<f32> = (0..3 * 784).map(|i| ((i % 29) as f32) / 29.0).collect();
     std::fs::write(&input, gen_data::npy::encode_f32(3, 784, &rows)).unwrap();
     let out = tmp.path().join("out.npy");
-    ok(&gen(&[
-        "predict",
-        dir.to_str().unwrap(),
-        input.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]));
+    predict(dir, &input, &out);
     let a = gen_data::npy::read(&out).unwrap();
     assert_eq!((a.rows, a.cols), (3, 11));
     for row in a.data.chunks(11) {
@@ -192,13 +186,7 @@ fn toy_regression_band_covers_the_data_and_widens_away_from_it() {
     )
     .unwrap();
     let out = tmp.path().join("pred.csv");
-    ok(&gen(&[
-        "predict",
-        dir.to_str().unwrap(),
-        grid.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]));
+    predict(&dir, &grid, &out);
     let p = gen_data::csv::parse(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!((p.rows, p.cols), (17, 2), "mean and sd per input");
     let sd = |x: i32| p.data[((x + 8) * 2 + 1) as usize];
@@ -254,13 +242,7 @@ fn regression_on_a_csv_names_its_target_column() {
     let input = tmp.path().join("in.csv");
     std::fs::write(&input, "2,3\n5,1\n").unwrap();
     let out = tmp.path().join("out.csv");
-    ok(&gen(&[
-        "predict",
-        dir.to_str().unwrap(),
-        input.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]));
+    predict(&dir, &input, &out);
     let p = gen_data::csv::parse(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!((p.rows, p.cols), (2, 2));
 

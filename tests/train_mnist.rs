@@ -74,18 +74,7 @@ fn run_directory_holds_config_checkpoint_and_pictures() {
 #[test]
 fn tensorboard_reads_the_event_file() {
     let (_, dir, _) = run();
-    let py = tensorboard_python();
-    let o = std::process::Command::new(py)
-        .arg(repo().join("tests/tb_read.py"))
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "tensorboard reader failed: {}",
-        stderr(&o)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let v = tensorboard_view(dir);
     for tag in [
         "loss/train",
         "loss/test",

@@ -104,3 +104,19 @@ pub fn tensorboard_python() -> PathBuf {
          `python3 -m venv .venv && .venv/bin/pip install tensorboard` (the README's set-up) or set GEN_TB_PYTHON"
     );
 }
+
+/// Everything TensorBoard's own reader finds in a run directory (tests/tb_read.py): scalars,
+/// images, histograms and text tags, as JSON.
+pub fn tensorboard_view(run: &Path) -> serde_json::Value {
+    let out = Command::new(tensorboard_python())
+        .arg(repo().join("tests/tb_read.py"))
+        .arg(run)
+        .output()
+        .expect("the tensorboard reader runs");
+    assert!(
+        out.status.success(),
+        "tensorboard reader failed: {}",
+        stderr(&out)
+    );
+    serde_json::from_slice(&out.stdout).expect("the reader prints JSON")
+}
