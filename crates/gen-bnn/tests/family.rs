@@ -226,3 +226,75 @@ fn lenet_takes_28x28_images_with_either_kind_of_weights() {
         assert_eq!(model.params().count(), 61_706 * per_value);
     }
 }
+
+/// `y = 2x - 1 + N(0, 0.5^2)` rows for a regression head.
+fn line(n: usize, rng: &mut Rng) -> (Vec<f32>, Vec<f32>) {
+    (0..n)
+        .map(|_| {
+            let x = 4.0 * rng.uniform() - 2.0;
+            (x as f32, (2.0 * x - 1.0 + 0.5 * rng.normal()) as f32)
+        })
+        .unzip()
+}
+
+#[test]
+fn learned_noise_reaches_the_residual_scale_and_the_predictive_adds_it() {
+    let (xs, ys) = line(2000, &mut Rng::new(11));
+    let data = DataInfo {
+        classes: None,
+        targets: Some(gen_core::model::Targets::of(&ys, 1)),
+        ..points(1, 2, 2000)
+    };
+    let optimizer = OptimizerConfig {
+        lr: 0.01,
+        ..OptimizerConfig::default()
+    };
+    // Point weights: the maximum-likelihood noise is the residual standard deviation.
+    let cfg =
+        config("weights: point\nhidden: [16]\nlikelihood: gaussian\nnoise: 2.0\nlearn_noise: true");
+    let mut model = Bnn::new(
+        cfg,
+        &data,
+        optimizer,
+        Device::Cpu,
+        DType::F32,
+        &mut Rng::new(1),
+    )
+    .unwrap();
+    let mut rng = Rng::new(12);
+    for step in 0..1500 {
+        let idx: Vec<usize> = (0..64).map(|k| (step * 64 + k) % 2000).collect();
+        let x: Vec<f32> = idx.iter().map(|&i| xs[i]).collect();
+        let y: Vec<f32> = idx.iter().map(|&i| ys[i]).collect();
+        let batch = Batch {
+            targets: Some(Tensor::from_vec(y, (64, 1), &Device::Cpu).unwrap()),
+            ..Batch::inputs(Tensor::from_vec(x, (64, 1), &Device::Cpu).unwrap())
+        };
+        model.train_step(&batch, &mut rng).unwrap();
+    }
+    let log_noise = model
+        .params()
+        .named()
+        .iter()
+        .find(|(n, _)| n == "likelihood.log_noise")
+        .map(|(_, v)| values(v.as_tensor())[0])
+        .expect("a learned noise parameter");
+    let sigma = log_noise.exp();
+    assert!(
+        (sigma - 0.5).abs() < 0.06,
+        "learned noise {sigma}, true 0.5"
+    );
+    let x = Tensor::new(&[[0.0f32], [1.0]], &Device::Cpu).unwrap();
+    let Some(Prediction::Values { mean, variance }) = model.predict(&x, &mut rng).unwrap() else {
+        panic!("a regression predicts values");
+    };
+    let (m, v) = (values(&mean), values(&variance));
+    assert!(
+        (m[0] + 1.0).abs() < 0.15 && (m[1] - 1.0).abs() < 0.15,
+        "means {m:?}"
+    );
+    // One point network: the predictive variance is the noise alone.
+    for v in v {
+        assert!((v - sigma * sigma).abs() < 1e-4, "{v} vs {}", sigma * sigma);
+    }
+}
