@@ -6,7 +6,7 @@
 use candle_core::{DType, Device};
 use gen::run_config::RunConfig;
 use gen_core::config::ConfigSource;
-use gen_core::model::{BuildContext, DataInfo, DataKind};
+use gen_core::model::{BuildContext, DataInfo, DataKind, Targets};
 use gen_core::{Build, Rng};
 use libfuzzer_sys::fuzz_target;
 
@@ -19,11 +19,18 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let entry = gen::registry::find(&cfg.family).expect("parse checked the family");
+    // Labelled points with a regression target, so every family and likelihood can build.
     let info = DataInfo {
         name: "fuzz".into(),
         kind: DataKind::Points { dim: 2 },
-        classes: None,
+        classes: Some(3),
         modes: None,
+        train_size: 100,
+        targets: Some(Targets {
+            dim: 1,
+            mean: vec![0.0],
+            std: vec![1.0],
+        }),
     };
     let mut rng = Rng::new(0);
     let ctx = BuildContext {
