@@ -85,15 +85,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 rows.extend(p.rows);
                 if let Some(scores) = &p.classes {
                     let pic = gen_core::plot::predictive::reliability_diagram(&scores.bins);
-                    let path = dir.join("reliability.png");
-                    let png = gen_tensorboard::encode_png(
-                        pic.width,
-                        pic.height,
-                        pic.channels,
-                        &pic.data,
-                    )?;
-                    std::fs::write(&path, png)
-                        .with_context(|| format!("writing {}", path.display()))?;
+                    crate::summaries::write_png(&dir.join("reliability.png"), &pic)?;
                 }
             }
             if let Some((codes, dim)) =

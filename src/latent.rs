@@ -4,6 +4,7 @@
 
 use crate::cli::{EncodeArgs, InterpolateArgs, ReconstructArgs};
 use crate::run_loader::{load, LoadedModel, LoadedRun as Run};
+use crate::summaries::write_png;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use gen_core::picture::Picture;
@@ -58,11 +59,6 @@ fn test_rows(run: &Run, idx: &[usize]) -> Result<Tensor> {
         (idx.len(), run.data.test.dim),
         &Device::Cpu,
     )?)
-}
-
-fn write_png(path: &Path, pic: &Picture) -> Result<()> {
-    let bytes = gen_tensorboard::encode_png(pic.width, pic.height, pic.channels, &pic.data)?;
-    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 /// `gen encode`: the code means of every test example, as an N x latent float32 .npy.

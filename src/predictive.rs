@@ -4,9 +4,10 @@
 
 use crate::run_config::RunConfig;
 use anyhow::{bail, Context, Result};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use gen_core::calibration::{self, ClassScores};
 use gen_core::model::{Model, Prediction};
+use gen_core::objective::values;
 use gen_core::Rng;
 use gen_data::{DataConfig, Dataset, Split};
 
@@ -24,10 +25,6 @@ pub enum Predictions {
 
 /// Noise of the predictive's weight draws (fixed, so `gen eval` and `gen predict` repeat).
 const PREDICT_SEED: u64 = 0x5EED_9BED;
-
-fn flat(t: &Tensor) -> Result<Vec<f64>> {
-    Ok(t.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?)
-}
 
 /// The model's predictive at every row of `x` (`dim` values each), `batch` rows at a time
 /// with a progress bar; `None` if the model does not predict.
@@ -52,18 +49,18 @@ pub fn predict_rows(
             (None, Prediction::Classes(p)) => {
                 out = Some(Predictions::Classes {
                     classes: p.dim(1)?,
-                    probs: flat(&p)?,
+                    probs: values(&p)?,
                 })
             }
             (None, Prediction::Values { mean, variance }) => {
                 out = Some(Predictions::Values {
                     targets: mean.dim(1)?,
-                    mean: flat(&mean)?,
-                    variance: flat(&variance)?,
+                    mean: values(&mean)?,
+                    variance: values(&variance)?,
                 })
             }
             (Some(Predictions::Classes { probs, .. }), Prediction::Classes(p)) => {
-                probs.extend(flat(&p)?)
+                probs.extend(values(&p)?)
             }
             (
                 Some(Predictions::Values { mean, variance, .. }),
@@ -72,8 +69,8 @@ pub fn predict_rows(
                     variance: v,
                 },
             ) => {
-                mean.extend(flat(&m)?);
-                variance.extend(flat(&v)?);
+                mean.extend(values(&m)?);
+                variance.extend(values(&v)?);
             }
             _ => bail!("the model changed the kind of its predictions between batches"),
         }

@@ -4,7 +4,7 @@
 use crate::cli::SampleArgs;
 use crate::run_loader::{load, LoadedModel};
 use anyhow::{bail, Context, Result};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use gen_core::model::DataKind;
 use gen_core::picture::Picture;
 use gen_core::Rng;
@@ -28,7 +28,7 @@ pub fn run(args: SampleArgs) -> Result<()> {
     let mut rng = Rng::new(args.seed);
     let x: Vec<f64> = match (&run.model, args.class) {
         (LoadedModel::Steps(m), None) => match m.sample(args.n, &mut rng)? {
-            Some(t) => t.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?,
+            Some(t) => gen_core::objective::values(&t)?,
             None => bail!("`{}` models cannot draw samples", run.cfg.family),
         },
         (LoadedModel::Steps(m), Some(class)) => {
@@ -42,7 +42,7 @@ pub fn run(args: SampleArgs) -> Result<()> {
                 }
             }
             match m.sample_class(args.n, class, &mut rng)? {
-                Some(t) => t.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?,
+                Some(t) => gen_core::objective::values(&t)?,
                 None => bail!(
                     "--class needs a conditional model (e.g. model.conditional: true); this `{}` run is not one",
                     run.cfg.family

@@ -59,9 +59,7 @@ impl Summaries {
     fn picture(&mut self, name: &str, p: &Picture, file: &str, step: u64) -> Result<()> {
         self.writer
             .add_image(name, p.width, p.height, p.channels, &p.data, step)?;
-        let path = self.dir.join(file);
-        let png = encode_png(p.width, p.height, p.channels, &p.data)?;
-        std::fs::write(&path, png).with_context(|| format!("writing {}", path.display()))
+        write_png(&self.dir.join(file), p)
     }
 
     /// Every parameter under `weights/<name>`, and the model's own `extra` tensors under
@@ -92,4 +90,10 @@ impl Summaries {
     pub fn flush(&mut self) -> Result<()> {
         Ok(self.writer.flush()?)
     }
+}
+
+/// A picture as a PNG file; the error names the path.
+pub fn write_png(path: &Path, pic: &Picture) -> Result<()> {
+    let bytes = encode_png(pic.width, pic.height, pic.channels, &pic.data)?;
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }

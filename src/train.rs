@@ -13,7 +13,7 @@ use crate::saver::{EpochEnd, Saver};
 use crate::summaries::Summaries;
 use crate::{registry, run_dir};
 use anyhow::{bail, Context, Result};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use gen_core::config::{ConfigError, ConfigSource};
 use gen_core::model::{Batch, BuildContext, Model};
 use gen_core::Build;
@@ -396,7 +396,7 @@ impl Trainer<'_> {
             return Ok(None);
         }
         match model.sample(MODE_SAMPLES, &mut Rng::new(MODES_SEED))? {
-            Some(x) => Ok(Some(x.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?)),
+            Some(x) => Ok(Some(gen_core::objective::values(&x)?)),
             None => Ok(None),
         }
     }

@@ -26,7 +26,7 @@ pub use config::{BnnConfig, Estimator, KlWeighting, Likelihood, Network, Weights
 pub use conv::BayesConv;
 pub use layer::{BayesLinear, Draw};
 pub use model::Bnn;
-pub use net::{Net, Pass};
+pub use net::Net;
 pub use posterior::GaussianWeights;
 pub use prior::WeightPrior;
 

@@ -4,6 +4,7 @@
 use candle_core::{Tensor, Var, D};
 use gen_core::dist::{Categorical, LN_2PI};
 use gen_core::model::{Batch, Prediction, Targets};
+use gen_core::objective::sum;
 use gen_core::vars::{Init, Vb};
 use gen_core::{Error, Result};
 
@@ -98,16 +99,9 @@ impl Head {
         let s = outs.len() as f64;
         match self {
             Head::Categorical { .. } => {
-                let mut sum: Option<Tensor> = None;
-                for o in outs {
-                    let p = Categorical::new(o.clone()).probs()?;
-                    sum = Some(match sum {
-                        None => p,
-                        Some(t) => (t + p)?,
-                    });
-                }
-                let sum = sum.ok_or_else(|| Error::Msg("no draws".into()))?;
-                Ok(Prediction::Classes((sum / s)?))
+                let probs = outs.iter().map(|o| Categorical::new(o.clone()).probs());
+                let total = sum(probs)?.ok_or_else(|| Error::Msg("no draws".into()))?;
+                Ok(Prediction::Classes((total / s)?))
             }
             Head::Gaussian(g) => {
                 let means = outs

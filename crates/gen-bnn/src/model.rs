@@ -2,12 +2,12 @@
 
 use crate::config::{BnnConfig, Estimator, Likelihood, Weights};
 use crate::likelihood::{GaussianHead, Head};
-use crate::net::{Net, Pass};
-use crate::prior::WeightPrior;
+use crate::net::Net;
 use candle_core::{DType, Device, Tensor};
 use gen_core::calibration;
 use gen_core::model::{Batch, DataInfo, DataKind, Optimizers, Prediction};
 use gen_core::nn::Params;
+use gen_core::objective::{sum, values};
 use gen_core::optim::{Adam, OptimizerConfig};
 use gen_core::picture::Picture;
 use gen_core::plot::predictive::{regression_band, reliability_diagram};
@@ -101,7 +101,7 @@ impl Bnn {
         };
         let x = x.to_dtype(self.params.vars()[0].dtype())?;
         (0..draws)
-            .map(|_| Ok(self.net.forward(&x, Pass::Draw(estimator), rng)?))
+            .map(|_| Ok(self.net.forward(&x, estimator, rng)?))
             .collect()
     }
 
@@ -114,16 +114,11 @@ impl Bnn {
         kl_weight: f64,
         rng: &mut Rng,
     ) -> Result<Terms> {
-        let mut nll: Option<Tensor> = None;
-        for o in outs {
-            let v = self.head.nll(o, batch)?.mean_all()?;
-            nll = Some(match nll {
-                None => v,
-                Some(t) => (t + v)?,
-            });
-        }
-        let nll =
-            (nll.ok_or_else(|| gen_core::Error::Msg("no draws".into()))? / outs.len() as f64)?;
+        let nll = sum(outs
+            .iter()
+            .map(|o| self.head.nll(o, batch).and_then(|v| Ok(v.mean_all()?))))?
+        .ok_or_else(|| gen_core::Error::Msg("no draws".into()))?;
+        let nll = (nll / outs.len() as f64)?;
         let terms = Terms::additive(KlDirection::Forward).term("nll", nll, 1.0);
         Ok(match self.cfg.weights {
             Weights::Bayes => match self.net.kl(&self.cfg.prior, rng)? {
@@ -141,15 +136,12 @@ impl Bnn {
 
     /// `-log P(θ)` of the point weights.
     fn neg_log_prior(&self) -> Result<Tensor> {
-        let mut total: Option<Tensor> = None;
-        for v in self.params.vars() {
-            let lp = self.cfg.prior.log_prob(v.as_tensor())?.sum_all()?;
-            total = Some(match total {
-                None => lp,
-                Some(t) => (t + lp)?,
-            });
-        }
-        Ok(total
+        let log_probs = self
+            .params
+            .vars()
+            .into_iter()
+            .map(|v| self.cfg.prior.log_prob(v.as_tensor())?.sum_all());
+        Ok(sum(log_probs)?
             .ok_or_else(|| gen_core::Error::Msg("no parameters".into()))?
             .neg()?)
     }
@@ -174,10 +166,8 @@ impl Bnn {
                 let Some(labels) = &batch.labels else {
                     return Ok(vec![]);
                 };
-                let k = p.dim(1)?;
-                let probs: Vec<f64> = p.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
                 let labels: Vec<u32> = labels.to_vec1()?;
-                let s = calibration::classification(&probs, k, &labels);
+                let s = calibration::classification(&values(p)?, p.dim(1)?, &labels);
                 vec![
                     ("predictive/accuracy".into(), 1.0 - s.error),
                     ("predictive/nll".into(), s.nll),
@@ -187,11 +177,12 @@ impl Bnn {
                 let Some(y) = &batch.targets else {
                     return Ok(vec![]);
                 };
-                let flat = |t: &Tensor| -> Result<Vec<f64>> {
-                    Ok(t.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?)
-                };
-                let s =
-                    calibration::regression(&flat(mean)?, &flat(variance)?, &flat(y)?, y.dim(1)?);
+                let s = calibration::regression(
+                    &values(mean)?,
+                    &values(variance)?,
+                    &values(y)?,
+                    y.dim(1)?,
+                );
                 vec![
                     ("predictive/mse".into(), s.rmse * s.rmse),
                     ("predictive/nll".into(), s.nll),
@@ -209,8 +200,7 @@ impl Bnn {
         if y.dim(1)? != 1 || batch.size() == 0 {
             return Ok(None);
         }
-        let xs: Vec<f64> = batch.x.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
-        let ys: Vec<f64> = y.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
+        let (xs, ys) = (values(&batch.x)?, values(y)?);
         let span = |v: &[f64]| {
             v.iter()
                 .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
@@ -226,14 +216,8 @@ impl Bnn {
         let Some(Prediction::Values { mean, variance }) = self.predict(&g, rng)? else {
             return Ok(None);
         };
-        let mean: Vec<f64> = mean.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
-        let sd: Vec<f64> = variance
-            .to_dtype(DType::F64)?
-            .flatten_all()?
-            .to_vec1::<f64>()?
-            .iter()
-            .map(|v| v.sqrt())
-            .collect();
+        let mean = values(&mean)?;
+        let sd: Vec<f64> = values(&variance)?.iter().map(|v| v.sqrt()).collect();
         let points: Vec<(f64, f64)> = xs.into_iter().zip(ys).collect();
         Ok(Some(regression_band(
             &points,
@@ -242,14 +226,6 @@ impl Bnn {
             &sd,
             [x0 - xm, x1 + xm, y0 - ym, y1 + ym],
         )))
-    }
-
-    pub fn config(&self) -> &BnnConfig {
-        &self.cfg
-    }
-
-    pub fn prior(&self) -> &WeightPrior {
-        &self.cfg.prior
     }
 }
 
@@ -294,8 +270,7 @@ impl Model for Bnn {
         else {
             return Ok(vec![]);
         };
-        let probs: Vec<f64> = p.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
-        let s = calibration::classification(&probs, p.dim(1)?, &labels.to_vec1::<u32>()?);
+        let s = calibration::classification(&values(&p)?, p.dim(1)?, &labels.to_vec1::<u32>()?);
         Ok(vec![("reliability".into(), reliability_diagram(&s.bins))])
     }
 

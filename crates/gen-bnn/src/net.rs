@@ -23,15 +23,6 @@ enum Conv {
     Point(Conv2d),
 }
 
-/// How a forward pass treats Bayesian weights.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pass {
-    /// One Monte-Carlo draw, by the configured estimator.
-    Draw(Estimator),
-    /// The posterior means (no noise).
-    Mean,
-}
-
 impl Dense {
     fn new(vb: &Vb, fan_in: usize, fan_out: usize, cfg: &BnnConfig) -> Result<Self> {
         Ok(match cfg.weights {
@@ -42,14 +33,13 @@ impl Dense {
         })
     }
 
-    fn forward(&self, x: &Tensor, act: Activation, pass: Pass, rng: &mut Rng) -> Result<Tensor> {
-        match (self, pass) {
+    fn forward(&self, x: &Tensor, act: Activation, by: Estimator, rng: &mut Rng) -> Result<Tensor> {
+        match (self, by) {
             (Dense::Point(l), _) => l.forward_act(x, act),
-            (Dense::Bayes(l), Pass::Draw(Estimator::Local)) => act.apply(&l.forward_local(x, rng)?),
-            (Dense::Bayes(l), Pass::Draw(Estimator::Reparameterization)) => {
+            (Dense::Bayes(l), Estimator::Local) => act.apply(&l.forward_local(x, rng)?),
+            (Dense::Bayes(l), Estimator::Reparameterization) => {
                 act.apply(&l.forward_with(x, &l.draw(rng)?)?)
             }
-            (Dense::Bayes(l), Pass::Mean) => act.apply(&l.forward_mean(x)?),
         }
     }
 }
@@ -73,14 +63,11 @@ impl Conv {
         })
     }
 
-    fn forward(&self, x: &Tensor, pass: Pass, rng: &mut Rng) -> Result<Tensor> {
-        match (self, pass) {
+    fn forward(&self, x: &Tensor, by: Estimator, rng: &mut Rng) -> Result<Tensor> {
+        match (self, by) {
             (Conv::Point(c), _) => c.forward(x),
-            (Conv::Bayes(c), Pass::Draw(Estimator::Local)) => c.forward_local(x, rng),
-            (Conv::Bayes(c), Pass::Draw(Estimator::Reparameterization)) => {
-                c.forward_with(x, &c.draw(rng)?)
-            }
-            (Conv::Bayes(c), Pass::Mean) => c.forward_mean(x),
+            (Conv::Bayes(c), Estimator::Local) => c.forward_local(x, rng),
+            (Conv::Bayes(c), Estimator::Reparameterization) => c.forward_with(x, &c.draw(rng)?),
         }
     }
 }
@@ -125,15 +112,16 @@ impl Net {
         })
     }
 
-    /// One forward pass on rows `x` (flattened images for LeNet).
-    pub fn forward(&self, x: &Tensor, pass: Pass, rng: &mut Rng) -> Result<Tensor> {
+    /// One forward pass on rows `x` (flattened images for LeNet), Bayesian weights drawn
+    /// by the estimator `by`.
+    pub fn forward(&self, x: &Tensor, by: Estimator, rng: &mut Rng) -> Result<Tensor> {
         let mut h = x.clone();
         if !self.convs.is_empty() {
             h = h.reshape(((), 1, 28, 28))?;
             for c in &self.convs {
                 h = self
                     .activation
-                    .apply(&c.forward(&h, pass, rng)?)?
+                    .apply(&c.forward(&h, by, rng)?)?
                     .max_pool2d(2)?;
             }
             h = h.flatten_from(1)?;
@@ -145,7 +133,7 @@ impl Net {
             } else {
                 Activation::Identity
             };
-            h = d.forward(&h, act, pass, rng)?;
+            h = d.forward(&h, act, by, rng)?;
         }
         Ok(h)
     }
@@ -180,14 +168,7 @@ impl Net {
     /// `KL(Q(θ) || P(θ))` over every Bayesian tensor: closed form for a Gaussian prior, a
     /// one-draw Monte-Carlo estimate (its own draw, from `rng`) for the scale mixture.
     pub fn kl(&self, prior: &WeightPrior, rng: &mut Rng) -> Result<Option<Tensor>> {
-        let mut total: Option<Tensor> = None;
-        for (_, w) in self.posteriors() {
-            let kl = w.kl(prior, rng)?;
-            total = Some(match total {
-                None => kl,
-                Some(t) => (t + kl)?,
-            });
-        }
-        Ok(total)
+        let posteriors = self.posteriors();
+        gen_core::objective::sum(posteriors.into_iter().map(|(_, w)| w.kl(prior, rng)))
     }
 }

@@ -205,20 +205,15 @@ impl Terms {
 
     /// The loss: the weighted sum of the terms with a non-zero weight, in their order.
     pub fn loss(&self) -> crate::Result<Tensor> {
-        let mut loss: Option<Tensor> = None;
-        for t in self.terms.iter().filter(|t| t.weight != 0.0) {
+        let weighted = self.terms.iter().filter(|t| t.weight != 0.0).map(|t| {
             // A unit weight is left out of the graph (the same value and gradient, bit for bit).
-            let w = if t.weight == 1.0 {
+            candle_core::Result::Ok(if t.weight == 1.0 {
                 t.value.clone()
             } else {
                 (&t.value * t.weight)?
-            };
-            loss = Some(match loss {
-                None => w,
-                Some(l) => (l + w)?,
-            });
-        }
-        loss.ok_or_else(|| crate::Error::Msg("the objective has no weighted term".into()))
+            })
+        });
+        sum(weighted)?.ok_or_else(|| crate::Error::Msg("the objective has no weighted term".into()))
     }
 
     /// The report of these terms, with `loss` the value of [`Terms::loss`].
@@ -253,6 +248,27 @@ impl Terms {
 /// A scalar tensor's value as f64.
 pub fn scalar(t: &Tensor) -> crate::Result<f64> {
     Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+}
+
+/// A tensor's values as f64, flattened: for figures computed on the host.
+pub fn values(t: &Tensor) -> crate::Result<Vec<f64>> {
+    Ok(t.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?)
+}
+
+/// The sum of same-shaped tensors, added one after another in their order (`None` for
+/// none): a loss, or a total over draws or layers.
+pub fn sum<E: From<candle_core::Error>>(
+    tensors: impl IntoIterator<Item = Result<Tensor, E>>,
+) -> Result<Option<Tensor>, E> {
+    let mut total: Option<Tensor> = None;
+    for t in tensors {
+        let t = t?;
+        total = Some(match total {
+            None => t,
+            Some(s) => (s + t)?,
+        });
+    }
+    Ok(total)
 }
 
 /// One gradient step on `terms`: their weighted sum is the loss, backpropagated and

@@ -234,7 +234,8 @@ pub fn samples_over_modes(xy: &[f64], modes: Option<&crate::modes::KnownModes>) 
 mod tests {
     use super::*;
 
-    fn pixel(p: &Picture, x: usize, y: usize) -> [u8; 3] {
+    /// The RGB of pixel (x, y); the predictive pictures' tests use it too.
+    pub(crate) fn pixel(p: &Picture, x: usize, y: usize) -> [u8; 3] {
         let i = (y * p.width + x) * 3;
         [p.data[i], p.data[i + 1], p.data[i + 2]]
     }

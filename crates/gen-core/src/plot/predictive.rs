@@ -58,11 +58,7 @@ pub fn regression_band(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pixel(p: &Picture, x: usize, y: usize) -> [u8; 3] {
-        let i = (y * p.width + x) * 3;
-        [p.data[i], p.data[i + 1], p.data[i + 2]]
-    }
+    use crate::plot::tests::pixel;
 
     #[test]
     fn band_is_drawn_between_its_bounds_only() {
