@@ -30,6 +30,12 @@ pub enum Command {
     Reconstruct(ReconstructArgs),
     /// Decode a straight line in z between two test images' codes, as a PNG row.
     Interpolate(InterpolateArgs),
+    /// Score image samples in a file (.npy, pixels in [0, 1]) against a data set's test set: FD, IS, precision/recall, class coverage.
+    Score(ScoreArgs),
+    /// One table of the figures several runs' eval.json hold, and their sample grids side by side.
+    Compare(CompareArgs),
+    /// Write a run's trained parameters (no optimizer state) as one .safetensors file.
+    Export(ExportArgs),
     /// List the model families and datasets this build knows.
     List,
     /// Time the reference VAE training step (and, optionally, the JAX peer and a full epoch).
@@ -110,6 +116,73 @@ pub struct EvalArgs {
     /// this data set's test images and the run's (e.g. --ood fashion-mnist for an MNIST model).
     #[arg(long, value_name = "DATASET")]
     pub ood: Option<String>,
+    /// Samples drawn for the sample-quality figures of image models (`quality/*`: FD, IS,
+    /// precision, recall, class coverage), scored against the whole test set; 0 skips them.
+    #[arg(long, default_value_t = 10_000)]
+    pub quality_samples: usize,
+    #[command(flatten)]
+    pub classifier: ClassifierArg,
+}
+
+/// Which feature network scores samples.
+#[derive(Args, Debug, Clone)]
+pub struct ClassifierArg {
+    /// The feature network for sample quality: a run directory (or `gen export` file) of a
+    /// `family: bnn` point-weights classifier on the same images. Default: the one gen ships
+    /// for the data set (mnist, fashion-mnist).
+    #[arg(long, value_name = "RUN_DIR|FILE")]
+    pub classifier: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "FD is the Fréchet distance between Gaussians fitted to the classifier's penultimate features (84 for the shipped LeNet-5): NOT the Inception FID, and comparable only between scores made by the same classifier. IS is the classifier's inception score (one split), class_kl the KL of the predicted-class histogram to the test set's, precision/recall Kynkäänniemi et al.'s (k = 3).\n\n\
+Examples:\n  gen sample runs/gan-20261126-101500 -n 10000 -o samples.npy\n  gen score samples.npy --data mnist"
+)]
+pub struct ScoreArgs {
+    /// Images as an N x 784 float32/float64 .npy (what `gen sample -o FILE.npy` writes), pixels in [0, 1].
+    pub samples: PathBuf,
+    /// The data set whose test set is the reference: mnist or fashion-mnist.
+    #[arg(long, value_name = "DATASET")]
+    pub data: String,
+    #[command(flatten)]
+    pub classifier: ClassifierArg,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Every figure of each run's eval.json (run `gen eval RUN_DIR` first), one run per row, blank where a figure does not apply. With --png, the runs' sample grids (samples.png of their last epoch) side by side under their names.\n\n\
+Example:\n  gen compare runs/vae-* runs/gan-* --format md --png compare.png"
+)]
+pub struct CompareArgs {
+    /// Run directories written by `gen train` and evaluated by `gen eval`.
+    #[arg(required = true)]
+    pub run_dirs: Vec<PathBuf>,
+    /// Table format.
+    #[arg(long, value_enum, default_value_t = CompareFormat::Table)]
+    pub format: CompareFormat,
+    /// Also write the runs' sample grids side by side to this PNG.
+    #[arg(long, value_name = "FILE.png")]
+    pub png: Option<PathBuf>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CompareFormat {
+    /// Aligned columns for the terminal.
+    Table,
+    Md,
+    Csv,
+    Json,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Example:\n  gen export runs/classifier-mnist -o classifier.safetensors")]
+pub struct ExportArgs {
+    /// A run directory written by `gen train`.
+    pub run_dir: PathBuf,
+    /// Output file (.safetensors): tensors `model.<name>` (and `buffers.<name>`), the run's config in the metadata.
+    #[arg(short = 'o', long)]
+    pub output: PathBuf,
 }
 
 #[derive(Args, Debug)]

@@ -88,6 +88,14 @@ pub fn run(args: EvalArgs) -> Result<()> {
                     crate::summaries::write_png(&dir.join("reliability.png"), &pic)?;
                 }
             }
+            if args.quality_samples > 0 && run.data.info.is_image() {
+                rows.extend(crate::quality::of_model(
+                    model.as_ref(),
+                    &run.data.info.name,
+                    args.quality_samples,
+                    &args.classifier,
+                )?);
+            }
             if let Some((codes, dim)) =
                 crate::probe::codes(model.as_ref(), &run.data.test, batch, &run.device)?
             {
@@ -127,6 +135,21 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let path = dir.join("eval.json");
     std::fs::write(&path, serde_json::to_string_pretty(&json)? + "\n")
         .with_context(|| format!("writing {}", path.display()))?;
+    write_events(dir, &rows, run.pos.step)?;
     println!("written to {}", path.display());
     Ok(())
+}
+
+/// The figures as scalars of `RUN_DIR/eval/` at the run's last step: TensorBoard shows
+/// them beside the training curves and its HParams tab takes them as the run's metrics
+/// (group `eval`). Each evaluation adds an event file.
+fn write_events(dir: &std::path::Path, rows: &[(String, f64)], step: u64) -> Result<()> {
+    let eval_dir = dir.join("eval");
+    std::fs::create_dir_all(&eval_dir)
+        .with_context(|| format!("creating {}", eval_dir.display()))?;
+    let mut w = gen_tensorboard::SummaryWriter::create(&eval_dir)?;
+    for (name, v) in rows {
+        w.add_scalar(name, *v, step)?;
+    }
+    Ok(w.flush()?)
 }

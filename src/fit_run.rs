@@ -52,6 +52,7 @@ pub fn run(
         .with_context(|| format!("writing {}", dir.join("config.yaml").display()))?;
     let mut sums = Summaries::create(&dir)?;
     sums.text("config", &format!("```yaml\n{resolved}\n```"), 0)?;
+    sums.session_start(&resolved)?;
     println!(
         "fitting {} on {} ({} train / {} test points of dimension {}, {} parameters) -> {}",
         cfg.family,
@@ -129,6 +130,7 @@ pub fn run(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(&args.runs);
+    sums.session_end(gen_tensorboard::Status::Success)?;
     println!("view with: tensorboard --logdir {}", logdir.display());
     Ok(())
 }

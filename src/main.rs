@@ -11,7 +11,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod bench;
 mod checkpoint;
 mod cli;
+mod compare;
 mod eval;
+mod export;
 mod fit_run;
 mod interrupt;
 mod latent;
@@ -21,6 +23,7 @@ mod predict;
 mod predictive;
 mod probe;
 mod progress;
+mod quality;
 mod resume;
 mod run_dir;
 mod run_loader;
@@ -46,6 +49,9 @@ fn main() {
         cli::Command::Predict(args) => predict::run(args),
         cli::Command::Reconstruct(args) => latent::reconstruct(args),
         cli::Command::Interpolate(args) => latent::interpolate(args),
+        cli::Command::Score(args) => quality::score_file(args),
+        cli::Command::Compare(args) => compare::run(args),
+        cli::Command::Export(args) => export::run(args),
         cli::Command::List => {
             list::print();
             Ok(())

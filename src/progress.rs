@@ -46,12 +46,17 @@ pub struct EvalProgress {
 
 impl EvalProgress {
     pub fn new(examples: u64) -> Self {
+        Self::labelled("evaluating", "examples", examples)
+    }
+
+    /// A bar reading `<what> [====>   ] pos/len <unit> ETA ..`.
+    pub fn labelled(what: &str, unit: &str, len: u64) -> Self {
         let bar = std::io::stdout().is_terminal().then(|| {
-            let b = ProgressBar::new(examples);
+            let b = ProgressBar::new(len);
             b.set_style(
-                ProgressStyle::with_template(
-                    "evaluating [{bar:30}] {pos}/{len} examples ETA {eta}",
-                )
+                ProgressStyle::with_template(&format!(
+                    "{what} [{{bar:30}}] {{pos}}/{{len}} {unit} ETA {{eta}}"
+                ))
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("=> "),
             );

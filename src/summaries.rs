@@ -5,7 +5,7 @@ use candle_core::{DType, Tensor};
 use gen_core::nn::Params;
 use gen_core::picture::Picture;
 use gen_core::Report;
-use gen_tensorboard::{encode_png, Histogram, SummaryWriter};
+use gen_tensorboard::{encode_png, HParam, Histogram, Status, SummaryWriter};
 use std::path::{Path, PathBuf};
 
 pub struct Summaries {
@@ -19,6 +19,27 @@ impl Summaries {
             writer: SummaryWriter::create(dir)?,
             dir: dir.to_path_buf(),
         })
+    }
+
+    /// The HParams plugin's session start: the resolved config flattened to `model.hidden`,
+    /// `train.optimizer.lr`, ... (lists as their YAML text), grouped under the run
+    /// directory's name, so TensorBoard's HParams tab has one row per run.
+    pub fn session_start(&mut self, resolved: &str) -> Result<()> {
+        let value: serde_norway::Value = serde_norway::from_str(resolved)?;
+        let mut hparams = vec![];
+        flatten("", &value, &mut hparams);
+        let group = self
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(self.writer.add_hparams_start(hparams, &group)?)
+    }
+
+    /// The HParams plugin's session end (the run's final scalars are its metrics).
+    pub fn session_end(&mut self, status: Status) -> Result<()> {
+        self.writer.add_hparams_end(status)?;
+        Ok(self.writer.flush()?)
     }
 
     pub fn scalar(&mut self, tag: &str, v: f64, step: u64) -> Result<()> {
@@ -96,4 +117,59 @@ impl Summaries {
 pub fn write_png(path: &Path, pic: &Picture) -> Result<()> {
     let bytes = encode_png(pic.width, pic.height, pic.channels, &pic.data)?;
     std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+/// `key.path = value` pairs of a YAML tree; sequences and mappings inside them become
+/// their flow text (`[400, 400]`), nulls are left out.
+fn flatten(prefix: &str, v: &serde_norway::Value, out: &mut Vec<(String, HParam)>) {
+    use serde_norway::Value as Y;
+    let hp = match v {
+        Y::Mapping(m) => {
+            for (k, child) in m {
+                let key = match k {
+                    Y::String(s) => s.clone(),
+                    other => serde_norway::to_string(other)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string(),
+                };
+                let path = if prefix.is_empty() {
+                    key
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                flatten(&path, child, out);
+            }
+            return;
+        }
+        Y::Null => return,
+        Y::Bool(b) => HParam::Bool(*b),
+        Y::Number(n) => HParam::Number(n.as_f64().unwrap_or(f64::NAN)),
+        Y::String(s) => HParam::Text(s.clone()),
+        other => HParam::Text(flow_text(other)),
+    };
+    out.push((prefix.to_string(), hp));
+}
+
+/// A YAML value on one line: `[400, 400]`, `{kind: gaussian, sigma: 1}`.
+fn flow_text(v: &serde_norway::Value) -> String {
+    use serde_norway::Value as Y;
+    match v {
+        Y::Sequence(items) => format!(
+            "[{}]",
+            items.iter().map(flow_text).collect::<Vec<_>>().join(", ")
+        ),
+        Y::Mapping(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, v)| format!("{}: {}", flow_text(k), flow_text(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Y::Tagged(t) => flow_text(&t.value),
+        other => serde_norway::to_string(other)
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    }
 }

@@ -113,6 +113,7 @@ fn train_steps(
     if pos.step == 0 {
         sums.text("config", &format!("```yaml\n{resolved}\n```"), 0)?;
     }
+    sums.session_start(&resolved)?;
     println!(
         "training {} on {} ({} train / {} test, {} parameters) for {} epochs -> {}",
         cfg.family,
@@ -209,6 +210,7 @@ fn train_steps(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(&args.runs);
+    sums.session_end(gen_tensorboard::Status::Success)?;
     println!(
         "done in {:.1}s; view with: tensorboard --logdir {}",
         started.elapsed().as_secs_f64(),

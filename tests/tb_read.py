@@ -1,8 +1,11 @@
 """Reads a run directory with TensorBoard's own EventAccumulator and prints JSON:
-scalar tags, each image's declared and decoded size, histogram tags and text tags."""
+scalar tags, each image's declared and decoded size, histogram tags, text tags and the
+HParams plugin's session (parsed by the plugin's own metadata module)."""
 import json, struct, sys, zlib
 
+from google.protobuf import json_format
 from tensorboard.backend.event_processing import event_accumulator as ea
+from tensorboard.plugins.hparams import metadata as hp
 
 
 def png_size(data):
@@ -35,4 +38,15 @@ for t in tags["images"]:
     images[t] = {"declared": [last.width, last.height], "decoded": list(png_size(last.encoded_image_string)), "step": last.step}
 histos = {t: {"num": acc.Histograms(t)[-1].histogram_value.num} for t in tags["histograms"]}
 scalars = {t: [[e.step, e.value] for e in acc.Scalars(t)] for t in tags["scalars"]}
-print(json.dumps({"scalars": scalars, "images": images, "histograms": histos, "tensors": tags["tensors"]}))
+try:
+    content = acc.PluginTagToContent(hp.PLUGIN_NAME)
+except KeyError:
+    content = {}
+hparams = {}
+if hp.SESSION_START_INFO_TAG in content:
+    start = hp.parse_session_start_info_plugin_data(content[hp.SESSION_START_INFO_TAG])
+    hparams["group"] = start.group_name
+    hparams["values"] = {k: json_format.MessageToDict(v) for k, v in start.hparams.items()}
+if hp.SESSION_END_INFO_TAG in content:
+    hparams["status"] = hp.parse_session_end_info_plugin_data(content[hp.SESSION_END_INFO_TAG]).status
+print(json.dumps({"scalars": scalars, "images": images, "histograms": histos, "tensors": tags["tensors"], "hparams": hparams}))

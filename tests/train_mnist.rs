@@ -122,6 +122,14 @@ fn tensorboard_reads_the_event_file() {
         "{}",
         v["tensors"]
     );
+    // The HParams tab: the flattened config as hyperparameters, one group per run, ended.
+    let hp = &v["hparams"];
+    assert_eq!(hp["group"], dir.file_name().unwrap().to_str().unwrap());
+    assert_eq!(hp["values"]["model.latent"], 20.0);
+    assert_eq!(hp["values"]["model.hidden"], "[400]");
+    assert_eq!(hp["values"]["train.optimizer.kind"], "adam");
+    assert_eq!(hp["values"]["data.name"], "mnist");
+    assert_eq!(hp["status"], 1, "STATUS_SUCCESS: {hp}");
 }
 
 /// `gen eval` on the trained run: the importance-sampled NLL lies below minus the ELBO
@@ -148,6 +156,23 @@ fn eval_reports_importance_nll_per_dimension_kl_and_probes() {
     assert!((1.0..=20.0).contains(&active), "{active}");
     let acc = f("codes/1nn_test_accuracy");
     assert!(acc > 0.8 && acc <= 1.0, "{acc}");
+    // Sample quality with the shipped classifier: one epoch's blurry samples are far from
+    // the test set but keep its classes, and precision/recall are fractions.
+    let (fd, is, class_kl) = (f("quality/fd"), f("quality/is"), f("quality/class_kl"));
+    assert!(
+        fd > 1.0 && (1.0..=10.0).contains(&is) && class_kl < 0.5,
+        "{m}"
+    );
+    for k in ["quality/precision", "quality/recall"] {
+        assert!((0.0..=1.0).contains(&f(k)), "{k}: {m}");
+    }
+    assert_eq!(f("quality/samples"), 10_000.0);
+    // The figures are also the run's eval scalars for TensorBoard (and its HParams table).
+    let ev = tensorboard_view(&dir.join("eval"));
+    assert_eq!(
+        ev["scalars"]["quality/fd"][0][1].as_f64().unwrap() as f32,
+        fd as f32
+    );
     let bad = gen(&["eval", dir.to_str().unwrap(), "--importance-samples", "0"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(

@@ -15,6 +15,7 @@
 
 mod config;
 mod conv;
+mod features;
 mod layer;
 mod likelihood;
 mod model;
@@ -24,6 +25,7 @@ mod prior;
 
 pub use config::{BnnConfig, Estimator, KlWeighting, Likelihood, Network, Weights};
 pub use conv::BayesConv;
+pub use features::FeatureNet;
 pub use layer::{BayesLinear, Draw};
 pub use model::Bnn;
 pub use net::Net;

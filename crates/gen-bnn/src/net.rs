@@ -115,6 +115,17 @@ impl Net {
     /// One forward pass on rows `x` (flattened images for LeNet), Bayesian weights drawn
     /// by the estimator `by`.
     pub fn forward(&self, x: &Tensor, by: Estimator, rng: &mut Rng) -> Result<Tensor> {
+        Ok(self.forward_features(x, by, rng)?.1)
+    }
+
+    /// The penultimate layer's activations (the last hidden layer: LeNet's 84 units) and
+    /// the outputs; the first are the features `gen eval` measures samples in.
+    pub fn forward_features(
+        &self,
+        x: &Tensor,
+        by: Estimator,
+        rng: &mut Rng,
+    ) -> Result<(Tensor, Tensor)> {
         let mut h = x.clone();
         if !self.convs.is_empty() {
             h = h.reshape(((), 1, 28, 28))?;
@@ -126,16 +137,15 @@ impl Net {
             }
             h = h.flatten_from(1)?;
         }
-        let last = self.dense.len() - 1;
-        for (i, d) in self.dense.iter().enumerate() {
-            let act = if i < last {
-                self.activation
-            } else {
-                Activation::Identity
-            };
-            h = d.forward(&h, act, by, rng)?;
+        let (last, hidden) = self
+            .dense
+            .split_last()
+            .expect("a network has an output layer");
+        for d in hidden {
+            h = d.forward(&h, self.activation, by, rng)?;
         }
-        Ok(h)
+        let out = last.forward(&h, Activation::Identity, by, rng)?;
+        Ok((h, out))
     }
 
     /// Every Bayesian weight and bias tensor, named as the parameters are (`0.weight`,

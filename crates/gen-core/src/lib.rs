@@ -21,6 +21,7 @@ pub mod fit;
 pub mod gallery;
 pub mod kl;
 pub mod knn;
+pub mod linalg;
 pub mod loss;
 pub mod mmd;
 pub mod model;
@@ -31,6 +32,7 @@ pub mod optim;
 pub mod picture;
 pub mod plot;
 pub mod rng;
+pub mod sample_quality;
 pub mod vars;
 
 pub use error::{Error, Result};

@@ -5,6 +5,7 @@
 use crate::picture::Picture;
 
 pub mod predictive;
+pub mod text;
 
 /// Ten distinguishable colours (matplotlib's tab10), for classes and components.
 pub const PALETTE: [[u8; 3]; 10] = [

@@ -2,14 +2,16 @@
 //!
 //! Writes `events.out.tfevents.*` files that TensorBoard reads: TFRecord framing around
 //! protobuf `Event` messages (derived with prost; no protoc). Scalars, PNG images (gray or
-//! RGB, any aspect), histograms and text. Every write returns a `Result`.
+//! RGB, any aspect), histograms, text and the HParams plugin's sessions. Every write returns a `Result`.
 
+mod hparams;
 mod proto;
 mod reader;
 mod record;
 mod writer;
 
-pub use reader::read_scalars;
+pub use hparams::{HParam, Status};
+pub use reader::{read_scalars, wall_time_span};
 pub use record::{masked_crc32c, read_records, write_record};
 pub use writer::{encode_png, Histogram, SummaryWriter};
 

@@ -92,6 +92,8 @@ pub struct PluginData {
     pub content: Vec<u8>,
 }
 
+/// `DT_FLOAT` in TensorFlow's `types.proto`.
+pub const DT_FLOAT: i32 = 1;
 /// `DT_STRING` in TensorFlow's `types.proto`.
 pub const DT_STRING: i32 = 7;
 

@@ -24,3 +24,19 @@ pub fn read_scalars(path: &Path) -> io::Result<Vec<(i64, String, f32)>> {
     }
     Ok(out)
 }
+
+/// The wall times of the file's first and last events (seconds since the epoch), `None`
+/// for a file without events: how long the session that wrote it ran.
+pub fn wall_time_span(path: &Path) -> io::Result<Option<(f64, f64)>> {
+    let file = std::fs::File::open(path)?;
+    let mut span: Option<(f64, f64)> = None;
+    for rec in read_records(io::BufReader::new(file))? {
+        let ev =
+            Event::decode(&rec[..]).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        span = Some(match span {
+            None => (ev.wall_time, ev.wall_time),
+            Some((a, b)) => (a.min(ev.wall_time), b.max(ev.wall_time)),
+        });
+    }
+    Ok(span)
+}

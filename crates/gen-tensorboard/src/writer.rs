@@ -1,5 +1,6 @@
 //! `SummaryWriter`: one event file per run directory.
 
+use crate::hparams::{self, HParam, Status};
 use crate::proto::{self, Event, Kind, Summary, Value, What};
 use crate::record::write_record;
 use crate::{Error, Result};
@@ -136,6 +137,66 @@ impl SummaryWriter {
                     dtype: proto::DT_STRING,
                     tensor_shape: Some(proto::TensorShapeProto { dim: vec![] }),
                     string_val: vec![text.as_bytes().to_vec()],
+                })),
+            },
+        )
+    }
+
+    /// The HParams plugin's session start: the run's hyperparameters (e.g. its flattened
+    /// config), under `group` (runs of one group are one row of TensorBoard's table).
+    pub fn add_hparams_start(
+        &mut self,
+        hparams: impl IntoIterator<Item = (String, HParam)>,
+        group: &str,
+    ) -> Result<()> {
+        let info = hparams::SessionStartInfo {
+            hparams: hparams
+                .into_iter()
+                .map(|(k, v)| (k, hparams::ProtoValue { kind: Some(v) }))
+                .collect(),
+            group_name: group.into(),
+            start_time_secs: now(),
+        };
+        self.add_hparams(
+            hparams::SESSION_START_TAG,
+            hparams::Data::SessionStartInfo(info),
+        )
+    }
+
+    /// The HParams plugin's session end.
+    pub fn add_hparams_end(&mut self, status: Status) -> Result<()> {
+        let info = hparams::SessionEndInfo {
+            status: status as i32,
+            end_time_secs: now(),
+        };
+        self.add_hparams(
+            hparams::SESSION_END_TAG,
+            hparams::Data::SessionEndInfo(info),
+        )
+    }
+
+    fn add_hparams(&mut self, tag: &str, data: hparams::Data) -> Result<()> {
+        let content = hparams::PluginData {
+            version: 0,
+            data: Some(data),
+        };
+        self.write_value(
+            0,
+            Value {
+                tag: tag.into(),
+                metadata: Some(proto::SummaryMetadata {
+                    plugin_data: Some(proto::PluginData {
+                        plugin_name: "hparams".into(),
+                        content: content.encode_to_vec(),
+                    }),
+                }),
+                // The plugin's null tensor: an empty float vector.
+                kind: Some(Kind::Tensor(proto::TensorProto {
+                    dtype: proto::DT_FLOAT,
+                    tensor_shape: Some(proto::TensorShapeProto {
+                        dim: vec![proto::Dim { size: 0 }],
+                    }),
+                    string_val: vec![],
                 })),
             },
         )

@@ -1,0 +1,258 @@
+//! Sample quality of image models: samples and the test set passed through a trained
+//! classifier, compared in its feature space (`gen_core::sample_quality`). `gen eval`
+//! scores a run's samples; `gen score` scores images in a file.
+//!
+//! The classifiers are LeNet-5s trained by gen itself (`configs/classifier-*.yaml`) and
+//! shipped inside the binary, so scores need neither a download nor the repository.
+
+use crate::checkpoint;
+use crate::cli::{ClassifierArg, ScoreArgs};
+use crate::progress::EvalProgress;
+use anyhow::{bail, Context, Result};
+use candle_core::{Device, Tensor};
+use gen_bnn::{BnnConfig, FeatureNet};
+use gen_core::sample_quality::{
+    class_histogram, coverage_kl, frechet_distance, inception_score, precision_recall, FeatureStats,
+};
+use gen_data::{DataConfig, Dataset, Pixels};
+use std::path::Path;
+
+/// The classifiers gen ships: (data set, `gen export` file of its run).
+const SHIPPED: &[(&str, &[u8])] = &[
+    (
+        "mnist",
+        include_bytes!("../assets/classifier-mnist.safetensors"),
+    ),
+    (
+        "fashion-mnist",
+        include_bytes!("../assets/classifier-fashion-mnist.safetensors"),
+    ),
+];
+
+/// Kynkäänniemi et al.'s neighbourhood size.
+const K_NEAREST: usize = 3;
+/// Rows per classifier pass and per sampling call.
+const CHUNK: usize = 500;
+/// Noise of the scored samples (fixed, so `gen eval` is repeatable).
+const SAMPLES_SEED: u64 = 0x5A3_91E5;
+
+/// A feature network and where it came from.
+pub struct Classifier {
+    net: FeatureNet,
+    pub source: String,
+}
+
+impl Classifier {
+    /// `--classifier` if given, else the one shipped for `data` (`None` if there is none).
+    pub fn for_data(data: &str, arg: &ClassifierArg) -> Result<Option<Self>> {
+        if let Some(path) = &arg.classifier {
+            let file = if path.is_dir() {
+                path.join(checkpoint::FILE)
+            } else {
+                path.clone()
+            };
+            let bytes = std::fs::read(&file)
+                .with_context(|| format!("--classifier: cannot read {}", file.display()))?;
+            return Ok(Some(Self::decode(&bytes, &file)?));
+        }
+        match SHIPPED.iter().find(|(name, _)| *name == data) {
+            Some((name, bytes)) => {
+                let path = format!("assets/classifier-{name}.safetensors");
+                Ok(Some(Self::decode(bytes, Path::new(&path))?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn decode(bytes: &[u8], path: &Path) -> Result<Self> {
+        let loaded = checkpoint::decode(bytes, path)?;
+        if loaded.pos.family != "bnn" {
+            bail!(
+                "--classifier {}: a `{}` run; the feature network is a `family: bnn` classifier (e.g. configs/classifier-mnist.yaml)",
+                path.display(),
+                loaded.pos.family
+            );
+        }
+        let config: serde_norway::Value = serde_norway::from_str(&loaded.config)
+            .with_context(|| format!("{}: its saved config", path.display()))?;
+        let cfg: BnnConfig = serde_norway::from_value(config["model"].clone())
+            .with_context(|| format!("{}: its saved model config", path.display()))?;
+        let net = FeatureNet::from_checkpoint(&cfg, &loaded.tensors)
+            .with_context(|| format!("{}: not a usable feature network", path.display()))?;
+        let data = config["data"]["name"].as_str().unwrap_or("?").to_string();
+        Ok(Classifier {
+            net,
+            source: format!("{} (trained on {data})", path.display()),
+        })
+    }
+
+    /// Features and class probabilities of image rows (pixels in [0, 1]).
+    pub fn features(&self, x: &[f32], bar: &EvalProgress) -> Result<Scored> {
+        let dim = self.net.inputs();
+        let n = x.len() / dim;
+        let mut scored = Scored::default();
+        for start in (0..n).step_by(CHUNK) {
+            let rows = CHUNK.min(n - start);
+            let t = Tensor::from_slice(
+                &x[start * dim..(start + rows) * dim],
+                (rows, dim),
+                &Device::Cpu,
+            )?;
+            let (h, p) = self.net.features(&t)?;
+            scored.dim = h.dim(1)?;
+            scored.features.extend(h.flatten_all()?.to_vec1::<f32>()?);
+            scored.probs.extend(p.flatten_all()?.to_vec1::<f32>()?);
+            bar.inc(rows as u64);
+        }
+        scored.classes = self.net.classes();
+        Ok(scored)
+    }
+
+    pub fn inputs(&self) -> usize {
+        self.net.inputs()
+    }
+}
+
+/// A set of images seen by the classifier.
+#[derive(Default)]
+pub struct Scored {
+    pub features: Vec<f32>,
+    pub dim: usize,
+    pub probs: Vec<f32>,
+    pub classes: usize,
+}
+
+/// The figures of `fake` against `real`, named as `gen eval` reports them.
+pub fn figures(real: &Scored, fake: &Scored) -> Result<Vec<(String, f64)>> {
+    let fd = frechet_distance(
+        &FeatureStats::of(&real.features, real.dim),
+        &FeatureStats::of(&fake.features, fake.dim),
+    );
+    let (precision, recall) =
+        precision_recall(&real.features, &fake.features, real.dim, K_NEAREST)?;
+    let class_kl = coverage_kl(
+        &class_histogram(&fake.probs, fake.classes),
+        &class_histogram(&real.probs, real.classes),
+    );
+    Ok(vec![
+        ("quality/fd".into(), fd),
+        (
+            "quality/is".into(),
+            inception_score(&fake.probs, fake.classes),
+        ),
+        ("quality/precision".into(), precision),
+        ("quality/recall".into(), recall),
+        ("quality/class_kl".into(), class_kl),
+        (
+            "quality/samples".into(),
+            (fake.probs.len() / fake.classes) as f64,
+        ),
+    ])
+}
+
+/// The test images of data set `name` as continuous pixels in [0, 1] (the reference of
+/// every score, whatever binarization a run trained on).
+pub fn reference_images(name: &str) -> Result<Dataset> {
+    let known: Vec<&str> = gen_data::DATASETS.iter().map(|(n, _)| *n).collect();
+    let mut cfg: DataConfig = serde_norway::from_str(&format!("name: {name}")).map_err(|_| {
+        anyhow::anyhow!(
+            "`{name}` is not a data set gen knows; one of {}",
+            known.join(", ")
+        )
+    })?;
+    cfg.pixels = Pixels::Continuous;
+    crate::run_setup::load_data_config(&cfg)
+}
+
+/// Scores `samples` (rows of pixels in [0, 1]) against the test set of `data`.
+pub fn score(
+    classifier: &Classifier,
+    data: &Dataset,
+    samples: &[f32],
+) -> Result<Vec<(String, f64)>> {
+    let dim = classifier.inputs();
+    if data.test.dim != dim {
+        bail!(
+            "the classifier reads {dim} values per image and `{}` has {}",
+            data.info.name,
+            data.test.dim
+        );
+    }
+    let n = samples.len() / dim;
+    if n <= K_NEAREST || data.test.n <= K_NEAREST {
+        bail!("sample quality needs more than {K_NEAREST} samples, got {n}");
+    }
+    let bar = EvalProgress::labelled("classifying", "images", (n + data.test.n) as u64);
+    let real = classifier.features(&data.test.x, &bar)?;
+    let fake = classifier.features(samples, &bar)?;
+    bar.finish();
+    figures(&real, &fake)
+}
+
+/// `gen eval`'s sample quality of a model that draws images, `n` samples in chunks.
+pub fn of_model(
+    model: &dyn gen_core::Model,
+    data_name: &str,
+    n: usize,
+    arg: &ClassifierArg,
+) -> Result<Vec<(String, f64)>> {
+    let Some(classifier) = Classifier::for_data(data_name, arg)? else {
+        eprintln!(
+            "note: no shipped feature classifier for `{data_name}`, so no quality/* figures; pass --classifier RUN_DIR (a bnn classifier trained on it)"
+        );
+        return Ok(vec![]);
+    };
+    let mut rng = gen_core::Rng::new(SAMPLES_SEED);
+    let mut samples = Vec::with_capacity(n * classifier.inputs());
+    let bar = EvalProgress::labelled("sampling", "samples", n as u64);
+    for start in (0..n).step_by(CHUNK) {
+        let rows = CHUNK.min(n - start);
+        let Some(x) = model.sample(rows, &mut rng)? else {
+            bar.finish();
+            return Ok(vec![]);
+        };
+        samples.extend(
+            x.flatten_all()?
+                .to_dtype(candle_core::DType::F32)?
+                .to_vec1::<f32>()?,
+        );
+        bar.inc(rows as u64);
+    }
+    bar.finish();
+    let data = reference_images(data_name)?;
+    score(&classifier, &data, &samples)
+}
+
+/// `gen score FILE.npy --data NAME`.
+pub fn score_file(args: ScoreArgs) -> Result<()> {
+    let data = reference_images(&args.data)?;
+    let Some(classifier) = Classifier::for_data(&args.data, &args.classifier)? else {
+        bail!(
+            "gen ships feature classifiers for mnist and fashion-mnist; for `{}` pass --classifier RUN_DIR (a bnn classifier trained on it, e.g. configs/classifier-mnist.yaml with its data changed)",
+            args.data
+        );
+    };
+    let array = gen_data::npy::read(&args.samples)
+        .with_context(|| format!("reading {}", args.samples.display()))?;
+    let dim = classifier.inputs();
+    if array.cols != dim {
+        bail!(
+            "{}: shape ({}, {}), expected N x {dim} images (rows of pixels in [0, 1])",
+            args.samples.display(),
+            array.rows,
+            array.cols
+        );
+    }
+    let samples: Vec<f32> = array.data.iter().map(|&v| v as f32).collect();
+    let rows = score(&classifier, &data, &samples)?;
+    println!(
+        "{} against the {} test set",
+        args.samples.display(),
+        args.data
+    );
+    println!("  classifier: {}", classifier.source);
+    for (name, v) in &rows {
+        println!("  {name:<28} {v:.6}");
+    }
+    Ok(())
+}
