@@ -87,6 +87,36 @@ fn compares_runs_of_different_families() {
         img.height()
     );
 
+    // `gen export`: the parameters alone, loadable by the safetensors reader.
+    let weights = tmp.path().join("vae.safetensors");
+    ok(&gen(&["export", v, "-o", weights.to_str().unwrap()]));
+    let bytes = std::fs::read(&weights).unwrap();
+    let t = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert!(!t.names().is_empty() && t.names().iter().all(|n| n.starts_with("model.")));
+    let ckpt = std::fs::metadata(vae.join("checkpoint.safetensors"))
+        .unwrap()
+        .len();
+    assert!(
+        (bytes.len() as u64) < ckpt / 2,
+        "no optimizer moments: {} vs {ckpt}",
+        bytes.len()
+    );
+    // A feature network must be a classifier.
+    let o = gen(&[
+        "eval",
+        v,
+        "--importance-samples",
+        "2",
+        "--classifier",
+        weights.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("the feature network is a `family: bnn` classifier"),
+        "{}",
+        stderr(&o)
+    );
+
     let fresh = tmp.path().join("fresh");
     ok(&gen(&[
         "train",

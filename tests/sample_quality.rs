@@ -71,6 +71,26 @@ fn known_sets_score_in_the_expected_order() {
     // 2,000 rows each (the reference is always the whole test set).
     let n = 2000;
     let itself = score(&file("test.npy", &x));
+    // The shipped classifier named explicitly, as its exported file, scores the same.
+    let blur_file = file("blurred-explicit.npy", &blurred(&x[..500 * 784]));
+    let named = gen(&[
+        "score",
+        blur_file.to_str().unwrap(),
+        "--data",
+        "mnist",
+        "--classifier",
+        "assets/classifier-mnist.safetensors",
+    ]);
+    let default = gen(&["score", blur_file.to_str().unwrap(), "--data", "mnist"]);
+    ok(&named);
+    let figures = |o: &std::process::Output| {
+        stdout(o)
+            .lines()
+            .filter(|l| l.contains("quality/"))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(figures(&named), figures(&default));
     let ones: Vec<f32> = x
         .chunks_exact(784)
         .zip(&labels)
