@@ -48,6 +48,9 @@ pub struct AaeConfig {
     pub d_lr: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub g_lr: Option<f64>,
+    /// One-sided label smoothing: the discriminator trains on data labels `1 - s` (0 = off).
+    #[serde(default, skip_serializing_if = "gen_core::checks::is_zero")]
+    pub label_smoothing: f64,
 }
 
 /// The decoder's reconstruction loss, summed over the values of an example.
@@ -133,6 +136,7 @@ impl AaeConfig {
             g_steps: self.g_steps,
             d_lr: self.d_lr,
             g_lr: self.g_lr,
+            label_smoothing: self.label_smoothing,
         }
     }
 

@@ -24,6 +24,7 @@ fn config(adv_weight: f64, encoder: EncoderKind) -> AaeConfig {
         g_steps: 1,
         d_lr: None,
         g_lr: None,
+        label_smoothing: 0.0,
     }
 }
 

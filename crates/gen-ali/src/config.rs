@@ -32,6 +32,9 @@ pub struct AliConfig {
     pub activation: Activation,
     #[serde(default)]
     pub encoder: EncoderKind,
+    /// Batch norm after each hidden layer of the generator (BiGAN's MNIST generator).
+    #[serde(default, skip_serializing_if = "gen_core::checks::is_false")]
+    pub batch_norm: bool,
     /// The encoder's and generator's loss on the discriminator's logits.
     #[serde(default)]
     pub loss: PairLoss,
@@ -44,6 +47,9 @@ pub struct AliConfig {
     pub d_lr: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub g_lr: Option<f64>,
+    /// One-sided label smoothing: the discriminator trains on data labels `1 - s` (0 = off).
+    #[serde(default, skip_serializing_if = "gen_core::checks::is_zero")]
+    pub label_smoothing: f64,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,6 +99,7 @@ impl AliConfig {
             g_steps: self.g_steps,
             d_lr: self.d_lr,
             g_lr: self.g_lr,
+            label_smoothing: self.label_smoothing,
         }
     }
 

@@ -68,6 +68,8 @@ pub struct Ali {
     data: DataInfo,
     /// `encoder.*`, `generator.*`, `discriminator.*`.
     params: Params,
+    /// The generator's batch-norm running averages (empty without `batch_norm`).
+    buffers: Params,
     encoder: Encoder,
     generator: Mlp,
     discriminator: JointDiscriminator,
@@ -100,7 +102,17 @@ impl Ali {
             .chain(cfg.hidden.iter().copied())
             .chain(std::iter::once(dim))
             .collect();
-        let generator = Mlp::new(&vb.pp("generator"), &gen_sizes, cfg.activation, false)?;
+        let buffers_vb = Vb::new(rng.clone(), dtype, &device);
+        let generator = if cfg.batch_norm {
+            Mlp::with_batch_norm(
+                &vb.pp("generator"),
+                &buffers_vb.pp("generator"),
+                &gen_sizes,
+                cfg.activation,
+            )?
+        } else {
+            Mlp::new(&vb.pp("generator"), &gen_sizes, cfg.activation, false)?
+        };
         let d_sizes: Vec<usize> = std::iter::once(dim + cfg.latent)
             .chain(cfg.d_hidden.iter().copied())
             .chain(std::iter::once(1))
@@ -120,6 +132,7 @@ impl Ali {
             cfg,
             data: data.clone(),
             params,
+            buffers: buffers_vb.params(),
             encoder,
             generator,
             discriminator,
@@ -137,9 +150,10 @@ impl Ali {
         })
     }
 
-    /// `G(z)` in the players' space (images: tanh, pixels in [-1, 1]).
-    pub fn generate(&self, z: &Tensor) -> Result<Tensor> {
-        let out = self.generator.forward(z)?;
+    /// `G(z)` in the players' space (images: tanh, pixels in [-1, 1]). `train`: batch norm
+    /// (if any) on the batch's statistics, moving the running averages; otherwise on them.
+    pub fn generate(&self, z: &Tensor, train: bool) -> Result<Tensor> {
+        let out = self.generator.forward_norm(z, train, train)?;
         Ok(if self.data.is_image() {
             out.tanh()?
         } else {
@@ -188,7 +202,7 @@ impl Ali {
     /// encoder and generator tracked or not.
     fn pairs(&self, x: &Tensor, rng: &mut Rng, track: bool) -> Result<(Tensor, Tensor)> {
         let z = self.prior(x.dim(0)?, rng)?;
-        let (mut fake, mut code) = (self.generate(&z)?, self.sample_code(x, rng)?);
+        let (mut fake, mut code) = (self.generate(&z, true)?, self.sample_code(x, rng)?);
         if !track {
             fake = fake.detach();
             code = code.detach();
@@ -245,12 +259,12 @@ impl Model for Ali {
     fn evaluate(&self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
         let x = self.input(batch)?;
         let z = self.prior(x.dim(0)?, rng)?;
-        let fake = self.generate(&z)?.detach();
+        let fake = self.generate(&z, false)?.detach();
         let code = self.sample_code(&x, rng)?.detach();
         let enc = self.logits(&x, &code, None)?;
         let gen = self.logits(&fake, &z, None)?;
         let mean_code = self.posterior(&x)?.0.detach();
-        let back = self.to_data(&self.generate(&mean_code)?)?;
+        let back = self.to_data(&self.generate(&mean_code, false)?)?;
         let x_err = scalar(&(back - &batch.x.to_dtype(self.dtype)?)?.sqr()?.mean_all()?)?;
         let z_back = self.posterior(&fake)?.0;
         let z_err = scalar(&(z_back - &z)?.sqr()?.mean_all()?)?;
@@ -263,6 +277,10 @@ impl Model for Ali {
 
     fn params(&self) -> &Params {
         &self.params
+    }
+
+    fn buffers(&self) -> Option<&Params> {
+        Some(&self.buffers)
     }
 
     fn optimizers(&self) -> &dyn Optimizers {
@@ -280,7 +298,7 @@ impl Model for Ali {
     /// `G(z)` in the data's space.
     fn decode(&self, z: &Tensor) -> Result<Option<Tensor>> {
         let z = z.to_dtype(self.dtype)?.to_device(&self.device)?;
-        Ok(Some(self.to_data(&self.generate(&z)?)?.detach()))
+        Ok(Some(self.to_data(&self.generate(&z, false)?)?.detach()))
     }
 
     /// Encoder means `E[z|x]` for `x` in the data's space.
@@ -292,7 +310,7 @@ impl Model for Ali {
     /// `G(z)` at prior draws, in the data's space.
     fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
         let z = self.prior(n, rng)?;
-        Ok(Some(self.to_data(&self.generate(&z)?.detach())?))
+        Ok(Some(self.to_data(&self.generate(&z, false)?.detach())?))
     }
 }
 

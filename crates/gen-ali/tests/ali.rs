@@ -18,11 +18,13 @@ fn config(g_lr: f64) -> AliConfig {
         dropout: 0.2,
         activation: gen_core::nn::Activation::LeakyRelu,
         encoder: EncoderKind::Gaussian,
+        batch_norm: false,
         loss: PairLoss::Standard,
         d_steps: 1,
         g_steps: 1,
         d_lr: None,
         g_lr: Some(g_lr),
+        label_smoothing: 0.0,
     }
 }
 

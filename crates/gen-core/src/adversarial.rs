@@ -26,6 +26,22 @@ pub fn discriminator_loss(real_logits: &Tensor, fake_logits: &Tensor) -> Result<
     softplus(&real_logits.neg()?)?.mean_all()? + softplus(fake_logits)?.mean_all()?
 }
 
+/// The discriminator's loss with one-sided label smoothing (Salimans et al. 2016): data
+/// labelled `1 - s` instead of 1. The optimal logit becomes `log((1 - s) p / (q + s p))`
+/// instead of `log p/q`, so the ratio estimates are biased toward zero by about `s` where
+/// p and q are close: a regularizer of the discriminator, not part of the joint KL.
+pub fn smoothed_discriminator_loss(
+    real_logits: &Tensor,
+    fake_logits: &Tensor,
+    s: f64,
+) -> Result<Tensor> {
+    if s == 0.0 {
+        return discriminator_loss(real_logits, fake_logits);
+    }
+    let real = ((softplus(&real_logits.neg()?)? * (1.0 - s))? + (softplus(real_logits)? * s)?)?;
+    real.mean_all()? + softplus(fake_logits)?.mean_all()?
+}
+
 /// How the generator side is pushed by the discriminator.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -119,6 +135,8 @@ pub struct Players {
     side_prefix: &'static str,
     /// Steps per iteration: (discriminator, other player).
     steps: (usize, usize),
+    /// One-sided label smoothing of the discriminator's data labels.
+    label_smoothing: f64,
 }
 
 impl Players {
@@ -137,6 +155,7 @@ impl Players {
             side: Player::new(params, side, side_opt),
             side_prefix,
             steps: (schedule.d_steps, schedule.g_steps),
+            label_smoothing: schedule.label_smoothing,
         }
     }
 }
@@ -212,10 +231,11 @@ pub fn step<M: TwoPlayer + ?Sized>(
     rng: &mut Rng,
 ) -> crate::Result<Report> {
     let (d_steps, g_steps) = m.players().steps;
+    let smoothing = m.players().label_smoothing;
     let mut last_d = None;
     for _ in 0..d_steps {
         let (real, fake) = m.discriminator_logits(batch, rng)?;
-        let loss = discriminator_loss(&real, &fake)?;
+        let loss = smoothed_discriminator_loss(&real, &fake, smoothing)?;
         m.players().d.step(&loss)?;
         last_d = Some((real.detach(), fake.detach(), scalar(&loss)?));
     }
@@ -285,6 +305,8 @@ pub struct Schedule {
     /// `None`: `train.optimizer.lr`.
     pub d_lr: Option<f64>,
     pub g_lr: Option<f64>,
+    /// One-sided label smoothing `s`: the discriminator trains on data labels `1 - s`.
+    pub label_smoothing: f64,
 }
 
 impl Schedule {
@@ -297,6 +319,15 @@ impl Schedule {
                     "must be at least 1",
                 ));
             }
+        }
+        if !(0.0..0.5).contains(&self.label_smoothing) {
+            return Err(ConfigError::invalid(
+                "model.label_smoothing",
+                format!(
+                    "must be in [0, 0.5) (0 = off; 0.1 is the usual one-sided smoothing), got {}",
+                    self.label_smoothing
+                ),
+            ));
         }
         for (k, v) in [("d_lr", self.d_lr), ("g_lr", self.g_lr)] {
             if let Some(lr) = v {
@@ -409,6 +440,25 @@ mod tests {
         }
     }
 
+    /// By hand: a data logit 2 and a fake logit -1 with s = 0.1 give
+    /// `0.9 softplus(-2) + 0.1 softplus(2) + softplus(-1)`; s = 0 is the plain loss.
+    #[test]
+    fn smoothed_loss_by_hand() {
+        let sp = |x: f64| (1.0 + x.exp()).ln();
+        let (real, fake) = (t(&[2.0]), t(&[-1.0]));
+        let got: f64 = smoothed_discriminator_loss(&real, &fake, 0.1)
+            .unwrap()
+            .to_scalar()
+            .unwrap();
+        let want = 0.9 * sp(-2.0) + 0.1 * sp(2.0) + sp(-1.0);
+        assert!((got - want).abs() < 1e-12, "{got} vs {want}");
+        let plain: f64 = smoothed_discriminator_loss(&real, &fake, 0.0)
+            .unwrap()
+            .to_scalar()
+            .unwrap();
+        assert!((plain - sp(-2.0) - sp(-1.0)).abs() < 1e-12);
+    }
+
     #[test]
     fn one_iteration_runs_each_player_its_steps_in_order() {
         use crate::model::Optimizers;
@@ -421,6 +471,7 @@ mod tests {
             g_steps: 2,
             d_lr: Some(0.1),
             g_lr: Some(0.01),
+            label_smoothing: 0.0,
         };
         let players = Players::new(
             &vb.params(),

@@ -110,3 +110,14 @@ mod tests {
         assert!(e.to_string().contains("`set` has no labels"), "{e}");
     }
 }
+
+/// For `skip_serializing_if`: an option left at 0 stays out of a run's resolved config,
+/// so configs (and resume checks) of runs from before the option existed are unchanged.
+pub fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
+/// For `skip_serializing_if`: a switch left off stays out of the resolved config.
+pub fn is_false(v: &bool) -> bool {
+    !*v
+}

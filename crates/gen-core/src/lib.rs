@@ -27,6 +27,7 @@ pub mod mmd;
 pub mod model;
 pub mod modes;
 pub mod nn;
+pub mod norm;
 pub mod objective;
 pub mod optim;
 pub mod picture;

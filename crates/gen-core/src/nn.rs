@@ -5,6 +5,7 @@
 //! cannot be seeded) and live in a named, ordered [`Params`] store that checkpoints and
 //! histograms read.
 
+use crate::norm::BatchNorm;
 use crate::rng::Rng;
 use crate::vars::{Init, Vb};
 use candle_core::{Result, Tensor, Var};
@@ -127,12 +128,15 @@ impl Linear {
     }
 }
 
-/// A stack of linear layers with an activation between them (and optionally after the last).
+/// A stack of linear layers with an activation between them (and optionally after the last),
+/// optionally with batch norm before each hidden activation.
 #[derive(Clone)]
 pub struct Mlp {
     pub layers: Vec<Linear>,
     pub activation: Activation,
     pub activate_last: bool,
+    /// One per hidden layer, or none.
+    pub norms: Vec<BatchNorm>,
 }
 
 impl Mlp {
@@ -153,10 +157,39 @@ impl Mlp {
             layers,
             activation,
             activate_last,
+            norms: vec![],
         })
     }
 
+    /// The same stack with batch norm after every hidden layer's linear map (the
+    /// PyTorch-GAN and BiGAN MNIST players): `vb.bn<i>` trained, `buffers.bn<i>` the
+    /// running averages.
+    pub fn with_batch_norm(
+        vb: &Vb,
+        buffers: &Vb,
+        sizes: &[usize],
+        activation: Activation,
+    ) -> Result<Self> {
+        let mut mlp = Self::new(vb, sizes, activation, false)?;
+        mlp.norms = sizes[1..sizes.len() - 1]
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                let name = format!("bn{i}");
+                BatchNorm::new(&vb.pp(&name), &buffers.pp(&name), c, Init::Const(1.0))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(mlp)
+    }
+
+    /// Evaluation pass (batch norm, if any, on its running averages).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.forward_norm(x, false, false)
+    }
+
+    /// `train`: batch norm on the batch's statistics (`update`: also moving the running
+    /// averages); otherwise on the averages. Without batch norm the flags do nothing.
+    pub fn forward_norm(&self, x: &Tensor, train: bool, update: bool) -> Result<Tensor> {
         let mut h = x.clone();
         let n = self.layers.len();
         for (i, layer) in self.layers.iter().enumerate() {
@@ -165,7 +198,10 @@ impl Mlp {
             } else {
                 Activation::Identity
             };
-            h = layer.forward_act(&h, act)?;
+            h = match self.norms.get(i) {
+                Some(bn) => act.apply(&bn.forward(&layer.forward(&h)?, train, update)?)?,
+                None => layer.forward_act(&h, act)?,
+            };
         }
         Ok(h)
     }

@@ -24,6 +24,10 @@ pub struct GanConfig {
     pub hidden: Vec<usize>,
     #[serde(default)]
     pub g_activation: Activation,
+    /// Batch norm after each hidden layer of the MLP generator (PyTorch-GAN's MNIST
+    /// generator; the DCGAN generator always has it).
+    #[serde(default, skip_serializing_if = "gen_core::checks::is_false")]
+    pub batch_norm: bool,
     #[serde(default = "leaky")]
     pub d_activation: Activation,
     /// The generator's loss on the discriminator's logits.
@@ -46,6 +50,9 @@ pub struct GanConfig {
     pub d_lr: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub g_lr: Option<f64>,
+    /// One-sided label smoothing: the discriminator trains on data labels `1 - s` (0 = off).
+    #[serde(default, skip_serializing_if = "gen_core::checks::is_zero")]
+    pub label_smoothing: f64,
 }
 
 /// Which pair of networks plays.
@@ -85,6 +92,7 @@ impl GanConfig {
             g_steps: self.g_steps,
             d_lr: self.d_lr,
             g_lr: self.g_lr,
+            label_smoothing: self.label_smoothing,
         }
     }
 
@@ -123,6 +131,12 @@ impl FamilyConfig for GanConfig {
         self.validate_values()?;
         if self.network == Network::Dcgan {
             checks::image_28x28(data, "model.network", "the DCGAN pair is")?;
+            if self.batch_norm {
+                return Err(ConfigError::invalid(
+                    "model.batch_norm",
+                    "is for the MLP generator; the DCGAN generator always has batch norm",
+                ));
+            }
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 //! stack). Weights start from N(0, 0.02), as the DCGAN paper does.
 
 use candle_core::{Result, Tensor, Var};
+use gen_core::norm::BatchNorm;
 use gen_core::vars::{Init, Vb};
 
 /// Channels of the generator's 7x7 base and of its 14x14 stage (the discriminator mirrors them).
@@ -16,65 +17,6 @@ fn normal(mean: f64) -> Init {
 }
 
 const ZERO: Init = Init::Const(0.0);
-
-/// Batch normalization over (batch, height, width) per channel. Training uses the batch's
-/// statistics and updates running averages (momentum 0.1); evaluation uses the averages.
-pub struct BatchNorm2d {
-    gamma: Var,
-    beta: Var,
-    running_mean: Var,
-    running_var: Var,
-}
-
-impl BatchNorm2d {
-    /// `vb.gamma`, `vb.beta` trained; `buffers.running_mean`, `buffers.running_var` saved.
-    fn new(vb: &Vb, buffers: &Vb, c: usize) -> Result<Self> {
-        Ok(BatchNorm2d {
-            gamma: vb.var(c, "gamma", normal(1.0))?,
-            beta: vb.var(c, "beta", ZERO)?,
-            running_mean: buffers.var(c, "running_mean", ZERO)?,
-            running_var: buffers.var(c, "running_var", Init::Const(1.0))?,
-        })
-    }
-
-    /// `update`: in training, also move the running averages toward this batch.
-    fn forward(&self, x: &Tensor, train: bool, update: bool) -> Result<Tensor> {
-        let c = x.dim(1)?;
-        let shape = (1, c, 1, 1);
-        // Means over (batch, height, width) as reductions over contiguous trailing dims.
-        let per_channel = |t: &Tensor| -> Result<Tensor> {
-            t.mean_keepdim(3)?
-                .mean_keepdim(2)?
-                .mean_keepdim(0)?
-                .flatten_all()
-        };
-        if train {
-            if update {
-                let mean = per_channel(&x.detach())?;
-                let var = per_channel(&x.detach().broadcast_sub(&mean.reshape(shape)?)?.sqr()?)?;
-                let m = (self.running_mean.as_tensor() * 0.9)?.add(&(mean * 0.1)?)?;
-                let v = (self.running_var.as_tensor() * 0.9)?.add(&(var * 0.1)?)?;
-                self.running_mean.set(&m)?;
-                self.running_var.set(&v)?;
-            }
-            if gen_core::kernels::fused::fusable(x) {
-                return gen_core::kernels::fused::batch_norm(x, &self.gamma, &self.beta, 1e-5);
-            }
-            let mean = per_channel(x)?;
-            let xc = x.broadcast_sub(&mean.reshape(shape)?)?;
-            let inv = (per_channel(&xc.sqr()?)? + 1e-5)?.sqrt()?.recip()?;
-            let scale = (self.gamma.as_tensor() * inv)?.reshape(shape)?;
-            return xc
-                .broadcast_mul(&scale)?
-                .broadcast_add(&self.beta.reshape(shape)?);
-        }
-        let inv = (self.running_var.as_tensor() + 1e-5)?.sqrt()?.recip()?;
-        let scale = (self.gamma.as_tensor() * inv)?.reshape(shape)?;
-        x.broadcast_sub(&self.running_mean.reshape(shape)?)?
-            .broadcast_mul(&scale)?
-            .broadcast_add(&self.beta.reshape(shape)?)
-    }
-}
 
 /// A (transposed) convolution with a bias; kernel 4, stride 2, padding 1 (halves or
 /// doubles height and width).
@@ -140,9 +82,9 @@ impl Dense {
 /// transposed conv to 1x28x28 -> tanh (pixels in [-1, 1]); returned flat, `(B, 784)`.
 pub struct Generator {
     project: Dense,
-    bn0: BatchNorm2d,
+    bn0: BatchNorm,
     up1: Conv,
-    bn1: BatchNorm2d,
+    bn1: BatchNorm,
     up2: Conv,
 }
 
@@ -152,9 +94,9 @@ impl Generator {
     pub fn new(vb: &Vb, buffers: &Vb, latent: usize) -> Result<Self> {
         Ok(Generator {
             project: Dense::new(&vb.pp("project"), latent, BASE * 49)?,
-            bn0: BatchNorm2d::new(&vb.pp("bn0"), &buffers.pp("bn0"), BASE)?,
+            bn0: BatchNorm::new(&vb.pp("bn0"), &buffers.pp("bn0"), BASE, normal(1.0))?,
             up1: Conv::new(&vb.pp("up1"), BASE, MID, true)?,
-            bn1: BatchNorm2d::new(&vb.pp("bn1"), &buffers.pp("bn1"), MID)?,
+            bn1: BatchNorm::new(&vb.pp("bn1"), &buffers.pp("bn1"), MID, normal(1.0))?,
             up2: Conv::new(&vb.pp("up2"), MID, 1, true)?,
         })
     }
@@ -209,53 +151,6 @@ mod tests {
     use super::*;
     use candle_core::{DType, Device};
     use gen_core::Rng;
-
-    /// Batch norm in training mode: every channel of the output has mean beta and
-    /// variance gamma^2 * v / (v + eps) over (batch, height, width); the running averages
-    /// move 10% toward the batch's statistics.
-    #[test]
-    fn batch_norm_normalizes_each_channel() {
-        let vb = Vb::new(Rng::new(1), DType::F64, &Device::Cpu);
-        let buffers = Vb::new(Rng::new(1), DType::F64, &Device::Cpu);
-        let bn = BatchNorm2d::new(&vb.pp("bn"), &buffers.pp("bn"), 3).unwrap();
-        let x = ((Rng::new(2)
-            .randn((4, 3, 5, 5), DType::F64, &Device::Cpu)
-            .unwrap()
-            * 3.0)
-            .unwrap()
-            + 7.0)
-            .unwrap();
-        let y = bn.forward(&x, true, true).unwrap();
-        let gamma: Vec<f64> = bn.gamma.as_tensor().to_vec1().unwrap();
-        for c in 0..3 {
-            let yc: Vec<f64> = y
-                .narrow(1, c, 1)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
-            let xc: Vec<f64> = x
-                .narrow(1, c, 1)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
-            let n = yc.len() as f64;
-            let (mx, my) = (xc.iter().sum::<f64>() / n, yc.iter().sum::<f64>() / n);
-            let vx = xc.iter().map(|v| (v - mx).powi(2)).sum::<f64>() / n;
-            let vy = yc.iter().map(|v| (v - my).powi(2)).sum::<f64>() / n;
-            assert!(my.abs() < 1e-12, "channel {c} mean {my}");
-            let want = gamma[c] * gamma[c] * vx / (vx + 1e-5);
-            assert!(
-                (vy - want).abs() < 1e-9 * want,
-                "channel {c}: {vy} vs {want}"
-            );
-            let rm: Vec<f64> = bn.running_mean.as_tensor().to_vec1().unwrap();
-            assert!((rm[c] - 0.1 * mx).abs() < 1e-12);
-        }
-    }
 
     /// The DCGAN pair's shapes: 784 pixels in [-1, 1] (both signs) per sample, one logit per
     /// pack.

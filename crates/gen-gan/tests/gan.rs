@@ -16,6 +16,7 @@ fn config(lambda: f64) -> GanConfig {
         latent: 3,
         hidden: vec![5],
         g_activation: Default::default(),
+        batch_norm: false,
         d_activation: gen_core::nn::Activation::LeakyRelu,
         loss: Default::default(),
         lambda,
@@ -24,6 +25,7 @@ fn config(lambda: f64) -> GanConfig {
         g_steps: 2,
         d_lr: None,
         g_lr: None,
+        label_smoothing: 0.0,
     }
 }
 
@@ -268,4 +270,57 @@ fn samples_depend_on_the_noise() {
     let v: Vec<Vec<f32>> = x.to_vec2().unwrap();
     let spread: f32 = (0..784).map(|j| (v[0][j] - v[1][j]).abs()).sum::<f32>() / 784.0;
     assert!(spread > 1e-3, "two samples differ by {spread} per pixel");
+}
+
+/// With `batch_norm`, training steps move the generator's running averages (saved as
+/// buffers), and samples use them: a sample does not depend on the other noise drawn in
+/// its batch, as it would on batch statistics.
+#[test]
+fn batch_norm_generator_samples_from_its_running_averages() {
+    let mut cfg = config(5.0);
+    cfg.latent = 4;
+    cfg.hidden = vec![16, 16];
+    cfg.batch_norm = true;
+    let mut rng = Rng::new(3);
+    let mut gan = Gan::new(
+        cfg,
+        &points(2),
+        &OptimizerConfig::default(),
+        Device::Cpu,
+        DType::F32,
+        &mut rng,
+    )
+    .unwrap();
+    let buffers = |g: &Gan| -> Vec<(String, Vec<f32>)> {
+        g.buffers()
+            .unwrap()
+            .export("")
+            .into_iter()
+            .map(|(n, t)| (n, t.flatten_all().unwrap().to_vec1().unwrap()))
+            .collect()
+    };
+    let before = buffers(&gan);
+    let names: Vec<&str> = before.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "generator.bn0.running_mean",
+            "generator.bn0.running_var",
+            "generator.bn1.running_mean",
+            "generator.bn1.running_var"
+        ]
+    );
+    for _ in 0..3 {
+        gan.train_step(&Batch::inputs(ring(64, &mut rng)), &mut rng)
+            .unwrap();
+    }
+    assert_ne!(before, buffers(&gan), "training moved the running averages");
+    let z = Rng::new(9).randn((6, 4), DType::F32, &Device::Cpu).unwrap();
+    let all: Vec<Vec<f32>> = gan.samples(&z).unwrap().to_vec2().unwrap();
+    let first: Vec<Vec<f32>> = gan
+        .samples(&z.narrow(0, 0, 2).unwrap())
+        .unwrap()
+        .to_vec2()
+        .unwrap();
+    assert_eq!(all[..2], first[..]);
 }
