@@ -62,6 +62,17 @@ pub fn labelled(data: &DataInfo, key: &str, why: &str) -> Result<usize, ConfigEr
         .ok_or_else(|| ConfigError::invalid(key, format!("`{}` {why}", data.name)))
 }
 
+/// For `skip_serializing_if`: an option left at 0 stays out of a run's resolved config,
+/// so configs (and resume checks) of runs from before the option existed are unchanged.
+pub fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
+/// For `skip_serializing_if`: a switch left off stays out of the resolved config.
+pub fn is_false(v: &bool) -> bool {
+    !*v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,13 +122,3 @@ mod tests {
     }
 }
 
-/// For `skip_serializing_if`: an option left at 0 stays out of a run's resolved config,
-/// so configs (and resume checks) of runs from before the option existed are unchanged.
-pub fn is_zero(v: &f64) -> bool {
-    *v == 0.0
-}
-
-/// For `skip_serializing_if`: a switch left off stays out of the resolved config.
-pub fn is_false(v: &bool) -> bool {
-    !*v
-}
