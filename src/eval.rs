@@ -6,6 +6,7 @@ use crate::run_loader::{load, LoadedModel};
 use crate::run_setup::points;
 use crate::train::Trainer;
 use anyhow::{Context, Result};
+use candle_core::DType;
 
 /// The model's eval-only figures, averaged over the test set (weighted by batch size), with
 /// a progress bar on a terminal: importance sampling can take minutes.
@@ -50,10 +51,23 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 run.cfg.family
             )
         }
-        LoadedModel::Fit(model) => (
-            model.eval_table(&points(&run.data.train), &points(&run.data.test))?,
-            "iterations",
-        ),
+        LoadedModel::Fit(model) => {
+            let mut rows = model.eval_table(&points(&run.data.train), &points(&run.data.test))?;
+            if args.quality_samples > 0 && run.data.info.is_image() {
+                // Draws as the model makes them (a Gaussian mixture's leave [0, 1]).
+                let sample = |n: usize, rng: &mut gen_core::Rng| -> Result<Option<Vec<f32>>> {
+                    let x = model.sample(n, rng)?;
+                    Ok(Some(x.iter().map(|&v| v as f32).collect()))
+                };
+                rows.extend(crate::quality::of_sampler(
+                    sample,
+                    &run.data.info.name,
+                    args.quality_samples,
+                    &args.classifier,
+                )?);
+            }
+            (rows, "iterations")
+        }
         LoadedModel::Steps(model) => {
             let trainer = Trainer {
                 cfg: &run.cfg,
@@ -89,8 +103,14 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 }
             }
             if args.quality_samples > 0 && run.data.info.is_image() {
-                rows.extend(crate::quality::of_model(
-                    model.as_ref(),
+                let sample = |n: usize, rng: &mut gen_core::Rng| -> Result<Option<Vec<f32>>> {
+                    Ok(match model.sample(n, rng)? {
+                        Some(x) => Some(x.flatten_all()?.to_dtype(DType::F32)?.to_vec1()?),
+                        None => None,
+                    })
+                };
+                rows.extend(crate::quality::of_sampler(
+                    sample,
                     &run.data.info.name,
                     args.quality_samples,
                     &args.classifier,

@@ -189,9 +189,11 @@ pub fn score(
     figures(&real, &fake)
 }
 
-/// `gen eval`'s sample quality of a model that draws images, `n` samples in chunks.
-pub fn of_model(
-    model: &dyn gen_core::Model,
+/// `gen eval`'s sample quality of a model that draws images: `sample(rows, rng)` draws
+/// `rows` images (pixels in [0, 1], row-major) or `None` if the model cannot; `n` samples
+/// are drawn in chunks.
+pub fn of_sampler(
+    mut sample: impl FnMut(usize, &mut gen_core::Rng) -> Result<Option<Vec<f32>>>,
     data_name: &str,
     n: usize,
     arg: &ClassifierArg,
@@ -207,15 +209,11 @@ pub fn of_model(
     let bar = EvalProgress::labelled("sampling", "samples", n as u64);
     for start in (0..n).step_by(CHUNK) {
         let rows = CHUNK.min(n - start);
-        let Some(x) = model.sample(rows, &mut rng)? else {
+        let Some(x) = sample(rows, &mut rng)? else {
             bar.finish();
             return Ok(vec![]);
         };
-        samples.extend(
-            x.flatten_all()?
-                .to_dtype(candle_core::DType::F32)?
-                .to_vec1::<f32>()?,
-        );
+        samples.extend(x);
         bar.inc(rows as u64);
     }
     bar.finish();

@@ -121,4 +121,3 @@ mod tests {
         assert!(e.to_string().contains("`set` has no labels"), "{e}");
     }
 }
-
