@@ -38,6 +38,19 @@ fn eval_metrics(
     Ok(sums.into_iter().map(|(k, v)| (k, v / n as f64)).collect())
 }
 
+/// The sample-quality figures (`quality/*`) of a model drawing images with `sample`,
+/// unless `--quality-samples 0` or the data are not images.
+fn quality_rows(
+    args: &EvalArgs,
+    data: &gen_core::DataInfo,
+    sample: impl FnMut(usize, &mut gen_core::Rng) -> Result<Option<Vec<f32>>>,
+) -> Result<Vec<(String, f64)>> {
+    if args.quality_samples == 0 || !data.is_image() {
+        return Ok(vec![]);
+    }
+    crate::quality::of_sampler(sample, &data.name, args.quality_samples, &args.classifier)
+}
+
 /// Noise of the eval-only figures (fixed, so `gen eval` is repeatable).
 const EVAL_METRICS_SEED: u64 = 0x5EED_E7A1;
 
@@ -53,19 +66,11 @@ pub fn run(args: EvalArgs) -> Result<()> {
         }
         LoadedModel::Fit(model) => {
             let mut rows = model.eval_table(&points(&run.data.train), &points(&run.data.test))?;
-            if args.quality_samples > 0 && run.data.info.is_image() {
-                // Draws as the model makes them (a Gaussian mixture's leave [0, 1]).
-                let sample = |n: usize, rng: &mut gen_core::Rng| -> Result<Option<Vec<f32>>> {
-                    let x = model.sample(n, rng)?;
-                    Ok(Some(x.iter().map(|&v| v as f32).collect()))
-                };
-                rows.extend(crate::quality::of_sampler(
-                    sample,
-                    &run.data.info.name,
-                    args.quality_samples,
-                    &args.classifier,
-                )?);
-            }
+            // Draws as the model makes them (a Gaussian mixture's leave [0, 1]).
+            rows.extend(quality_rows(&args, &run.data.info, |n, rng| {
+                let x = model.sample(n, rng)?;
+                Ok(Some(x.iter().map(|&v| v as f32).collect()))
+            })?);
             (rows, "iterations")
         }
         LoadedModel::Steps(model) => {
@@ -102,20 +107,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
                     crate::summaries::write_png(&dir.join("reliability.png"), &pic)?;
                 }
             }
-            if args.quality_samples > 0 && run.data.info.is_image() {
-                let sample = |n: usize, rng: &mut gen_core::Rng| -> Result<Option<Vec<f32>>> {
-                    Ok(match model.sample(n, rng)? {
-                        Some(x) => Some(x.flatten_all()?.to_dtype(DType::F32)?.to_vec1()?),
-                        None => None,
-                    })
-                };
-                rows.extend(crate::quality::of_sampler(
-                    sample,
-                    &run.data.info.name,
-                    args.quality_samples,
-                    &args.classifier,
-                )?);
-            }
+            rows.extend(quality_rows(&args, &run.data.info, |n, rng| {
+                Ok(match model.sample(n, rng)? {
+                    Some(x) => Some(x.flatten_all()?.to_dtype(DType::F32)?.to_vec1()?),
+                    None => None,
+                })
+            })?);
             if let Some((codes, dim)) =
                 crate::probe::codes(model.as_ref(), &run.data.test, batch, &run.device)?
             {

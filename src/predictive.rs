@@ -9,7 +9,7 @@ use gen_core::calibration::{self, ClassScores};
 use gen_core::model::{Model, Prediction};
 use gen_core::objective::values;
 use gen_core::Rng;
-use gen_data::{DataConfig, Dataset, Split};
+use gen_data::{Dataset, Split};
 
 /// The predictive at many inputs, gathered on the host.
 pub enum Predictions {
@@ -182,13 +182,7 @@ fn mean(v: &[f64]) -> f64 {
 /// The test set of the data set `name` (`--ood`), with this run's pixel settings; an error
 /// if its inputs differ in shape from the model's.
 fn load_ood(name: &str, cfg: &RunConfig, data: &Dataset) -> Result<Dataset> {
-    let known: Vec<&str> = gen_data::DATASETS.iter().map(|(n, _)| *n).collect();
-    let mut ood: DataConfig = serde_norway::from_str(&format!("name: {name}")).map_err(|_| {
-        anyhow::anyhow!(
-            "--ood {name}: not a data set gen knows; one of {}",
-            known.join(", ")
-        )
-    })?;
+    let mut ood = crate::run_setup::data_config_named(name, "--ood")?;
     ood.pixels = cfg.data.pixels;
     ood.binarize_seed = cfg.data.binarize_seed;
     ood.validate()

@@ -14,7 +14,7 @@ use gen_bnn::{BnnConfig, FeatureNet};
 use gen_core::sample_quality::{
     class_histogram, coverage_kl, frechet_distance, inception_score, precision_recall, FeatureStats,
 };
-use gen_data::{DataConfig, Dataset, Pixels};
+use gen_data::{Dataset, Pixels};
 use std::path::Path;
 
 /// The classifiers gen ships: (data set, `gen export` file of its run).
@@ -153,13 +153,7 @@ pub fn figures(real: &Scored, fake: &Scored) -> Result<Vec<(String, f64)>> {
 /// The test images of data set `name` as continuous pixels in [0, 1] (the reference of
 /// every score, whatever binarization a run trained on).
 pub fn reference_images(name: &str) -> Result<Dataset> {
-    let known: Vec<&str> = gen_data::DATASETS.iter().map(|(n, _)| *n).collect();
-    let mut cfg: DataConfig = serde_norway::from_str(&format!("name: {name}")).map_err(|_| {
-        anyhow::anyhow!(
-            "`{name}` is not a data set gen knows; one of {}",
-            known.join(", ")
-        )
-    })?;
+    let mut cfg = crate::run_setup::data_config_named(name, "--data")?;
     cfg.pixels = Pixels::Continuous;
     crate::run_setup::load_data_config(&cfg)
 }

@@ -60,6 +60,18 @@ pub fn load_data_config(data: &gen_data::DataConfig) -> Result<Dataset> {
     Ok(Dataset::load(data, Some(&repo_data()))?)
 }
 
+/// The `data` section `name: <name>` with every default, for a data set named on the
+/// command line (`flag`, e.g. `--ood`, names it in the error).
+pub fn data_config_named(name: &str, flag: &str) -> Result<gen_data::DataConfig> {
+    serde_norway::from_str(&format!("name: {name}")).map_err(|_| {
+        let known: Vec<&str> = gen_data::DATASETS.iter().map(|(n, _)| *n).collect();
+        anyhow::anyhow!(
+            "{flag} {name}: not a data set gen knows; one of {}",
+            known.join(", ")
+        )
+    })
+}
+
 /// The split as f64 points (exact values when the file held float64).
 pub fn points(s: &Split) -> Points {
     match &s.x_f64 {

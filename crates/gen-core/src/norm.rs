@@ -103,21 +103,16 @@ mod tests {
             .unwrap();
         let y = bn.forward(&x, true, true).unwrap();
         let gamma: Vec<f64> = bn.gamma.as_tensor().to_vec1().unwrap();
+        let channel = |t: &Tensor, c: usize| -> Vec<f64> {
+            t.narrow(1, c, 1)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap()
+        };
         for c in 0..3 {
-            let yc: Vec<f64> = y
-                .narrow(1, c, 1)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
-            let xc: Vec<f64> = x
-                .narrow(1, c, 1)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
+            let (yc, xc) = (channel(&y, c), channel(&x, c));
             let n = yc.len() as f64;
             let (mx, my) = (xc.iter().sum::<f64>() / n, yc.iter().sum::<f64>() / n);
             let vx = xc.iter().map(|v| (v - mx).powi(2)).sum::<f64>() / n;
