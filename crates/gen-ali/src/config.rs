@@ -38,6 +38,12 @@ pub struct AliConfig {
     /// The encoder's and generator's loss on the discriminator's logits.
     #[serde(default)]
     pub loss: PairLoss,
+    /// Weight of the joint-KL drift on both paths,
+    /// `lambda * (mean((G(z) - G_old(z))^2) + mean((E(x) - E_old(x))^2))`, the players
+    /// before the iteration's encoder+generator steps (the GAN's old-generator term, for
+    /// both of ALI's maps; 0 = off).
+    #[serde(default, skip_serializing_if = "gen_core::checks::is_zero")]
+    pub lambda: f64,
     #[serde(default = "one")]
     pub d_steps: usize,
     /// Encoder + generator updates per iteration.
@@ -111,6 +117,24 @@ impl AliConfig {
             self.latent,
             &[("hidden", &self.hidden), ("d_hidden", &self.d_hidden)],
         )?;
+        if !(self.lambda >= 0.0 && self.lambda.is_finite()) {
+            return bad(
+                "lambda",
+                format!(
+                    "must be a finite number >= 0 (0 = off), got {}",
+                    self.lambda
+                ),
+            );
+        }
+        if self.lambda > 0.0 && self.g_steps < 2 {
+            return bad(
+                "g_steps",
+                "the drift term needs g_steps >= 2: the old players are the ones before an \
+                 iteration's first encoder+generator step, so on that step the term and its gradient are zero \
+                 (set g_steps: 2, or lambda: 0)"
+                    .into(),
+            );
+        }
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(
                 "dropout",

@@ -63,6 +63,14 @@ impl JointDiscriminator {
     }
 }
 
+/// One pass over both kinds of pairs: the logits, and the noise and samples behind them.
+struct Pairs {
+    enc: Tensor,
+    gen: Tensor,
+    z: Tensor,
+    fake: Tensor,
+}
+
 pub struct Ali {
     cfg: AliConfig,
     data: DataInfo,
@@ -73,6 +81,11 @@ pub struct Ali {
     encoder: Encoder,
     generator: Mlp,
     discriminator: JointDiscriminator,
+    /// The encoder and generator before this iteration's steps, for the drift term (not
+    /// saved: copies; `encoder_old.*`, `generator_old.*`).
+    old_params: Params,
+    old_encoder: Encoder,
+    old_generator: Mlp,
     players: Players,
     device: Device,
     dtype: DType,
@@ -119,6 +132,34 @@ impl Ali {
             .collect();
         let discriminator =
             JointDiscriminator::new(&vb.pp("discriminator"), &d_sizes, cfg.dropout)?;
+        // The old copies' own store continues the same random stream after the players'
+        // (their values are overwritten by the first snapshot).
+        let old_vb = Vb::new(vb.rng(), dtype, &device);
+        let old_encoder = Encoder::new(
+            &old_vb.pp("encoder_old"),
+            dim,
+            &enc_hidden,
+            cfg.latent,
+            cfg.activation,
+            cfg.encoder,
+        )?;
+        let old_generator = if cfg.batch_norm {
+            // Run on batch statistics only: its averages are never read.
+            let unused = Vb::new(vb.rng(), dtype, &device);
+            Mlp::with_batch_norm(
+                &old_vb.pp("generator_old"),
+                &unused.pp("generator_old"),
+                &gen_sizes,
+                cfg.activation,
+            )?
+        } else {
+            Mlp::new(
+                &old_vb.pp("generator_old"),
+                &gen_sizes,
+                cfg.activation,
+                false,
+            )?
+        };
         *rng = vb.rng();
         let params = vb.params();
         Ok(Ali {
@@ -136,6 +177,9 @@ impl Ali {
             encoder,
             generator,
             discriminator,
+            old_params: old_vb.params(),
+            old_encoder,
+            old_generator,
             device,
             dtype,
         })
@@ -199,8 +243,8 @@ impl Ali {
     }
 
     /// Logits of encoder pairs and generator pairs for one batch (dropout on), with the
-    /// encoder and generator tracked or not.
-    fn pairs(&self, x: &Tensor, rng: &mut Rng, track: bool) -> Result<(Tensor, Tensor)> {
+    /// encoder and generator tracked or not, and the noise and samples they used.
+    fn pairs(&self, x: &Tensor, rng: &mut Rng, track: bool) -> Result<Pairs> {
         let z = self.prior(x.dim(0)?, rng)?;
         let (mut fake, mut code) = (self.generate(&z, true)?, self.sample_code(x, rng)?);
         if !track {
@@ -209,16 +253,59 @@ impl Ali {
         }
         let enc = self.logits(x, &code, Some(rng))?;
         let gen = self.logits(&fake, &z, Some(rng))?;
+        Ok(Pairs { enc, gen, z, fake })
+    }
+
+    /// The drift of both maps from their copies before this iteration's steps:
+    /// `(mean((E(x) - E_old(x))^2), mean((G(z) - G_old(z))^2))` on the code means and the
+    /// samples `fake = G(z)` already drawn.
+    fn drift(&self, x: &Tensor, p: &Pairs) -> Result<(Tensor, Tensor)> {
+        let old_code = self.old_encoder.forward(x)?.0.detach();
+        let code = self.posterior(x)?.0;
+        let mut old = self.old_generator.forward_norm(&p.z, true, false)?;
+        if self.data.is_image() {
+            old = old.tanh()?;
+        }
+        let enc = (code - old_code)?.sqr()?.mean_all()?;
+        let gen = (&p.fake - old.detach())?.sqr()?.mean_all()?;
         Ok((enc, gen))
     }
 
-    /// The encoder's and generator's terms on the logits of one pass.
-    fn pair_terms(&self, enc: &Tensor, gen: &Tensor) -> Result<Terms> {
-        Ok(Terms::estimates(KlDirection::Reverse).part(
-            "pair_loss",
-            pair_loss(self.cfg.loss, enc, gen)?,
-            1.0,
-        ))
+    /// The encoder's and generator's terms on the logits of one pass; with `lambda > 0`
+    /// the two drift terms (reported as 0, and not optimized, without `drift`: an
+    /// evaluation).
+    fn pair_terms(
+        &self,
+        enc: &Tensor,
+        gen: &Tensor,
+        drift: Option<(Tensor, Tensor)>,
+    ) -> Result<Terms> {
+        let pair = pair_loss(self.cfg.loss, enc, gen)?;
+        let mut terms = Terms::estimates(KlDirection::Reverse);
+        if self.cfg.lambda > 0.0 {
+            let (weight, (e, g)) = match drift {
+                Some(d) => (self.cfg.lambda, d),
+                None => (0.0, (pair.zeros_like()?, pair.zeros_like()?)),
+            };
+            terms = terms
+                .term("encoder_drift", e, weight)
+                .term("generator_drift", g, weight);
+        }
+        Ok(terms.part("pair_loss", pair, 1.0))
+    }
+
+    /// Copies the encoder and the generator into their old versions.
+    fn snapshot(&self) -> Result<()> {
+        let current = self
+            .params
+            .named()
+            .iter()
+            .filter(|(n, _)| n.starts_with("encoder.") || n.starts_with("generator."));
+        for ((old_name, old), (name, new)) in self.old_params.named().iter().zip(current) {
+            debug_assert_eq!(old_name.replace("_old", ""), *name);
+            old.set(&new.as_tensor().detach())?;
+        }
+        Ok(())
     }
 }
 
@@ -233,12 +320,26 @@ impl TwoPlayer for Ali {
     }
 
     fn discriminator_logits(&self, batch: &Batch, rng: &mut Rng) -> Result<(Tensor, Tensor)> {
-        self.pairs(&self.input(batch)?, rng, false)
+        let p = self.pairs(&self.input(batch)?, rng, false)?;
+        Ok((p.enc, p.gen))
+    }
+
+    fn before_other_steps(&mut self) -> Result<()> {
+        if self.cfg.lambda > 0.0 {
+            self.snapshot()?;
+        }
+        Ok(())
     }
 
     fn other_terms(&self, batch: &Batch, rng: &mut Rng) -> Result<Terms> {
-        let (enc, gen) = self.pairs(&self.input(batch)?, rng, true)?;
-        self.pair_terms(&enc, &gen)
+        let x = self.input(batch)?;
+        let p = self.pairs(&x, rng, true)?;
+        let drift = if self.cfg.lambda > 0.0 {
+            Some(self.drift(&x, &p)?)
+        } else {
+            None
+        };
+        self.pair_terms(&p.enc, &p.gen, drift)
     }
 
     fn other_loss_name(&self) -> Option<&'static str> {
@@ -269,7 +370,7 @@ impl Model for Ali {
         let z_back = self.posterior(&fake)?.0;
         let z_err = scalar(&(z_back - &z)?.sqr()?.mean_all()?)?;
         let terms = self
-            .pair_terms(&enc, &gen)?
+            .pair_terms(&enc, &gen, None)?
             .number("ali/recon_x_mse", x_err)
             .number("ali/recon_z_mse", z_err);
         adversarial::evaluation_report(self, &enc, &gen, &terms)

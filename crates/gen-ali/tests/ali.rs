@@ -20,6 +20,7 @@ fn config(g_lr: f64) -> AliConfig {
         encoder: EncoderKind::Gaussian,
         batch_norm: false,
         loss: PairLoss::Standard,
+        lambda: 0.0,
         d_steps: 1,
         g_steps: 1,
         d_lr: None,
@@ -79,4 +80,38 @@ fn encoder_and_generator_pull_the_joint_estimate_toward_zero() {
     assert!(late(&frozen) > 2.0, "frozen: {frozen:?}");
     assert!(late(&trained) < 0.5, "trained: {trained:?}");
     assert!(late(&trained) < 0.2 * late(&frozen));
+}
+
+/// `lambda > 0`: the iteration's last encoder+generator step reports both drift terms,
+/// positive (the first step moved both maps away from their snapshots); an evaluation reports them as 0; `lambda: 0` has neither.
+#[test]
+fn drift_terms_on_both_paths() {
+    let info = DataInfo {
+        name: "ring".into(),
+        kind: DataKind::Points { dim: 2 },
+        classes: None,
+        modes: None,
+        train_size: 1000,
+        targets: None,
+    };
+    let mut cfg = config(1e-3);
+    cfg.lambda = 2.0;
+    cfg.g_steps = 2;
+    let mut rng = Rng::new(3);
+    let opt = OptimizerConfig::default();
+    let mut ali = Ali::new(cfg.clone(), &info, &opt, Device::Cpu, DType::F32, &mut rng).unwrap();
+    let r = ali.train_step(&ring(64, &mut rng), &mut rng).unwrap();
+    let (e, g) = (
+        r.joint_kl.term("encoder_drift").unwrap(),
+        r.joint_kl.term("generator_drift").unwrap(),
+    );
+    assert!(e > 0.0 && g > 0.0, "{r:?}");
+    let ev = ali.evaluate(&ring(64, &mut rng), &mut rng).unwrap();
+    assert_eq!(ev.joint_kl.term("encoder_drift"), Some(0.0));
+    assert_eq!(ev.joint_kl.term("generator_drift"), Some(0.0));
+
+    cfg.lambda = 0.0;
+    let mut plain = Ali::new(cfg, &info, &opt, Device::Cpu, DType::F32, &mut Rng::new(3)).unwrap();
+    let r = plain.train_step(&ring(64, &mut rng), &mut rng).unwrap();
+    assert_eq!(r.joint_kl.term("encoder_drift"), None);
 }
