@@ -103,29 +103,32 @@ impl Ali {
         let dim = data.dim();
         let vb = Vb::new(rng.clone(), dtype, &device);
         let enc_hidden: Vec<usize> = cfg.hidden.iter().rev().copied().collect();
-        let encoder = Encoder::new(
-            &vb.pp("encoder"),
-            dim,
-            &enc_hidden,
-            cfg.latent,
-            cfg.activation,
-            cfg.encoder,
-        )?;
         let gen_sizes: Vec<usize> = std::iter::once(cfg.latent)
             .chain(cfg.hidden.iter().copied())
             .chain(std::iter::once(dim))
             .collect();
-        let buffers_vb = Vb::new(rng.clone(), dtype, &device);
-        let generator = if cfg.batch_norm {
-            Mlp::with_batch_norm(
-                &vb.pp("generator"),
-                &buffers_vb.pp("generator"),
+        // The encoder under `vb.<prefix>`, the generator under `vb.<prefix'>`.
+        let maps = |vb: &Vb, buffers: &Vb, old: &str| -> Result<(Encoder, Mlp)> {
+            let encoder = Encoder::new(
+                &vb.pp(format!("encoder{old}")),
+                dim,
+                &enc_hidden,
+                cfg.latent,
+                cfg.activation,
+                cfg.encoder,
+            )?;
+            let name = format!("generator{old}");
+            let generator = Mlp::maybe_normed(
+                &vb.pp(&name),
+                &buffers.pp(&name),
                 &gen_sizes,
                 cfg.activation,
-            )?
-        } else {
-            Mlp::new(&vb.pp("generator"), &gen_sizes, cfg.activation, false)?
+                cfg.batch_norm,
+            )?;
+            Ok((encoder, generator))
         };
+        let buffers_vb = Vb::new(rng.clone(), dtype, &device);
+        let (encoder, generator) = maps(&vb, &buffers_vb, "")?;
         let d_sizes: Vec<usize> = std::iter::once(dim + cfg.latent)
             .chain(cfg.d_hidden.iter().copied())
             .chain(std::iter::once(1))
@@ -133,33 +136,11 @@ impl Ali {
         let discriminator =
             JointDiscriminator::new(&vb.pp("discriminator"), &d_sizes, cfg.dropout)?;
         // The old copies' own store continues the same random stream after the players'
-        // (their values are overwritten by the first snapshot).
+        // (their values are overwritten by the first snapshot); they run on batch
+        // statistics only, so their batch-norm averages are never read.
         let old_vb = Vb::new(vb.rng(), dtype, &device);
-        let old_encoder = Encoder::new(
-            &old_vb.pp("encoder_old"),
-            dim,
-            &enc_hidden,
-            cfg.latent,
-            cfg.activation,
-            cfg.encoder,
-        )?;
-        let old_generator = if cfg.batch_norm {
-            // Run on batch statistics only: its averages are never read.
-            let unused = Vb::new(vb.rng(), dtype, &device);
-            Mlp::with_batch_norm(
-                &old_vb.pp("generator_old"),
-                &unused.pp("generator_old"),
-                &gen_sizes,
-                cfg.activation,
-            )?
-        } else {
-            Mlp::new(
-                &old_vb.pp("generator_old"),
-                &gen_sizes,
-                cfg.activation,
-                false,
-            )?
-        };
+        let unused = Vb::new(vb.rng(), dtype, &device);
+        let (old_encoder, old_generator) = maps(&old_vb, &unused, "_old")?;
         *rng = vb.rng();
         let params = vb.params();
         Ok(Ali {

@@ -182,6 +182,22 @@ impl Mlp {
         Ok(mlp)
     }
 
+    /// [`Mlp::with_batch_norm`] if `batch_norm`, else a plain stack without an activation
+    /// after the last layer (the adversarial families' generators).
+    pub fn maybe_normed(
+        vb: &Vb,
+        buffers: &Vb,
+        sizes: &[usize],
+        activation: Activation,
+        batch_norm: bool,
+    ) -> Result<Self> {
+        if batch_norm {
+            Self::with_batch_norm(vb, buffers, sizes, activation)
+        } else {
+            Self::new(vb, sizes, activation, false)
+        }
+    }
+
     /// Evaluation pass (batch norm, if any, on its running averages).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.forward_norm(x, false, false)

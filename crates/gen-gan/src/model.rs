@@ -80,37 +80,26 @@ impl Gan {
                     .chain(cfg.hidden.iter().rev().copied())
                     .chain(std::iter::once(1))
                     .collect();
-                let g = if cfg.batch_norm {
-                    Mlp::with_batch_norm(
-                        &vb.pp("generator"),
-                        &buffers_vb.pp("generator"),
-                        &g_sizes,
-                        cfg.g_activation,
-                    )?
-                } else {
-                    Mlp::new(&vb.pp("generator"), &g_sizes, cfg.g_activation, false)?
-                };
+                let g = Mlp::maybe_normed(
+                    &vb.pp("generator"),
+                    &buffers_vb.pp("generator"),
+                    &g_sizes,
+                    cfg.g_activation,
+                    cfg.batch_norm,
+                )?;
                 let d = Mlp::new(&vb.pp("discriminator"), &d_sizes, cfg.d_activation, false)?;
                 // G_old's own store continues the same random stream (its values are
                 // overwritten by the first snapshot anyway).
                 let old_vb = Vb::new(vb.rng(), dtype, &device);
-                let old = if cfg.batch_norm {
-                    // G_old runs on batch statistics only: its averages are never read.
-                    let unused_buffers = Vb::new(vb.rng(), dtype, &device);
-                    Mlp::with_batch_norm(
-                        &old_vb.pp("generator_old"),
-                        &unused_buffers.pp("generator_old"),
-                        &g_sizes,
-                        cfg.g_activation,
-                    )?
-                } else {
-                    Mlp::new(
-                        &old_vb.pp("generator_old"),
-                        &g_sizes,
-                        cfg.g_activation,
-                        false,
-                    )?
-                };
+                // G_old runs on batch statistics only: its averages are never read.
+                let unused_buffers = Vb::new(vb.rng(), dtype, &device);
+                let old = Mlp::maybe_normed(
+                    &old_vb.pp("generator_old"),
+                    &unused_buffers.pp("generator_old"),
+                    &g_sizes,
+                    cfg.g_activation,
+                    cfg.batch_norm,
+                )?;
                 (
                     GeneratorNet::Mlp(g),
                     DiscriminatorNet::Mlp(d),
