@@ -224,8 +224,8 @@ pub fn score_file(args: ScoreArgs) -> Result<()> {
             args.data
         );
     };
-    let array = gen_data::npy::read(&args.samples)
-        .with_context(|| format!("reading {}", args.samples.display()))?;
+    // The data error names the file and the OS error already (no chain of sources).
+    let array = gen_data::npy::read(&args.samples).map_err(|e| anyhow::anyhow!("{e}"))?;
     let dim = classifier.inputs();
     if array.cols != dim {
         bail!(

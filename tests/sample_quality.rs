@@ -177,3 +177,32 @@ print(((a.mean(0) - b.mean(0))**2).sum() + np.trace(sa) + np.trace(sb) - 2 * roo
         "gen {ours} numpy {numpy}"
     );
 }
+
+/// `gen score`'s mistakes: a missing file (named once), a wrong shape, a data set without a
+/// shipped classifier, an unknown data set — each one line, status 1.
+#[test]
+fn score_errors_name_the_problem() {
+    let tmp = tempfile::tempdir().unwrap();
+    let small = tmp.path().join("small.npy");
+    std::fs::write(&small, gen_data::npy::encode_f32(3, 5, &[0.5; 15])).unwrap();
+    let missing = tmp.path().join("missing.npy");
+    let cases: [(&Path, &str, &str); 4] = [
+        (&missing, "mnist", "missing.npy: No such file"),
+        (&small, "mnist", "shape (3, 5), expected N x 784 images"),
+        (&small, "ring", "for `ring` pass --classifier RUN_DIR"),
+        (&small, "cifar", "--data cifar: not a data set gen knows"),
+    ];
+    for (file, data, want) in cases {
+        let o = gen(&["score", file.to_str().unwrap(), "--data", data]);
+        assert_eq!(o.status.code(), Some(1), "{want}");
+        let err = stderr(&o);
+        assert!(
+            err.contains(want) && err.lines().count() == 1,
+            "{want}: {err}"
+        );
+        assert_eq!(
+            err.matches("No such file").count(),
+            (data == "mnist" && file == missing) as usize
+        );
+    }
+}
