@@ -212,6 +212,10 @@ pub fn of_sampler(
     }
     bar.finish();
     let data = reference_images(data_name)?;
+    println!(
+        "quality/*: {n} samples against the {} test images, in the features of {}",
+        data.test.n, classifier.source
+    );
     score(&classifier, &data, &samples)
 }
 
