@@ -43,16 +43,21 @@ fn ring(n: usize, rng: &mut Rng) -> Batch {
     Batch::inputs(Tensor::from_vec(v, (n, 2), &Device::Cpu).unwrap())
 }
 
-/// Held-out estimates of KL(p || q) every 50 of `iterations`.
-fn forward_kl_trace(g_lr: f64, iterations: usize) -> Vec<f64> {
-    let info = DataInfo {
+/// The ring's description as the model sees it.
+fn ring_info() -> DataInfo {
+    DataInfo {
         name: "ring".into(),
         kind: DataKind::Points { dim: 2 },
         classes: None,
         modes: None,
         train_size: 1000,
         targets: None,
-    };
+    }
+}
+
+/// Held-out estimates of KL(p || q) every 50 of `iterations`.
+fn forward_kl_trace(g_lr: f64, iterations: usize) -> Vec<f64> {
+    let info = ring_info();
     let opt = OptimizerConfig {
         lr: 1e-3,
         betas: [0.5, 0.999],
@@ -86,14 +91,7 @@ fn encoder_and_generator_pull_the_joint_estimate_toward_zero() {
 /// positive (the first step moved both maps away from their snapshots); an evaluation reports them as 0; `lambda: 0` has neither.
 #[test]
 fn drift_terms_on_both_paths() {
-    let info = DataInfo {
-        name: "ring".into(),
-        kind: DataKind::Points { dim: 2 },
-        classes: None,
-        modes: None,
-        train_size: 1000,
-        targets: None,
-    };
+    let info = ring_info();
     let mut cfg = config(1e-3);
     cfg.lambda = 2.0;
     cfg.g_steps = 2;
