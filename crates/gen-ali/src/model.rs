@@ -63,6 +63,14 @@ impl JointDiscriminator {
     }
 }
 
+/// Copies of the encoder and generator for the drift term (not saved; `encoder_old.*`,
+/// `generator_old.*`).
+struct OldMaps {
+    params: Params,
+    encoder: Encoder,
+    generator: Mlp,
+}
+
 /// One pass over both kinds of pairs: the logits, and the noise and samples behind them.
 struct Pairs {
     enc: Tensor,
@@ -81,11 +89,8 @@ pub struct Ali {
     encoder: Encoder,
     generator: Mlp,
     discriminator: JointDiscriminator,
-    /// The encoder and generator before this iteration's steps, for the drift term (not
-    /// saved: copies; `encoder_old.*`, `generator_old.*`).
-    old_params: Params,
-    old_encoder: Encoder,
-    old_generator: Mlp,
+    /// With `lambda > 0`, the encoder and generator before this iteration's steps.
+    old: Option<OldMaps>,
     players: Players,
     device: Device,
     dtype: DType,
@@ -138,9 +143,18 @@ impl Ali {
         // The old copies' own store continues the same random stream after the players'
         // (their values are overwritten by the first snapshot); they run on batch
         // statistics only, so their batch-norm averages are never read.
-        let old_vb = Vb::new(vb.rng(), dtype, &device);
-        let unused = Vb::new(vb.rng(), dtype, &device);
-        let (old_encoder, old_generator) = maps(&old_vb, &unused, "_old")?;
+        let old = if cfg.lambda > 0.0 {
+            let old_vb = Vb::new(vb.rng(), dtype, &device);
+            let unused = Vb::new(vb.rng(), dtype, &device);
+            let (encoder, generator) = maps(&old_vb, &unused, "_old")?;
+            Some(OldMaps {
+                params: old_vb.params(),
+                encoder,
+                generator,
+            })
+        } else {
+            None
+        };
         *rng = vb.rng();
         let params = vb.params();
         Ok(Ali {
@@ -158,9 +172,7 @@ impl Ali {
             encoder,
             generator,
             discriminator,
-            old_params: old_vb.params(),
-            old_encoder,
-            old_generator,
+            old,
             device,
             dtype,
         })
@@ -178,7 +190,12 @@ impl Ali {
     /// `G(z)` in the players' space (images: tanh, pixels in [-1, 1]). `train`: batch norm
     /// (if any) on the batch's statistics, moving the running averages; otherwise on them.
     pub fn generate(&self, z: &Tensor, train: bool) -> Result<Tensor> {
-        let out = self.generator.forward_norm(z, train, train)?;
+        self.generate_with(&self.generator, z, train, train)
+    }
+
+    /// `net(z)` in the players' space, batch norm as [`Mlp::forward_norm`] has it.
+    fn generate_with(&self, net: &Mlp, z: &Tensor, train: bool, update: bool) -> Result<Tensor> {
+        let out = net.forward_norm(z, train, update)?;
         Ok(if self.data.is_image() {
             out.tanh()?
         } else {
@@ -237,16 +254,13 @@ impl Ali {
         Ok(Pairs { enc, gen, z, fake })
     }
 
-    /// The drift of both maps from their copies before this iteration's steps:
+    /// The drift of both maps from their copies `old` before this iteration's steps:
     /// `(mean((E(x) - E_old(x))^2), mean((G(z) - G_old(z))^2))` on the code means and the
     /// samples `fake = G(z)` already drawn.
-    fn drift(&self, x: &Tensor, p: &Pairs) -> Result<(Tensor, Tensor)> {
-        let old_code = self.old_encoder.forward(x)?.0.detach();
+    fn drift(&self, old: &OldMaps, x: &Tensor, p: &Pairs) -> Result<(Tensor, Tensor)> {
+        let old_code = old.encoder.forward(x)?.0.detach();
         let code = self.posterior(x)?.0;
-        let mut old = self.old_generator.forward_norm(&p.z, true, false)?;
-        if self.data.is_image() {
-            old = old.tanh()?;
-        }
+        let old = self.generate_with(&old.generator, &p.z, true, false)?;
         let enc = (code - old_code)?.sqr()?.mean_all()?;
         let gen = (&p.fake - old.detach())?.sqr()?.mean_all()?;
         Ok((enc, gen))
@@ -274,20 +288,6 @@ impl Ali {
         }
         Ok(terms.part("pair_loss", pair, 1.0))
     }
-
-    /// Copies the encoder and the generator into their old versions.
-    fn snapshot(&self) -> Result<()> {
-        let current = self
-            .params
-            .named()
-            .iter()
-            .filter(|(n, _)| n.starts_with("encoder.") || n.starts_with("generator."));
-        for ((old_name, old), (name, new)) in self.old_params.named().iter().zip(current) {
-            debug_assert_eq!(old_name.replace("_old", ""), *name);
-            old.set(&new.as_tensor().detach())?;
-        }
-        Ok(())
-    }
 }
 
 /// ALI as a two-player game: the joint discriminator against encoder and generator.
@@ -305,9 +305,11 @@ impl TwoPlayer for Ali {
         Ok((p.enc, p.gen))
     }
 
+    /// Copies the encoder and the generator into their old versions (for the drift).
     fn before_other_steps(&mut self) -> Result<()> {
-        if self.cfg.lambda > 0.0 {
-            self.snapshot()?;
+        if let Some(old) = &self.old {
+            self.params
+                .copy_into(&["encoder.", "generator."], &old.params)?;
         }
         Ok(())
     }
@@ -315,10 +317,9 @@ impl TwoPlayer for Ali {
     fn other_terms(&self, batch: &Batch, rng: &mut Rng) -> Result<Terms> {
         let x = self.input(batch)?;
         let p = self.pairs(&x, rng, true)?;
-        let drift = if self.cfg.lambda > 0.0 {
-            Some(self.drift(&x, &p)?)
-        } else {
-            None
+        let drift = match &self.old {
+            Some(old) => Some(self.drift(old, &x, &p)?),
+            None => None,
         };
         self.pair_terms(&p.enc, &p.gen, drift)
     }

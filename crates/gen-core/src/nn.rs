@@ -42,6 +42,20 @@ impl Params {
         self.entries.iter().map(|(_, v)| v.clone()).collect()
     }
 
+    /// Copies the values of the entries whose names start with one of `prefixes`, in
+    /// order, into the entries of `to` (a store built the same way under other names: the
+    /// adversarial families' copies of a player before its steps).
+    pub fn copy_into(&self, prefixes: &[&str], to: &Params) -> Result<()> {
+        let from = self
+            .entries
+            .iter()
+            .filter(|(n, _)| prefixes.iter().any(|p| n.starts_with(p)));
+        for ((_, dst), (_, src)) in to.entries.iter().zip(from) {
+            dst.set(&src.as_tensor().detach())?;
+        }
+        Ok(())
+    }
+
     /// The name of the first parameter holding a NaN or infinity (after a step with a
     /// non-finite gradient), if any.
     pub fn first_non_finite(&self) -> Result<Option<&str>> {
@@ -161,29 +175,10 @@ impl Mlp {
         })
     }
 
-    /// The same stack with batch norm after every hidden layer's linear map (the
-    /// PyTorch-GAN and BiGAN MNIST players): `vb.bn<i>` trained, `buffers.bn<i>` the
-    /// running averages.
-    pub fn with_batch_norm(
-        vb: &Vb,
-        buffers: &Vb,
-        sizes: &[usize],
-        activation: Activation,
-    ) -> Result<Self> {
-        let mut mlp = Self::new(vb, sizes, activation, false)?;
-        mlp.norms = sizes[1..sizes.len() - 1]
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| {
-                let name = format!("bn{i}");
-                BatchNorm::new(&vb.pp(&name), &buffers.pp(&name), c, Init::Const(1.0))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(mlp)
-    }
-
-    /// [`Mlp::with_batch_norm`] if `batch_norm`, else a plain stack without an activation
-    /// after the last layer (the adversarial families' generators).
+    /// With `batch_norm`, the stack without an activation after the last layer and with
+    /// batch norm after every hidden layer's linear map (the PyTorch-GAN and BiGAN MNIST
+    /// generators): `vb.bn<i>` trained, `buffers.bn<i>` the running averages. Without it,
+    /// the plain stack of [`Mlp::new`] (the adversarial families' generators either way).
     pub fn maybe_normed(
         vb: &Vb,
         buffers: &Vb,
@@ -191,11 +186,18 @@ impl Mlp {
         activation: Activation,
         batch_norm: bool,
     ) -> Result<Self> {
+        let mut mlp = Self::new(vb, sizes, activation, false)?;
         if batch_norm {
-            Self::with_batch_norm(vb, buffers, sizes, activation)
-        } else {
-            Self::new(vb, sizes, activation, false)
+            mlp.norms = sizes[1..sizes.len() - 1]
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| {
+                    let name = format!("bn{i}");
+                    BatchNorm::new(&vb.pp(&name), &buffers.pp(&name), c, Init::Const(1.0))
+                })
+                .collect::<Result<Vec<_>>>()?;
         }
+        Ok(mlp)
     }
 
     /// Evaluation pass (batch norm, if any, on its running averages).

@@ -201,15 +201,7 @@ impl Gan {
 
     /// Copies the generator into `G_old`.
     pub fn snapshot(&self) -> Result<()> {
-        let current = self
-            .params
-            .named()
-            .iter()
-            .filter(|(n, _)| n.starts_with("generator."));
-        for ((_, old), (_, new)) in self.old_params.named().iter().zip(current) {
-            old.set(&new.as_tensor().detach())?;
-        }
-        Ok(())
+        Ok(self.params.copy_into(&["generator."], &self.old_params)?)
     }
 
     /// The old-generator term `lambda * mean((G(z) - G_old(z))^2)` for noise `z`, and the
