@@ -2,6 +2,7 @@
 //! `RUN_DIR/eval.json`.
 
 use crate::cli::EvalArgs;
+use crate::run_config::RunConfig;
 use crate::run_loader::{load, LoadedModel};
 use crate::run_setup::points;
 use crate::train::Trainer;
@@ -39,16 +40,25 @@ fn eval_metrics(
 }
 
 /// The sample-quality figures (`quality/*`) of a model drawing images with `sample`,
-/// unless `--quality-samples 0` or the data are not images.
+/// unless `--quality-samples 0` or the data are not images. The run's own test images are
+/// the reference when they are continuous pixels (otherwise they are loaded again so).
 fn quality_rows(
     args: &EvalArgs,
-    data: &gen_core::DataInfo,
+    cfg: &RunConfig,
+    data: &gen_data::Dataset,
     sample: impl FnMut(usize, &mut gen_core::Rng) -> Result<Option<Vec<f32>>>,
 ) -> Result<Vec<(String, f64)>> {
-    if args.quality_samples == 0 || !data.is_image() {
+    if args.quality_samples == 0 || !data.info.is_image() {
         return Ok(vec![]);
     }
-    crate::quality::of_sampler(sample, &data.name, args.quality_samples, &args.classifier)
+    let continuous = (cfg.data.pixels == gen_data::Pixels::Continuous).then_some(data);
+    crate::quality::of_sampler(
+        sample,
+        &data.info.name,
+        continuous,
+        args.quality_samples,
+        &args.classifier,
+    )
 }
 
 /// Noise of the eval-only figures (fixed, so `gen eval` is repeatable).
@@ -67,7 +77,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         LoadedModel::Fit(model) => {
             let mut rows = model.eval_table(&points(&run.data.train), &points(&run.data.test))?;
             // Draws as the model makes them (a Gaussian mixture's leave [0, 1]).
-            rows.extend(quality_rows(&args, &run.data.info, |n, rng| {
+            rows.extend(quality_rows(&args, &run.cfg, &run.data, |n, rng| {
                 let x = model.sample(n, rng)?;
                 Ok(Some(x.iter().map(|&v| v as f32).collect()))
             })?);
@@ -107,7 +117,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
                     crate::summaries::write_png(&dir.join("reliability.png"), &pic)?;
                 }
             }
-            rows.extend(quality_rows(&args, &run.data.info, |n, rng| {
+            rows.extend(quality_rows(&args, &run.cfg, &run.data, |n, rng| {
                 Ok(match model.sample(n, rng)? {
                     Some(x) => Some(x.flatten_all()?.to_dtype(DType::F32)?.to_vec1()?),
                     None => None,

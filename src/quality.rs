@@ -185,10 +185,12 @@ pub fn score(
 
 /// `gen eval`'s sample quality of a model that draws images: `sample(rows, rng)` draws
 /// `rows` images (pixels in [0, 1], row-major) or `None` if the model cannot; `n` samples
-/// are drawn in chunks.
+/// are drawn in chunks. `reference`: the data set of `data_name` already loaded with
+/// continuous pixels, if it is (else it is loaded).
 pub fn of_sampler(
     mut sample: impl FnMut(usize, &mut gen_core::Rng) -> Result<Option<Vec<f32>>>,
     data_name: &str,
+    reference: Option<&Dataset>,
     n: usize,
     arg: &ClassifierArg,
 ) -> Result<Vec<(String, f64)>> {
@@ -211,12 +213,19 @@ pub fn of_sampler(
         bar.inc(rows as u64);
     }
     bar.finish();
-    let data = reference_images(data_name)?;
+    let loaded;
+    let data = match reference {
+        Some(d) => d,
+        None => {
+            loaded = reference_images(data_name)?;
+            &loaded
+        }
+    };
     println!(
         "quality/*: {n} samples against the {} test images, in the features of {}",
         data.test.n, classifier.source
     );
-    score(&classifier, &data, &samples)
+    score(&classifier, data, &samples)
 }
 
 /// `gen score FILE.npy --data NAME`.
