@@ -122,6 +122,39 @@ pub struct EvalArgs {
     pub quality_samples: usize,
     #[command(flatten)]
     pub classifier: ClassifierArg,
+    #[command(flatten)]
+    pub refine: RefineArgs,
+}
+
+/// `gen eval --refine`: the amortization gap of a VAE.
+#[derive(Args, Debug, Clone)]
+pub struct RefineArgs {
+    /// Fit every test example's Gaussian p(z|x) on its own for up to STEPS Adam steps (decoder
+    /// frozen; stops earlier on a plateau) and report the bounds before and after: the
+    /// approximation and amortization gaps (`refine/*`). 0: no refinement.
+    #[arg(long, value_name = "STEPS", default_value_t = 0)]
+    pub refine: usize,
+    /// Where each fit starts: the encoder's p(z|x), or the prior N(0, I).
+    #[arg(long, value_enum, default_value_t = RefineFrom::Encoder)]
+    pub refine_from: RefineFrom,
+    /// Adam's learning rate for the fits (cut tenfold on each plateau, twice).
+    #[arg(long, value_name = "LR", default_value_t = 0.01)]
+    pub refine_lr: f64,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefineFrom {
+    Encoder,
+    Prior,
+}
+
+impl From<RefineFrom> for gen_core::RefineStart {
+    fn from(r: RefineFrom) -> Self {
+        match r {
+            RefineFrom::Encoder => gen_core::RefineStart::Encoder,
+            RefineFrom::Prior => gen_core::RefineStart::Prior,
+        }
+    }
 }
 
 /// Which feature network scores samples.

@@ -67,6 +67,7 @@ const EVAL_METRICS_SEED: u64 = 0x5EED_E7A1;
 pub fn run(args: EvalArgs) -> Result<()> {
     let dir = &args.run_dir;
     let run = load(dir)?;
+    let mut histograms = vec![];
     let (rows, unit) = match &run.model {
         LoadedModel::Fit(_) if args.ood.is_some() => {
             anyhow::bail!(
@@ -101,6 +102,25 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 importance_samples: args.importance_samples as usize,
             };
             rows.extend(eval_metrics(model.as_ref(), &trainer, &options)?);
+            if args.refine.refine > 0 {
+                let refined = crate::refine::run(
+                    model.as_ref(),
+                    &trainer,
+                    &args.refine,
+                    options.importance_samples,
+                )?;
+                let Some(d) = refined else {
+                    anyhow::bail!(
+                        "--refine fits each example's Gaussian p(z|x): for a VAE with a Gaussian encoder, not `{}`{}",
+                        run.cfg.family,
+                        if run.cfg.family == "vae" { " with `encoder: deterministic`" } else { "" }
+                    );
+                };
+                let path = d.write(dir)?;
+                println!("per-example bounds written to {}", path.display());
+                rows.extend(d.rows);
+                histograms = d.histograms;
+            }
             let predictive = crate::predictive::evaluate(
                 model.as_ref(),
                 &run.cfg,
@@ -162,21 +182,31 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let path = dir.join("eval.json");
     std::fs::write(&path, serde_json::to_string_pretty(&json)? + "\n")
         .with_context(|| format!("writing {}", path.display()))?;
-    write_events(dir, &rows, run.pos.step)?;
+    write_events(dir, &rows, &histograms, run.pos.step)?;
     println!("written to {}", path.display());
     Ok(())
 }
 
 /// The figures as scalars of `RUN_DIR/eval/` at the run's last step: TensorBoard shows
 /// them beside the training curves and its HParams tab takes them as the run's metrics
-/// (group `eval`). Each evaluation adds an event file.
-fn write_events(dir: &std::path::Path, rows: &[(String, f64)], step: u64) -> Result<()> {
+/// (group `eval`), with per-example figures as histograms. Each evaluation adds an event
+/// file.
+fn write_events(
+    dir: &std::path::Path,
+    rows: &[(String, f64)],
+    histograms: &[(String, Vec<f64>)],
+    step: u64,
+) -> Result<()> {
     let eval_dir = dir.join("eval");
     std::fs::create_dir_all(&eval_dir)
         .with_context(|| format!("creating {}", eval_dir.display()))?;
     let mut w = gen_tensorboard::SummaryWriter::create(&eval_dir)?;
     for (name, v) in rows {
         w.add_scalar(name, *v, step)?;
+    }
+    for (name, values) in histograms {
+        let h = gen_tensorboard::Histogram::from_values(values.iter().copied());
+        w.add_histogram(name, &h, step)?;
     }
     Ok(w.flush()?)
 }

@@ -24,6 +24,7 @@ mod predictive;
 mod probe;
 mod progress;
 mod quality;
+mod refine;
 mod resume;
 mod run_dir;
 mod run_loader;

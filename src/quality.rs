@@ -180,7 +180,22 @@ pub fn score(
     let real = classifier.features(&data.test.x, &bar)?;
     let fake = classifier.features(samples, &bar)?;
     bar.finish();
+    println!("{}", class_shares(&real, &fake));
     figures(&real, &fake)
+}
+
+/// One line of the predicted-class shares, samples against the test set, in percent: what
+/// `quality/class_kl` sums up (which classes a model over- or under-draws).
+fn class_shares(real: &Scored, fake: &Scored) -> String {
+    let r = class_histogram(&real.probs, real.classes);
+    let f = class_histogram(&fake.probs, fake.classes);
+    let cells: Vec<String> = (0..f.len())
+        .map(|c| format!("{c}: {:.1}/{:.1}", 100.0 * f[c], 100.0 * r[c]))
+        .collect();
+    format!(
+        "predicted classes, % of samples / % of test images: {}",
+        cells.join("  ")
+    )
 }
 
 /// `gen eval`'s sample quality of a model that draws images: `sample(rows, rng)` draws

@@ -22,6 +22,7 @@ pub mod gallery;
 pub mod kl;
 pub mod knn;
 pub mod linalg;
+pub mod local_vi;
 pub mod loss;
 pub mod mmd;
 pub mod model;
@@ -38,7 +39,10 @@ pub mod vars;
 
 pub use error::{Error, Result};
 pub use fit::{FitModel, FitObserver, Iteration, Points};
-pub use model::{Batch, Build, BuildContext, DataInfo, EvalOptions, Model, ModelEntry, Prediction};
+pub use model::{
+    Batch, Build, BuildContext, DataInfo, EvalOptions, Model, ModelEntry, Prediction,
+    RefineOptions, RefineStart, Refinement,
+};
 pub use objective::{descend, JointKl, KlDirection, Report, ReportMean, Terms};
 pub use rng::Rng;
 /// The YAML library configs are read with, re-exported so model crates use the same one.

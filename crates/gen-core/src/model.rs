@@ -209,6 +209,40 @@ impl Default for EvalOptions {
     }
 }
 
+/// What `gen eval --refine` asks of a model with a Gaussian `p(z|x)`: each test
+/// example's own Gaussian, fitted by [`crate::local_vi`] with the generator frozen.
+#[derive(Clone, Debug)]
+pub struct RefineOptions {
+    pub vi: crate::local_vi::LocalViOptions,
+    pub from: RefineStart,
+    /// Importance samples of the likelihood estimate with the fitted Gaussian as proposal.
+    pub importance_samples: usize,
+}
+
+/// Where each example's fit starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RefineStart {
+    /// The encoder's `p(z|x)` (the amortized answer, which the fit can only improve).
+    #[default]
+    Encoder,
+    /// The prior `N(0, I)`.
+    Prior,
+}
+
+/// Per-example results of a refinement, in nats (Cremer et al.'s decomposition:
+/// `log p(x) - ELBO[q] = (log p(x) - ELBO[q*]) + (ELBO[q*] - ELBO[q])`).
+#[derive(Clone, Debug, Default)]
+pub struct Refinement {
+    /// `-ELBO[q]` of the encoder's `p(z|x)` (`None` without an encoder).
+    pub amortized: Option<Vec<f64>>,
+    /// `-ELBO[q*]` of the fitted Gaussian.
+    pub refined: Vec<f64>,
+    /// `-log p(x)` estimated by importance sampling from the fitted Gaussian.
+    pub nll: Vec<f64>,
+    /// Adam steps the fit took.
+    pub steps: usize,
+}
+
 /// Where a checkpoint keeps a model's parameters (`model.<name>`); `train.init_from` reads
 /// them from there.
 pub const PARAMS_PREFIX: &str = "model.";
@@ -314,6 +348,20 @@ pub trait Model: Send {
     ) -> Result<Vec<(String, f64)>> {
         let _ = (batch, options, rng);
         Ok(vec![])
+    }
+
+    /// Each example's Gaussian `p(z|x)` fitted on its own (per-datapoint VI with the
+    /// generator frozen) and the bounds before and after, or `None` if the model has no
+    /// Gaussian latent to fit. `on_steps(k)`: `k` more optimizer steps taken.
+    fn refine(
+        &self,
+        batch: &Batch,
+        options: &RefineOptions,
+        rng: &mut Rng,
+        on_steps: &mut dyn FnMut(usize),
+    ) -> Result<Option<Refinement>> {
+        let _ = (batch, options, rng, on_steps);
+        Ok(None)
     }
 
     /// The codes `E[z|x]` of inputs `x` (rows as in a [`Batch`]), or `None` if the model

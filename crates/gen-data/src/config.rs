@@ -79,6 +79,13 @@ pub struct DataConfig {
     /// Base URLs to download the `.gz` files from when no local copy exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mirrors: Option<Vec<String>>,
+    /// Image sets and files: keep only the first this many training examples (in file
+    /// order), for quick studies on a subset. Left out of the resolved config when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_subset: Option<usize>,
+    /// Image sets and files: keep only the first this many test examples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_subset: Option<usize>,
     /// Toy sets: number of training and test points.
     #[serde(default = "default_train_size")]
     pub train_size: usize,
@@ -172,6 +179,24 @@ impl DataConfig {
                         self.name.as_str()
                     ),
                 );
+            }
+        }
+        for (key, given) in [
+            ("train_subset", self.train_subset),
+            ("test_subset", self.test_subset),
+        ] {
+            match given {
+                Some(0) => return bad(key, "must be at least 1".into()),
+                Some(_) if self.name.is_sampled() => {
+                    return bad(
+                        key,
+                        format!(
+                            "`{}` is sampled: set train_size / test_size instead",
+                            self.name.as_str()
+                        ),
+                    )
+                }
+                _ => {}
             }
         }
         if self.name.is_sampled() {

@@ -33,6 +33,22 @@ pub struct Rows {
 }
 
 impl Split {
+    /// Keeps the first `n` examples (all of them if there are fewer).
+    pub fn keep_first(&mut self, n: usize) {
+        let n = n.min(self.n);
+        self.x.truncate(n * self.dim);
+        if let Some(x) = &mut self.x_f64 {
+            x.truncate(n * self.dim);
+        }
+        if let Some(l) = &mut self.labels {
+            l.truncate(n);
+        }
+        if let Some(t) = &mut self.targets {
+            t.truncate(n * self.target_dim);
+        }
+        self.n = n;
+    }
+
     pub fn row(&self, i: usize) -> &[f32] {
         &self.x[i * self.dim..(i + 1) * self.dim]
     }
@@ -96,6 +112,19 @@ impl Dataset {
 
     /// Loads with an explicit look-up plan (see [`Locator`]).
     pub fn load_from(cfg: &DataConfig, locator: &Locator) -> Result<Dataset, DataError> {
+        let mut data = Self::load_whole(cfg, locator)?;
+        // Cut after binarization, so a subset's pixels are those of the whole set.
+        if let Some(n) = cfg.train_subset {
+            data.train.keep_first(n);
+            data.info.train_size = data.train.n;
+        }
+        if let Some(n) = cfg.test_subset {
+            data.test.keep_first(n);
+        }
+        Ok(data)
+    }
+
+    fn load_whole(cfg: &DataConfig, locator: &Locator) -> Result<Dataset, DataError> {
         if cfg.name.is_toy() {
             return Ok(Self::toy(cfg));
         }

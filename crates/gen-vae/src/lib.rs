@@ -9,6 +9,7 @@ mod config;
 mod conv;
 mod model;
 mod nll;
+mod refine;
 
 pub use config::{DecoderKind, DecoderVariance, KlEstimator, Network, Objective, VaeConfig};
 pub use model::Vae;

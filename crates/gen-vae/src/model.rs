@@ -146,7 +146,7 @@ impl Vae {
     }
 
     /// -log q(x|z) per example.
-    fn neg_log_likelihood(&self, out: &Tensor, x: &Tensor) -> Result<Tensor> {
+    pub(crate) fn neg_log_likelihood(&self, out: &Tensor, x: &Tensor) -> Result<Tensor> {
         Ok(match self.cfg.decoder {
             DecoderKind::Bernoulli => bce_with_logits_per_example(out, x)?,
             DecoderKind::Gaussian => match &self.log_sigma {
@@ -248,7 +248,7 @@ impl Vae {
         })
     }
 
-    fn input(&self, batch: &Batch) -> Result<Tensor> {
+    pub(crate) fn input(&self, batch: &Batch) -> Result<Tensor> {
         Ok(batch.x.to_dtype(self.dtype)?.to_device(&self.device)?)
     }
 
@@ -496,6 +496,21 @@ impl Model for Vae {
         }
         let z = z.to_dtype(self.dtype)?.to_device(&self.device)?;
         Ok(Some(self.decode_mean(&z)?.detach()))
+    }
+
+    /// Each example's Gaussian fitted on its own against the encoder's (not for the plain
+    /// autoencoder, which has no posterior).
+    fn refine(
+        &self,
+        batch: &Batch,
+        options: &gen_core::RefineOptions,
+        rng: &mut Rng,
+        on_steps: &mut dyn FnMut(usize),
+    ) -> Result<Option<gen_core::Refinement>> {
+        if self.cfg.encoder == EncoderKind::Deterministic {
+            return Ok(None);
+        }
+        Ok(Some(self.refine_batch(batch, options, rng, on_steps)?))
     }
 
     /// Posterior means of `p(z|x)`.

@@ -26,8 +26,22 @@ impl Vae {
         k: usize,
         rng: &mut Rng,
     ) -> Result<Vec<f64>> {
-        assert!(k >= 1);
         let post = self.posterior_given(x, y)?;
+        self.log_likelihood_is_with(&post, x, y, k, rng)
+    }
+
+    /// The estimates with `post` (rows aligned with `x`) as the proposal instead of the
+    /// encoder's `p(z|x)`: any Gaussian per example gives a bound, the closer to the true
+    /// posterior the tighter.
+    pub fn log_likelihood_is_with(
+        &self,
+        post: &DiagGaussian,
+        x: &Tensor,
+        y: Option<&Tensor>,
+        k: usize,
+        rng: &mut Rng,
+    ) -> Result<Vec<f64>> {
+        assert!(k >= 1);
         let (n, latent) = post.mean.dims2()?;
         let mut out = Vec::with_capacity(n);
         for i in 0..n {

@@ -1,0 +1,53 @@
+//! `gen eval --refine`: each test example's Gaussian fitted on its own with the decoder
+//! frozen, against the encoder's amortized answer (the amortization gap).
+
+use crate::model::Vae;
+use candle_core::{DType, Tensor};
+use gen_core::dist::DiagGaussian;
+use gen_core::local_vi::{self, draws, neg_elbo};
+use gen_core::model::{Batch, RefineOptions, RefineStart, Refinement};
+use gen_core::{Result, Rng};
+
+impl Vae {
+    /// The per-example bounds before and after fitting each example's Gaussian (the
+    /// encoder's, or the prior when `options.from` says so, is the start).
+    pub fn refine_batch(
+        &self,
+        batch: &Batch,
+        options: &RefineOptions,
+        rng: &mut Rng,
+        on_steps: &mut dyn FnMut(usize),
+    ) -> Result<Refinement> {
+        let x = self.input(batch)?;
+        let y = self.condition(batch)?;
+        let nll_at =
+            |z: &Tensor| self.neg_log_likelihood(&self.decoder_output_given(z, y.as_ref())?, &x);
+        let encoder = self.posterior_given(&x, y.as_ref())?;
+        let encoder = DiagGaussian::new(encoder.mean.detach(), encoder.logvar.detach());
+        let start = match options.from {
+            RefineStart::Encoder => encoder.clone(),
+            RefineStart::Prior => DiagGaussian::standard_like(&encoder.mean)?,
+        };
+        // The amortized bound on the fit's own comparison draws (the fit's generator makes
+        // them first), so `refined <= amortized` holds row by row when the fit starts there.
+        let fixed = draws(
+            &start.mean,
+            options.vi.track_samples.max(1),
+            &mut rng.clone(),
+        )?;
+        let amortized = to_vec(&neg_elbo(&encoder, &fixed, &nll_at)?)?;
+        let fit = local_vi::fit(&start, &nll_at, &options.vi, rng, on_steps)?;
+        let ll =
+            self.log_likelihood_is_with(&fit.q, &x, y.as_ref(), options.importance_samples, rng)?;
+        Ok(Refinement {
+            amortized: Some(amortized),
+            refined: fit.neg_elbo,
+            nll: ll.iter().map(|v| -v).collect(),
+            steps: fit.steps,
+        })
+    }
+}
+
+fn to_vec(t: &Tensor) -> Result<Vec<f64>> {
+    Ok(t.detach().to_dtype(DType::F64)?.to_vec1()?)
+}
