@@ -276,6 +276,7 @@ impl Trainer<'_> {
                 .targets
                 .map(|t| Tensor::from_vec(t, (n, split.target_dim), dev))
                 .transpose()?,
+            train_rows: None,
         })
     }
 
@@ -318,7 +319,10 @@ impl Trainer<'_> {
         let mut skipped_in_a_row = 0;
         for (i, idx) in order.chunks(bs).enumerate().skip(done) {
             let rows = self.data.train_batch(idx, &mut pos.data_rng);
-            let batch = self.batch(rows, train)?;
+            let batch = Batch {
+                train_rows: Some(idx.to_vec()),
+                ..self.batch(rows, train)?
+            };
             let before = match self.cfg.train.on_nonfinite {
                 OnNonFinite::SkipBatch => Some(deep_copy(model.state()?)?),
                 OnNonFinite::Stop => None,

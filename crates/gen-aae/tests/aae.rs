@@ -127,11 +127,10 @@ fn clusters(n: usize, rng: &mut Rng) -> Batch {
         }
         labels.push(c as u32);
     }
-    Batch {
-        x: Tensor::from_vec(x, (n, 4), &Device::Cpu).unwrap(),
-        labels: Some(Tensor::new(labels, &Device::Cpu).unwrap()),
-        targets: None,
-    }
+    Batch::labelled(
+        Tensor::from_vec(x, (n, 4), &Device::Cpu).unwrap(),
+        Tensor::new(labels, &Device::Cpu).unwrap(),
+    )
 }
 
 /// The supervised variant: the class picks the prior component, so after training the

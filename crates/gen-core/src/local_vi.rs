@@ -14,6 +14,7 @@ use crate::dist::DiagGaussian;
 use crate::optim::{Adam, OptimizerConfig};
 use crate::{Result, Rng};
 use candle_core::{DType, Tensor, Var, D};
+use std::collections::HashMap;
 
 /// On a plateau the learning rate is multiplied by this, at most `LR_REDUCTIONS` times;
 /// the next plateau ends the fit.
@@ -166,6 +167,158 @@ fn mean_of(t: &Tensor) -> Result<f64> {
     Ok(t.to_dtype(DType::F64)?.mean(D::Minus1)?.to_scalar()?)
 }
 
+/// Free variational parameters of every training example (the notes' first algorithm: no
+/// encoder, each example keeps its own Gaussian), with their own Adam. Each step touches only
+/// the batch's rows, so each row keeps its own step count for Adam's bias correction (a
+/// "lazy" Adam: a row's moments decay only when the row is updated). Plain host vectors, so
+/// an update costs the batch's rows, not the table's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LocalTable {
+    pub latent: usize,
+    mean: Vec<f32>,
+    logvar: Vec<f32>,
+    /// Adam's moments of `mean` and `logvar`, row-major like them.
+    m: [Vec<f32>; 2],
+    v: [Vec<f32>; 2],
+    steps: Vec<u32>,
+}
+
+/// The names of a table's tensors in a checkpoint, under the model's prefix.
+const TABLE_PARTS: [&str; 7] = [
+    "mean",
+    "logvar",
+    "adam_m_mean",
+    "adam_m_logvar",
+    "adam_v_mean",
+    "adam_v_logvar",
+    "steps",
+];
+
+impl LocalTable {
+    /// `rows` examples, each starting at the prior N(0, I).
+    pub fn new(rows: usize, latent: usize) -> Self {
+        let zeros = vec![0.0; rows * latent];
+        LocalTable {
+            latent,
+            mean: zeros.clone(),
+            logvar: zeros.clone(),
+            m: [zeros.clone(), zeros.clone()],
+            v: [zeros.clone(), zeros],
+            steps: vec![0; rows],
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// The Gaussians of rows `idx` as `(len, latent)` tensors, like `like`'s dtype and device.
+    pub fn gather(&self, idx: &[usize], like: &Tensor) -> Result<DiagGaussian> {
+        let take = |t: &[f32]| -> Result<Tensor> {
+            let v: Vec<f32> = idx
+                .iter()
+                .flat_map(|&i| t[i * self.latent..(i + 1) * self.latent].iter().copied())
+                .collect();
+            Ok(
+                Tensor::from_vec(v, (idx.len(), self.latent), like.device())?
+                    .to_dtype(like.dtype())?,
+            )
+        };
+        Ok(DiagGaussian::new(take(&self.mean)?, take(&self.logvar)?))
+    }
+
+    /// One Adam step on rows `idx` from the gradients of their mean and log-variance
+    /// (`(len, latent)` each), with Adam's default betas and epsilon, in the same f32
+    /// arithmetic as [`Adam`] (each row's own step count in the bias corrections).
+    pub fn update(&mut self, idx: &[usize], grads: [&Tensor; 2], lr: f64) -> Result<()> {
+        let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8f32);
+        let g: Vec<Vec<f32>> = grads
+            .iter()
+            .map(|g| g.to_dtype(DType::F32)?.flatten_all()?.to_vec1())
+            .collect::<candle_core::Result<_>>()?;
+        let l = self.latent;
+        let (fb1, fb2) = (b1 as f32, b2 as f32);
+        for (r, &i) in idx.iter().enumerate() {
+            self.steps[i] += 1;
+            let t = self.steps[i] as i32;
+            let step_size = (lr / (1.0 - b1.powi(t))) as f32;
+            let inv_sqrt_bc2 = (1.0 / (1.0 - b2.powi(t)).sqrt()) as f32;
+            for (p, param) in [&mut self.mean, &mut self.logvar].into_iter().enumerate() {
+                for j in 0..l {
+                    let (k, gk) = (i * l + j, g[p][r * l + j]);
+                    let m = fb1 * self.m[p][k] + (1.0 - fb1) * gk;
+                    let v = fb2 * self.v[p][k] + (1.0 - fb2) * gk * gk;
+                    self.m[p][k] = m;
+                    self.v[p][k] = v;
+                    param[k] -= step_size * m / (v.sqrt() * inv_sqrt_bc2 + eps);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The table and its optimizer state as tensors named `<prefix><part>`, for checkpoints.
+    pub fn export(&self, prefix: &str) -> Result<Vec<(String, Tensor)>> {
+        let (n, l) = (self.rows(), self.latent);
+        let dev = &candle_core::Device::Cpu;
+        let parts = [
+            &self.mean,
+            &self.logvar,
+            &self.m[0],
+            &self.m[1],
+            &self.v[0],
+            &self.v[1],
+        ];
+        let mut out: Vec<(String, Tensor)> = parts
+            .iter()
+            .zip(TABLE_PARTS)
+            .map(|(v, name)| {
+                Ok((
+                    format!("{prefix}{name}"),
+                    Tensor::from_slice(v, (n, l), dev)?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        out.push((
+            format!("{prefix}steps"),
+            Tensor::from_slice(&self.steps, n, dev)?,
+        ));
+        Ok(out)
+    }
+
+    /// Restores what [`LocalTable::export`] wrote; an error names a missing or misshapen part.
+    pub fn load(&mut self, prefix: &str, state: &HashMap<String, Tensor>) -> Result<()> {
+        let (n, l) = (self.rows(), self.latent);
+        let get = |name: &str, dims: &[usize]| -> Result<&Tensor> {
+            let key = format!("{prefix}{name}");
+            let t = state.get(&key).ok_or_else(|| {
+                crate::Error::Msg(format!(
+                    "the checkpoint has no `{key}` (free variational parameters)"
+                ))
+            })?;
+            if t.dims() != dims {
+                return Err(crate::Error::Msg(format!(
+                    "`{key}` has shape {:?}, the model needs {dims:?} (training examples x latent)",
+                    t.dims()
+                )));
+            }
+            Ok(t)
+        };
+        let rows = |name: &str| -> Result<Vec<f32>> {
+            Ok(get(name, &[n, l])?
+                .to_dtype(DType::F32)?
+                .flatten_all()?
+                .to_vec1()?)
+        };
+        self.mean = rows(TABLE_PARTS[0])?;
+        self.logvar = rows(TABLE_PARTS[1])?;
+        self.m = [rows(TABLE_PARTS[2])?, rows(TABLE_PARTS[3])?];
+        self.v = [rows(TABLE_PARTS[4])?, rows(TABLE_PARTS[5])?];
+        self.steps = get(TABLE_PARTS[6], &[n])?.to_dtype(DType::U32)?.to_vec1()?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,6 +457,78 @@ mod tests {
             );
         }
         assert_eq!(fit.steps, 50);
+        Ok(())
+    }
+
+    /// Each row of the table follows Adam (the optimizer every model uses) as if it were
+    /// alone: rows 0 and 2 get three updates in batches of different make-up, row 1 one.
+    #[test]
+    fn table_rows_follow_their_own_adam() -> Result<()> {
+        let dev = Device::Cpu;
+        let mut table = LocalTable::new(3, 2);
+        let reference: Vec<(Var, Var, Adam)> = (0..3)
+            .map(|_| {
+                let m = Var::zeros((1, 2), DType::F32, &dev).unwrap();
+                let l = Var::zeros((1, 2), DType::F32, &dev).unwrap();
+                let cfg = OptimizerConfig {
+                    lr: 0.05,
+                    ..Default::default()
+                };
+                let adam = Adam::new(vec![m.clone(), l.clone()], cfg);
+                (m, l, adam)
+            })
+            .collect();
+        let mut reference = reference;
+        let visits: [&[usize]; 3] = [&[0, 2], &[2, 1, 0], &[0, 2]];
+        for (t, rows) in visits.iter().enumerate() {
+            // The gradient of sum_j (w_j - target)^2 / 2 at the current values.
+            let target = [0.7 - t as f32, 1.3 + t as f32];
+            let like = Tensor::zeros((rows.len(), 2), DType::F32, &dev)?;
+            let q = table.gather(rows, &like)?;
+            let tgt = Tensor::new(&[target], &dev)?.broadcast_as((rows.len(), 2))?;
+            let (gm, gl) = ((&q.mean - &tgt)?, (&q.logvar - &tgt)?);
+            table.update(rows, [&gm, &gl], 0.05)?;
+            for &r in rows.iter() {
+                let (m, l, adam) = &mut reference[r];
+                let tgt = Tensor::new(&[target], &dev)?;
+                let loss = ((m.as_tensor() - &tgt)?.sqr()?.sum_all()?
+                    + (l.as_tensor() - &tgt)?.sqr()?.sum_all()?)?
+                    * 0.5;
+                adam.backward_step(&loss?)?;
+            }
+        }
+        let q = table.gather(&[0, 1, 2], &Tensor::zeros((3, 2), DType::F32, &dev)?)?;
+        let (mean, logvar): (Vec<Vec<f32>>, Vec<Vec<f32>>) =
+            (q.mean.to_vec2()?, q.logvar.to_vec2()?);
+        for (r, (m, l, _)) in reference.iter().enumerate() {
+            let (rm, rl): (Vec<Vec<f32>>, Vec<Vec<f32>>) =
+                (m.as_tensor().to_vec2()?, l.as_tensor().to_vec2()?);
+            for j in 0..2 {
+                assert!(
+                    (mean[r][j] - rm[0][j]).abs() < 1e-6,
+                    "row {r}: {mean:?} vs {rm:?}"
+                );
+                assert!(
+                    (logvar[r][j] - rl[0][j]).abs() < 1e-6,
+                    "row {r}: {logvar:?} vs {rl:?}"
+                );
+            }
+        }
+        assert!(
+            mean[1][0] != mean[0][0],
+            "rows updated a different number of times differ"
+        );
+        // A checkpoint round trip restores every part exactly.
+        let mut back = LocalTable::new(3, 2);
+        let saved: HashMap<String, Tensor> = table.export("local.")?.into_iter().collect();
+        back.load("local.", &saved)?;
+        assert_eq!(back, table);
+        let mut wrong = LocalTable::new(4, 2);
+        let err = wrong.load("local.", &saved).unwrap_err().to_string();
+        assert!(
+            err.contains("local.mean") && err.contains("[4, 2]"),
+            "{err}"
+        );
         Ok(())
     }
 }

@@ -19,6 +19,10 @@ pub struct Batch {
     pub x: Tensor,
     pub labels: Option<Tensor>,
     pub targets: Option<Tensor>,
+    /// For a training batch, the training-set rows its examples are (models that keep
+    /// state per training example, such as free variational parameters, look them up);
+    /// `None` for held-out batches.
+    pub train_rows: Option<Vec<usize>>,
 }
 
 impl Batch {
@@ -28,6 +32,7 @@ impl Batch {
             x,
             labels: None,
             targets: None,
+            train_rows: None,
         }
     }
 

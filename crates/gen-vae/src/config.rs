@@ -51,13 +51,69 @@ pub struct VaeConfig {
     #[serde(default)]
     pub objective: Objective,
     /// `gaussian`: the VAE's p(z|x); `deterministic`: a plain autoencoder (z = E(x), no
-    /// KL term), the baseline.
+    /// KL term), the baseline; `free`: no encoder, every training example keeps its own
+    /// Gaussian (per-datapoint VI), trained with the decoder.
     #[serde(default)]
-    pub encoder: EncoderKind,
+    pub encoder: VaeEncoder,
+    /// `encoder: free`: Adam's learning rate of the examples' own Gaussians (each row is
+    /// updated once per epoch, so it needs a larger rate than the decoder's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_lr: Option<f64>,
+    /// `encoder: free`: Adam steps on each batch's Gaussians per visit (the first together
+    /// with the decoder's step, the rest with the decoder frozen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_steps: Option<usize>,
+    /// `encoder: free`: at most this many Adam steps fit a held-out example's Gaussian (from
+    /// the prior, decoder frozen) for the test report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_steps: Option<usize>,
     /// The conditional VAE: the class (one-hot) enters encoder and decoder, so samples
     /// can be drawn per class (`gen sample --class C`). Needs labelled data.
     #[serde(default)]
     pub conditional: bool,
+}
+
+/// Where `p(z|x)` comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VaeEncoder {
+    /// An encoder network's diagonal Gaussian (amortized VI).
+    #[default]
+    Gaussian,
+    /// An encoder network's point code (the plain autoencoder).
+    Deterministic,
+    /// No network: a table of Gaussians, one per training example.
+    Free,
+}
+
+impl VaeEncoder {
+    /// The network's output, for the encoders that have one.
+    pub fn network(self) -> Option<EncoderKind> {
+        match self {
+            VaeEncoder::Gaussian => Some(EncoderKind::Gaussian),
+            VaeEncoder::Deterministic => Some(EncoderKind::Deterministic),
+            VaeEncoder::Free => None,
+        }
+    }
+}
+
+/// Defaults of the free model's keys.
+pub const DEFAULT_LOCAL_LR: f64 = 0.3;
+pub const DEFAULT_LOCAL_STEPS: usize = 5;
+pub const DEFAULT_TEST_STEPS: usize = 200;
+
+impl VaeConfig {
+    pub fn local_lr(&self) -> f64 {
+        self.local_lr.unwrap_or(DEFAULT_LOCAL_LR)
+    }
+
+    pub fn local_steps(&self) -> usize {
+        self.local_steps.unwrap_or(DEFAULT_LOCAL_STEPS)
+    }
+
+    pub fn test_steps(&self) -> usize {
+        self.test_steps.unwrap_or(DEFAULT_TEST_STEPS)
+    }
 }
 
 /// The bound on log q(x) a training step maximizes.
@@ -157,14 +213,14 @@ impl VaeConfig {
             );
         }
         if self.network == Network::Conv
-            && (self.conditional || self.encoder == EncoderKind::Deterministic)
+            && (self.conditional || self.encoder == VaeEncoder::Deterministic)
         {
             return bad(
                 "network",
                 "the conv networks are built for the Gaussian, unconditional VAE; use network: mlp for conditional: true or encoder: deterministic".into(),
             );
         }
-        if self.encoder == EncoderKind::Deterministic {
+        if self.encoder == VaeEncoder::Deterministic {
             if self.objective == Objective::Iwae {
                 return bad(
                     "objective",
@@ -191,7 +247,7 @@ impl VaeConfig {
             );
         }
         if self.kl_warmup_epochs > 0
-            && (self.objective == Objective::Iwae || self.encoder == EncoderKind::Deterministic)
+            && (self.objective == Objective::Iwae || self.encoder == VaeEncoder::Deterministic)
         {
             return bad(
                 "kl_warmup_epochs",
@@ -214,10 +270,66 @@ impl VaeConfig {
                 "a learned variance belongs to the Gaussian decoder; set decoder: gaussian".into(),
             );
         }
+        self.validate_free()?;
         if !(self.decoder_sigma > 0.0 && self.decoder_sigma.is_finite()) {
             return bad(
                 "decoder_sigma",
                 format!("must be a positive number, got {}", self.decoder_sigma),
+            );
+        }
+        Ok(())
+    }
+}
+
+impl VaeConfig {
+    /// The free model's keys belong to it, and it has no network to be conv, conditional
+    /// or an IWAE proposal.
+    fn validate_free(&self) -> Result<(), ConfigError> {
+        let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
+        if self.encoder != VaeEncoder::Free {
+            for (key, given) in [
+                ("local_lr", self.local_lr.is_some()),
+                ("local_steps", self.local_steps.is_some()),
+                ("test_steps", self.test_steps.is_some()),
+            ] {
+                if given {
+                    return bad(
+                        key,
+                        "belongs to encoder: free (the examples' own Gaussians)".into(),
+                    );
+                }
+            }
+            return Ok(());
+        }
+        if !(self.local_lr() > 0.0 && self.local_lr().is_finite()) {
+            return bad(
+                "local_lr",
+                format!("must be a positive number, got {}", self.local_lr()),
+            );
+        }
+        if self.local_steps() == 0 {
+            return bad("local_steps", "at least 1 step per visit is needed".into());
+        }
+        if self.test_steps() == 0 {
+            return bad("test_steps", "at least 1 step fits a test example".into());
+        }
+        if self.network == Network::Conv || self.conditional {
+            return bad(
+                "encoder",
+                "encoder: free has no network; use network: mlp and conditional: false".into(),
+            );
+        }
+        if self.objective == Objective::Iwae || self.samples != 1 {
+            return bad(
+                "encoder",
+                "encoder: free trains the ELBO with one sample (objective: elbo, samples: 1)"
+                    .into(),
+            );
+        }
+        if self.kl == KlEstimator::Sampled {
+            return bad(
+                "kl",
+                "encoder: free uses the analytic KL (kl: analytic)".into(),
             );
         }
         Ok(())

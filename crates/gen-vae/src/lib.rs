@@ -7,15 +7,17 @@
 
 mod config;
 mod conv;
+mod free;
 mod model;
 mod nll;
 mod refine;
 
-pub use config::{DecoderKind, DecoderVariance, KlEstimator, Network, Objective, VaeConfig};
+pub use config::{
+    DecoderKind, DecoderVariance, KlEstimator, Network, Objective, VaeConfig, VaeEncoder,
+};
 pub use model::Vae;
 pub use nll::log_mean_exp;
 
-pub use gen_core::nn::EncoderKind;
 use gen_core::{Build, BuildContext, Model, ModelEntry, Result};
 
 /// The registration the `gen` binary lists.

@@ -1,20 +1,23 @@
 //! The VAE's networks, its joint-KL terms and its training step.
 
-use crate::config::{DecoderKind, DecoderVariance, KlEstimator, Network, Objective, VaeConfig};
+use crate::config::{
+    DecoderKind, DecoderVariance, KlEstimator, Network, Objective, VaeConfig, VaeEncoder,
+};
 use crate::conv::{ConvDecoder, ConvEncoder};
 use candle_core::{DType, Device, Tensor, Var};
 use gen_core::dist::{sigmoid, DiagGaussian, LN_2PI};
 use gen_core::gallery;
+use gen_core::local_vi::LocalTable;
 use gen_core::loss::{bce_with_logits_per_example, logsumexp_keepdim, sum_per_example};
 use gen_core::model::{Batch, DataInfo, Optimizers};
-use gen_core::nn::{Encoder, EncoderKind, Mlp, Params};
+use gen_core::nn::{Encoder, Mlp, Params};
 use gen_core::optim::{Adam, OptimizerConfig};
 use gen_core::picture::Picture;
 use gen_core::vars::{Init, Vb};
 use gen_core::{descend, kl, KlDirection, Model, Report, Result, Rng, Terms};
 
 pub struct Vae {
-    cfg: VaeConfig,
+    pub(crate) cfg: VaeConfig,
     data: DataInfo,
     params: Params,
     encoder: EncoderNet,
@@ -23,11 +26,13 @@ pub struct Vae {
     /// Number of classes conditioned on (0: not conditional).
     classes: usize,
     decoder: DecoderNet,
-    opt: Adam,
+    pub(crate) opt: Adam,
+    /// `encoder: free`: every training example's own Gaussian.
+    pub(crate) local: Option<LocalTable>,
     device: Device,
     dtype: DType,
     /// The weight of `latent_kl` in training steps: `beta`, or less during a KL warm-up.
-    kl_weight: f64,
+    pub(crate) kl_weight: f64,
 }
 
 impl Vae {
@@ -55,20 +60,23 @@ impl Vae {
                 DecoderNet::Conv(ConvDecoder::new(&vb.pp("decoder"), cfg.latent)?),
             ),
             Network::Mlp => {
-                let encoder = Encoder::new(
-                    &vb.pp("encoder"),
-                    dim + classes,
-                    &cfg.hidden,
-                    cfg.latent,
-                    cfg.activation,
-                    cfg.encoder,
-                )?;
+                let encoder = match cfg.encoder.network() {
+                    Some(kind) => EncoderNet::Mlp(Encoder::new(
+                        &vb.pp("encoder"),
+                        dim + classes,
+                        &cfg.hidden,
+                        cfg.latent,
+                        cfg.activation,
+                        kind,
+                    )?),
+                    None => EncoderNet::Free,
+                };
                 let dec_sizes: Vec<usize> = std::iter::once(cfg.latent + classes)
                     .chain(cfg.hidden.iter().rev().copied())
                     .chain(std::iter::once(dim))
                     .collect();
                 let decoder = Mlp::new(&vb.pp("decoder"), &dec_sizes, cfg.activation, false)?;
-                (EncoderNet::Mlp(encoder), DecoderNet::Mlp(decoder))
+                (encoder, DecoderNet::Mlp(decoder))
             }
         };
         let log_sigma = match cfg.decoder_variance {
@@ -82,7 +90,10 @@ impl Vae {
         *rng = vb.rng();
         let params = vb.params();
         let opt = Adam::new(params.vars(), optimizer);
+        let local =
+            (cfg.encoder == VaeEncoder::Free).then(|| LocalTable::new(data.train_size, cfg.latent));
         Ok(Vae {
+            local,
             log_sigma,
             kl_weight: cfg.beta,
             cfg,
@@ -194,7 +205,7 @@ impl Vae {
         rng: &mut Rng,
     ) -> Result<Terms> {
         let terms = Terms::additive(KlDirection::Forward);
-        if self.cfg.encoder == EncoderKind::Deterministic {
+        if self.cfg.encoder == VaeEncoder::Deterministic {
             // A point-mass posterior has no finite KL: the objective is the reconstruction.
             let reconstruction = self
                 .neg_log_likelihood(
@@ -205,6 +216,19 @@ impl Vae {
             return Ok(terms.term("reconstruction", reconstruction, 1.0));
         }
         let q = self.posterior_given(x, y)?;
+        self.terms_of(&q, x, y, kl_weight, rng)
+    }
+
+    /// The terms for the Gaussians `q` of the rows of `x` (the encoder's, or free ones).
+    pub(crate) fn terms_of(
+        &self,
+        q: &DiagGaussian,
+        x: &Tensor,
+        y: Option<&Tensor>,
+        kl_weight: f64,
+        rng: &mut Rng,
+    ) -> Result<Terms> {
+        let terms = Terms::additive(KlDirection::Forward);
         let m = self.cfg.samples;
         let (post, xs, ys) = if m == 1 {
             (q.clone(), x.clone(), y.cloned())
@@ -221,7 +245,7 @@ impl Vae {
         let nll = self.neg_log_likelihood(&self.decoder_output_given(&z, ys.as_ref())?, &xs)?;
         let reconstruction = nll.mean_all()?;
         let latent_kl = match self.cfg.kl {
-            KlEstimator::Analytic => kl::gaussian_std_normal(&q)?,
+            KlEstimator::Analytic => kl::gaussian_std_normal(q)?,
             KlEstimator::Sampled => {
                 let prior = DiagGaussian::standard_like(&z)?;
                 kl::monte_carlo(&post.log_prob(&z)?, &prior.log_prob(&z)?)?
@@ -294,6 +318,8 @@ impl Vae {
 enum EncoderNet {
     Mlp(Encoder),
     Conv(ConvEncoder),
+    /// `encoder: free`: no network.
+    Free,
 }
 
 impl EncoderNet {
@@ -303,6 +329,11 @@ impl EncoderNet {
             EncoderNet::Conv(e) => {
                 let (mean, logvar) = e.forward(x)?;
                 (mean, Some(logvar))
+            }
+            EncoderNet::Free => {
+                return Err(gen_core::Error::Msg(
+                    "encoder: free has no network to give p(z|x) of a new x; its Gaussian is fitted (gen eval --refine)".into(),
+                ))
             }
         })
     }
@@ -390,6 +421,9 @@ impl Model for Vae {
     }
 
     fn train_step(&mut self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
+        if self.local.is_some() {
+            return self.free_train_step(batch, rng);
+        }
         let x = self.input(batch)?;
         let y = self.condition(batch)?;
         let terms = self.terms_weighted(&x, y.as_ref(), self.kl_weight, rng)?;
@@ -397,6 +431,9 @@ impl Model for Vae {
     }
 
     fn evaluate(&self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
+        if self.local.is_some() {
+            return self.free_evaluate(batch, rng);
+        }
         let y = self.condition(batch)?;
         self.terms_given(&self.input(batch)?, y.as_ref(), rng)?
             .report()
@@ -432,7 +469,7 @@ impl Model for Vae {
                 }
             }
         }
-        if self.cfg.latent == 2 && batch.size() > 0 && self.classes == 0 {
+        if self.cfg.latent == 2 && batch.size() > 0 && self.classes == 0 && self.local.is_none() {
             out.extend(self.latent_pictures(batch)?);
         }
         Ok(out)
@@ -467,8 +504,10 @@ impl Model for Vae {
         options: &gen_core::EvalOptions,
         rng: &mut Rng,
     ) -> Result<Vec<(String, f64)>> {
-        if self.cfg.encoder == EncoderKind::Deterministic {
-            return Ok(vec![]); // no posterior: no likelihood bound, no KL
+        if self.cfg.encoder != VaeEncoder::Gaussian {
+            // No posterior network: no proposal for the likelihood, no KL per coordinate
+            // (a free model's bounds come from `gen eval --refine`).
+            return Ok(vec![]);
         }
         let x = self.input(batch)?;
         let y = self.condition(batch)?;
@@ -507,7 +546,7 @@ impl Model for Vae {
         rng: &mut Rng,
         on_steps: &mut dyn FnMut(usize),
     ) -> Result<Option<gen_core::Refinement>> {
-        if self.cfg.encoder == EncoderKind::Deterministic {
+        if self.cfg.encoder == VaeEncoder::Deterministic {
             return Ok(None);
         }
         Ok(Some(self.refine_batch(batch, options, rng, on_steps)?))
@@ -515,11 +554,33 @@ impl Model for Vae {
 
     /// Posterior means of `p(z|x)`.
     fn encode(&self, x: &Tensor) -> Result<Option<Tensor>> {
-        if self.classes > 0 {
-            return Ok(None); // the encoder needs the class, so its codes are not features
+        if self.classes > 0 || self.local.is_some() {
+            // The conditional encoder needs the class, so its codes are not features; a
+            // free model has no encoder.
+            return Ok(None);
         }
         let x = x.to_dtype(self.dtype)?.to_device(&self.device)?;
         Ok(Some(self.code_mean(&x)?.detach()))
+    }
+
+    /// With the free table (`encoder: free`), the parameters, the decoder's Adam and the
+    /// examples' Gaussians with their own Adam (under `local.`).
+    fn state(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut s = self.params().export(gen_core::model::PARAMS_PREFIX);
+        s.extend(self.optimizers().export()?);
+        if let Some(t) = &self.local {
+            s.extend(t.export(crate::free::TABLE_PREFIX)?);
+        }
+        Ok(s)
+    }
+
+    fn load_state(&mut self, state: &std::collections::HashMap<String, Tensor>) -> Result<()> {
+        self.params().load(gen_core::model::PARAMS_PREFIX, state)?;
+        self.optimizers_mut().load(state)?;
+        if let Some(t) = &mut self.local {
+            t.load(crate::free::TABLE_PREFIX, state)?;
+        }
+        Ok(())
     }
 
     /// Decoder means `E[x|z]` at prior draws `z ~ N(0, I)` (the conditional VAE cycles
@@ -569,6 +630,9 @@ mod tests {
             decoder_variance: Default::default(),
             network: Default::default(),
             kl_warmup_epochs: 0,
+            local_lr: None,
+            local_steps: None,
+            test_steps: None,
         };
         let data = DataInfo {
             name: "test".into(),
@@ -822,7 +886,7 @@ mod tests {
     #[test]
     fn deterministic_encoder_is_a_plain_autoencoder() {
         let mut vae = tiny(DecoderKind::Bernoulli, KlEstimator::Analytic, 1);
-        vae.cfg.encoder = EncoderKind::Deterministic;
+        vae.cfg.encoder = VaeEncoder::Deterministic;
         let x = Tensor::new(&[[0.1f64, 0.9, 0.4, 0.0, 1.0]], &Device::Cpu).unwrap();
         let t = vae.terms(&x, &mut Rng::new(1)).unwrap();
         let (loss, rec) = (

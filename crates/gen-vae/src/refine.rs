@@ -22,11 +22,20 @@ impl Vae {
         let y = self.condition(batch)?;
         let nll_at =
             |z: &Tensor| self.neg_log_likelihood(&self.decoder_output_given(z, y.as_ref())?, &x);
-        let encoder = self.posterior_given(&x, y.as_ref())?;
-        let encoder = DiagGaussian::new(encoder.mean.detach(), encoder.logvar.detach());
-        let start = match options.from {
-            RefineStart::Encoder => encoder.clone(),
-            RefineStart::Prior => DiagGaussian::standard_like(&encoder.mean)?,
+        // A free model (no encoder) starts at the prior and has no amortized bound.
+        let encoder = match self.local {
+            Some(_) => None,
+            None => {
+                let q = self.posterior_given(&x, y.as_ref())?;
+                Some(DiagGaussian::new(q.mean.detach(), q.logvar.detach()))
+            }
+        };
+        let start = match (&encoder, options.from) {
+            (Some(q), RefineStart::Encoder) => q.clone(),
+            _ => {
+                let zeros = Tensor::zeros((x.dim(0)?, self.cfg.latent), x.dtype(), x.device())?;
+                DiagGaussian::standard_like(&zeros)?
+            }
         };
         // The amortized bound on the fit's own comparison draws (the fit's generator makes
         // them first), so `refined <= amortized` holds row by row when the fit starts there.
@@ -35,12 +44,14 @@ impl Vae {
             options.vi.track_samples.max(1),
             &mut rng.clone(),
         )?;
-        let amortized = to_vec(&neg_elbo(&encoder, &fixed, &nll_at)?)?;
+        let amortized = encoder
+            .map(|q| to_vec(&neg_elbo(&q, &fixed, &nll_at)?))
+            .transpose()?;
         let fit = local_vi::fit(&start, &nll_at, &options.vi, rng, on_steps)?;
         let ll =
             self.log_likelihood_is_with(&fit.q, &x, y.as_ref(), options.importance_samples, rng)?;
         Ok(Refinement {
-            amortized: Some(amortized),
+            amortized,
             refined: fit.neg_elbo,
             nll: ll.iter().map(|v| -v).collect(),
             steps: fit.steps,

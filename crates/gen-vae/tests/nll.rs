@@ -24,6 +24,9 @@ fn config(hidden: Vec<usize>, latent: usize, sigma: f64) -> VaeConfig {
         decoder_variance: Default::default(),
         network: Default::default(),
         kl_warmup_epochs: 0,
+        local_lr: None,
+        local_steps: None,
+        test_steps: None,
     }
 }
 
