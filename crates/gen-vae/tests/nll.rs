@@ -95,6 +95,19 @@ fn exact_log_marginal(x: &[f64], a: &[[f64; 2]; 3], b: &[f64], s: f64) -> f64 {
     -0.5 * (quad + logdet + 3.0 * (2.0 * std::f64::consts::PI).ln())
 }
 
+/// A VAE with linear encoder and decoder from 3-D x to 2-D z, decoder noise `s`.
+fn linear_vae(s: f64) -> Vae {
+    Vae::new(
+        config(vec![], 2, s),
+        &points(3),
+        OptimizerConfig::default(),
+        Device::Cpu,
+        DType::F64,
+        &mut Rng::new(1),
+    )
+    .unwrap()
+}
+
 /// Linear decoder x = z W + b + N(0, s^2 I) with z ~ N(0, I): the marginal is
 /// N(b, W^T W + s^2 I). With the encoder's mean set to the exact posterior mean and its
 /// variances to 3x the exact posterior's marginal ones (a 2x2 covariance is at most twice its
@@ -103,15 +116,7 @@ fn exact_log_marginal(x: &[f64], a: &[[f64; 2]; 3], b: &[f64], s: f64) -> f64 {
 #[test]
 fn importance_estimate_converges_to_the_exact_marginal() {
     let s = 0.5;
-    let vae = Vae::new(
-        config(vec![], 2, s),
-        &points(3),
-        OptimizerConfig::default(),
-        Device::Cpu,
-        DType::F64,
-        &mut Rng::new(1),
-    )
-    .unwrap();
+    let vae = linear_vae(s);
     // Decoder weight (latent, dim) = W, so A = W^T is 3x2.
     let w = get(&vae, "decoder.0.weight");
     let b = get(&vae, "decoder.0.bias");
@@ -223,15 +228,7 @@ fn bound_is_above_the_elbo_and_tightens_with_k() {
 #[test]
 fn refinement_closes_the_gap_on_a_linear_gaussian_model() {
     let s = 0.5;
-    let vae = Vae::new(
-        config(vec![], 2, s),
-        &points(3),
-        OptimizerConfig::default(),
-        Device::Cpu,
-        DType::F64,
-        &mut Rng::new(1),
-    )
-    .unwrap();
+    let vae = linear_vae(s);
     let a = [[1.6, 0.0], [0.0, 0.9], [1.2, 0.0]];
     let b = [0.2, -0.1, 0.3];
     set(
