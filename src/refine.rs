@@ -50,6 +50,12 @@ pub fn run(
     args: &RefineArgs,
     importance_samples: usize,
 ) -> Result<Option<Decomposition>> {
+    if !(args.refine_lr > 0.0 && args.refine_lr.is_finite()) {
+        anyhow::bail!(
+            "--refine-lr must be a positive number, got {}",
+            args.refine_lr
+        );
+    }
     let options = RefineOptions {
         vi: LocalViOptions::new(args.refine, args.refine_lr),
         from: args.refine_from.into(),

@@ -142,4 +142,19 @@ fn refine_needs_a_gaussian_encoder() {
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");
+    let o = gen(&[
+        "eval",
+        dir.to_str().unwrap(),
+        "--refine",
+        "10",
+        "--refine-lr=0",
+        "--quality-samples",
+        "0",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("--refine-lr must be a positive number, got 0"),
+        "{}",
+        stderr(&o)
+    );
 }
