@@ -4,6 +4,9 @@
 //! Bernoulli (logits) or Gaussian decoder. The joint KL `KL(p(x,z) || q(x,z))`, up to the
 //! data entropy, is `E[-log q(x|z)] + KL(p(z|x) || q(z))` — minus the ELBO — and the
 //! model reports exactly those two terms: `reconstruction` and `latent_kl`.
+//! With `encoder: free` there is no encoder: each training example keeps its own Gaussian
+//! (free.rs); `gen eval --refine` fits each test example's Gaussian on its own to measure
+//! what the encoder's amortization costs (refine.rs).
 
 mod config;
 mod conv;
