@@ -122,6 +122,12 @@ fn the_free_model_learns_and_refinement_tightens_its_held_out_bound() {
             json["metrics"]["refine/amortization_gap"].is_null(),
             "no encoder, no gap"
         );
+        // The likelihood sampled from each example's fitted Gaussian lies below its bound.
+        let nll = json["metrics"]["nll/importance"]
+            .as_f64()
+            .expect("nll/importance");
+        let (_, test_bound) = last(&scalars(&dir), "loss/test").unwrap();
+        assert!(nll < test_bound as f64, "{nll} vs -ELBO {test_bound}");
         json["metrics"]["refine/neg_elbo_refined"].as_f64().unwrap()
     };
     let (few, many) = (refined("10"), refined("300"));

@@ -496,18 +496,26 @@ impl Model for Vae {
     }
 
     /// `nll/importance`: minus the importance-sampled bound on log q(x) with
-    /// `options.importance_samples` samples (nats per example), and `vae/kl_dim_<i>`: the
-    /// analytic KL(p(z_i|x) || N(0, 1)) of each latent coordinate.
+    /// `options.importance_samples` samples (nats per example; the free model samples from
+    /// each example's fitted Gaussian), and `vae/kl_dim_<i>`: the analytic
+    /// KL(p(z_i|x) || N(0, 1)) of each latent coordinate (models with an encoder).
     fn eval_metrics(
         &self,
         batch: &Batch,
         options: &gen_core::EvalOptions,
         rng: &mut Rng,
     ) -> Result<Vec<(String, f64)>> {
-        if self.cfg.encoder != VaeEncoder::Gaussian {
-            // No posterior network: no proposal for the likelihood, no KL per coordinate
-            // (a free model's bounds come from `gen eval --refine`).
-            return Ok(vec![]);
+        if self.local.is_some() {
+            // No encoder: the proposal is each example's Gaussian fitted from the prior, as
+            // for the test report.
+            let x = self.input(batch)?;
+            let q = self.fit_from_prior(&x, self.cfg.test_steps(), rng)?;
+            let ll = self.log_likelihood_is_with(&q, &x, None, options.importance_samples, rng)?;
+            let nll = -ll.iter().sum::<f64>() / ll.len().max(1) as f64;
+            return Ok(vec![("nll/importance".to_string(), nll)]);
+        }
+        if self.cfg.encoder == VaeEncoder::Deterministic {
+            return Ok(vec![]); // no posterior: no likelihood bound, no KL
         }
         let x = self.input(batch)?;
         let y = self.condition(batch)?;
