@@ -6,7 +6,7 @@
 use crate::model::Vae;
 use candle_core::{Tensor, Var};
 use gen_core::dist::DiagGaussian;
-use gen_core::local_vi::{self, draws, neg_elbo, LocalTable, LocalViOptions};
+use gen_core::local_vi::{self, LocalTable, LocalViOptions};
 use gen_core::model::Batch;
 use gen_core::objective::scalar;
 use gen_core::{Report, Result, Rng};
@@ -33,12 +33,11 @@ impl Vae {
         self.opt.step(&grads)?;
         self.apply(&idx, &vars, &grads, lr)?;
         let report = terms.report_with_loss(scalar(&loss)?)?;
+        // The same loss (with a KL warm-up's weight) for the Gaussians' extra steps.
         for _ in 0..extra {
             let (q, vars) = self.table_rows(&idx, &x)?;
-            let nll_at = |z: &Tensor| self.neg_log_likelihood(&self.decoder_output(z)?, &x);
-            let eps = draws(&q.mean, 1, rng)?;
-            let grads = neg_elbo(&q, &eps, &nll_at)?.mean_all()?.backward()?;
-            self.apply(&idx, &vars, &grads, lr)?;
+            let loss = self.terms_of(&q, &x, None, self.kl_weight, rng)?.loss()?;
+            self.apply(&idx, &vars, &loss.backward()?, lr)?;
         }
         Ok(report)
     }
