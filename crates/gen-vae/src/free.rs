@@ -58,8 +58,7 @@ impl Vae {
         rng: &mut Rng,
     ) -> Result<DiagGaussian> {
         let nll_at = |z: &Tensor| self.neg_log_likelihood(&self.decoder_output(z)?, x);
-        let zeros = Tensor::zeros((x.dim(0)?, self.cfg.latent), x.dtype(), x.device())?;
-        let start = DiagGaussian::standard_like(&zeros)?;
+        let start = self.prior_rows(x)?;
         let opts = LocalViOptions::new(steps, self.cfg.local_lr());
         Ok(local_vi::fit(&start, &nll_at, &opts, rng, &mut |_| {})?.q)
     }

@@ -32,10 +32,7 @@ impl Vae {
         };
         let start = match (&encoder, options.from) {
             (Some(q), RefineStart::Encoder) => q.clone(),
-            _ => {
-                let zeros = Tensor::zeros((x.dim(0)?, self.cfg.latent), x.dtype(), x.device())?;
-                DiagGaussian::standard_like(&zeros)?
-            }
+            _ => self.prior_rows(&x)?,
         };
         // The amortized bound on the fit's own comparison draws (the fit's generator makes
         // them first), so `refined <= amortized` holds row by row when the fit starts there.
@@ -56,6 +53,14 @@ impl Vae {
             nll: ll.iter().map(|v| -v).collect(),
             steps: fit.steps,
         })
+    }
+}
+
+impl Vae {
+    /// The prior N(0, I) once per row of `x`: where fits without an encoder start.
+    pub(crate) fn prior_rows(&self, x: &Tensor) -> Result<DiagGaussian> {
+        let zeros = Tensor::zeros((x.dim(0)?, self.cfg.latent), x.dtype(), x.device())?;
+        Ok(DiagGaussian::standard_like(&zeros)?)
     }
 }
 
