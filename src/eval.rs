@@ -66,6 +66,7 @@ const EVAL_METRICS_SEED: u64 = 0x5EED_E7A1;
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let dir = &args.run_dir;
+    let _lock = crate::run_lock::acquire_run(dir, "gen eval")?;
     let run = load(dir)?;
     let mut histograms = vec![];
     let (rows, unit) = match &run.model {

@@ -45,9 +45,10 @@ pub fn run(
     let (train, test) = (points(&data.train), points(&data.test));
     let mut master = Rng::new(cfg.train.seed);
     let mut init_rng = master.fork();
-    let mut model = build_fit(build, src, cfg, &data, &mut init_rng)?;
+    let mut model = build_fit(build, src, cfg, &data.info, &mut init_rng)?;
     let resolved = cfg.resolved(model.resolved_config());
     let dir = crate::run_dir::create(&args.runs, &run_name, args.run_dir.as_deref())?;
+    let _lock = crate::run_lock::acquire(&dir, "gen train")?;
     std::fs::write(dir.join("config.yaml"), &resolved)
         .with_context(|| format!("writing {}", dir.join("config.yaml").display()))?;
     let mut sums = Summaries::create(&dir)?;

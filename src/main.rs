@@ -4,10 +4,10 @@
 //! loop ([`train`]) and checkpoints ([`checkpoint`]). Models are known only through
 //! [`registry`].
 
-// candle allocates a fresh tensor per op; mimalloc makes that 2.5x cheaper than glibc.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: alloc::Counting = alloc::Counting;
 
+mod alloc;
 mod bench;
 mod checkpoint;
 mod cli;
@@ -18,6 +18,7 @@ mod fit_run;
 mod interrupt;
 mod latent;
 mod list;
+mod memory;
 mod nonfinite;
 mod predict;
 mod predictive;
@@ -28,6 +29,7 @@ mod refine;
 mod resume;
 mod run_dir;
 mod run_loader;
+mod run_lock;
 mod run_setup;
 mod sample;
 mod saver;

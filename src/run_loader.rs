@@ -3,11 +3,11 @@
 
 use crate::checkpoint::{self, Position};
 use crate::run_config::RunConfig;
-use crate::run_setup::{build_fit, build_steps, check_data, load_data, run_dir_config};
+use crate::run_setup::{build_fit, build_steps, check_data, plan_data, run_dir_config};
 use anyhow::{Context, Result};
 use candle_core::Device;
 use gen_core::fit::FitModel;
-use gen_core::{Build, Model, Rng};
+use gen_core::{Build, DataInfo, Model, Rng};
 use gen_data::Dataset;
 use std::path::Path;
 
@@ -24,7 +24,32 @@ pub struct LoadedRun {
     pub device: Device,
 }
 
+/// A run's model without its data set (what drawing samples needs).
+pub struct ModelRun {
+    pub cfg: RunConfig,
+    pub info: DataInfo,
+    pub model: LoadedModel,
+}
+
+/// The run with its data set loaded.
 pub fn load(dir: &Path) -> Result<LoadedRun> {
+    let (run, data, pos, device) = open(dir, true)?;
+    Ok(LoadedRun {
+        cfg: run.cfg,
+        data: data.expect("asked for"),
+        model: run.model,
+        pos,
+        device,
+    })
+}
+
+/// The run's model; its data set is read only when the model's shape depends on the
+/// values (regression targets, `name: file` columns).
+pub fn load_model(dir: &Path) -> Result<ModelRun> {
+    Ok(open(dir, false)?.0)
+}
+
+fn open(dir: &Path, need_data: bool) -> Result<(ModelRun, Option<Dataset>, Position, Device)> {
     let src = run_dir_config(dir)?;
     let cfg = RunConfig::parse(&src)?;
     let entry = crate::registry::find(&cfg.family).expect("validated by RunConfig::parse");
@@ -33,29 +58,31 @@ pub fn load(dir: &Path) -> Result<LoadedRun> {
         pos,
         ..
     } = checkpoint::load_family(dir, &cfg.family)?;
+    let plan = plan_data(&cfg)?;
+    let data = match (&plan.info, need_data) {
+        (Some(_), false) => None,
+        _ => Some(plan.load()?),
+    };
+    let info = match (&data, &plan.info) {
+        (Some(d), _) => d.info.clone(),
+        (None, Some(i)) => i.clone(),
+        (None, None) => unreachable!("loaded above"),
+    };
     let mut rng = Rng::new(cfg.train.seed);
     let loading = || format!("loading {}", dir.display());
-    let (model, device, data) = match entry.build {
+    let (model, device) = match entry.build {
         Build::Fit(build) => {
             check_data(&src, &cfg)?;
-            let data = load_data(&cfg)?;
-            let mut model = build_fit(build, &src, &cfg, &data, &mut rng)?;
+            let mut model = build_fit(build, &src, &cfg, &info, &mut rng)?;
             model.load_state(&state).with_context(loading)?;
-            (LoadedModel::Fit(model), Device::Cpu, data)
+            (LoadedModel::Fit(model), Device::Cpu)
         }
         Build::Steps(build) => {
             let device = cfg.device.open().map_err(anyhow::Error::msg)?;
-            let data = load_data(&cfg)?;
-            let mut model = build_steps(build, &src, &cfg, &data, &device, &mut rng)?;
+            let mut model = build_steps(build, &src, &cfg, &info, &device, &mut rng)?;
             model.load_state(&state).with_context(loading)?;
-            (LoadedModel::Steps(model), device, data)
+            (LoadedModel::Steps(model), device)
         }
     };
-    Ok(LoadedRun {
-        cfg,
-        data,
-        model,
-        pos,
-        device,
-    })
+    Ok((ModelRun { cfg, info, model }, data, pos, device))
 }

@@ -55,6 +55,11 @@ pub fn load_data(cfg: &RunConfig) -> Result<Dataset> {
     load_data_config(&cfg.data)
 }
 
+/// Sizes the data a config names without loading it (see [`gen_data::DataPlan`]).
+pub fn plan_data(cfg: &RunConfig) -> Result<gen_data::DataPlan> {
+    Ok(Dataset::plan(&cfg.data, Some(&repo_data()))?)
+}
+
 /// Loads the data a `data` section names (e.g. `gen eval --ood`'s other data set).
 pub fn load_data_config(data: &gen_data::DataConfig) -> Result<Dataset> {
     Ok(Dataset::load(data, Some(&repo_data()))?)
@@ -106,13 +111,13 @@ pub fn build_steps(
     build: fn(BuildContext<'_>) -> gen_core::Result<Box<dyn Model>>,
     src: &ConfigSource,
     cfg: &RunConfig,
-    data: &Dataset,
+    data: &gen_core::DataInfo,
     device: &Device,
     rng: &mut Rng,
 ) -> Result<Box<dyn Model>> {
     Ok(build(BuildContext {
         config: src,
-        data: &data.info,
+        data,
         device: device.clone(),
         dtype: DType::F32,
         optimizer: &cfg.train.optimizer,
@@ -125,12 +130,12 @@ pub fn build_fit(
     build: fn(BuildContext<'_>) -> gen_core::Result<Box<dyn FitModel>>,
     src: &ConfigSource,
     cfg: &RunConfig,
-    data: &Dataset,
+    data: &gen_core::DataInfo,
     rng: &mut Rng,
 ) -> Result<Box<dyn FitModel>> {
     Ok(build(BuildContext {
         config: src,
-        data: &data.info,
+        data,
         device: Device::Cpu,
         dtype: DType::F64,
         optimizer: &cfg.train.optimizer,

@@ -1,13 +1,24 @@
 //! `gen sample RUN_DIR -n N -o FILE`: samples from a trained model, as a picture or as
-//! raw numbers.
+//! raw numbers. A `.npy` is written in batches, so memory does not grow with `n`.
 
+use crate::checkpoint::free_space;
 use crate::cli::SampleArgs;
-use crate::run_loader::{load, LoadedModel};
+use crate::progress::EvalProgress;
+use crate::run_loader::{load_model, LoadedModel, ModelRun};
 use anyhow::{bail, Context, Result};
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Device, Tensor};
+use gen_core::memory::human;
 use gen_core::model::DataKind;
 use gen_core::picture::Picture;
 use gen_core::Rng;
+use std::io::Write;
+use std::path::Path;
+
+/// Samples drawn (and written) at a time.
+const BATCH: usize = 1_000;
+/// The most images a PNG grid shows (100 x 100), and points a 2-D scatter shows.
+const MAX_PNG_IMAGES: usize = 10_000;
+const MAX_PNG_POINTS: usize = 1_000_000;
 
 pub fn run(args: SampleArgs) -> Result<()> {
     let ext = args
@@ -24,65 +35,30 @@ pub fn run(args: SampleArgs) -> Result<()> {
     if args.n == 0 {
         bail!("-n must be at least 1");
     }
-    let run = load(&args.run_dir)?;
+    let run = load_model(&args.run_dir)?;
+    if let Some(class) = args.class {
+        check_class(&run, class)?;
+    }
+    let dim = run.info.dim();
     let mut rng = Rng::new(args.seed);
-    let x: Vec<f64> = match (&run.model, args.class) {
-        (LoadedModel::Steps(m), None) => match m.sample(args.n, &mut rng)? {
-            Some(t) => gen_core::objective::values(&t)?,
-            None => bail!("`{}` models cannot draw samples", run.cfg.family),
-        },
-        (LoadedModel::Steps(m), Some(class)) => {
-            if let Some(k) = run.data.info.classes {
-                if class >= k {
-                    bail!(
-                        "--class {class}: `{}` has classes 0 to {}",
-                        run.data.info.name,
-                        k - 1
-                    );
-                }
-            }
-            match m.sample_class(args.n, class, &mut rng)? {
-                Some(t) => gen_core::objective::values(&t)?,
-                None => bail!(
-                    "--class needs a conditional model (e.g. model.conditional: true); this `{}` run is not one",
-                    run.cfg.family
-                ),
-            }
-        }
-        (LoadedModel::Fit(_), Some(_)) => {
-            bail!(
-                "--class needs a conditional model; `{}` is not one",
-                run.cfg.family
-            )
-        }
-        (LoadedModel::Fit(m), None) => m.sample(args.n, &mut rng)?,
-    };
-    let dim = run.data.info.dim();
-    let bytes = if ext == "npy" {
-        let v: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-        gen_data::npy::encode_f32(args.n, dim, &v)
+    if ext == "npy" {
+        write_npy(&run, &args, dim, &mut rng)?;
     } else {
-        let pic = match run.data.info.kind {
-            DataKind::Image {
-                channels,
-                height,
-                width,
-            } => {
-                let v: Vec<f32> = x.iter().map(|&v| v as f32).collect();
-                let t = Tensor::from_vec(v, (args.n, channels, height, width), &Device::Cpu)?;
-                Picture::grid(&t, (args.n as f64).sqrt().ceil() as usize)?
-            }
-            DataKind::Points { dim: 2 } => {
-                gen_core::plot::samples_over_modes(&x, run.data.info.modes.as_ref())
-            }
-            DataKind::Points { dim } => bail!(
-                "a PNG shows images or 2-D points, and these samples have {dim} dimensions; write .npy instead"
-            ),
+        let limit = match run.info.kind {
+            DataKind::Image { .. } => MAX_PNG_IMAGES,
+            DataKind::Points { .. } => MAX_PNG_POINTS,
         };
-        gen_tensorboard::encode_png(pic.width, pic.height, pic.channels, &pic.data)?
-    };
-    std::fs::write(&args.output, bytes)
-        .with_context(|| format!("writing {}", args.output.display()))?;
+        if args.n > limit {
+            bail!(
+                "-n {}: a PNG shows at most {limit} samples of this data; write -o FILE.npy for more (streamed to disk)",
+                args.n
+            );
+        }
+        let x = draw(&run, args.n, args.class, &mut rng)?;
+        let bytes = png(&run, args.n, &x)?;
+        std::fs::write(&args.output, bytes)
+            .with_context(|| format!("writing {}", args.output.display()))?;
+    }
     println!(
         "wrote {} samples ({} values each) to {}",
         args.n,
@@ -90,4 +66,123 @@ pub fn run(args: SampleArgs) -> Result<()> {
         args.output.display()
     );
     Ok(())
+}
+
+fn check_class(run: &ModelRun, class: usize) -> Result<()> {
+    if let LoadedModel::Fit(_) = run.model {
+        bail!(
+            "--class needs a conditional model; `{}` is not one",
+            run.cfg.family
+        );
+    }
+    if let Some(k) = run.info.classes {
+        if class >= k {
+            bail!(
+                "--class {class}: `{}` has classes 0 to {}",
+                run.info.name,
+                k - 1
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `n` samples, flattened.
+fn draw(run: &ModelRun, n: usize, class: Option<usize>, rng: &mut Rng) -> Result<Vec<f32>> {
+    let flat =
+        |t: Tensor| -> Result<Vec<f32>> { Ok(t.flatten_all()?.to_dtype(DType::F32)?.to_vec1()?) };
+    match (&run.model, class) {
+        (LoadedModel::Steps(m), None) => match m.sample(n, rng)? {
+            Some(t) => flat(t),
+            None => bail!("`{}` models cannot draw samples", run.cfg.family),
+        },
+        (LoadedModel::Steps(m), Some(class)) => match m.sample_class(n, class, rng)? {
+            Some(t) => flat(t),
+            None => bail!(
+                "--class needs a conditional model (e.g. model.conditional: true); this `{}` run is not one",
+                run.cfg.family
+            ),
+        },
+        (LoadedModel::Fit(m), _) => Ok(m.sample(n, rng)?.iter().map(|&v| v as f32).collect()),
+    }
+}
+
+/// Streams `args.n` samples to a `.npy`: a temporary file beside it, renamed when
+/// complete, so a failure (a full disk) leaves no half-written file under the name.
+fn write_npy(run: &ModelRun, args: &SampleArgs, dim: usize, rng: &mut Rng) -> Result<()> {
+    let path = &args.output;
+    let header = gen_data::npy::encode_f32(args.n, dim, &[]);
+    let need = (args.n as u64)
+        .saturating_mul(dim as u64)
+        .saturating_mul(4)
+        .saturating_add(header.len() as u64);
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if let Some(free) = free_space(parent) {
+        if need > free {
+            bail!(
+                "-n {}: {} samples of {dim} values take {} on disk, and {} has {} free; draw fewer or write elsewhere",
+                args.n,
+                args.n,
+                human(need),
+                parent.display(),
+                human(free)
+            );
+        }
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let tmp = parent.join(format!(".{}.tmp", name.unwrap_or_default()));
+    let writing = |e: std::io::Error| anyhow::anyhow!("writing {}: {e}", path.display());
+    let result = (|| -> Result<()> {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(writing)?);
+        out.write_all(&header).map_err(writing)?;
+        let bar = EvalProgress::labelled("sampling", "samples", args.n as u64);
+        let mut done = 0;
+        while done < args.n {
+            let k = BATCH.min(args.n - done);
+            let x = draw(run, k, args.class, rng)?;
+            let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+            out.write_all(&bytes).map_err(writing)?;
+            done += k;
+            bar.inc(k as u64);
+        }
+        bar.finish();
+        out.into_inner()
+            .map_err(|e| writing(e.into_error()))?
+            .sync_all()
+            .map_err(writing)?;
+        std::fs::rename(&tmp, path).map_err(writing)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn png(run: &ModelRun, n: usize, x: &[f32]) -> Result<Vec<u8>> {
+    let pic = match run.info.kind {
+        DataKind::Image {
+            channels,
+            height,
+            width,
+        } => {
+            let t = Tensor::from_vec(x.to_vec(), (n, channels, height, width), &Device::Cpu)?;
+            Picture::grid(&t, (n as f64).sqrt().ceil() as usize)?
+        }
+        DataKind::Points { dim: 2 } => {
+            let v: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+            gen_core::plot::samples_over_modes(&v, run.info.modes.as_ref())
+        }
+        DataKind::Points { dim } => bail!(
+            "a PNG shows images or 2-D points, and these samples have {dim} dimensions; write .npy instead"
+        ),
+    };
+    Ok(gen_tensorboard::encode_png(
+        pic.width,
+        pic.height,
+        pic.channels,
+        &pic.data,
+    )?)
 }

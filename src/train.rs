@@ -8,10 +8,10 @@ use crate::nonfinite::{deep_copy, non_finite};
 use crate::progress::EpochProgress;
 use crate::run_config::RunConfig;
 use crate::run_config::{OnNonFinite, MAX_SKIPPED_IN_A_ROW};
-use crate::run_setup::{build_steps, load_data, read_config};
+use crate::run_setup::{build_steps, plan_data, read_config};
 use crate::saver::{EpochEnd, Saver};
 use crate::summaries::Summaries;
-use crate::{registry, run_dir};
+use crate::{memory, registry, run_dir};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use gen_core::config::{ConfigError, ConfigSource};
@@ -55,10 +55,25 @@ fn train_steps(
         .device
         .open()
         .map_err(|m| ConfigError::invalid("device", m).locate_in(src))?;
-    let data = load_data(cfg)?;
+    // Sized before anything big is read or allocated: the data from its headers, the
+    // model under a memory budget, and only then the data loaded.
+    let available = memory::available()?;
+    let plan = plan_data(cfg)?;
     let mut master = Rng::new(cfg.train.seed);
     let mut init_rng = master.fork();
-    let mut model = build_steps(build, src, cfg, &data, &device, &mut init_rng)?;
+    let mut build_model = |info: &gen_core::DataInfo| {
+        memory::check_batch_size(src, cfg, info.train_size)?;
+        memory::build_within(available.as_ref(), plan.bytes, || {
+            build_steps(build, src, cfg, info, &device, &mut init_rng)
+        })
+    };
+    let (mut model, data) = match &plan.info {
+        Some(info) => (build_model(info)?, plan.load()?),
+        None => {
+            let data = plan.load()?;
+            (build_model(&data.info)?, data)
+        }
+    };
     let mut pos = Position {
         family: cfg.family.clone(),
         epoch: 0,
@@ -71,9 +86,19 @@ fn train_steps(
         init_params(model.as_ref(), &cfg.family, from)?;
     }
     let resolved = cfg.resolved(model.resolved_config());
+    let estimate = {
+        let trainer = Trainer {
+            cfg,
+            data: &data,
+            device: device.clone(),
+        };
+        memory::training_estimate(model.as_ref(), &trainer, plan.bytes)?
+    };
+    memory::check(&estimate, available.as_ref(), cfg)?;
 
-    let dir = match &args.resume {
+    let (dir, _lock) = match &args.resume {
         Some(dir) => {
+            let lock = crate::run_lock::acquire_run(dir, "gen train --resume")?;
             let saved = checkpoint::load_family(dir, &cfg.family)?;
             crate::resume::check_same_model(&saved.config, &resolved)?;
             model
@@ -96,9 +121,13 @@ fn train_steps(
                 pos.epoch + 1,
                 pos.step + 1
             );
-            dir.clone()
+            (dir.clone(), lock)
         }
-        None => run_dir::create(&args.runs, &run_name, args.run_dir.as_deref())?,
+        None => {
+            let dir = run_dir::create(&args.runs, &run_name, args.run_dir.as_deref())?;
+            let lock = crate::run_lock::acquire(&dir, "gen train")?;
+            (dir, lock)
+        }
     };
     let state_bytes: usize = model
         .state()?
@@ -124,6 +153,7 @@ fn train_steps(
         cfg.train.epochs,
         dir.display()
     );
+    println!("{}", memory::line(&estimate, available.as_ref()));
     println!("objective: {}", model.direction());
 
     let trainer = Trainer {

@@ -24,6 +24,7 @@ pub mod knn;
 pub mod linalg;
 pub mod local_vi;
 pub mod loss;
+pub mod memory;
 pub mod mmd;
 pub mod model;
 pub mod modes;

@@ -103,7 +103,14 @@ impl Vb {
         }
         let mut ordered = self.ordered();
         let (params, rng) = &mut *ordered;
-        let shape = shape.into();
+        let shape: Shape = shape.into();
+        if !crate::memory::charge(&full, shape.dims(), dtype.size_in_bytes()) {
+            // Over the open memory budget: counted, not allocated (see `memory`).
+            let empty = Tensor::zeros(vec![0; shape.rank()], dtype, device)?;
+            let var = params.add(full.clone(), empty)?;
+            data.insert(full, var.clone());
+            return Ok(var);
+        }
         let t = match init {
             Init::Uniform(bound) => rng.rand_uniform(shape, -bound, bound, dtype, device)?,
             Init::Normal { mean, std } => ((rng.randn(shape, dtype, device)? * std)? + mean)?,

@@ -146,7 +146,6 @@ impl Dataset {
                 ),
             ));
         }
-        let side = (train.dim as f64).sqrt() as usize;
         let mut train = train;
         let mut rng = Rng::new(cfg.binarize_seed);
         match cfg.pixels {
@@ -162,18 +161,7 @@ impl Dataset {
             }
         }
         Ok(Dataset {
-            info: DataInfo {
-                name: cfg.name.as_str().into(),
-                kind: DataKind::Image {
-                    channels: 1,
-                    height: side,
-                    width: train.dim / side,
-                },
-                classes: Some(10),
-                modes: None,
-                train_size: train.n,
-                targets: None,
-            },
+            info: image_info(cfg, train.dim, train.n),
             pixels: cfg.pixels,
             train,
             test,
@@ -196,29 +184,8 @@ impl Dataset {
                 dim: 2,
             }
         };
-        let classes = match cfg.name {
-            DatasetName::Ring => 8,
-            DatasetName::Grid => 25,
-            DatasetName::Moons => 2,
-            _ => 1,
-        };
         Dataset {
-            info: DataInfo {
-                name: cfg.name.as_str().into(),
-                kind: DataKind::Points { dim: 2 },
-                classes: Some(classes),
-                modes: matches!(cfg.name, DatasetName::Ring | DatasetName::Grid).then(|| {
-                    gen_core::modes::KnownModes {
-                        centres: toy::modes(cfg.name, cfg.radius)
-                            .into_iter()
-                            .map(|c| c.to_vec())
-                            .collect(),
-                        sigma: cfg.sigma.unwrap_or(toy::default_sigma(cfg.name)),
-                    }
-                }),
-                train_size: cfg.train_size,
-                targets: None,
-            },
+            info: toy_info(cfg),
             pixels: Pixels::Continuous,
             test_is_train: false,
             train: split(cfg.train_size, &mut rng),
@@ -330,6 +297,49 @@ impl Dataset {
 }
 
 /// Reads an images file and a labels file and checks they agree.
+/// What a model learns from an IDX image set of `n` (before `train_subset`) square images.
+pub(crate) fn image_info(cfg: &DataConfig, dim: usize, n: usize) -> DataInfo {
+    let side = (dim as f64).sqrt() as usize;
+    DataInfo {
+        name: cfg.name.as_str().into(),
+        kind: DataKind::Image {
+            channels: 1,
+            height: side,
+            width: dim / side.max(1),
+        },
+        classes: Some(10),
+        modes: None,
+        train_size: n,
+        targets: None,
+    }
+}
+
+/// What a model learns from a toy 2-D set: no data needed.
+pub(crate) fn toy_info(cfg: &DataConfig) -> DataInfo {
+    let classes = match cfg.name {
+        DatasetName::Ring => 8,
+        DatasetName::Grid => 25,
+        DatasetName::Moons => 2,
+        _ => 1,
+    };
+    DataInfo {
+        name: cfg.name.as_str().into(),
+        kind: DataKind::Points { dim: 2 },
+        classes: Some(classes),
+        modes: matches!(cfg.name, DatasetName::Ring | DatasetName::Grid).then(|| {
+            gen_core::modes::KnownModes {
+                centres: toy::modes(cfg.name, cfg.radius)
+                    .into_iter()
+                    .map(|c| c.to_vec())
+                    .collect(),
+                sigma: cfg.sigma.unwrap_or(toy::default_sigma(cfg.name)),
+            }
+        }),
+        train_size: cfg.train_size,
+        targets: None,
+    }
+}
+
 fn read_split(images: &Path, labels: &Path) -> Result<Split, DataError> {
     let im = idx::read(images)?;
     let lb = idx::read(labels)?;

@@ -29,32 +29,36 @@ pub fn read(path: &Path) -> Result<Idx, DataError> {
     parse(&bytes).map_err(|what| DataError::corrupt(path, what))
 }
 
+/// The dimensions an IDX file's header promises, read without the data (for sizing a
+/// load before it happens). A file whose header does not read is read whole, so its error
+/// is the one [`read`] gives.
+pub fn read_dims(path: &Path) -> Result<Vec<usize>, DataError> {
+    let header = || -> std::io::Result<Option<Vec<usize>>> {
+        use std::io::BufRead;
+        let mut raw = std::io::BufReader::new(std::fs::File::open(path)?);
+        let gz = raw.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+        let mut reader: Box<dyn Read> = if gz {
+            Box::new(GzDecoder::new(raw))
+        } else {
+            Box::new(raw)
+        };
+        // The fixed part, then as many sizes as it declares (at most 255).
+        let mut head = vec![0u8; 4];
+        reader.read_exact(&mut head)?;
+        let mut sizes = vec![0u8; 4 * head[3] as usize];
+        reader.read_exact(&mut sizes)?;
+        head.extend(sizes);
+        Ok(parse_header(&head).ok().map(|(dims, _)| dims))
+    };
+    match header() {
+        Ok(Some(dims)) => Ok(dims),
+        _ => read(path).map(|idx| idx.dims),
+    }
+}
+
 /// Parses IDX bytes; the error says what is wrong in words.
 pub fn parse(bytes: &[u8]) -> Result<Idx, String> {
-    if bytes.len() < 4 {
-        return Err(format!(
-            "file is {} bytes, too short for an IDX header",
-            bytes.len()
-        ));
-    }
-    let magic = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-    if bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 || bytes[3] == 0 {
-        return Err(format!(
-            "bad magic number {magic} (0x{magic:08x}); expected an IDX file of unsigned bytes \
-             (2051 for images, 2049 for labels)"
-        ));
-    }
-    let nd = bytes[3] as usize;
-    let header = 4 + 4 * nd;
-    if bytes.len() < header {
-        return Err(format!(
-            "truncated header: {nd} dimensions need {header} bytes, file has {}",
-            bytes.len()
-        ));
-    }
-    let dims: Vec<usize> = (0..nd)
-        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
-        .collect();
+    let (dims, header) = parse_header(bytes)?;
     let want = dims
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
@@ -79,6 +83,35 @@ pub fn parse(bytes: &[u8]) -> Result<Idx, String> {
         dims,
         data: bytes[header..].to_vec(),
     })
+}
+
+/// The dimensions a header declares and the header's length in bytes.
+fn parse_header(bytes: &[u8]) -> Result<(Vec<usize>, usize), String> {
+    if bytes.len() < 4 {
+        return Err(format!(
+            "file is {} bytes, too short for an IDX header",
+            bytes.len()
+        ));
+    }
+    let magic = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    if bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 || bytes[3] == 0 {
+        return Err(format!(
+            "bad magic number {magic} (0x{magic:08x}); expected an IDX file of unsigned bytes \
+             (2051 for images, 2049 for labels)"
+        ));
+    }
+    let nd = bytes[3] as usize;
+    let header = 4 + 4 * nd;
+    if bytes.len() < header {
+        return Err(format!(
+            "truncated header: {nd} dimensions need {header} bytes, file has {}",
+            bytes.len()
+        ));
+    }
+    let dims: Vec<usize> = (0..nd)
+        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
+        .collect();
+    Ok((dims, header))
 }
 
 /// Serializes an IDX array (for tests and tools).
@@ -131,6 +164,10 @@ mod tests {
         let gz = enc.finish().unwrap();
         std::fs::write(&p, &gz).unwrap();
         assert_eq!(read(&p).unwrap().data, vec![7, 9]);
+        assert_eq!(read_dims(&p).unwrap(), vec![2]);
+        let raw = dir.path().join("x.idx");
+        std::fs::write(&raw, encode(&[1, 2, 3], &[0; 6])).unwrap();
+        assert_eq!(read_dims(&raw).unwrap(), vec![1, 2, 3]);
         std::fs::write(&p, &gz[..gz.len() - 6]).unwrap();
         let e = read(&p).unwrap_err().to_string();
         assert!(e.contains("gzip"), "{e}");

@@ -17,6 +17,7 @@ pub mod download;
 pub mod error;
 pub mod idx;
 pub mod npy;
+pub mod plan;
 pub mod points_file;
 pub mod source;
 pub mod toy;
@@ -24,6 +25,7 @@ pub mod toy;
 pub use config::{DataConfig, Pixels};
 pub use dataset::{Dataset, Rows, Split};
 pub use error::DataError;
+pub use plan::DataPlan;
 
 /// Every dataset name `data.name` accepts.
 pub const DATASETS: &[(&str, &str)] = &[
