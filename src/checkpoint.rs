@@ -243,10 +243,11 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8], fail_at: Option<Stage>
     };
     write().map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        anyhow::anyhow!(
-            "writing {}: {e} (the previous checkpoint, if any, is intact)",
+        // The OS error stays the source, so callers can tell an I/O failure.
+        anyhow::Error::new(e).context(format!(
+            "writing {} (the previous checkpoint, if any, is intact)",
             path.display()
-        )
+        ))
     })
 }
 
@@ -284,18 +285,29 @@ impl Checkpointer {
         let bytes = encode(state, pos, config)?;
         // Keep the current newest under its step's name before replacing it (a hard
         // link: no copy, and both names stay valid until the rename below).
+        let mut kept = None;
         if let (true, Some(step)) = (self.keep > 1, self.current) {
             let from = self.dir.join(FILE);
             let to = self
                 .dir
                 .join(format!("{OLDER_PREFIX}{step:09}.safetensors"));
-            if from.exists() && !to.exists() && std::fs::hard_link(&from, &to).is_err() {
-                std::fs::copy(&from, &to).with_context(|| {
-                    format!("keeping the previous checkpoint as {}", to.display())
-                })?;
+            if from.exists() && !to.exists() {
+                if std::fs::hard_link(&from, &to).is_err() {
+                    std::fs::copy(&from, &to).with_context(|| {
+                        format!("keeping the previous checkpoint as {}", to.display())
+                    })?;
+                }
+                kept = Some(to);
             }
         }
-        write_atomic(&self.dir, FILE, &bytes, self.fail_at)?;
+        if let Err(e) = write_atomic(&self.dir, FILE, &bytes, self.fail_at) {
+            // The newest is still the previous one: its copy under a step name would
+            // only be a duplicate.
+            if let Some(k) = kept {
+                let _ = std::fs::remove_file(k);
+            }
+            return Err(e);
+        }
         self.current = Some(pos.step);
         for (_, p) in older(&self.dir).into_iter().skip(self.keep - 1) {
             let _ = std::fs::remove_file(p);
@@ -423,9 +435,14 @@ mod tests {
 
     #[test]
     fn a_failed_write_at_any_stage_keeps_the_previous_checkpoint() {
-        for stage in [Stage::Create, Stage::Write, Stage::Sync, Stage::Rename] {
+        // With `keep: 2` the previous checkpoint gets a step name first; a failed write
+        // must not leave that duplicate either.
+        let cases = [Stage::Create, Stage::Write, Stage::Sync, Stage::Rename]
+            .into_iter()
+            .flat_map(|s| [(s, 1), (s, 2)]);
+        for (stage, keep) in cases {
             let dir = tempfile::tempdir().unwrap();
-            let mut c = Checkpointer::new(dir.path(), 1, None);
+            let mut c = Checkpointer::new(dir.path(), keep, None);
             c.save(state(1.0), &pos(1), "").unwrap();
             c.fail_at = Some(stage);
             let e = c.save(state(2.0), &pos(2), "").unwrap_err().to_string();

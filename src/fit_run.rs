@@ -8,7 +8,7 @@
 use crate::checkpoint::{self, Position};
 use crate::cli::TrainArgs;
 use crate::run_config::RunConfig;
-use crate::run_setup::{build_fit, check_data, load_data, points};
+use crate::run_setup::{build_fit, check_data, plan_data, points};
 use crate::summaries::Summaries;
 use anyhow::{bail, Context, Result};
 use gen_core::config::{ConfigError, ConfigSource};
@@ -41,7 +41,9 @@ pub fn run(
         return Err(e.locate_in(src).into());
     }
     check_data(src, cfg)?;
-    let data = load_data(cfg)?;
+    let plan = plan_data(cfg)?;
+    crate::memory::check_data(crate::memory::available()?.as_ref(), plan.bytes)?;
+    let data = plan.load()?;
     let (train, test) = (points(&data.train), points(&data.test));
     let mut master = Rng::new(cfg.train.seed);
     let mut init_rng = master.fork();

@@ -24,6 +24,21 @@ pub fn available() -> Result<Option<Available>> {
     gen_core::memory::available().map_err(anyhow::Error::msg)
 }
 
+/// Fails when loading the data set alone would not fit.
+pub fn check_data(available: Option<&Available>, data_bytes: u64) -> Result<()> {
+    match available {
+        Some(a) if data_bytes > a.bytes => bail!(
+            "not enough memory for the data set: loading it takes about {}, but the {} is {}; \
+             use part of it (data.train_subset, data.test_subset), or set {}=SIZE if more memory is really there",
+            human(data_bytes),
+            a.source,
+            human(a.bytes),
+            gen_core::memory::LIMIT_ENV
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Runs `build` with its parameters charged against the room left next to the data: a
 /// model too big for the machine is refused before its parameters are allocated.
 pub fn build_within<T>(
@@ -31,19 +46,10 @@ pub fn build_within<T>(
     data_bytes: u64,
     build: impl FnOnce() -> Result<T>,
 ) -> Result<T> {
+    check_data(available, data_bytes)?;
     let Some(a) = available else {
         return build();
     };
-    if data_bytes > a.bytes {
-        bail!(
-            "not enough memory for the data set: loading it takes about {}, but the {} is {}; \
-             use part of it (data.train_subset, data.test_subset), or set {}=SIZE if more memory is really there",
-            human(data_bytes),
-            a.source,
-            human(a.bytes),
-            gen_core::memory::LIMIT_ENV
-        );
-    }
     let budget = ParamBudget::open(a.bytes.saturating_sub(data_bytes) / COPIES_PER_PARAM);
     let built = build();
     let count = budget.close();
@@ -151,15 +157,9 @@ pub fn training_estimate(
         e.add("skip_batch copy", state);
     }
     if train >= eval {
-        e.add(
-            format!("activations at batch {train_batch}"),
-            train,
-        );
+        e.add(format!("activations at batch {train_batch}"), train);
     } else {
-        e.add(
-            format!("activations at eval batch {eval_batch}"),
-            eval,
-        );
+        e.add(format!("activations at eval batch {eval_batch}"), eval);
     }
     Ok(e)
 }

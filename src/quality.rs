@@ -215,6 +215,17 @@ pub fn of_sampler(
         );
         return Ok(vec![]);
     };
+    // The samples (f32) and, per sample, their features and class probabilities (f64).
+    let mut need = gen_core::memory::Estimate::default();
+    need.add("samples", (n * classifier.inputs() * 4) as u64)
+        .add("their features", (n * 2 * (84 + 10) * 8) as u64);
+    let fix = format!(
+        "lower --quality-samples (now {n}), or set {}=SIZE if more memory is really there",
+        gen_core::memory::LIMIT_ENV
+    );
+    if let Some(msg) = need.check(crate::memory::available()?.as_ref(), &fix) {
+        bail!(msg);
+    }
     let mut rng = gen_core::Rng::new(SAMPLES_SEED);
     let mut samples = Vec::with_capacity(n * classifier.inputs());
     let bar = EvalProgress::labelled("sampling", "samples", n as u64);

@@ -50,11 +50,6 @@ pub fn run_dir_config(dir: &Path) -> Result<ConfigSource> {
     Ok(ConfigSource::new(path.display().to_string(), text))
 }
 
-/// Loads the data a config names, from the places `gen_data` searches.
-pub fn load_data(cfg: &RunConfig) -> Result<Dataset> {
-    load_data_config(&cfg.data)
-}
-
 /// Sizes the data a config names without loading it (see [`gen_data::DataPlan`]).
 pub fn plan_data(cfg: &RunConfig) -> Result<gen_data::DataPlan> {
     Ok(Dataset::plan(&cfg.data, Some(&repo_data()))?)

@@ -62,7 +62,6 @@ fn train_steps(
     let mut master = Rng::new(cfg.train.seed);
     let mut init_rng = master.fork();
     let mut build_model = |info: &gen_core::DataInfo| {
-        memory::check_batch_size(src, cfg, info.train_size)?;
         memory::build_within(available.as_ref(), plan.bytes, || {
             build_steps(build, src, cfg, info, &device, &mut init_rng)
         })
@@ -74,6 +73,7 @@ fn train_steps(
             (build_model(&data.info)?, data)
         }
     };
+    memory::check_batch_size(src, cfg, data.train.n)?;
     let mut pos = Position {
         family: cfg.family.clone(),
         epoch: 0,
@@ -173,57 +173,68 @@ fn train_steps(
         interrupt: Interrupt::install()?,
     };
     let started = Instant::now();
-    for epoch in pos.epoch + 1..=cfg.train.epochs {
-        model.set_lr_scale(cfg.train.lr_schedule.scale(epoch, cfg.train.epochs));
-        model.set_epoch(epoch);
-        let (train_report, samples_per_s) =
-            match trainer.train_epoch(model.as_mut(), &mut pos, epoch, &mut saver, &mut sums)? {
+    let mut epochs = || -> Result<()> {
+        for epoch in pos.epoch + 1..=cfg.train.epochs {
+            model.set_lr_scale(cfg.train.lr_schedule.scale(epoch, cfg.train.epochs));
+            model.set_epoch(epoch);
+            let (train_report, samples_per_s) = match trainer.train_epoch(
+                model.as_mut(),
+                &mut pos,
+                epoch,
+                &mut saver,
+                &mut sums,
+            )? {
                 EpochEnd::Done(r, rate) => (r, rate),
                 EpochEnd::Interrupted => return Err(saver.interrupted(&pos, &mut sums)),
             };
-        let test_report = trainer.evaluate(model.as_ref())?;
-        pos.epoch = epoch;
-        let step = pos.step;
-        sums.report("train", &train_report, step)?;
-        sums.report("test", &test_report, step)?;
-        let samples = trainer.mode_samples(model.as_ref())?;
-        let modes = samples.as_deref().and_then(|s| trainer.mode_scores(s));
-        if let Some(m) = &modes {
-            for (tag, v) in m.rows() {
-                sums.scalar(&tag, v, step)?;
+            let test_report = trainer.evaluate(model.as_ref())?;
+            pos.epoch = epoch;
+            let step = pos.step;
+            sums.report("train", &train_report, step)?;
+            sums.report("test", &test_report, step)?;
+            let samples = trainer.mode_samples(model.as_ref())?;
+            let modes = samples.as_deref().and_then(|s| trainer.mode_scores(s));
+            if let Some(m) = &modes {
+                for (tag, v) in m.rows() {
+                    sums.scalar(&tag, v, step)?;
+                }
             }
-        }
-        sums.scalar("speed/samples_per_s", samples_per_s, step)?;
-        sums.scalar("epoch", epoch as f64, step)?;
-        if every(cfg.log.pictures_every, epoch) {
-            let n = PICTURE_EXAMPLES.min(data.test.n);
-            let batch = trainer.test_batch(&(0..n).collect::<Vec<_>>())?;
-            let mut rng = Rng::new(PICTURE_SEED);
-            // The family's own pictures first (one may replace a standard one by name).
-            let own = model.pictures(&batch, &mut rng)?;
-            let skip: Vec<&str> = own.iter().map(|(name, _)| name.as_str()).collect();
-            let mut pics =
-                gen_core::gallery::standard(model.as_ref(), &data.info, &batch, &skip, &mut rng)?;
-            pics.extend(own);
-            pics.extend(samples.as_deref().and_then(|s| trainer.scatter(s)));
-            sums.pictures(&pics, epoch, step)?;
-        }
-        if every(cfg.log.histograms_every, epoch) {
-            sums.histograms(model.params(), &model.histograms()?, step)?;
-        }
-        saver.save(model.as_ref(), &pos, &mut sums)?;
-        let mode_line = modes
-            .map(|m| {
-                format!(
-                    "  modes {}/{}, {:.1}% high quality, KL {:.3}",
-                    m.captured,
-                    m.modes,
-                    100.0 * m.high_quality,
-                    m.kl_to_uniform
-                )
-            })
-            .unwrap_or_default();
-        println!(
+            sums.scalar("speed/samples_per_s", samples_per_s, step)?;
+            sums.scalar("epoch", epoch as f64, step)?;
+            if every(cfg.log.pictures_every, epoch) {
+                let n = PICTURE_EXAMPLES.min(data.test.n);
+                let batch = trainer.test_batch(&(0..n).collect::<Vec<_>>())?;
+                let mut rng = Rng::new(PICTURE_SEED);
+                // The family's own pictures first (one may replace a standard one by name).
+                let own = model.pictures(&batch, &mut rng)?;
+                let skip: Vec<&str> = own.iter().map(|(name, _)| name.as_str()).collect();
+                let mut pics = gen_core::gallery::standard(
+                    model.as_ref(),
+                    &data.info,
+                    &batch,
+                    &skip,
+                    &mut rng,
+                )?;
+                pics.extend(own);
+                pics.extend(samples.as_deref().and_then(|s| trainer.scatter(s)));
+                sums.pictures(&pics, epoch, step)?;
+            }
+            if every(cfg.log.histograms_every, epoch) {
+                sums.histograms(model.params(), &model.histograms()?, step)?;
+            }
+            saver.save(model.as_ref(), &pos, &mut sums)?;
+            let mode_line = modes
+                .map(|m| {
+                    format!(
+                        "  modes {}/{}, {:.1}% high quality, KL {:.3}",
+                        m.captured,
+                        m.modes,
+                        100.0 * m.high_quality,
+                        m.kl_to_uniform
+                    )
+                })
+                .unwrap_or_default();
+            println!(
             "epoch {epoch}/{}  train loss {:.4}  test loss {:.4}  [{}]{mode_line}  {:.0} samples/s  {:.1}s",
             cfg.train.epochs,
             train_report.loss,
@@ -232,10 +243,13 @@ fn train_steps(
             samples_per_s,
             started.elapsed().as_secs_f64()
         );
-        if saver.interrupt.received().is_some() && epoch < cfg.train.epochs {
-            return Err(saver.interrupted(&pos, &mut sums));
+            if saver.interrupt.received().is_some() && epoch < cfg.train.epochs {
+                return Err(saver.interrupted(&pos, &mut sums));
+            }
         }
-    }
+        Ok(())
+    };
+    epochs().map_err(|e| io_stop(e, saver.ckpt.current(), &dir))?;
     let logdir = dir
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -247,6 +261,23 @@ fn train_steps(
         logdir.display()
     );
     Ok(())
+}
+
+/// An I/O error (a full disk, a file-size limit, a vanished directory) stops the run; the
+/// error says so, and where the last good checkpoint is.
+fn io_stop(e: anyhow::Error, checkpoint: Option<u64>, dir: &Path) -> anyhow::Error {
+    if !e.chain().any(|c| c.is::<std::io::Error>()) {
+        return e;
+    }
+    let kept = match checkpoint {
+        Some(step) => format!(
+            "its last good checkpoint (step {step}) is kept in {}; once the cause is fixed, continue with: gen train --resume {}",
+            dir.display(),
+            dir.display()
+        ),
+        None => "no checkpoint had been written yet".to_string(),
+    };
+    anyhow::anyhow!("{e:#}. The run stopped; {kept}")
 }
 
 /// `train.init_from`: the parameters (not the optimizer state) of another run.

@@ -17,7 +17,7 @@ pub use writer::{encode_png, Histogram, SummaryWriter};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("event file {path}: {source}")]
+    #[error("event file {path}")]
     Io {
         path: String,
         #[source]
