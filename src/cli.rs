@@ -72,7 +72,9 @@ pub struct BenchArgs {
 #[derive(Args, Debug)]
 #[command(
     after_help = "A new run goes to runs/<config-name>-<timestamp>/ (never overwriting one) and holds the \
-resolved config.yaml, the TensorBoard event file, checkpoint.safetensors and PNG grids per epoch.\n\n\
+resolved config.yaml, the TensorBoard event file, checkpoint.safetensors and PNG grids per epoch. \
+Before anything big is allocated the run's memory is estimated and checked against what the machine has \
+(GEN_MEMORY_LIMIT=16G replaces that figure); a run directory has one writer at a time.\n\n\
 Examples:\n  gen train configs/vae.yaml\n  gen train configs/vae.yaml --set train.epochs=2 --set model.latent=2\n  \
 gen train --resume runs/vae-20261121-101500 --set train.epochs=20"
 )]
@@ -280,7 +282,8 @@ pub struct InterpolateArgs {
 #[derive(Args, Debug)]
 #[command(
     after_help = "FILE.png: a grid of images for image data, a scatter over the true modes for 2-D data. \
-FILE.npy: the raw samples as an N x D float32 array (pixels in [0, 1]), for checking metrics with your own code.\n\n\
+FILE.npy: the raw samples as an N x D float32 array (pixels in [0, 1]), for checking metrics with your own code; \
+written 1,000 at a time, so memory does not grow with N (a PNG shows at most 10,000 images).\n\n\
 Examples:\n  gen sample runs/gan-ring-20261122-101500 -n 2500 -o ring.png\n  gen sample runs/gan-ring-20261122-101500 -n 2500 -o ring.npy"
 )]
 pub struct SampleArgs {
