@@ -189,59 +189,46 @@ fn the_memory_estimate_is_close_to_the_real_peak() {
         "estimate {mb:.0} MiB, peak {:.0} MiB: {line}",
         f.max_rss_mb
     );
-    // Too little memory for the data set: said before anything is loaded or created.
+    // Each limit fails before a run directory is created, saying what is short.
     let runs = tmp.path().join("runs");
-    let f = measured(
-        &[
+    let cases: [(&[&str], &str, &[&str]); 3] = [
+        // Too little for the data set.
+        (
+            &[],
+            "100M",
+            &[
+                "not enough memory for the data set",
+                "GEN_MEMORY_LIMIT=100M is 100.0 MiB",
+                "data.train_subset",
+            ],
+        ),
+        // Room for the data but not for a batch of 60,000 images' activations.
+        (
+            &["--set", "train.batch_size=60000"],
+            "1G",
+            &[
+                "not enough memory: this needs about",
+                "activations at batch 60000",
+                "lower train.batch_size (now 60000)",
+            ],
+        ),
+        (&[], "lots", &["GEN_MEMORY_LIMIT=lots: not a size"]),
+    ];
+    for (sets, limit, wants) in cases {
+        let mut args = vec![
             "train",
             "configs/vae.yaml",
             "--runs",
             runs.to_str().unwrap(),
-        ],
-        &[("GEN_MEMORY_LIMIT", "100M")],
-        None,
-    );
-    f.failed_cleanly("GEN_MEMORY_LIMIT=100M");
-    assert!(
-        f.stderr.contains("not enough memory for the data set")
-            && f.stderr.contains("GEN_MEMORY_LIMIT=100M is 100.0 MiB")
-            && f.stderr.contains("data.train_subset"),
-        "{}",
-        f.stderr
-    );
-    assert!(!runs.exists(), "a run directory was created");
-    // Room for the data but not for a batch of 60,000 images' activations.
-    let f = measured(
-        &[
-            "train",
-            "configs/vae.yaml",
-            "--set",
-            "train.batch_size=60000",
-            "--runs",
-            runs.to_str().unwrap(),
-        ],
-        &[("GEN_MEMORY_LIMIT", "1G")],
-        None,
-    );
-    f.failed_cleanly("batch 60000 in 1G");
-    assert!(
-        f.stderr.contains("not enough memory: this needs about")
-            && f.stderr.contains("activations at batch 60000")
-            && f.stderr.contains("lower train.batch_size (now 60000)"),
-        "{}",
-        f.stderr
-    );
-    let f = measured(
-        &["train", "configs/vae.yaml"],
-        &[("GEN_MEMORY_LIMIT", "lots")],
-        None,
-    );
-    f.failed_cleanly("GEN_MEMORY_LIMIT=lots");
-    assert!(
-        f.stderr.contains("GEN_MEMORY_LIMIT=lots: not a size"),
-        "{}",
-        f.stderr
-    );
+        ];
+        args.extend(sets);
+        let f = measured(&args, &[("GEN_MEMORY_LIMIT", limit)], None);
+        f.failed_cleanly(limit);
+        for want in wants {
+            assert!(f.stderr.contains(want), "{limit}: `{want}` in {}", f.stderr);
+        }
+        assert!(!runs.exists(), "{limit}: a run directory was created");
+    }
 }
 
 #[test]
