@@ -35,6 +35,11 @@ const MODES_SEED: u64 = 0x5EED_0D35;
 pub const MODE_SAMPLES: usize = 2500;
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    // A resumed run is locked before anything is read from it; a new one once created.
+    let _resumed = match &args.resume {
+        Some(dir) => Some(crate::run_lock::acquire_run(dir, "gen train --resume")?),
+        None => None,
+    };
     let (src, run_name) = read_config(&args)?;
     let cfg = RunConfig::parse(&src)?;
     let entry = registry::find(&cfg.family).expect("validated by RunConfig::parse");
@@ -98,7 +103,6 @@ fn train_steps(
 
     let (dir, _lock) = match &args.resume {
         Some(dir) => {
-            let lock = crate::run_lock::acquire_run(dir, "gen train --resume")?;
             let saved = checkpoint::load_family(dir, &cfg.family)?;
             crate::resume::check_same_model(&saved.config, &resolved)?;
             model
@@ -121,12 +125,12 @@ fn train_steps(
                 pos.epoch + 1,
                 pos.step + 1
             );
-            (dir.clone(), lock)
+            (dir.clone(), None)
         }
         None => {
             let dir = run_dir::create(&args.runs, &run_name, args.run_dir.as_deref())?;
             let lock = crate::run_lock::acquire(&dir, "gen train")?;
-            (dir, lock)
+            (dir, Some(lock))
         }
     };
     let state_bytes: usize = model
