@@ -177,83 +177,9 @@ fn train_steps(
         interrupt: Interrupt::install()?,
     };
     let started = Instant::now();
-    let mut epochs = || -> Result<()> {
-        for epoch in pos.epoch + 1..=cfg.train.epochs {
-            model.set_lr_scale(cfg.train.lr_schedule.scale(epoch, cfg.train.epochs));
-            model.set_epoch(epoch);
-            let (train_report, samples_per_s) = match trainer.train_epoch(
-                model.as_mut(),
-                &mut pos,
-                epoch,
-                &mut saver,
-                &mut sums,
-            )? {
-                EpochEnd::Done(r, rate) => (r, rate),
-                EpochEnd::Interrupted => return Err(saver.interrupted(&pos, &mut sums)),
-            };
-            let test_report = trainer.evaluate(model.as_ref())?;
-            pos.epoch = epoch;
-            let step = pos.step;
-            sums.report("train", &train_report, step)?;
-            sums.report("test", &test_report, step)?;
-            let samples = trainer.mode_samples(model.as_ref())?;
-            let modes = samples.as_deref().and_then(|s| trainer.mode_scores(s));
-            if let Some(m) = &modes {
-                for (tag, v) in m.rows() {
-                    sums.scalar(&tag, v, step)?;
-                }
-            }
-            sums.scalar("speed/samples_per_s", samples_per_s, step)?;
-            sums.scalar("epoch", epoch as f64, step)?;
-            if every(cfg.log.pictures_every, epoch) {
-                let n = PICTURE_EXAMPLES.min(data.test.n);
-                let batch = trainer.test_batch(&(0..n).collect::<Vec<_>>())?;
-                let mut rng = Rng::new(PICTURE_SEED);
-                // The family's own pictures first (one may replace a standard one by name).
-                let own = model.pictures(&batch, &mut rng)?;
-                let skip: Vec<&str> = own.iter().map(|(name, _)| name.as_str()).collect();
-                let mut pics = gen_core::gallery::standard(
-                    model.as_ref(),
-                    &data.info,
-                    &batch,
-                    &skip,
-                    &mut rng,
-                )?;
-                pics.extend(own);
-                pics.extend(samples.as_deref().and_then(|s| trainer.scatter(s)));
-                sums.pictures(&pics, epoch, step)?;
-            }
-            if every(cfg.log.histograms_every, epoch) {
-                sums.histograms(model.params(), &model.histograms()?, step)?;
-            }
-            saver.save(model.as_ref(), &pos, &mut sums)?;
-            let mode_line = modes
-                .map(|m| {
-                    format!(
-                        "  modes {}/{}, {:.1}% high quality, KL {:.3}",
-                        m.captured,
-                        m.modes,
-                        100.0 * m.high_quality,
-                        m.kl_to_uniform
-                    )
-                })
-                .unwrap_or_default();
-            println!(
-            "epoch {epoch}/{}  train loss {:.4}  test loss {:.4}  [{}]{mode_line}  {:.0} samples/s  {:.1}s",
-            cfg.train.epochs,
-            train_report.loss,
-            test_report.loss,
-            crate::progress::terms_line(&test_report),
-            samples_per_s,
-            started.elapsed().as_secs_f64()
-        );
-            if saver.interrupt.received().is_some() && epoch < cfg.train.epochs {
-                return Err(saver.interrupted(&pos, &mut sums));
-            }
-        }
-        Ok(())
-    };
-    epochs().map_err(|e| io_stop(e, saver.ckpt.current(), &dir))?;
+    trainer
+        .epochs(model.as_mut(), &mut pos, &mut saver, &mut sums, started)
+        .map_err(|e| io_stop(e, saver.ckpt.current(), &dir))?;
     let logdir = dir
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -456,6 +382,95 @@ impl Trainer<'_> {
             mean.mean().context("empty training set")?,
             rate,
         ))
+    }
+
+    /// Epochs `pos.epoch + 1 ..= train.epochs`, each trained, evaluated, logged and
+    /// checkpointed; a signal stops them after a checkpoint.
+    fn epochs(
+        &self,
+        model: &mut dyn Model,
+        pos: &mut Position,
+        saver: &mut Saver,
+        sums: &mut Summaries,
+        started: Instant,
+    ) -> Result<()> {
+        let epochs = self.cfg.train.epochs;
+        for epoch in pos.epoch + 1..=epochs {
+            model.set_lr_scale(self.cfg.train.lr_schedule.scale(epoch, epochs));
+            model.set_epoch(epoch);
+            let (train_report, samples_per_s) =
+                match self.train_epoch(model, pos, epoch, saver, sums)? {
+                    EpochEnd::Done(r, rate) => (r, rate),
+                    EpochEnd::Interrupted => return Err(saver.interrupted(pos, sums)),
+                };
+            let test_report = self.evaluate(model)?;
+            pos.epoch = epoch;
+            let step = pos.step;
+            sums.report("train", &train_report, step)?;
+            sums.report("test", &test_report, step)?;
+            let samples = self.mode_samples(model)?;
+            let modes = samples.as_deref().and_then(|s| self.mode_scores(s));
+            if let Some(m) = &modes {
+                for (tag, v) in m.rows() {
+                    sums.scalar(&tag, v, step)?;
+                }
+            }
+            sums.scalar("speed/samples_per_s", samples_per_s, step)?;
+            sums.scalar("epoch", epoch as f64, step)?;
+            if every(self.cfg.log.pictures_every, epoch) {
+                self.pictures(model, samples.as_deref(), epoch, step, sums)?;
+            }
+            if every(self.cfg.log.histograms_every, epoch) {
+                sums.histograms(model.params(), &model.histograms()?, step)?;
+            }
+            saver.save(model, pos, sums)?;
+            let mode_line = modes
+                .map(|m| {
+                    format!(
+                        "  modes {}/{}, {:.1}% high quality, KL {:.3}",
+                        m.captured,
+                        m.modes,
+                        100.0 * m.high_quality,
+                        m.kl_to_uniform
+                    )
+                })
+                .unwrap_or_default();
+            println!(
+                "epoch {epoch}/{epochs}  train loss {:.4}  test loss {:.4}  [{}]{mode_line}  {:.0} samples/s  {:.1}s",
+                train_report.loss,
+                test_report.loss,
+                crate::progress::terms_line(&test_report),
+                samples_per_s,
+                started.elapsed().as_secs_f64()
+            );
+            if saver.interrupt.received().is_some() && epoch < epochs {
+                return Err(saver.interrupted(pos, sums));
+            }
+        }
+        Ok(())
+    }
+
+    /// The epoch's pictures: the family's own, the standard ones it did not replace, and
+    /// for 2-D data the samples over the modes.
+    fn pictures(
+        &self,
+        model: &dyn Model,
+        samples: Option<&[f64]>,
+        epoch: usize,
+        step: u64,
+        sums: &mut Summaries,
+    ) -> Result<()> {
+        let n = PICTURE_EXAMPLES.min(self.data.test.n);
+        let batch = self.test_batch(&(0..n).collect::<Vec<_>>())?;
+        let mut rng = Rng::new(PICTURE_SEED);
+        // The family's own pictures first (one may replace a standard one by name).
+        let own = model.pictures(&batch, &mut rng)?;
+        let skip: Vec<&str> = own.iter().map(|(name, _)| name.as_str()).collect();
+        let mut pics =
+            gen_core::gallery::standard(model, &self.data.info, &batch, &skip, &mut rng)?;
+        pics.extend(own);
+        pics.extend(samples.and_then(|s| self.scatter(s)));
+        sums.pictures(&pics, epoch, step)
     }
 
     /// 2,500 samples (fixed seed, flattened), drawn once per evaluation for the mode

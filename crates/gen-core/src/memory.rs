@@ -41,23 +41,36 @@ pub fn available() -> Result<Option<Available>, String> {
             bytes,
             source: "available memory (MemAvailable)".into(),
         });
-    let cgroup = [
-        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-        (
-            "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-            "/sys/fs/cgroup/memory/memory.usage_in_bytes",
-        ),
-    ]
-    .iter()
-    .find_map(|(max, cur)| cgroup_room(&read(max)?, &read(cur)?))
-    .map(|bytes| Available {
-        bytes,
-        source: "room under the cgroup memory limit".into(),
-    });
+    // cgroup v2: this process's own group (from /proc/self/cgroup), then the mount's
+    // root (what a container sees); v1: the memory controller's mount.
+    let own = read("/proc/self/cgroup")
+        .and_then(|t| cgroup_v2_path(&t))
+        .map(|p| format!("/sys/fs/cgroup{p}"));
+    let dirs = own
+        .into_iter()
+        .chain(["/sys/fs/cgroup".to_string()])
+        .map(|d| (format!("{d}/memory.max"), format!("{d}/memory.current")))
+        .chain([(
+            "/sys/fs/cgroup/memory/memory.limit_in_bytes".to_string(),
+            "/sys/fs/cgroup/memory/memory.usage_in_bytes".to_string(),
+        )]);
+    let cgroup = dirs
+        .filter_map(|(max, cur)| cgroup_room(&read(&max)?, &read(&cur)?))
+        .min()
+        .map(|bytes| Available {
+            bytes,
+            source: "room under the cgroup memory limit".into(),
+        });
     Ok(match (mem, cgroup) {
         (Some(m), Some(c)) => Some(if c.bytes < m.bytes { c } else { m }),
         (m, c) => m.or(c),
     })
+}
+
+/// The cgroup v2 path of a `/proc/self/cgroup` text (its `0::/path` line).
+pub fn cgroup_v2_path(text: &str) -> Option<String> {
+    let p = text.lines().find_map(|l| l.strip_prefix("0::"))?.trim();
+    (p.starts_with('/') && p.len() > 1).then(|| p.to_string())
 }
 
 /// `MemAvailable` of a `/proc/meminfo` text, in bytes.
@@ -251,6 +264,12 @@ mod tests {
         assert_eq!(meminfo_available(meminfo), Some(24_063_092 * 1024));
         assert_eq!(meminfo_available("MemTotal: 1 kB\n"), None);
         assert_eq!(cgroup_room("max\n", "123\n"), None);
+        assert_eq!(
+            cgroup_v2_path("1:cpu:/\n0::/user.slice/session-2.scope\n"),
+            Some("/user.slice/session-2.scope".into())
+        );
+        assert_eq!(cgroup_v2_path("0::/\n"), None); // the root has no memory.max
+        assert_eq!(cgroup_v2_path("4:memory:/x\n"), None);
         assert_eq!(cgroup_room("9223372036854771712\n", "2981183488\n"), None);
         assert_eq!(
             cgroup_room("1073741824\n", "73741824\n"),
