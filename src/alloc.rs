@@ -80,7 +80,8 @@ mod tests {
     use super::*;
 
     /// Measured against allocations of known size (the test binary uses this allocator
-    /// too); other test threads can only add to the peak, never hide these bytes.
+    /// too). Other test threads allocate and free meanwhile: they may move the figure by
+    /// what they free (kilobytes here), hence the 1 MiB of slack.
     #[test]
     fn peak_counts_what_the_work_held() {
         let (v, peak) = peak_of(|| {
@@ -89,12 +90,16 @@ mod tests {
             a.len() + b.len()
         });
         assert_eq!(v, 12 << 20);
-        assert!(peak >= 12 << 20, "{peak}");
+        assert!(peak >= (12 << 20) - (1 << 20), "{peak}");
         let (_, peak) = peak_of(|| {
             for _ in 0..4 {
                 std::hint::black_box(vec![0u8; 2 << 20]);
             }
         });
-        assert!(peak >= 2 << 20, "{peak}");
+        assert!(peak >= (2 << 20) - (1 << 20), "{peak}");
+        assert!(
+            peak < 8 << 20,
+            "the four 2 MiB vectors were never held at once: {peak}"
+        );
     }
 }
