@@ -15,7 +15,7 @@ const COPIES_PER_PARAM: u64 = 7;
 /// A training step holds its forward activations for the backward pass and their
 /// gradients: about this many times a forward pass's peak. With it the whole estimate
 /// came out 1.0x to 1.5x the measured peak RSS of `vae.yaml` and `gan.yaml` (batch 100
-/// and 20,000) and `vae-conv.yaml` and `dcgan.yaml` (64 and 1,000); `tests/memory.rs`
+/// and 20,000) and `vae-conv.yaml` and `dcgan.yaml` (64 and 1,000); `tests/limits.rs`
 /// keeps the VAE's inside 0.9x to 2x.
 const TRAIN_OVER_FORWARD: u64 = 3;
 
@@ -29,7 +29,8 @@ pub fn check_data(available: Option<&Available>, data_bytes: u64) -> Result<()> 
     match available {
         Some(a) if data_bytes > a.bytes => bail!(
             "not enough memory for the data set: loading it takes about {}, but the {} is {}; \
-             use part of it (data.train_subset, data.test_subset), or set {}=SIZE if more memory is really there",
+             use a smaller data set (`data.train_subset` cuts after the whole set is read, so it does not help here), \
+             or set {}=SIZE if more memory is really there",
             human(data_bytes),
             a.source,
             human(a.bytes),

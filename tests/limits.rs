@@ -199,7 +199,7 @@ fn the_memory_estimate_is_close_to_the_real_peak() {
             &[
                 "not enough memory for the data set",
                 "GEN_MEMORY_LIMIT=100M is 100.0 MiB",
-                "data.train_subset",
+                "use a smaller data set",
             ],
         ),
         // Room for the data but not for a batch of 60,000 images' activations.
