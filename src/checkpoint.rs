@@ -10,6 +10,7 @@
 
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
+use gen_core::memory::human;
 use gen_core::{ReportMean, Rng};
 use std::collections::HashMap;
 use std::io::Write;
@@ -354,14 +355,6 @@ pub fn check_space(dir: &Path, bytes: u64, keep: usize) -> Result<()> {
         }
     }
     Ok(())
-}
-
-fn human(b: u64) -> String {
-    match b {
-        b if b >= 1 << 30 => format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64),
-        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
-        b => format!("{:.1} KiB", b as f64 / 1024.0),
-    }
 }
 
 #[cfg(test)]

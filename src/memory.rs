@@ -5,6 +5,7 @@
 use crate::run_config::{OnNonFinite, RunConfig};
 use crate::train::Trainer;
 use anyhow::{bail, Result};
+use candle_core::Tensor;
 use gen_core::config::{ConfigError, ConfigSource};
 use gen_core::memory::{human, Available, Estimate, ParamBudget, ParamCount};
 use gen_core::{Model, Rng};
@@ -131,17 +132,8 @@ pub fn training_estimate(
     data_bytes: u64,
 ) -> Result<Estimate> {
     let cfg = trainer.cfg;
-    let params: u64 = model
-        .params()
-        .named()
-        .iter()
-        .map(|(_, v)| (v.elem_count() * v.dtype().size_in_bytes()) as u64)
-        .sum();
-    let state: u64 = model
-        .state()?
-        .iter()
-        .map(|(_, t)| (t.elem_count() * t.dtype().size_in_bytes()) as u64)
-        .sum();
+    let params = tensor_bytes(model.params().named().iter().map(|(_, v)| v.as_tensor()));
+    let state = state_bytes(model)?;
     let per_example = forward_bytes_per_example(model, trainer)?;
     // Batches no larger than the sets they are cut from.
     let train_batch = cfg.train.batch_size.min(trainer.data.train.n);
@@ -163,6 +155,19 @@ pub fn training_estimate(
         e.add(format!("activations at eval batch {eval_batch}"), eval);
     }
     Ok(e)
+}
+
+/// Bytes the tensors hold.
+fn tensor_bytes<'a>(tensors: impl IntoIterator<Item = &'a Tensor>) -> u64 {
+    tensors
+        .into_iter()
+        .map(|t| (t.elem_count() * t.dtype().size_in_bytes()) as u64)
+        .sum()
+}
+
+/// Bytes of a model's state: what a checkpoint holds.
+pub fn state_bytes(model: &dyn Model) -> Result<u64> {
+    Ok(tensor_bytes(model.state()?.iter().map(|(_, t)| t)))
 }
 
 /// The bytes one more test example adds to the peak of a forward pass (the model's

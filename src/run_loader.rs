@@ -59,14 +59,13 @@ fn open(dir: &Path, need_data: bool) -> Result<(ModelRun, Option<Dataset>, Posit
         ..
     } = checkpoint::load_family(dir, &cfg.family)?;
     let plan = plan_data(&cfg)?;
-    let data = match (&plan.info, need_data) {
-        (Some(_), false) => None,
-        _ => Some(plan.load()?),
-    };
-    let info = match (&data, &plan.info) {
-        (Some(d), _) => d.info.clone(),
-        (None, Some(i)) => i.clone(),
-        (None, None) => unreachable!("loaded above"),
+    let (data, info) = match plan.info {
+        Some(info) if !need_data => (None, info),
+        _ => {
+            let data = plan.load()?;
+            let info = data.info.clone();
+            (Some(data), info)
+        }
     };
     let mut rng = Rng::new(cfg.train.seed);
     let loading = || format!("loading {}", dir.display());

@@ -133,12 +133,8 @@ fn train_steps(
             (dir, Some(lock))
         }
     };
-    let state_bytes: usize = model
-        .state()?
-        .iter()
-        .map(|(_, t)| t.elem_count() * t.dtype().size_in_bytes())
-        .sum();
-    checkpoint::check_space(&dir, state_bytes as u64 + 64 * 1024, cfg.checkpoint.keep)?;
+    let state_bytes = memory::state_bytes(model.as_ref())?;
+    checkpoint::check_space(&dir, state_bytes + 64 * 1024, cfg.checkpoint.keep)?;
     std::fs::write(dir.join("config.yaml"), &resolved)
         .with_context(|| format!("writing {}", dir.join("config.yaml").display()))?;
 
