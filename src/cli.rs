@@ -44,29 +44,47 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "The reference step: 784-400-20 MLP VAE, summed BCE + analytic KL, Adam 1e-3, f32, \
-random 0/1 data (exactly what ../shared/bench/peer_vae_jax.py times). Build with --release for meaningful figures.\n\n\
-Example:\n  gen bench --batch 32,128,512 --peer ../shared/bench/setup-peers.sh --epoch"
+    after_help = "Models: vae, the reference step (784-400-20 MLP VAE, summed BCE + analytic KL, Adam 1e-3, \
+exactly what ../shared/bench/peer_vae_jax.py times); conv-vae, a step of configs/vae-conv.yaml's model \
+(bench/peer_conv_vae_jax.py); dcgan, an iteration of configs/dcgan.yaml (../shared/bench/peer_dcgan_jax.py). \
+f32 on random data. Each run is its own process with RAYON_NUM_THREADS set and pinned to that many cores \
+(taskset), gen and the peer alternating; the figures are medians. GFLOP/s counts the matrix products' \
+operations, against the best rate of a large product on the same threads. Build with --release for \
+meaningful figures.\n\n\
+Examples:\n  gen bench --batch 32,128,512 --peer bench/setup-peers.sh\n  \
+gen bench --model dcgan,conv-vae --threads 1,2 --peer bench/setup-peers.sh"
 )]
 pub struct BenchArgs {
-    /// Batch sizes to time.
-    #[arg(long, value_delimiter = ',', default_value = "128")]
+    /// What to time: vae, conv-vae, dcgan (comma-separated for several).
+    #[arg(long, value_delimiter = ',', default_value = "vae")]
+    pub model: Vec<String>,
+    /// Batch sizes to time [default: 128 for vae, 32 for conv-vae, 64 for dcgan].
+    #[arg(long, value_delimiter = ',')]
     pub batch: Vec<usize>,
-    /// Timed steps per run.
-    #[arg(long, default_value_t = 200)]
-    pub steps: usize,
-    /// Timed runs per batch size (the median is reported).
+    /// Thread counts to time [default: 1 and the number of cores].
+    #[arg(long, value_delimiter = ',')]
+    pub threads: Vec<usize>,
+    /// Timed steps per run [default: 200 for vae, 60 for conv-vae, 20 for dcgan].
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Timed runs per row (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
-    /// Untimed steps first.
-    #[arg(long, default_value_t = 20)]
-    pub warmup: usize,
-    /// The peer launcher (../shared/bench/setup-peers.sh): times JAX on the same step, back to back.
+    /// Untimed steps first [default: 20 for vae, 5 for conv-vae, 2 for dcgan].
+    #[arg(long)]
+    pub warmup: Option<usize>,
+    /// The peer launcher (bench/setup-peers.sh, or ../shared/bench/setup-peers.sh for vae and dcgan): times JAX on the same step, alternating with gen.
     #[arg(long, value_name = "SETUP_PEERS_SH")]
     pub peer: Option<PathBuf>,
     /// Also time each family's main config as `gen train` runs it: one epoch of configs/vae.yaml and configs/gan-ring.yaml, the whole EM fit of configs/em-gmm.yaml.
     #[arg(long)]
     pub epoch: bool,
+    /// (internal) Time one run in this process and print it for the parent.
+    #[arg(long, hide = true)]
+    pub worker: bool,
+    /// (internal) With --worker: also measure the large-product rate.
+    #[arg(long, hide = true)]
+    pub worker_peak: bool,
 }
 
 #[derive(Args, Debug)]

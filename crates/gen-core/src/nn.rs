@@ -318,19 +318,28 @@ impl Conv2d {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let fused = gen_kernels::fused::fusable(x);
+        self.forward_act(x, Activation::Identity)
+    }
+
+    /// `act(conv(x) + bias)`; on the CPU the bias and the activation ride along with the
+    /// product's change of layout (one pass each way).
+    pub fn forward_act(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
         let (s, p) = (self.stride, self.pad);
-        let y = match (self.transposed, fused) {
-            (true, true) => gen_kernels::fused::conv_transpose2d(x, &self.weight, s, p)?,
-            (true, false) => x.conv_transpose2d(&self.weight, p, 0, s, 1)?,
-            (false, true) => gen_kernels::fused::conv2d(x, &self.weight, s, p)?,
-            (false, false) => x.conv2d(&self.weight, p, s, 1, 1)?,
-        };
-        if fused {
-            return gen_kernels::fused::channel_bias(&y, &self.bias);
+        if gen_kernels::fused::fusable(x) {
+            let (w, b) = (&self.weight, &self.bias);
+            return if self.transposed {
+                gen_kernels::fused::conv_transpose2d_bias_act(x, w, b, (s, p), act)
+            } else {
+                gen_kernels::fused::conv2d_bias_act(x, w, b, (s, p), act)
+            };
         }
+        let y = if self.transposed {
+            x.conv_transpose2d(&self.weight, p, 0, s, 1)?
+        } else {
+            x.conv2d(&self.weight, p, s, 1, 1)?
+        };
         let c = self.bias.dim(0)?;
-        y.broadcast_add(&self.bias.reshape((1, c, 1, 1))?)
+        act.apply(&y.broadcast_add(&self.bias.reshape((1, c, 1, 1))?)?)
     }
 }
 

@@ -4,6 +4,8 @@
 //! stack). Weights start from N(0, 0.02), as the DCGAN paper does.
 
 use candle_core::{Result, Tensor, Var};
+use gen_core::kernels::fused;
+use gen_core::kernels::Activation::{self, Identity, LeakyRelu, Tanh};
 use gen_core::norm::BatchNorm;
 use gen_core::vars::{Init, Vb};
 
@@ -41,21 +43,25 @@ impl Conv {
         })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        // On the CPU, the gemm-based convolutions of gen-core (candle's transposed one is
-        // a direct loop); elsewhere candle's.
-        let fused = gen_core::kernels::fused::fusable(x);
-        let y = match (self.transposed, fused) {
-            (true, true) => gen_core::kernels::fused::conv_transpose2d(x, &self.weight, 2, 1)?,
-            (true, false) => x.conv_transpose2d(&self.weight, 1, 0, 2, 1)?,
-            (false, true) => gen_core::kernels::fused::conv2d(x, &self.weight, 2, 1)?,
-            (false, false) => x.conv2d(&self.weight, 1, 2, 1, 1)?,
-        };
-        if fused {
-            return gen_core::kernels::fused::channel_bias(&y, &self.bias);
+    /// `act(conv(x) + bias)`.
+    fn forward(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
+        // On the CPU, the gemm-based convolutions of gen-kernels with the bias and the
+        // activation fused (candle's transposed one is a direct loop); elsewhere candle's.
+        if fused::fusable(x) {
+            let (w, b) = (&self.weight, &self.bias);
+            return if self.transposed {
+                fused::conv_transpose2d_bias_act(x, w, b, (2, 1), act)
+            } else {
+                fused::conv2d_bias_act(x, w, b, (2, 1), act)
+            };
         }
+        let y = if self.transposed {
+            x.conv_transpose2d(&self.weight, 1, 0, 2, 1)?
+        } else {
+            x.conv2d(&self.weight, 1, 2, 1, 1)?
+        };
         let c = self.bias.dim(0)?;
-        y.broadcast_add(&self.bias.reshape((1, c, 1, 1))?)
+        act.apply(&y.broadcast_add(&self.bias.reshape((1, c, 1, 1))?)?)
     }
 }
 
@@ -74,6 +80,9 @@ impl Dense {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if fused::fusable(x) && x.rank() == 2 {
+            return fused::linear_act(x, &self.weight, &self.bias, Identity);
+        }
         x.matmul(&self.weight)?.broadcast_add(&self.bias)
     }
 }
@@ -108,9 +117,9 @@ impl Generator {
         let h = self.bn0.forward(&h, train, update)?.relu()?;
         let h = self
             .bn1
-            .forward(&self.up1.forward(&h)?, train, update)?
+            .forward(&self.up1.forward(&h, Identity)?, train, update)?
             .relu()?;
-        self.up2.forward(&h)?.tanh()?.reshape((b, 784))
+        self.up2.forward(&h, Tanh)?.reshape((b, 784))
     }
 }
 
@@ -136,12 +145,10 @@ impl Discriminator {
 
     pub fn forward(&self, packed: &Tensor) -> Result<Tensor> {
         let b = packed.dim(0)?;
-        let leaky = |t: Tensor| t.maximum(&(&t * 0.2)?);
-        let h = leaky(
-            self.down1
-                .forward(&packed.reshape((b, self.pack, 28, 28))?)?,
-        )?;
-        let h = leaky(self.down2.forward(&h)?)?;
+        let h = self
+            .down1
+            .forward(&packed.reshape((b, self.pack, 28, 28))?, LeakyRelu)?;
+        let h = self.down2.forward(&h, LeakyRelu)?;
         self.out.forward(&h.reshape((b, BASE * 49))?)
     }
 }

@@ -2,13 +2,14 @@
 //!
 //! Fused CPU kernels with their own backward passes ([`fused`], as candle custom ops),
 //! the vectorized math they share ([`fastmath`], [`fastmath_avx2`]), a two-way
-//! fork-join with a spinning helper thread ([`spin`]) and the process's CPU settings
-//! ([`runtime`]). Each kernel is tested against the unfused candle composition it
+//! fork-join with a spinning helper thread ([`spin`]), the process's CPU settings
+//! ([`runtime`]) and a count of the products' operations ([`flops`]). Each kernel is tested against the unfused candle composition it
 //! replaces; `gen-core` chooses between the two and stays free of `unsafe`.
 
 pub mod activation;
 pub mod fastmath;
 pub mod fastmath_avx2;
+pub mod flops;
 pub mod fused;
 pub mod normal;
 pub mod runtime;

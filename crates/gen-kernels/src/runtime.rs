@@ -45,6 +45,13 @@ pub fn init() {
             // SAFETY of set_var: called first thing in main, before any thread exists.
             std::env::set_var("CANDLE_BARRIER_POOL_SPIN_LIMIT", "1000");
         }
+        // Nor does that pool get threads of its own: the second core's work goes through
+        // the one helper (crate::spin), which the fused kernels keep busy; two pools on two
+        // cores took turns descheduling each other (measured: the DCGAN iteration slower
+        // on 2 threads than on 1).
+        if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+            std::env::set_var("CANDLE_NUM_THREADS", "1");
+        }
         flush_subnormals_on_this_thread();
         // Fails only if the pool already exists; then its threads keep their settings.
         let _ = pool_builder().build_global();

@@ -4,6 +4,7 @@
 //! convolutions (7 -> 14 -> 28), then a 3x3 convolution to one channel of logits.
 
 use candle_core::Tensor;
+use gen_core::kernels::Activation::Relu;
 use gen_core::nn::{Conv2d, Linear};
 use gen_core::vars::Vb;
 use gen_core::Result;
@@ -33,8 +34,8 @@ impl ConvEncoder {
     /// Rows of 784 pixels -> (mean, log-variance) of the code.
     pub fn forward(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
         let b = x.dim(0)?;
-        let h = self.down1.forward(&x.reshape((b, 1, 28, 28))?)?.relu()?;
-        let h = self.down2.forward(&h)?.relu()?.reshape((b, C2 * 49))?;
+        let h = self.down1.forward_act(&x.reshape((b, 1, 28, 28))?, Relu)?;
+        let h = self.down2.forward_act(&h, Relu)?.reshape((b, C2 * 49))?;
         Ok((self.mean.forward(&h)?, self.logvar.forward(&h)?))
     }
 }
@@ -61,8 +62,8 @@ impl ConvDecoder {
     pub fn forward(&self, z: &Tensor) -> Result<Tensor> {
         let b = z.dim(0)?;
         let h = self.project.forward(z)?.relu()?.reshape((b, C1, 7, 7))?;
-        let h = self.up1.forward(&h)?.relu()?;
-        let h = self.up2.forward(&h)?.relu()?;
+        let h = self.up1.forward_act(&h, Relu)?;
+        let h = self.up2.forward_act(&h, Relu)?;
         Ok(self.out.forward(&h)?.reshape((b, 784))?)
     }
 }

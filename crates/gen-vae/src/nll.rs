@@ -33,6 +33,13 @@ impl Vae {
     /// The estimates with `post` (rows aligned with `x`) as the proposal instead of the
     /// encoder's `p(z|x)`: any Gaussian per example gives a bound, the closer to the true
     /// posterior the tighter.
+    ///
+    /// Two examples at a time, one on each thread (the spinning helper of gen-kernels),
+    /// each decoding its `k` samples in chunks of [`CHUNK`] rows: a chunk's products are
+    /// large enough to run near the gemm's rate on one thread, so whole examples to each
+    /// thread leave nothing to synchronize. The noise is drawn on this thread first, in
+    /// the order of one example after another, so the estimates do not depend on the
+    /// thread count.
     pub fn log_likelihood_is_with(
         &self,
         post: &DiagGaussian,
@@ -43,34 +50,72 @@ impl Vae {
     ) -> Result<Vec<f64>> {
         assert!(k >= 1);
         let (n, latent) = post.mean.dims2()?;
-        let mut out = Vec::with_capacity(n);
-        for i in 0..n {
-            let xi = x.narrow(0, i, 1)?;
-            let (mean, logvar) = (post.mean.narrow(0, i, 1)?, post.logvar.narrow(0, i, 1)?);
-            let mut log_w: Vec<f64> = Vec::with_capacity(k);
-            for start in (0..k).step_by(CHUNK) {
-                let m = CHUNK.min(k - start);
-                let q = DiagGaussian::new(
-                    mean.broadcast_as((m, latent))?.contiguous()?,
-                    logvar.broadcast_as((m, latent))?.contiguous()?,
-                );
-                let z = q.sample(rng)?;
-                let prior = DiagGaussian::standard_like(&z)?;
-                let xs = xi.broadcast_as((m, xi.dim(1)?))?.contiguous()?;
-                let ys = y
-                    .map(|y| -> Result<Tensor> {
-                        let yi = y.narrow(0, i, 1)?;
-                        Ok(yi.broadcast_as((m, yi.dim(1)?))?.contiguous()?)
-                    })
-                    .transpose()?;
-                let log_lik =
-                    self.log_likelihood(&self.decoder_output_given(&z, ys.as_ref())?, &xs)?;
-                let w = ((log_lik + prior.log_prob(&z)?)? - q.log_prob(&z)?)?;
-                log_w.extend(w.to_dtype(DType::F64)?.to_vec1::<f64>()?);
+        let mut out = vec![0f64; n];
+        for first in (0..n).step_by(2) {
+            let pair = 2.min(n - first);
+            let noise: Vec<Vec<Tensor>> = (0..pair)
+                .map(|_| {
+                    (0..k)
+                        .step_by(CHUNK)
+                        .map(|start| {
+                            let m = CHUNK.min(k - start);
+                            rng.randn((m, latent), post.mean.dtype(), post.mean.device())
+                        })
+                        .collect::<candle_core::Result<Vec<_>>>()
+                })
+                .collect::<candle_core::Result<_>>()?;
+            let slots: Vec<std::sync::Mutex<Option<Result<f64>>>> =
+                (0..pair).map(|_| std::sync::Mutex::new(None)).collect();
+            let one = |j: usize| {
+                let r = self.log_mean_weight(post, x, y, first + j, &noise[j]);
+                *slots[j].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+            };
+            if pair == 2 {
+                gen_core::kernels::spin::join_parts(0, 1, one);
+            } else {
+                one(0);
             }
-            out.push(log_mean_exp(&log_w));
+            for (j, slot) in slots.into_iter().enumerate() {
+                let r = slot.into_inner().unwrap_or_else(|e| e.into_inner());
+                out[first + j] = r.expect("each example's estimate is computed")?;
+            }
         }
         Ok(out)
+    }
+
+    /// `log (1/k) sum_i w_i` for example `i` of `x`, with its proposal's noise `eps` in
+    /// chunks (`k` rows in all).
+    fn log_mean_weight(
+        &self,
+        post: &DiagGaussian,
+        x: &Tensor,
+        y: Option<&Tensor>,
+        i: usize,
+        eps: &[Tensor],
+    ) -> Result<f64> {
+        let latent = post.mean.dim(1)?;
+        let xi = x.narrow(0, i, 1)?;
+        let yi = y.map(|y| y.narrow(0, i, 1)).transpose()?;
+        let (mean, logvar) = (post.mean.narrow(0, i, 1)?, post.logvar.narrow(0, i, 1)?);
+        let mut log_w: Vec<f64> = Vec::with_capacity(eps.len() * CHUNK);
+        for e in eps {
+            let m = e.dim(0)?;
+            let q = DiagGaussian::new(
+                mean.broadcast_as((m, latent))?.contiguous()?,
+                logvar.broadcast_as((m, latent))?.contiguous()?,
+            );
+            let z = q.rsample_with(e)?.detach();
+            let prior = DiagGaussian::standard_like(&z)?;
+            let xs = xi.broadcast_as((m, xi.dim(1)?))?.contiguous()?;
+            let ys = yi
+                .as_ref()
+                .map(|yi| yi.broadcast_as((m, yi.dim(1)?))?.contiguous())
+                .transpose()?;
+            let log_lik = self.log_likelihood(&self.decoder_output_given(&z, ys.as_ref())?, &xs)?;
+            let w = ((log_lik + prior.log_prob(&z)?)? - q.log_prob(&z)?)?;
+            log_w.extend(w.to_dtype(DType::F64)?.to_vec1::<f64>()?);
+        }
+        Ok(log_mean_exp(&log_w))
     }
 }
 

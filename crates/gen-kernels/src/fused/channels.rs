@@ -4,6 +4,9 @@
 //! reduction, which dominated a DCGAN step; here each direction is a few linear passes.
 
 use super::data;
+use super::linear::{act_fwd, act_grad};
+use crate::fastmath::KernelMath;
+use crate::Activation;
 use candle_core::{
     bail, CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, WithDType,
 };
@@ -26,16 +29,17 @@ fn tensor_like(v: Vec<f64>, shape: &[usize], like: &Tensor) -> Result<Tensor> {
     Tensor::from_vec(v, shape, like.device())?.to_dtype(like.dtype())
 }
 
-/// `x + bias[c]`.
-struct ChannelBias;
+/// `act(x + bias[c])`.
+struct ChannelBias(Activation);
 
-fn bias_fwd<T: WithDType>(
+fn bias_fwd<T: WithDType + KernelMath>(
+    act: Activation,
     s1: &CpuStorage,
     l1: &Layout,
     s2: &CpuStorage,
     l2: &Layout,
 ) -> Result<(CpuStorage, Shape)> {
-    let (b, c, hw) = bchw(l1, "channel_bias")?;
+    let (_, c, hw) = bchw(l1, "channel_bias")?;
     let (x, bias) = (
         data::<T>(s1, l1, "channel_bias")?,
         data::<T>(s2, l2, "channel_bias")?,
@@ -43,13 +47,87 @@ fn bias_fwd<T: WithDType>(
     if bias.len() != c {
         bail!("channel_bias: {} biases for {c} channels", bias.len());
     }
-    let mut out = x.to_vec();
-    for (i, plane) in out.chunks_exact_mut(hw).enumerate() {
-        let v = bias[i % c];
-        plane.iter_mut().for_each(|p| *p += v);
-    }
-    let _ = b;
+    let mut out = vec![T::zero(); x.len()];
+    // Whole images to each thread.
+    crate::spin::fill_rows(&mut out, c * hw, x.len(), |first, part| {
+        let x = &x[first * c * hw..];
+        for (i, plane) in part.chunks_exact_mut(hw).enumerate() {
+            let v = bias[i % c];
+            let src = &x[i * hw..(i + 1) * hw];
+            plane
+                .iter_mut()
+                .zip(src)
+                .for_each(|(o, &x)| *o = act_fwd(act, x + v));
+        }
+    });
     Ok((T::to_cpu_storage_owned(out), l1.shape().clone()))
+}
+
+/// The gradient through the activation, `(grad, output)` to `grad * act'(output)`.
+struct ThroughAct(Activation);
+
+fn through_fwd<T: WithDType + KernelMath>(
+    act: Activation,
+    s1: &CpuStorage,
+    l1: &Layout,
+    s2: &CpuStorage,
+    l2: &Layout,
+) -> Result<(CpuStorage, Shape)> {
+    let (_, c, hw) = bchw(l1, "channel_bias backward")?;
+    let (g, y) = (
+        data::<T>(s1, l1, "channel_bias backward")?,
+        data::<T>(s2, l2, "channel_bias backward")?,
+    );
+    let mut dpre = vec![T::zero(); g.len()];
+    crate::spin::fill_rows(&mut dpre, c * hw, g.len(), |first, part| {
+        let at = first * c * hw;
+        let (g, y) = (&g[at..at + part.len()], &y[at..at + part.len()]);
+        part.iter_mut()
+            .zip(g.iter().zip(y))
+            .for_each(|(d, (&g, &y))| *d = g * act_grad(act, y));
+    });
+    Ok((T::to_cpu_storage_owned(dpre), l1.shape().clone()))
+}
+
+impl CustomOp2 for ThroughAct {
+    fn name(&self) -> &'static str {
+        "channel_bias_backward"
+    }
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        by_dtype!(
+            s1,
+            "channel_bias backward",
+            through_fwd(self.0, s1, l1, s2, l2)
+        )
+    }
+}
+
+/// Per-channel sums of `(B, C, H, W)`: `(C,)`.
+struct ChannelSum;
+
+fn channel_sum_fwd<T: WithDType>(s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+    let (_, c, hw) = bchw(l, "channel_sum")?;
+    let x = data::<T>(s, l, "channel_sum")?;
+    let mut out = vec![T::zero(); c];
+    for (i, plane) in x.chunks_exact(hw.max(1)).enumerate() {
+        out[i % c] += plane.iter().fold(T::zero(), |a, &v| a + v);
+    }
+    Ok((T::to_cpu_storage_owned(out), Shape::from(c)))
+}
+
+impl candle_core::CustomOp1 for ChannelSum {
+    fn name(&self) -> &'static str {
+        "channel_sum"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        by_dtype!(s, "channel_sum", channel_sum_fwd(s, l))
+    }
 }
 
 impl CustomOp2 for ChannelBias {
@@ -63,28 +141,35 @@ impl CustomOp2 for ChannelBias {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        by_dtype!(s1, "channel_bias", bias_fwd(s1, l1, s2, l2))
+        by_dtype!(s1, "channel_bias", bias_fwd(self.0, s1, l1, s2, l2))
     }
     fn bwd(
         &self,
-        x: &Tensor,
-        bias: &Tensor,
-        _res: &Tensor,
+        _x: &Tensor,
+        _bias: &Tensor,
+        res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let (_, c, h, w) = x.dims4()?;
-        let g = values(grad)?;
-        let mut db = vec![0.0; c];
-        for (i, plane) in g.chunks_exact(h * w).enumerate() {
-            db[i % c] += plane.iter().sum::<f64>();
-        }
-        Ok((Some(grad.clone()), Some(tensor_like(db, &[c], bias)?)))
+        let grad = grad.contiguous()?;
+        let dpre = if self.0 == Activation::Identity {
+            grad
+        } else {
+            grad.apply_op2_no_bwd(res, &ThroughAct(self.0))?
+        };
+        let db = dpre.apply_op1_no_bwd(&ChannelSum)?;
+        Ok((Some(dpre), Some(db)))
     }
 }
 
 /// `x + bias[c]` for `x: (B, C, H, W)`, `bias: (C,)`.
 pub fn channel_bias(x: &Tensor, bias: &Tensor) -> Result<Tensor> {
-    x.contiguous()?.apply_op2(&bias.contiguous()?, ChannelBias)
+    channel_bias_act(x, bias, Activation::Identity)
+}
+
+/// `act(x + bias[c])` for `x: (B, C, H, W)`, `bias: (C,)`, one pass each way.
+pub fn channel_bias_act(x: &Tensor, bias: &Tensor, act: Activation) -> Result<Tensor> {
+    x.contiguous()?
+        .apply_op2(&bias.contiguous()?, ChannelBias(act))
 }
 
 /// Training-mode batch normalization: `gamma[c] * (x - mean_c) / sqrt(var_c + eps) +
@@ -216,6 +301,29 @@ mod tests {
     use super::*;
     use crate::fused::testing::{check, var};
     use crate::testing::Rng;
+
+    /// The bias with each activation, at a size that splits between the threads.
+    #[test]
+    fn bias_with_activation_matches_the_unfused_composition() {
+        let mut rng = Rng::new(2);
+        let x = var(&mut rng, (9, 16, 16, 16), 1.0, DType::F64);
+        let bias = var(&mut rng, 16, 1.0, DType::F64);
+        for act in [Activation::Relu, Activation::LeakyRelu, Activation::Tanh] {
+            check(
+                DType::F64,
+                1e-12,
+                &format!("channel_bias_act {act:?}"),
+                &[x.clone(), bias.clone()],
+                |t| channel_bias_act(&t[0], &t[1], act).unwrap(),
+                |t| {
+                    let y = t[0]
+                        .broadcast_add(&t[1].reshape((1, 16, 1, 1)).unwrap())
+                        .unwrap();
+                    act.apply(&y).unwrap()
+                },
+            );
+        }
+    }
 
     /// Values and gradients against the composition of candle's broadcast ops.
     #[test]

@@ -35,14 +35,16 @@ mod bce;
 mod channels;
 mod conv;
 mod gaussian;
+mod layout;
 mod linear;
 mod weights;
 
 pub use bce::bce_with_logits_rows;
-pub use channels::{batch_norm, channel_bias};
-pub use conv::{conv2d, conv_transpose2d};
+pub use channels::{batch_norm, channel_bias, channel_bias_act};
+pub use conv::{conv2d, conv2d_bias_act, conv_transpose2d, conv_transpose2d_bias_act};
 pub use gaussian::{kl_std_normal_rows, reparameterize};
-pub use linear::linear_act;
+pub use layout::{channels_to_rows, rows_to_channels};
+pub use linear::{linear_act, matmul};
 pub use weights::{softplus_sq, weight_kl, Prior};
 
 #[cfg(test)]
