@@ -42,6 +42,7 @@ use gen::{registry, run_config};
 
 fn main() {
     let cli = cli::Cli::parse();
+    alloc::keep_freed_memory();
     gen_core::kernels::runtime::init();
     let result = match cli.command {
         cli::Command::Train(args) => train::run(args),

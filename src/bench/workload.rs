@@ -254,9 +254,8 @@ mod tests {
     /// D is down 1->64 to 14x14 + down 64->128 to 7x7 + 6272x1. A D step runs G forward
     /// (its output detached) and D forward and backward on real and fake batches, but
     /// no input gradient of D's first layer; each of the two G steps runs the old G
-    /// forward, G forward and backward (no gradient for the noise), D forward and backward
-    /// (input gradients only: D's weights are not the G step's, yet their gradients are
-    /// computed all the same by the backward pass).
+    /// forward, G forward and backward (no gradient for the noise), and D forward and
+    /// its input gradients only (D is held fixed there: no weight gradients).
     #[test]
     fn the_dcgan_iteration_runs_the_hand_counted_products() {
         let g_dense = 100 * 6272;
@@ -264,7 +263,7 @@ mod tests {
         let d1 = 14 * 14 * 64 * 16;
         let d = d1 + 7 * 7 * 128 * 64 * 16 + 6272;
         let d_step = g + 2 * (3 * d - d1);
-        let g_step = g + (3 * g - g_dense) + 3 * d;
+        let g_step = g + (3 * g - g_dense) + 2 * d;
         let per_example = 2.0 * (d_step + 2 * g_step) as f64;
         let t = time(Workload::Dcgan, 4, 1, 0).unwrap();
         assert_eq!(t.flops_per_sample, per_example);

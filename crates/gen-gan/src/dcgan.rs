@@ -43,12 +43,15 @@ impl Conv {
         })
     }
 
-    /// `act(conv(x) + bias)`.
-    fn forward(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
+    /// `act(conv(x) + bias)`; `frozen`: with the parameters detached (no gradients for
+    /// them, as in the other player's steps).
+    fn forward(&self, x: &Tensor, act: Activation, frozen: bool) -> Result<Tensor> {
+        let (weight, bias) = params(&self.weight, &self.bias, frozen);
+        let (weight, bias) = (&weight, &bias);
         // On the CPU, the gemm-based convolutions of gen-kernels with the bias and the
         // activation fused (candle's transposed one is a direct loop); elsewhere candle's.
         if fused::fusable(x) {
-            let (w, b) = (&self.weight, &self.bias);
+            let (w, b) = (weight, bias);
             return if self.transposed {
                 fused::conv_transpose2d_bias_act(x, w, b, (2, 1), act)
             } else {
@@ -56,12 +59,21 @@ impl Conv {
             };
         }
         let y = if self.transposed {
-            x.conv_transpose2d(&self.weight, 1, 0, 2, 1)?
+            x.conv_transpose2d(weight, 1, 0, 2, 1)?
         } else {
-            x.conv2d(&self.weight, 1, 2, 1, 1)?
+            x.conv2d(weight, 1, 2, 1, 1)?
         };
-        let c = self.bias.dim(0)?;
-        act.apply(&y.broadcast_add(&self.bias.reshape((1, c, 1, 1))?)?)
+        let c = bias.dim(0)?;
+        act.apply(&y.broadcast_add(&bias.reshape((1, c, 1, 1))?)?)
+    }
+}
+
+/// A layer's weight and bias as tensors: detached when `frozen`.
+fn params(weight: &Var, bias: &Var, frozen: bool) -> (Tensor, Tensor) {
+    if frozen {
+        (weight.as_tensor().detach(), bias.as_tensor().detach())
+    } else {
+        (weight.as_tensor().clone(), bias.as_tensor().clone())
     }
 }
 
@@ -79,11 +91,12 @@ impl Dense {
         })
     }
 
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, frozen: bool) -> Result<Tensor> {
+        let (weight, bias) = params(&self.weight, &self.bias, frozen);
         if fused::fusable(x) && x.rank() == 2 {
-            return fused::linear_act(x, &self.weight, &self.bias, Identity);
+            return fused::linear_act(x, &weight, &bias, Identity);
         }
-        x.matmul(&self.weight)?.broadcast_add(&self.bias)
+        x.matmul(&weight)?.broadcast_add(&bias)
     }
 }
 
@@ -113,13 +126,13 @@ impl Generator {
     /// `train`: batch statistics (and, with `update`, running averages); else running averages.
     pub fn forward(&self, z: &Tensor, train: bool, update: bool) -> Result<Tensor> {
         let b = z.dim(0)?;
-        let h = self.project.forward(z)?.reshape((b, BASE, 7, 7))?;
+        let h = self.project.forward(z, false)?.reshape((b, BASE, 7, 7))?;
         let h = self.bn0.forward(&h, train, update)?.relu()?;
         let h = self
             .bn1
-            .forward(&self.up1.forward(&h, Identity)?, train, update)?
+            .forward(&self.up1.forward(&h, Identity, false)?, train, update)?
             .relu()?;
-        self.up2.forward(&h, Tanh)?.reshape((b, 784))
+        self.up2.forward(&h, Tanh, false)?.reshape((b, 784))
     }
 }
 
@@ -143,13 +156,15 @@ impl Discriminator {
         })
     }
 
-    pub fn forward(&self, packed: &Tensor) -> Result<Tensor> {
+    /// The logits; `frozen`: with the parameters detached (the generator's steps, which
+    /// need the gradient with respect to the input only).
+    pub fn forward(&self, packed: &Tensor, frozen: bool) -> Result<Tensor> {
         let b = packed.dim(0)?;
         let h = self
             .down1
-            .forward(&packed.reshape((b, self.pack, 28, 28))?, LeakyRelu)?;
-        let h = self.down2.forward(&h, LeakyRelu)?;
-        self.out.forward(&h.reshape((b, BASE * 49))?)
+            .forward(&packed.reshape((b, self.pack, 28, 28))?, LeakyRelu, frozen)?;
+        let h = self.down2.forward(&h, LeakyRelu, frozen)?;
+        self.out.forward(&h.reshape((b, BASE * 49))?, frozen)
     }
 }
 
@@ -174,7 +189,7 @@ mod tests {
         let v: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
         assert!(v.iter().all(|p| (-1.0..=1.0).contains(p)));
         assert!(v.iter().any(|p| *p < 0.0) && v.iter().any(|p| *p > 0.0));
-        let logits = d.forward(&x.reshape((2, 2 * 784)).unwrap()).unwrap();
+        let logits = d.forward(&x.reshape((2, 2 * 784)).unwrap(), false).unwrap();
         assert_eq!(logits.dims(), &[2, 1]);
     }
 }

@@ -187,10 +187,16 @@ impl Gan {
 
     /// The discriminator's logits on rows `x`, `pack` samples per logit.
     pub fn logits(&self, x: &Tensor) -> Result<Tensor> {
+        self.logits_of(x, false)
+    }
+
+    /// The same with the discriminator held fixed where its network allows (the DCGAN's:
+    /// its weights get no gradient in the generator's steps, which never use one).
+    fn logits_of(&self, x: &Tensor, frozen: bool) -> Result<Tensor> {
         let packed = pack(x, self.cfg.pack)?;
         let out = match &self.discriminator {
             DiscriminatorNet::Mlp(m) => m.forward(&packed)?,
-            DiscriminatorNet::Dcgan(d) => d.forward(&packed)?,
+            DiscriminatorNet::Dcgan(d) => d.forward(&packed, frozen)?,
         };
         Ok(out.flatten_all()?)
     }
@@ -281,7 +287,7 @@ impl TwoPlayer for Gan {
         } else {
             (self.generate(&self.generator, &z, Pass::Train)?, None)
         };
-        self.generator_terms(&self.logits(&fake)?, drift)
+        self.generator_terms(&self.logits_of(&fake, true)?, drift)
     }
 
     fn other_loss_name(&self) -> Option<&'static str> {

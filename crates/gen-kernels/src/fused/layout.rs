@@ -35,7 +35,8 @@ impl Dims {
     }
 }
 
-/// `out[b, c, p] = act(rows[b * P + p, c] + bias[c])`.
+/// `out[b, c, p] = act(rows[b * P + p, c] + bias[c])`: each channel's plane gathered
+/// (strided reads, contiguous writes), then biased and activated in a contiguous pass.
 fn to_channels<T: WithDType + KernelMath>(
     rows: &[T],
     bias: Option<&[T]>,
@@ -47,19 +48,35 @@ fn to_channels<T: WithDType + KernelMath>(
     crate::spin::fill_rows(&mut out, c * p, d.len(), |first, part| {
         for (i, image) in part.chunks_exact_mut(c * p).enumerate() {
             let src = &rows[(first + i) * p * c..][..p * c];
-            for (pos, row) in src.chunks_exact(c).enumerate() {
-                for (ch, &v) in row.iter().enumerate() {
-                    let v = bias.map_or(v, |b| v + b[ch]);
-                    image[ch * p + pos] = act_fwd(act, v);
+            for (ch, plane) in image.chunks_exact_mut(p).enumerate() {
+                for (pos, o) in plane.iter_mut().enumerate() {
+                    *o = src[pos * c + ch];
                 }
+                activate(plane, bias.map_or(T::zero(), |b| b[ch]), act);
             }
         }
     });
     out
 }
 
+/// `v = act(v + b)` over a slice, the activation chosen once outside the loop.
+fn activate<T: KernelMath>(v: &mut [T], b: T, act: Activation) {
+    macro_rules! each {
+        ($a:expr) => {
+            v.iter_mut().for_each(|x| *x = act_fwd($a, *x + b))
+        };
+    }
+    match act {
+        Activation::Identity => each!(Activation::Identity),
+        Activation::Relu => each!(Activation::Relu),
+        Activation::LeakyRelu => each!(Activation::LeakyRelu),
+        Activation::Tanh => each!(Activation::Tanh),
+        Activation::Sigmoid => each!(Activation::Sigmoid),
+    }
+}
+
 /// `rows[b * P + p, c] = x[b, c, p]`, times `act'` read from the output `y` when given
-/// (the backward pass of [`to_channels`]).
+/// (the backward pass of [`to_channels`]); contiguous writes, strided reads.
 fn to_rows<T: WithDType + KernelMath>(
     x: &[T],
     through: Option<(&[T], Activation)>,
@@ -71,19 +88,21 @@ fn to_rows<T: WithDType + KernelMath>(
         for (i, rows) in part.chunks_exact_mut(c * p).enumerate() {
             let at = (first + i) * c * p;
             let src = &x[at..at + c * p];
-            for (ch, plane) in src.chunks_exact(p).enumerate() {
-                match through {
-                    None => plane
-                        .iter()
-                        .enumerate()
-                        .for_each(|(pos, &v)| rows[pos * c + ch] = v),
-                    Some((y, act)) => {
-                        let y = &y[at + ch * p..][..p];
-                        plane
-                            .iter()
-                            .zip(y)
-                            .enumerate()
-                            .for_each(|(pos, (&g, &y))| rows[pos * c + ch] = g * act_grad(act, y));
+            match through {
+                None => {
+                    for (pos, row) in rows.chunks_exact_mut(c).enumerate() {
+                        for (ch, o) in row.iter_mut().enumerate() {
+                            *o = src[ch * p + pos];
+                        }
+                    }
+                }
+                Some((y, act)) => {
+                    let y = &y[at..at + c * p];
+                    for (pos, row) in rows.chunks_exact_mut(c).enumerate() {
+                        for (ch, o) in row.iter_mut().enumerate() {
+                            let k = ch * p + pos;
+                            *o = src[k] * act_grad(act, y[k]);
+                        }
                     }
                 }
             }

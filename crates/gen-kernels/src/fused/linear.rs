@@ -232,7 +232,7 @@ impl CustomOp3 for LinearAct {
         &self,
         x: &Tensor,
         w: &Tensor,
-        _b: &Tensor,
+        b: &Tensor,
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
@@ -242,14 +242,23 @@ impl CustomOp3 for LinearAct {
         } else {
             grad.apply_op2_no_bwd(res, &ActBackward(self.0))?
         };
-        let dw = x.apply_op2_no_bwd(
-            &dpre,
-            &MatMul {
-                ta: true,
-                tb: false,
-            },
-        )?;
-        let db = dpre.apply_op1_no_bwd(&ColumnSum)?;
+        // A detached weight (a player held fixed) gets no gradient.
+        let dw = if w.track_op() {
+            Some(x.apply_op2_no_bwd(
+                &dpre,
+                &MatMul {
+                    ta: true,
+                    tb: false,
+                },
+            )?)
+        } else {
+            None
+        };
+        let db = if b.track_op() {
+            Some(dpre.apply_op1_no_bwd(&ColumnSum)?)
+        } else {
+            None
+        };
         // The input's gradient only when something upstream needs it (not for data).
         let dx = if x.track_op() {
             Some(dpre.apply_op2_no_bwd(
@@ -262,7 +271,7 @@ impl CustomOp3 for LinearAct {
         } else {
             None
         };
-        Ok((dx, Some(dw), Some(db)))
+        Ok((dx, dw, db))
     }
 }
 
