@@ -291,9 +291,13 @@ fn colsum_fwd<T: WithDType + KernelMath>(
     let (_, m) = dims2(l, "column_sum")?;
     let x = data::<T>(s, l, "column_sum")?;
     let mut out = vec![T::zero(); m];
-    for row in x.chunks_exact(m.max(1)) {
-        out.iter_mut().zip(row).for_each(|(o, &v)| *o += v);
-    }
+    // Each thread sums its half of the columns over every row.
+    crate::spin::fill_rows(&mut out, 1, x.len(), |first, part| {
+        for row in x.chunks_exact(m.max(1)) {
+            let row = &row[first..first + part.len()];
+            part.iter_mut().zip(row).for_each(|(o, &v)| *o += v);
+        }
+    });
     Ok((T::to_cpu_storage_owned(out), Shape::from(m)))
 }
 
@@ -413,7 +417,24 @@ fn act_bwd<T: WithDType + KernelMath>(
         data::<T>(s1, l1, "act_backward")?,
         data::<T>(s2, l2, "act_backward")?,
     );
-    let out: Vec<T> = g.iter().zip(y).map(|(&g, &y)| g * act_grad(a, y)).collect();
+    let mut out = vec![T::zero(); g.len()];
+    crate::spin::fill_rows(&mut out, 1, g.len(), |first, part| {
+        let (g, y) = (&g[first..first + part.len()], &y[first..first + part.len()]);
+        macro_rules! each {
+            ($a:expr) => {
+                part.iter_mut()
+                    .zip(g.iter().zip(y))
+                    .for_each(|(o, (&g, &y))| *o = g * act_grad($a, y))
+            };
+        }
+        match a {
+            Activation::Relu => each!(Activation::Relu),
+            Activation::LeakyRelu => each!(Activation::LeakyRelu),
+            Activation::Tanh => each!(Activation::Tanh),
+            Activation::Sigmoid => each!(Activation::Sigmoid),
+            Activation::Identity => each!(Activation::Identity),
+        }
+    });
     Ok((T::to_cpu_storage_owned(out), l1.shape().clone()))
 }
 
