@@ -173,9 +173,13 @@ impl CustomOp1 for Col2Im {
     }
 }
 
-/// `conv2d(x, w)` for `x: (B, C, H, W)`, `w: (Co, C, k, k)`, one group, no dilation;
-/// the same result as candle's `conv2d`.
-pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Result<Tensor> {
+/// A convolution's product `im2col(x) W^T`: rows `(B*oh*ow, Co)`, and `(B, oh, ow)`.
+fn conv2d_rows(
+    x: &Tensor,
+    w: &Tensor,
+    stride: usize,
+    pad: usize,
+) -> Result<(Tensor, (usize, usize, usize))> {
     let (b, c, h, wd) = x.dims4()?;
     let (co, ci, k, k2) = w.dims4()?;
     if ci != c || k != k2 {
@@ -192,10 +196,30 @@ pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Result<Tenso
     };
     let (oh, ow) = g.out_hw();
     let cols = x.contiguous()?.apply_op1(Im2Col(g))?; // (B*oh*ow, C*k*k)
-    let y = matmul(&cols, &w.reshape((co, c * k * k))?, false, true)?; // (B*oh*ow, Co)
-    y.reshape((b, oh, ow, co))?
+    let rows = matmul(&cols, &w.reshape((co, c * k * k))?, false, true)?;
+    Ok((rows, (b, oh, ow)))
+}
+
+/// `conv2d(x, w)` for `x: (B, C, H, W)`, `w: (Co, C, k, k)`, one group, no dilation;
+/// the same result as candle's `conv2d`.
+pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Result<Tensor> {
+    let (rows, (b, oh, ow)) = conv2d_rows(x, w, stride, pad)?;
+    rows.reshape((b, oh, ow, w.dim(0)?))?
         .permute((0, 3, 1, 2))?
         .contiguous()
+}
+
+/// `act(conv2d(x, w) + bias)` as [`conv2d`], with the bias and the activation applied
+/// while the product's rows are laid out as images (one pass each way, both threads).
+pub fn conv2d_bias_act(
+    x: &Tensor,
+    w: &Tensor,
+    bias: &Tensor,
+    (stride, pad): (usize, usize),
+    act: Activation,
+) -> Result<Tensor> {
+    let (rows, dims) = conv2d_rows(x, w, stride, pad)?;
+    rows_to_channels(&rows, bias, act, dims)
 }
 
 /// `conv_transpose2d(x, w)` for `x: (B, C, H, W)`, `w: (C, Co, k, k)` (PyTorch's layout),
@@ -213,71 +237,7 @@ pub fn conv_transpose2d(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Re
         (h - 1) * stride + k - 2 * pad,
         (wd - 1) * stride + k - 2 * pad,
     );
-    let rows = x.permute((0, 2, 3, 1))?.reshape((b * h * wd, c))?;
-    let cols = matmul(&rows, &w.reshape((c, co * k * k))?, false, false)?; // (B*H*W, Co*k*k)
-    let g = Geometry {
-        b,
-        c: co,
-        h: oh,
-        w: ow,
-        k,
-        stride,
-        pad,
-    };
-    debug_assert_eq!(g.out_hw(), (h, wd));
-    cols.contiguous()?.apply_op1(Col2Im(g))
-}
-
-/// `act(conv2d(x, w) + bias)` as [`conv2d`], with the bias and the activation applied
-/// while the product's rows are laid out as images (one pass each way, both threads).
-pub fn conv2d_bias_act(
-    x: &Tensor,
-    w: &Tensor,
-    bias: &Tensor,
-    (stride, pad): (usize, usize),
-    act: Activation,
-) -> Result<Tensor> {
-    let (b, c, h, wd) = x.dims4()?;
-    let (co, ci, k, k2) = w.dims4()?;
-    if ci != c || k != k2 {
-        bail!("conv2d: input has {c} channels, kernel {:?}", w.dims());
-    }
-    let g = Geometry {
-        b,
-        c,
-        h,
-        w: wd,
-        k,
-        stride,
-        pad,
-    };
-    let (oh, ow) = g.out_hw();
-    let cols = x.contiguous()?.apply_op1(Im2Col(g))?;
-    let y = matmul(&cols, &w.reshape((co, c * k * k))?, false, true)?; // (B*oh*ow, Co)
-    rows_to_channels(&y, bias, act, (b, oh, ow))
-}
-
-/// `act(conv_transpose2d(x, w) + bias)` as [`conv_transpose2d`], with the input laid out
-/// as rows and the bias and activation applied in one pass each way (both threads).
-pub fn conv_transpose2d_bias_act(
-    x: &Tensor,
-    w: &Tensor,
-    bias: &Tensor,
-    (stride, pad): (usize, usize),
-    act: Activation,
-) -> Result<Tensor> {
-    let (b, c, h, wd) = x.dims4()?;
-    let (ci, co, k, k2) = w.dims4()?;
-    if ci != c || k != k2 {
-        bail!(
-            "conv_transpose2d: input has {c} channels, kernel {:?}",
-            w.dims()
-        );
-    }
-    let (oh, ow) = (
-        (h - 1) * stride + k - 2 * pad,
-        (wd - 1) * stride + k - 2 * pad,
-    );
+    // The input as rows (B*H*W, C) times the kernel: (B*H*W, Co*k*k), scattered back.
     let cols = matmul(
         &channels_to_rows(x)?,
         &w.reshape((c, co * k * k))?,
@@ -293,7 +253,20 @@ pub fn conv_transpose2d_bias_act(
         stride,
         pad,
     };
-    channel_bias_act(&cols.apply_op1(Col2Im(g))?, bias, act)
+    debug_assert_eq!(g.out_hw(), (h, wd));
+    cols.apply_op1(Col2Im(g))
+}
+
+/// `act(conv_transpose2d(x, w) + bias)` as [`conv_transpose2d`], the bias and the
+/// activation in one pass each way (both threads).
+pub fn conv_transpose2d_bias_act(
+    x: &Tensor,
+    w: &Tensor,
+    bias: &Tensor,
+    (stride, pad): (usize, usize),
+    act: Activation,
+) -> Result<Tensor> {
+    channel_bias_act(&conv_transpose2d(x, w, stride, pad)?, bias, act)
 }
 
 #[cfg(test)]
