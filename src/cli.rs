@@ -49,7 +49,7 @@ exactly what ../shared/bench/peer_vae_jax.py times); conv-vae, a step of configs
 (bench/peer_conv_vae_jax.py); dcgan, an iteration of configs/dcgan.yaml (../shared/bench/peer_dcgan_jax.py). \
 f32 on random data. Each run is its own process with RAYON_NUM_THREADS set and pinned to that many cores \
 (taskset), gen and the peer alternating; the figures are medians. GFLOP/s counts the matrix products' \
-operations, against the best rate of a large product on the same threads. Build with --release for \
+operations, against the best rate of a large product on the same threads (measured after every run). Build with --release for \
 meaningful figures.\n\n\
 Examples:\n  gen bench --batch 32,128,512 --peer bench/setup-peers.sh\n  \
 gen bench --model dcgan,conv-vae --threads 1,2 --peer bench/setup-peers.sh"
@@ -82,9 +82,6 @@ pub struct BenchArgs {
     /// (internal) Time one run in this process and print it for the parent.
     #[arg(long, hide = true)]
     pub worker: bool,
-    /// (internal) With --worker: also measure the large-product rate.
-    #[arg(long, hide = true)]
-    pub worker_peak: bool,
 }
 
 #[derive(Args, Debug)]
