@@ -4,7 +4,7 @@
 //! directions hand whole images to each thread.
 
 use super::data;
-use super::linear::{act_fwd, act_grad, column_sum};
+use super::linear::{act_grad, activate, column_sum};
 use crate::fastmath::KernelMath;
 use crate::Activation;
 use candle_core::{
@@ -52,27 +52,14 @@ fn to_channels<T: WithDType + KernelMath>(
                 for (pos, o) in plane.iter_mut().enumerate() {
                     *o = src[pos * c + ch];
                 }
-                activate(plane, bias.map_or(T::zero(), |b| b[ch]), act);
+                if let Some(b) = bias {
+                    plane.iter_mut().for_each(|v| *v = *v + b[ch]);
+                }
+                activate(plane, act);
             }
         }
     });
     out
-}
-
-/// `v = act(v + b)` over a slice, the activation chosen once outside the loop.
-fn activate<T: KernelMath>(v: &mut [T], b: T, act: Activation) {
-    macro_rules! each {
-        ($a:expr) => {
-            v.iter_mut().for_each(|x| *x = act_fwd($a, *x + b))
-        };
-    }
-    match act {
-        Activation::Identity => each!(Activation::Identity),
-        Activation::Relu => each!(Activation::Relu),
-        Activation::LeakyRelu => each!(Activation::LeakyRelu),
-        Activation::Tanh => each!(Activation::Tanh),
-        Activation::Sigmoid => each!(Activation::Sigmoid),
-    }
 }
 
 /// `rows[b * P + p, c] = x[b, c, p]`, times `act'` read from the output `y` when given

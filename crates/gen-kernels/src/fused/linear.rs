@@ -56,6 +56,22 @@ fn gemm_into<T: WithDType + KernelMath + 'static>(
     tb: bool,
     accumulate: bool,
 ) -> Result<()> {
+    gemm_rows(dst, a, ta, b, tb, accumulate, |_| {}, |_| {})
+}
+
+/// [`gemm_into`] with `before` and `after` applied to each thread's block of rows of
+/// `dst` around its product (a bias seeded, an activation applied, on both threads).
+#[allow(clippy::too_many_arguments)]
+fn gemm_rows<T: WithDType + KernelMath + 'static>(
+    dst: &mut [T],
+    a: &Mat<T>,
+    ta: bool,
+    b: &Mat<T>,
+    tb: bool,
+    accumulate: bool,
+    before: impl Fn(&mut [T]) + Sync,
+    after: impl Fn(&mut [T]) + Sync,
+) -> Result<()> {
     let (m, k, a_rs, a_cs) = a.view(ta);
     let (k2, n, b_rs, b_cs) = b.view(tb);
     if k != k2
@@ -76,6 +92,7 @@ fn gemm_into<T: WithDType + KernelMath + 'static>(
     let block = |(i, chunk): (usize, &mut [T])| {
         let first_row = i * rows_per_block;
         let a_rows = &a.data[first_row * a_rs as usize..];
+        before(chunk);
         // SAFETY: `chunk` holds rows [first_row, first_row + chunk.len() / n) of the m x n
         // row-major dst; `a_rows` starts at op(a)'s row `first_row`, and every element the
         // strides reach lies inside `a.data` / `b.data` (shapes checked above). No aliasing:
@@ -103,6 +120,7 @@ fn gemm_into<T: WithDType + KernelMath + 'static>(
                 gemm::Parallelism::None,
             );
         }
+        after(chunk);
     };
     if rows_per_block == m {
         block((0, dst));
@@ -112,6 +130,22 @@ fn gemm_into<T: WithDType + KernelMath + 'static>(
         crate::spin::join_parts((0, top), (1, bottom), block);
     }
     Ok(())
+}
+
+/// `v = act(v)` over a slice, the activation chosen once outside the loop.
+pub(super) fn activate<T: KernelMath>(v: &mut [T], act: Activation) {
+    macro_rules! each {
+        ($a:expr) => {
+            v.iter_mut().for_each(|x| *x = act_fwd($a, *x))
+        };
+    }
+    match act {
+        Activation::Identity => {}
+        Activation::Relu => each!(Activation::Relu),
+        Activation::LeakyRelu => each!(Activation::LeakyRelu),
+        Activation::Tanh => each!(Activation::Tanh),
+        Activation::Sigmoid => each!(Activation::Sigmoid),
+    }
 }
 
 pub(super) fn act_fwd<T: KernelMath>(a: Activation, v: T) -> T {
@@ -181,11 +215,14 @@ fn linear_fwd<T: WithDType + KernelMath + 'static>(
     if k != k2 || b.len() != m {
         bail!("linear: input {n}x{k}, weight {k2}x{m}, bias {}", b.len());
     }
-    let mut out = Vec::with_capacity(n * m);
-    for _ in 0..n {
-        out.extend_from_slice(b);
-    }
-    gemm_into(
+    let mut out = vec![T::zero(); n * m];
+    // Each thread seeds its rows with the bias and activates them after its product.
+    let seed = |rows: &mut [T]| {
+        rows.chunks_exact_mut(m.max(1))
+            .for_each(|r| r.copy_from_slice(b))
+    };
+    let activate = |rows: &mut [T]| activate(rows, a);
+    gemm_rows(
         &mut out,
         &Mat {
             data: x,
@@ -200,10 +237,9 @@ fn linear_fwd<T: WithDType + KernelMath + 'static>(
         },
         false,
         true,
+        seed,
+        activate,
     )?;
-    if a != Activation::Identity {
-        out.iter_mut().for_each(|v| *v = act_fwd(a, *v));
-    }
     Ok((T::to_cpu_storage_owned(out), Shape::from((n, m))))
 }
 
