@@ -53,7 +53,7 @@ fn to_channels<T: WithDType + KernelMath>(
                     *o = src[pos * c + ch];
                 }
                 if let Some(b) = bias {
-                    plane.iter_mut().for_each(|v| *v = *v + b[ch]);
+                    plane.iter_mut().for_each(|v| *v += b[ch]);
                 }
                 activate(plane, act);
             }
