@@ -71,14 +71,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
             "gemm peak",
             "of peak"
         );
+        let (mut flops, mut rss_kib) = (0.0, 0.0f64);
         for &t in &threads {
             for &b in &batches {
-                let (mut ours, mut theirs, mut flops) = (Vec::new(), Vec::new(), 0.0);
+                let (mut ours, mut theirs) = (Vec::new(), Vec::new());
                 for _ in 0..args.runs.max(1) {
-                    let (timed, peak) = child(w, b, steps, warmup, t)?;
-                    ours.push(timed.samples_per_s);
-                    flops = timed.flops_per_sample;
-                    record_peak(&mut peaks, t, peak);
+                    let run = child(w, b, steps, warmup, t)?;
+                    ours.push(run.samples_per_s);
+                    flops = run.flops_per_sample;
+                    rss_kib = rss_kib.max(run.rss_kib);
+                    record_peak(&mut peaks, t, run.peak_gflops);
                     if let Some(setup) = &args.peer {
                         theirs.push(peer::time(setup, w, b, steps, warmup, t)?);
                     }
@@ -101,12 +103,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 );
             }
         }
-        println!("{}\n", flops_line(w)?);
-    }
-    if let Some(kb) = peak_rss_kib() {
         println!(
-            "peak RSS of gen (this process): {:.1} MiB",
-            kb as f64 / 1024.0
+            "({:.4} GFLOP per sample in the products of one step; GFLOP/s = samples/s x that; peak RSS of a timed run {:.1} MiB)\n",
+            flops / 1e9,
+            rss_kib / 1024.0
         );
     }
     if args.epoch {
@@ -127,16 +127,8 @@ fn record_peak(peaks: &mut Vec<(usize, f64)>, threads: usize, peak: f64) {
     }
 }
 
-/// The products' operations per sample, as a line under the table.
-fn flops_line(w: Workload) -> Result<String> {
-    let t = workload::time(w, 2, 1, 0)?;
-    Ok(format!(
-        "({:.4} GFLOP per sample in the products of one step; GFLOP/s = samples/s x that)",
-        t.flops_per_sample / 1e9
-    ))
-}
-
-/// In the child: one timed run and the large-product rate, as `key=value` for the parent.
+/// In the child: one timed run, the process's peak RSS after it and the large-product
+/// rate, as `key=value` for the parent.
 fn worker(args: &BenchArgs, w: Workload) -> Result<()> {
     let (b, steps, warmup) = w.defaults();
     let b = args.batch.first().copied().unwrap_or(b);
@@ -146,8 +138,9 @@ fn worker(args: &BenchArgs, w: Workload) -> Result<()> {
         args.steps.unwrap_or(steps),
         args.warmup.unwrap_or(warmup),
     )?;
+    let rss_kib = peak_rss_kib().unwrap_or(0);
     println!(
-        "samples_per_s={} flops_per_sample={} peak_gflops={}",
+        "samples_per_s={} flops_per_sample={} rss_kib={rss_kib} peak_gflops={}",
         t.samples_per_s,
         t.flops_per_sample,
         workload::gemm_peak()?
@@ -155,14 +148,16 @@ fn worker(args: &BenchArgs, w: Workload) -> Result<()> {
     Ok(())
 }
 
+/// What a child reports of its run.
+struct Run {
+    samples_per_s: f64,
+    flops_per_sample: f64,
+    rss_kib: f64,
+    peak_gflops: f64,
+}
+
 /// Runs `gen bench --worker` on `threads` threads pinned to as many cores.
-fn child(
-    w: Workload,
-    b: usize,
-    steps: usize,
-    warmup: usize,
-    threads: usize,
-) -> Result<(workload::Timed, f64)> {
+fn child(w: Workload, b: usize, steps: usize, warmup: usize, threads: usize) -> Result<Run> {
     let exe = std::env::current_exe()?;
     let mut cmd = peer::pinned(threads, &exe)?;
     cmd.args(["bench", "--worker", "--model", w.name()])
@@ -170,12 +165,12 @@ fn child(
         .args(["--warmup", &warmup.to_string()])
         .env("RAYON_NUM_THREADS", threads.to_string());
     let text = output(cmd, "gen bench --worker")?;
-    let timed = workload::Timed {
+    Ok(Run {
         samples_per_s: field(&text, "samples_per_s")?,
         flops_per_sample: field(&text, "flops_per_sample")?,
-    };
-    let peak = field(&text, "peak_gflops")?;
-    Ok((timed, peak))
+        rss_kib: field(&text, "rss_kib")?,
+        peak_gflops: field(&text, "peak_gflops")?,
+    })
 }
 
 /// A command's stdout, or an error with both its streams.
