@@ -102,6 +102,14 @@ impl Workload {
         }
     }
 
+    /// The family whose registry entry builds the model.
+    fn config_family(self) -> &'static str {
+        match self {
+            Workload::Vae | Workload::ConvVae => "vae",
+            Workload::Dcgan => "gan",
+        }
+    }
+
     fn config(self) -> &'static str {
         match self {
             Workload::Vae => REFERENCE_VAE,
@@ -186,15 +194,6 @@ pub fn time(w: Workload, b: usize, steps: usize, warmup: usize) -> Result<Timed>
         samples_per_s: samples / secs,
         flops_per_sample: ops as f64 / samples,
     })
-}
-
-impl Workload {
-    fn config_family(self) -> &'static str {
-        match self {
-            Workload::Vae | Workload::ConvVae => "vae",
-            Workload::Dcgan => "gan",
-        }
-    }
 }
 
 /// The machine's matrix-product rate in GFLOP/s on this process's threads: the best of

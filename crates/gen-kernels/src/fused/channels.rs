@@ -4,7 +4,7 @@
 //! reduction, which dominated a DCGAN step; here each direction is a few linear passes.
 
 use super::data;
-use super::linear::{act_fwd, act_grad};
+use super::linear::{act_grad, activate};
 use crate::fastmath::KernelMath;
 use crate::Activation;
 use candle_core::{
@@ -53,11 +53,9 @@ fn bias_fwd<T: WithDType + KernelMath>(
         let x = &x[first * c * hw..];
         for (i, plane) in part.chunks_exact_mut(hw).enumerate() {
             let v = bias[i % c];
-            let src = &x[i * hw..(i + 1) * hw];
-            plane
-                .iter_mut()
-                .zip(src)
-                .for_each(|(o, &x)| *o = act_fwd(act, x + v));
+            plane.copy_from_slice(&x[i * hw..(i + 1) * hw]);
+            plane.iter_mut().for_each(|o| *o += v);
+            activate(plane, act);
         }
     });
     Ok((T::to_cpu_storage_owned(out), l1.shape().clone()))
