@@ -38,7 +38,7 @@ pub enum Command {
     Export(ExportArgs),
     /// List the model families and datasets this build knows.
     List,
-    /// Time the reference VAE training step (and, optionally, the JAX peer and a full epoch).
+    /// Time a training step (the reference VAE, the conv VAE, the DCGAN), optionally beside the JAX peer, and three configs' epochs.
     Bench(BenchArgs),
 }
 
@@ -76,7 +76,7 @@ pub struct BenchArgs {
     /// The peer launcher (bench/setup-peers.sh, or ../shared/bench/setup-peers.sh for vae and dcgan): times JAX on the same step, alternating with gen.
     #[arg(long, value_name = "SETUP_PEERS_SH")]
     pub peer: Option<PathBuf>,
-    /// Also time each family's main config as `gen train` runs it: one epoch of configs/vae.yaml and configs/gan-ring.yaml, the whole EM fit of configs/em-gmm.yaml.
+    /// Also time three configs as `gen train` runs them: one epoch of configs/vae.yaml and of configs/gan-ring.yaml, and the whole EM fit of configs/em-gmm.yaml.
     #[arg(long)]
     pub epoch: bool,
     /// (internal) Time one run in this process and print it for the parent.

@@ -33,7 +33,7 @@ impl Saver<'_> {
     pub fn due(&self, cfg: &crate::run_config::CheckpointConfig, step: u64) -> bool {
         let minutes = cfg.every_minutes;
         self.interrupt.received().is_some()
-            || (cfg.every_steps > 0 && step % cfg.every_steps == 0)
+            || (cfg.every_steps > 0 && step.is_multiple_of(cfg.every_steps))
             || (minutes > 0.0 && self.last.elapsed().as_secs_f64() >= 60.0 * minutes)
     }
 

@@ -239,11 +239,11 @@ fn init_params(model: &dyn Model, family: &str, from: &Path) -> Result<()> {
 }
 
 fn every(n: usize, epoch: usize) -> bool {
-    n > 0 && epoch % n == 0
+    n > 0 && epoch.is_multiple_of(n)
 }
 
 fn every64(n: u64, step: u64) -> bool {
-    n > 0 && step % n == 0
+    n > 0 && step.is_multiple_of(n)
 }
 
 pub struct Trainer<'a> {

@@ -1,12 +1,12 @@
-//! `gen bench --epoch`: each family's main config as `gen train` runs it, process start
-//! to exit.
+//! `gen bench --epoch`: three quick configs as `gen train` runs them, process start to
+//! exit (the quick start's wall times for the rest come from whole runs).
 
 use anyhow::{bail, Result};
 use std::process::Command;
 use std::time::Instant;
 
-/// The main config of each family, timed by `--epoch`: one epoch of a gradient-trained
-/// family, the whole fit of a closed-form one (EM).
+/// The configs `--epoch` times: one epoch of the VAE and of the ring GAN, the whole fit of
+/// the ring EM (closed-form, so it has no epochs).
 pub const MAIN_CONFIGS: &[&str] = &[
     "configs/vae.yaml",
     "configs/em-gmm.yaml",

@@ -84,14 +84,21 @@ pub fn last(scalars: &[(i64, String, f32)], tag: &str) -> Option<(i64, f32)> {
 /// A Python interpreter with the `tensorboard` package: $GEN_TB_PYTHON, the repository's
 /// .venv (the README's set-up), or python3.
 pub fn tensorboard_python() -> PathBuf {
+    python_with(&["tensorboard"])
+}
+
+/// A Python interpreter that imports every one of `modules`: $GEN_TB_PYTHON, the
+/// repository's .venv (the README's set-up), or python3.
+pub fn python_with(modules: &[&str]) -> PathBuf {
     let candidates: Vec<PathBuf> = std::env::var_os("GEN_TB_PYTHON")
         .map(PathBuf::from)
         .into_iter()
         .chain([repo().join(".venv/bin/python"), PathBuf::from("python3")])
         .collect();
+    let import = format!("import {}", modules.join(", "));
     for c in &candidates {
         let ok = Command::new(c)
-            .args(["-c", "import tensorboard"])
+            .args(["-c", &import])
             .output()
             .map(|o| o.status.success())
             .unwrap_or(false);
@@ -100,8 +107,8 @@ pub fn tensorboard_python() -> PathBuf {
         }
     }
     panic!(
-        "no Python with the `tensorboard` package (tried {candidates:?}); install it with \
-         `python3 -m venv .venv && .venv/bin/pip install tensorboard` (the README's set-up) or set GEN_TB_PYTHON"
+        "no Python with the packages {modules:?} (tried {candidates:?}); install them with \
+         `python3 -m venv .venv && .venv/bin/pip install tensorboard safetensors` (the README's set-up) or set GEN_TB_PYTHON"
     );
 }
 

@@ -8,8 +8,8 @@
 //! weighted sum), takes the gradient step ([`descend`]) and writes the [`Report`], so what
 //! is minimized and what is reported cannot drift apart.
 //!
-//! How each family's terms map onto the divergence is tabled in the README ("One
-//! objective").
+//! How each family's terms map onto the divergence is tabled in the README ("Theory")
+//! and derived in docs/theory.md.
 
 use crate::optim::Adam;
 use candle_core::{DType, Tensor};

@@ -1,0 +1,556 @@
+//! The README against the code it documents: the config reference lists exactly the keys
+//! the loader accepts, with the defaults a run resolves; the TensorBoard table names every
+//! tag a run writes; and the "Using the results from Python" snippet runs on a real run.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+use support::*;
+
+fn readme() -> String {
+    std::fs::read_to_string(repo().join("README.md")).expect("README.md reads")
+}
+
+/// The text under the first line starting with `heading`, up to the next heading of the
+/// same or a higher level (headings inside code blocks do not count).
+fn section<'a>(text: &'a str, heading: &str) -> &'a str {
+    let level = heading.chars().take_while(|&c| c == '#').count();
+    let at = text
+        .find(&format!("\n{heading}"))
+        .unwrap_or_else(|| panic!("the README has no heading `{heading}`"));
+    let body = &text[at + 1..];
+    let body = &body[body.find('\n').map_or(body.len(), |i| i + 1)..];
+    let (mut pos, mut code) = (0, false);
+    for line in body.split_inclusive('\n') {
+        if line.starts_with("```") {
+            code = !code;
+        } else if !code && line.starts_with('#') {
+            let l = line.chars().take_while(|&c| c == '#').count();
+            if l <= level && line[l..].starts_with(' ') {
+                return &body[..pos];
+            }
+        }
+        pos += line.len();
+    }
+    body
+}
+
+/// Every table row of `text` below a header row, as trimmed cells (`\|` is a literal bar).
+fn table_rows(text: &str) -> Vec<Vec<String>> {
+    let mut rows = vec![];
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        let is_header =
+            line.starts_with('|') && lines.peek().is_some_and(|next| next.starts_with("|---"));
+        if !is_header {
+            continue;
+        }
+        lines.next();
+        while let Some(row) = lines.next_if(|l| l.starts_with('|')) {
+            let row = row.replace("\\|", "\u{1}");
+            let cells: Vec<String> = row
+                .trim()
+                .trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().replace('\u{1}', "|"))
+                .collect();
+            rows.push(cells);
+        }
+    }
+    rows
+}
+
+/// The `code spans` of a cell, in order.
+fn code_spans(cell: &str) -> Vec<String> {
+    cell.split('`')
+        .enumerate()
+        .filter(|(i, _)| i % 2 == 1)
+        .map(|(_, s)| s.to_string())
+        .collect()
+}
+
+/// Keys a config-reference section documents: the code spans of each row's first cell.
+fn documented_keys(text: &str) -> BTreeSet<String> {
+    table_rows(text)
+        .iter()
+        .flat_map(|r| code_spans(&r[0]))
+        .collect()
+}
+
+const FAMILIES: [&str; 6] = ["vae", "gan", "aae", "ali", "bnn", "em"];
+
+/// A config with as little in it as a family needs, on data it builds quickly for.
+fn minimal(family: &str) -> String {
+    let data = if family == "em" {
+        "data:\n  name: ring\n  train_size: 400\n  test_size: 200\n"
+    } else {
+        "data:\n  name: mnist\n"
+    };
+    format!("model:\n  family: {family}\n{data}")
+}
+
+/// The keys the loader accepts at `path` (e.g. `model`, `train.optimizer`): what its error
+/// for an unknown key there lists.
+fn accepted_keys(family: &str, path: &str, dir: &Path) -> BTreeSet<String> {
+    let mut doc: gen_core::yaml::Value = gen_core::yaml::from_str(&minimal(family)).unwrap();
+    let mut at = &mut doc;
+    for part in path.split('.') {
+        let map = at.as_mapping_mut().unwrap();
+        if !map.contains_key(part) {
+            map.insert(part.into(), gen_core::yaml::Mapping::new().into());
+        }
+        at = map.get_mut(part).unwrap();
+    }
+    at.as_mapping_mut()
+        .unwrap()
+        .insert("zz_not_a_key".into(), 1.into());
+    let file = dir.join(format!("{family}-{path}.yaml"));
+    std::fs::write(&file, gen_core::yaml::to_string(&doc).unwrap()).unwrap();
+    let out = gen(&[
+        "train",
+        file.to_str().unwrap(),
+        "--runs",
+        dir.to_str().unwrap(),
+    ]);
+    let err = stderr(&out);
+    assert!(
+        !out.status.success(),
+        "an unknown key at {path} was accepted"
+    );
+    let listed = err
+        .split("unknown field `zz_not_a_key`, expected ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no list of keys in: {err}"));
+    let listed = listed.split(';').next().unwrap().lines().next().unwrap();
+    code_spans(listed).into_iter().collect()
+}
+
+#[test]
+fn config_reference_lists_exactly_the_keys_the_loader_accepts() {
+    let text = readme();
+    let reference = section(&text, "## Config reference");
+    let dir = tempfile::tempdir().unwrap();
+    let mut problems = vec![];
+    let mut compare = |what: &str, documented: BTreeSet<String>, accepted: BTreeSet<String>| {
+        let missing: Vec<_> = accepted.difference(&documented).collect();
+        let extra: Vec<_> = documented.difference(&accepted).collect();
+        if !missing.is_empty() || !extra.is_empty() {
+            problems.push(format!(
+                "{what}: undocumented {missing:?}, documented but not accepted {extra:?}"
+            ));
+        }
+    };
+    for family in FAMILIES {
+        let keys = documented_keys(section(
+            reference,
+            &format!("### `model` (family `{family}`)"),
+        ));
+        let top: BTreeSet<String> = keys
+            .iter()
+            .map(|k| k.split('.').next().unwrap().to_string())
+            .collect();
+        compare(
+            &format!("model ({family})"),
+            top,
+            accepted_keys(family, "model", dir.path()),
+        );
+        let prior: BTreeSet<String> = keys
+            .iter()
+            .filter_map(|k| k.strip_prefix("prior.").map(str::to_string))
+            .collect();
+        if !prior.is_empty() {
+            compare(
+                &format!("model.prior ({family})"),
+                prior,
+                accepted_keys(family, "model.prior", dir.path()),
+            );
+        }
+    }
+    for name in ["data", "train", "checkpoint", "log"] {
+        let keys = documented_keys(section(reference, &format!("### `{name}`")));
+        let top = keys
+            .iter()
+            .map(|k| k.split('.').next().unwrap().to_string())
+            .collect();
+        compare(name, top, accepted_keys("vae", name, dir.path()));
+        if name == "train" {
+            let optimizer = keys
+                .iter()
+                .filter_map(|k| k.strip_prefix("optimizer.").map(str::to_string))
+                .collect();
+            compare(
+                "train.optimizer",
+                optimizer,
+                accepted_keys("vae", "train.optimizer", dir.path()),
+            );
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// `a.b.c` -> value for every leaf of a resolved config section.
+fn flatten(
+    prefix: &str,
+    v: &gen_core::yaml::Value,
+    out: &mut Vec<(String, gen_core::yaml::Value)>,
+) {
+    match v.as_mapping() {
+        Some(m) => {
+            for (k, v) in m {
+                let k = k.as_str().unwrap();
+                let key = if prefix.is_empty() {
+                    k.to_string()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        None => out.push((prefix.to_string(), v.clone())),
+    }
+}
+
+/// Whether a README default (YAML text) is the resolved value: numbers to 1e-12 relative.
+fn same_value(doc: &gen_core::yaml::Value, resolved: &gen_core::yaml::Value) -> bool {
+    use gen_core::yaml::Value;
+    match (doc, resolved) {
+        (Value::Sequence(a), Value::Sequence(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(a, b)| same_value(a, b))
+        }
+        (a, b) => match (a.as_f64(), b.as_f64()) {
+            (Some(a), Some(b)) => (a - b).abs() <= 1e-12 * a.abs().max(b.abs()),
+            _ => a == b,
+        },
+    }
+}
+
+#[test]
+fn config_reference_defaults_are_what_a_run_resolves() {
+    let text = readme();
+    let reference = section(&text, "## Config reference");
+    let dir = tempfile::tempdir().unwrap();
+    // What the minimal runs set themselves, so not defaults.
+    let set_here = [
+        "epochs",
+        "train_subset",
+        "test_subset",
+        "train_size",
+        "test_size",
+    ];
+    let mut problems = vec![];
+    let mut checked = 0;
+    for family in FAMILIES {
+        let cfg = dir.path().join(format!("{family}.yaml"));
+        std::fs::write(&cfg, minimal(family)).unwrap();
+        let run = dir.path().join(family);
+        let mut args = vec![
+            "train",
+            cfg.to_str().unwrap(),
+            "--run-dir",
+            run.to_str().unwrap(),
+        ];
+        if family != "em" {
+            args.extend([
+                "--set",
+                "train.epochs=1",
+                "--set",
+                "data.train_subset=256",
+                "--set",
+                "data.test_subset=256",
+            ]);
+        }
+        ok(&gen(&args));
+        let resolved: gen_core::yaml::Value =
+            gen_core::yaml::from_str(&std::fs::read_to_string(run.join("config.yaml")).unwrap())
+                .unwrap();
+        let mut leaves = vec![];
+        flatten("", &resolved, &mut leaves);
+        let mut sections = vec![(format!("### `model` (family `{family}`)"), "model")];
+        if family == "vae" {
+            for s in ["data", "train", "checkpoint", "log"] {
+                sections.push((format!("### `{s}`"), s));
+            }
+        }
+        for (heading, prefix) in sections {
+            for row in table_rows(section(reference, &heading)) {
+                let keys = code_spans(&row[0]);
+                let defaults = code_spans(&row[1]);
+                if keys.len() != defaults.len() {
+                    continue; // prose defaults: "by the data", "all", "—"
+                }
+                for (key, default) in keys.iter().zip(&defaults) {
+                    if set_here.contains(&key.as_str()) || default.contains("optimizer.") {
+                        continue;
+                    }
+                    let full = format!("{prefix}.{key}");
+                    let Some((_, value)) = leaves.iter().find(|(k, _)| *k == full) else {
+                        continue; // resolved only when it applies (e.g. `local_lr`)
+                    };
+                    let doc: gen_core::yaml::Value = gen_core::yaml::from_str(default)
+                        .unwrap_or_else(|e| panic!("{full}: README default `{default}`: {e}"));
+                    checked += 1;
+                    if !same_value(&doc, value) {
+                        problems.push(format!(
+                            "{full} ({family}): README says `{default}`, a run resolves {value:?}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked > 60, "only {checked} defaults compared");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// Whether `tag` is one the README's table names: exactly, by a `prefix/...`, or by a
+/// `<placeholder>` standing for one path segment or more.
+fn documented_tag(entries: &[String], tag: &str) -> bool {
+    entries.iter().any(|e| {
+        if let Some(prefix) = e.strip_suffix("...") {
+            return tag.starts_with(prefix);
+        }
+        match (e.find('<'), e.find('>')) {
+            (Some(a), Some(b)) => {
+                tag.len() > a + (e.len() - b - 1)
+                    && tag.starts_with(&e[..a])
+                    && tag.ends_with(&e[b + 1..])
+            }
+            _ => e == tag,
+        }
+    })
+}
+
+/// A VAE run of configs/vae.yaml on a subset, the way the README's Python section makes
+/// one, in `dir` (with configs/ beside it, as in a clone).
+fn small_vae_run(dir: &Path, commands: &[Vec<String>]) {
+    std::os::unix::fs::symlink(repo().join("configs"), dir.join("configs")).unwrap();
+    let extra: &[(&str, &[&str])] = &[
+        (
+            "train",
+            &[
+                "--set",
+                "train.epochs=1",
+                "--set",
+                "data.train_subset=2000",
+                "--set",
+                "data.test_subset=500",
+            ],
+        ),
+        (
+            "eval",
+            &["--importance-samples", "10", "--quality-samples", "0"],
+        ),
+    ];
+    for cmd in commands {
+        assert_eq!(cmd[0], "gen", "{cmd:?}");
+        let mut args: Vec<&str> = cmd[1..].iter().map(String::as_str).collect();
+        if let Some((_, more)) = extra.iter().find(|(c, _)| *c == args[0]) {
+            args.extend_from_slice(more);
+        }
+        ok(&gen_in(dir, &args));
+    }
+}
+
+/// The fenced blocks of `lang` in `text`.
+fn code_blocks(text: &str, lang: &str) -> Vec<String> {
+    let fence = format!("```{lang}\n");
+    text.split(&fence)
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn python_snippet_reads_a_real_run_and_the_tag_table_covers_it() {
+    let text = readme();
+    let python_section = section(&text, "## Using the results from Python");
+    let shell = code_blocks(python_section, "sh");
+    assert_eq!(shell.len(), 1, "one sh block of gen commands");
+    let commands: Vec<Vec<String>> = shell[0]
+        .lines()
+        .map(|l| l.split('#').next().unwrap().trim())
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split_whitespace().map(str::to_string).collect())
+        .collect();
+    let snippet = code_blocks(python_section, "python");
+    assert_eq!(snippet.len(), 1, "one python block");
+
+    let dir = tempfile::tempdir().unwrap();
+    small_vae_run(dir.path(), &commands);
+    let run = dir.path().join("runs/my-vae");
+
+    let python = python_with(&["safetensors", "numpy", "tensorboard"]);
+    let out = Command::new(&python)
+        .args(["-c", &snippet[0]])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "the README's snippet failed:\n{printed}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // configs/vae.yaml is 784-400-20; dense weights are (inputs, outputs).
+    for line in [
+        "encoder.0.weight (784, 400) float32",
+        "encoder.mean.weight (400, 20) float32",
+        "decoder.0.weight (20, 400) float32",
+        "decoder.1.weight (400, 784) float32",
+        "family vae epoch 1 step 16",
+        "codes (500, 20) images (500, 28, 28) samples (1000, 784)",
+    ] {
+        assert!(printed.contains(line), "no `{line}` in:\n{printed}");
+    }
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
+    let loss = eval["metrics"]["loss/test"].as_f64().unwrap();
+    let shown: f64 = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("loss/test "))
+        .expect("the snippet prints loss/test")
+        .parse()
+        .unwrap();
+    assert_eq!(shown, loss);
+
+    // Every tag of the run is in "What TensorBoard shows".
+    let entries: Vec<String> = table_rows(section(&text, "### What TensorBoard shows"))
+        .iter()
+        .flat_map(|r| code_spans(&r[0]))
+        .collect();
+    let view = tensorboard_view(&run);
+    let mut tags: Vec<String> = vec![];
+    for kind in ["scalars", "images", "histograms"] {
+        tags.extend(view[kind].as_object().unwrap().keys().cloned());
+    }
+    tags.extend(
+        view["tensors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap().to_string())
+            .filter(|t| !t.starts_with("_hparams_")),
+    );
+    assert!(tags.len() > 10, "{tags:?}");
+    let undocumented: Vec<&String> = tags
+        .iter()
+        .filter(|t| !documented_tag(&entries, t))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "tags the README's table does not name: {undocumented:?}"
+    );
+}
+
+/// A float32 `.npy` of `rows` x `cols`.
+fn write_npy(path: &Path, rows: usize, cols: usize, value: impl Fn(usize, usize) -> f32) {
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    for r in 0..rows {
+        for c in 0..cols {
+            bytes.extend(value(r, c).to_le_bytes());
+        }
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// IDX image and label files of `n` `side x side` images (a bar whose place is the label).
+fn write_idx(dir: &Path, prefix: &str, n: usize, side: usize) {
+    let mut images = vec![0, 0, 8, 3];
+    for d in [n, side, side] {
+        images.extend((d as u32).to_be_bytes());
+    }
+    let mut labels = vec![0, 0, 8, 1];
+    labels.extend((n as u32).to_be_bytes());
+    for i in 0..n {
+        let label = i % 10;
+        labels.push(label as u8);
+        for r in 0..side {
+            for c in 0..side {
+                let on = c * 10 / side == label && r > side / 8;
+                images.push(if on {
+                    200 + (r % 50) as u8
+                } else {
+                    (i * 7 + r * c) as u8 % 20
+                });
+            }
+        }
+    }
+    std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), images).unwrap();
+    std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), labels).unwrap();
+}
+
+#[test]
+fn own_data_examples_train_on_files_of_the_documented_shapes() {
+    let text = readme();
+    let configs = code_blocks(section(&text, "## Your own data"), "yaml");
+    assert_eq!(configs.len(), 4, "the four example configs");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("my-data");
+    std::fs::create_dir_all(data.join("images")).unwrap();
+    // Three Gaussian blobs in 3-D; a regression y = 3 rooms + area / 10 - age / 5 + noise.
+    let blob = |r: usize, c: usize| {
+        let centre = [0.0, 4.0, -4.0][r % 3];
+        centre + ((r * 31 + c * 17) % 23) as f32 / 23.0 - 0.5
+    };
+    write_npy(&data.join("train.npy"), 600, 3, blob);
+    write_npy(&data.join("test.npy"), 150, 3, blob);
+    let mut csv = String::from("# three blobs\nx,y,z\n");
+    for r in 0..600 {
+        csv += &format!("{},{},{}\n", blob(r, 0), blob(r, 1), blob(r, 2));
+    }
+    std::fs::write(data.join("train.csv"), csv).unwrap();
+    let mut houses = String::from("rooms,area,age,price\n");
+    for r in 0..200 {
+        let (rooms, area, age) = (1 + r % 6, 40 + (r * 13) % 160, (r * 7) % 80);
+        let noise = ((r * 37) % 11) as f64 / 10.0 - 0.5;
+        let price = 3.0 * rooms as f64 + area as f64 / 10.0 - age as f64 / 5.0 + noise;
+        houses += &format!("{rooms},{area},{age},{price}\n");
+    }
+    std::fs::write(data.join("houses.csv"), houses).unwrap();
+    // 16x16 images: a square size other than MNIST's, as the text allows for MLPs.
+    write_idx(&data.join("images"), "train", 300, 16);
+    write_idx(&data.join("images"), "t10k", 100, 16);
+
+    for cfg in &configs {
+        let name = cfg
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# "))
+            .and_then(|l| l.split(':').next())
+            .expect("each example starts with `# NAME.yaml: ...`");
+        std::fs::write(dir.path().join(name), cfg).unwrap();
+        let family_em = cfg.contains("family: em");
+        let mut args = vec!["train", name, "--run-dir"];
+        let run = format!("runs/{name}");
+        args.push(&run);
+        if !family_em {
+            args.extend(["--set", "train.epochs=2"]);
+        }
+        let out = gen_in(dir.path(), &args);
+        ok(&out);
+        let run = dir.path().join(&run);
+        assert!(run.join("checkpoint.safetensors").is_file(), "{name}");
+        let eval = gen_in(
+            dir.path(),
+            &[
+                "eval",
+                run.to_str().unwrap(),
+                "--importance-samples",
+                "10",
+                "--quality-samples",
+                "0",
+            ],
+        );
+        ok(&eval);
+    }
+}
