@@ -554,3 +554,42 @@ fn own_data_examples_train_on_files_of_the_documented_shapes() {
         ok(&eval);
     }
 }
+
+/// GitHub's anchor for a heading: lower case, punctuation other than `-` and `_` dropped,
+/// spaces as `-`.
+fn slug(heading: &str) -> String {
+    heading
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+#[test]
+fn links_point_at_headings_and_files_that_exist() {
+    let text = readme();
+    let mut code = false;
+    let mut anchors = BTreeSet::new();
+    for line in text.lines() {
+        if line.starts_with("```") {
+            code = !code;
+        } else if !code && line.starts_with('#') {
+            anchors.insert(slug(line.trim_start_matches('#').trim()));
+        }
+    }
+    let mut broken = vec![];
+    for part in text.split("](").skip(1) {
+        let target = &part[..part.find(')').unwrap()];
+        if target.starts_with("http") {
+            continue;
+        }
+        match target.strip_prefix('#') {
+            Some(anchor) if !anchors.contains(anchor) => broken.push(target.to_string()),
+            Some(_) => {}
+            None if !repo().join(target).exists() => broken.push(target.to_string()),
+            None => {}
+        }
+    }
+    assert!(broken.is_empty(), "links to nothing: {broken:?}");
+}
