@@ -7,7 +7,7 @@ use std::time::Instant;
 
 /// The configs `--epoch` times: one epoch of the VAE and of the ring GAN, the whole fit of
 /// the ring EM (closed-form, so it has no epochs).
-pub const MAIN_CONFIGS: &[&str] = &[
+pub const EPOCH_CONFIGS: &[&str] = &[
     "configs/vae.yaml",
     "configs/em-gmm.yaml",
     "configs/gan-ring.yaml",

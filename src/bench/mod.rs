@@ -110,7 +110,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         );
     }
     if args.epoch {
-        for cfg in epoch::MAIN_CONFIGS {
+        for cfg in epoch::EPOCH_CONFIGS {
             epoch::time_epoch(cfg)?;
         }
     }
