@@ -138,15 +138,6 @@ fn gz(path: &Path, bytes: &[u8]) {
     std::fs::write(path, e.finish().unwrap()).unwrap();
 }
 
-fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
-    let mut v = vec![0, 0, 8, dims.len() as u8];
-    for d in dims {
-        v.extend(d.to_be_bytes());
-    }
-    v.extend_from_slice(data);
-    v
-}
-
 #[test]
 fn corrupt_data_files_are_named_in_the_error() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![

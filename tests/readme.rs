@@ -71,8 +71,9 @@ fn code_spans(cell: &str) -> Vec<String> {
         .collect()
 }
 
-/// Keys a config-reference section documents: the code spans of each row's first cell.
-fn documented_keys(text: &str) -> BTreeSet<String> {
+/// What a table of the README names: the code spans of each row's first cell (config keys,
+/// TensorBoard tags).
+fn documented_names(text: &str) -> BTreeSet<String> {
     table_rows(text)
         .iter()
         .flat_map(|r| code_spans(&r[0]))
@@ -127,65 +128,61 @@ fn accepted_keys(family: &str, path: &str, dir: &Path) -> BTreeSet<String> {
     code_spans(listed).into_iter().collect()
 }
 
+/// Compares the keys a section of the reference documents with the ones the loader accepts
+/// at `path`, level by level: the top keys (`prior` for `prior.kind`), then each dotted
+/// group's keys (`model.prior`, `train.optimizer`).
+fn compare_keys(
+    family: &str,
+    path: &str,
+    documented: &BTreeSet<String>,
+    dir: &Path,
+    problems: &mut Vec<String>,
+) {
+    let mut levels = vec![(
+        path.to_string(),
+        documented
+            .iter()
+            .map(|k| k.split('.').next().unwrap().to_string())
+            .collect::<BTreeSet<_>>(),
+    )];
+    let groups: BTreeSet<&str> = documented
+        .iter()
+        .filter_map(|k| k.split_once('.').map(|(group, _)| group))
+        .collect();
+    for group in groups {
+        let prefix = format!("{group}.");
+        let keys = documented
+            .iter()
+            .filter_map(|k| k.strip_prefix(&prefix).map(str::to_string))
+            .collect();
+        levels.push((format!("{path}.{group}"), keys));
+    }
+    for (at, documented) in levels {
+        let accepted = accepted_keys(family, &at, dir);
+        let missing: Vec<_> = accepted.difference(&documented).collect();
+        let extra: Vec<_> = documented.difference(&accepted).collect();
+        if !missing.is_empty() || !extra.is_empty() {
+            problems.push(format!(
+                "{at} ({family}): undocumented {missing:?}, documented but not accepted {extra:?}"
+            ));
+        }
+    }
+}
+
 #[test]
 fn config_reference_lists_exactly_the_keys_the_loader_accepts() {
     let text = readme();
     let reference = section(&text, "## Config reference");
     let dir = tempfile::tempdir().unwrap();
     let mut problems = vec![];
-    let mut compare = |what: &str, documented: BTreeSet<String>, accepted: BTreeSet<String>| {
-        let missing: Vec<_> = accepted.difference(&documented).collect();
-        let extra: Vec<_> = documented.difference(&accepted).collect();
-        if !missing.is_empty() || !extra.is_empty() {
-            problems.push(format!(
-                "{what}: undocumented {missing:?}, documented but not accepted {extra:?}"
-            ));
-        }
-    };
     for family in FAMILIES {
-        let keys = documented_keys(section(
-            reference,
-            &format!("### `model` (family `{family}`)"),
-        ));
-        let top: BTreeSet<String> = keys
-            .iter()
-            .map(|k| k.split('.').next().unwrap().to_string())
-            .collect();
-        compare(
-            &format!("model ({family})"),
-            top,
-            accepted_keys(family, "model", dir.path()),
-        );
-        let prior: BTreeSet<String> = keys
-            .iter()
-            .filter_map(|k| k.strip_prefix("prior.").map(str::to_string))
-            .collect();
-        if !prior.is_empty() {
-            compare(
-                &format!("model.prior ({family})"),
-                prior,
-                accepted_keys(family, "model.prior", dir.path()),
-            );
-        }
+        let heading = format!("### `model` (family `{family}`)");
+        let keys = documented_names(section(reference, &heading));
+        compare_keys(family, "model", &keys, dir.path(), &mut problems);
     }
     for name in ["data", "train", "checkpoint", "log"] {
-        let keys = documented_keys(section(reference, &format!("### `{name}`")));
-        let top = keys
-            .iter()
-            .map(|k| k.split('.').next().unwrap().to_string())
-            .collect();
-        compare(name, top, accepted_keys("vae", name, dir.path()));
-        if name == "train" {
-            let optimizer = keys
-                .iter()
-                .filter_map(|k| k.strip_prefix("optimizer.").map(str::to_string))
-                .collect();
-            compare(
-                "train.optimizer",
-                optimizer,
-                accepted_keys("vae", "train.optimizer", dir.path()),
-            );
-        }
+        let keys = documented_names(section(reference, &format!("### `{name}`")));
+        compare_keys("vae", name, &keys, dir.path(), &mut problems);
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
@@ -416,9 +413,8 @@ fn python_snippet_reads_a_real_run_and_the_tag_table_covers_it() {
     assert_eq!(shown, loss);
 
     // Every tag of the run is in "What TensorBoard shows".
-    let entries: Vec<String> = table_rows(section(&text, "### What TensorBoard shows"))
-        .iter()
-        .flat_map(|r| code_spans(&r[0]))
+    let entries: Vec<String> = documented_names(section(&text, "### What TensorBoard shows"))
+        .into_iter()
         .collect();
     let view = tensorboard_view(&run);
     let mut tags: Vec<String> = vec![];
@@ -444,40 +440,23 @@ fn python_snippet_reads_a_real_run_and_the_tag_table_covers_it() {
     );
 }
 
-/// A float32 `.npy` of `rows` x `cols`.
+/// A float32 `.npy` of `rows` x `cols` (gen-data's own encoder).
 fn write_npy(path: &Path, rows: usize, cols: usize, value: impl Fn(usize, usize) -> f32) {
-    let mut header =
-        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend((header.len() as u16).to_le_bytes());
-    bytes.extend(header.as_bytes());
-    for r in 0..rows {
-        for c in 0..cols {
-            bytes.extend(value(r, c).to_le_bytes());
-        }
-    }
-    std::fs::write(path, bytes).unwrap();
+    let data: Vec<f32> = (0..rows * cols)
+        .map(|i| value(i / cols, i % cols))
+        .collect();
+    std::fs::write(path, gen_data::npy::encode_f32(rows, cols, &data)).unwrap();
 }
 
 /// IDX image and label files of `n` `side x side` images (a bar whose place is the label).
 fn write_idx(dir: &Path, prefix: &str, n: usize, side: usize) {
-    let mut images = vec![0, 0, 8, 3];
-    for d in [n, side, side] {
-        images.extend((d as u32).to_be_bytes());
-    }
-    let mut labels = vec![0, 0, 8, 1];
-    labels.extend((n as u32).to_be_bytes());
-    for i in 0..n {
-        let label = i % 10;
-        labels.push(label as u8);
+    let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+    let mut pixels = Vec::with_capacity(n * side * side);
+    for (i, &label) in labels.iter().enumerate() {
         for r in 0..side {
             for c in 0..side {
-                let on = c * 10 / side == label && r > side / 8;
-                images.push(if on {
+                let on = c * 10 / side == label as usize && r > side / 8;
+                pixels.push(if on {
                     200 + (r % 50) as u8
                 } else {
                     (i * 7 + r * c) as u8 % 20
@@ -485,8 +464,14 @@ fn write_idx(dir: &Path, prefix: &str, n: usize, side: usize) {
             }
         }
     }
+    let (n, side) = (n as u32, side as u32);
+    let images = idx(&[n, side, side], &pixels);
     std::fs::write(dir.join(format!("{prefix}-images-idx3-ubyte")), images).unwrap();
-    std::fs::write(dir.join(format!("{prefix}-labels-idx1-ubyte")), labels).unwrap();
+    std::fs::write(
+        dir.join(format!("{prefix}-labels-idx1-ubyte")),
+        idx(&[n], &labels),
+    )
+    .unwrap();
 }
 
 #[test]

@@ -42,6 +42,17 @@ pub fn ok(o: &Output) {
     );
 }
 
+/// An IDX file (unsigned bytes): the magic with the number of dimensions, each dimension
+/// big-endian, then `data`.
+pub fn idx(dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut v = vec![0, 0, 8, dims.len() as u8];
+    for d in dims {
+        v.extend(d.to_be_bytes());
+    }
+    v.extend_from_slice(data);
+    v
+}
+
 /// The event file of a run directory.
 pub fn event_file(run: &Path) -> PathBuf {
     let mut files: Vec<PathBuf> = std::fs::read_dir(run)

@@ -95,17 +95,22 @@ fn exact_log_marginal(x: &[f64], a: &[[f64; 2]; 3], b: &[f64], s: f64) -> f64 {
     -0.5 * (quad + logdet + 3.0 * (2.0 * std::f64::consts::PI).ln())
 }
 
-/// A VAE with linear encoder and decoder from 3-D x to 2-D z, decoder noise `s`.
-fn linear_vae(s: f64) -> Vae {
+/// A VAE on `dim`-D points in f64 on the CPU, initialized from `rng`.
+fn f64_vae(cfg: VaeConfig, dim: usize, rng: &mut Rng) -> Vae {
     Vae::new(
-        config(vec![], 2, s),
-        &points(3),
+        cfg,
+        &points(dim),
         OptimizerConfig::default(),
         Device::Cpu,
         DType::F64,
-        &mut Rng::new(1),
+        rng,
     )
     .unwrap()
+}
+
+/// A VAE with linear encoder and decoder from 3-D x to 2-D z, decoder noise `s`.
+fn linear_vae(s: f64) -> Vae {
+    f64_vae(config(vec![], 2, s), 3, &mut Rng::new(1))
 }
 
 /// Linear decoder x = z W + b + N(0, s^2 I) with z ~ N(0, I): the marginal is
@@ -188,15 +193,7 @@ fn moons(n: usize, rng: &mut Rng) -> Tensor {
 #[test]
 fn bound_is_above_the_elbo_and_tightens_with_k() {
     let mut rng = Rng::new(2);
-    let mut vae = Vae::new(
-        config(vec![32], 2, 0.3),
-        &points(2),
-        OptimizerConfig::default(),
-        Device::Cpu,
-        DType::F64,
-        &mut rng,
-    )
-    .unwrap();
+    let mut vae = f64_vae(config(vec![32], 2, 0.3), 2, &mut rng);
     for _ in 0..600 {
         let batch = Batch::inputs(moons(128, &mut rng));
         vae.train_step(&batch, &mut rng).unwrap();
@@ -281,15 +278,7 @@ fn refinement_closes_the_gap_on_a_linear_gaussian_model() {
 #[test]
 fn pairs_of_examples_draw_as_one_example_after_another() {
     let mut rng = Rng::new(4);
-    let vae = Vae::new(
-        config(vec![16], 3, 0.4),
-        &points(2),
-        OptimizerConfig::default(),
-        Device::Cpu,
-        DType::F64,
-        &mut rng,
-    )
-    .unwrap();
+    let vae = f64_vae(config(vec![16], 3, 0.4), 2, &mut rng);
     let x = moons(5, &mut Rng::new(5));
     // One encoder pass for both (its product on 5 rows and on 1 may round differently).
     let post = vae.posterior(&x).unwrap();
