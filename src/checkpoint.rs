@@ -317,25 +317,7 @@ impl Checkpointer {
     }
 }
 
-/// Free bytes on the file system holding `dir`, where the platform tells.
-pub fn free_space(dir: &Path) -> Option<u64> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::ffi::OsStrExt;
-        let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
-        let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
-        // SAFETY: `c` is a valid NUL-terminated path and `s` a properly sized out-parameter.
-        if unsafe { libc::statvfs(c.as_ptr(), &mut s) } != 0 {
-            return None;
-        }
-        Some(s.f_bavail as u64 * s.f_frsize as u64)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = dir;
-        None
-    }
-}
+pub use gen_kernels::sys::free_space;
 
 /// Fails before training if `dir` cannot hold the checkpoints: `keep + 1` copies of a
 /// checkpoint of `bytes` (the kept ones and the one being written).

@@ -2,5 +2,7 @@
 //! registry (the fuzz targets under fuzz/ drive the loader exactly as `gen train` does).
 //! Everything else lives in the binary (src/main.rs).
 
+#![forbid(unsafe_code)]
+
 pub mod registry;
 pub mod run_config;

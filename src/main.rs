@@ -4,10 +4,11 @@
 //! loop ([`train`]) and checkpoints ([`checkpoint`]). Models are known only through
 //! [`registry`].
 
-#[global_allocator]
-static GLOBAL: alloc::Counting = alloc::Counting;
+#![forbid(unsafe_code)]
 
-mod alloc;
+#[global_allocator]
+static GLOBAL: gen_kernels::alloc::Counting = gen_kernels::alloc::Counting;
+
 mod bench;
 mod checkpoint;
 mod cli;
@@ -35,6 +36,7 @@ mod sample;
 mod saver;
 mod summaries;
 mod train;
+mod trainer;
 
 use clap::Parser;
 // The config loader and the registry are the library half (src/lib.rs).
@@ -42,7 +44,7 @@ use gen::{registry, run_config};
 
 fn main() {
     let cli = cli::Cli::parse();
-    alloc::keep_freed_memory();
+    gen_kernels::alloc::keep_freed_memory();
     gen_core::kernels::runtime::init();
     let result = match cli.command {
         cli::Command::Train(args) => train::run(args),

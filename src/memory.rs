@@ -3,7 +3,7 @@
 //! batches, and the whole checked against what the machine has.
 
 use crate::run_config::{OnNonFinite, RunConfig};
-use crate::train::Trainer;
+use crate::trainer::Trainer;
 use anyhow::{bail, Result};
 use candle_core::Tensor;
 use gen_core::config::{ConfigError, ConfigSource};
@@ -180,7 +180,7 @@ fn forward_bytes_per_example(model: &dyn Model, trainer: &Trainer) -> Result<u64
     }
     let peak = |b: usize| -> Result<u64> {
         let batch = trainer.test_batch(&(0..b).collect::<Vec<_>>())?;
-        let (r, bytes) = crate::alloc::peak_of(|| model.evaluate(&batch, &mut Rng::new(0)));
+        let (r, bytes) = gen_kernels::alloc::peak_of(|| model.evaluate(&batch, &mut Rng::new(0)));
         r?;
         Ok(bytes)
     };

@@ -31,7 +31,7 @@ pub fn acquire(dir: &Path, what: &str) -> Result<RunLock> {
         .truncate(false)
         .open(&path)
         .with_context(|| format!("cannot open the run's lock file {}", path.display()))?;
-    if !try_lock(&file) {
+    if !gen_kernels::sys::try_lock_exclusive(&file) {
         let mut holder = String::new();
         let _ = file.read_to_string(&mut holder);
         let mut lines = holder.lines();
@@ -53,18 +53,6 @@ pub fn acquire(dir: &Path, what: &str) -> Result<RunLock> {
     };
     write().with_context(|| format!("writing the run's lock file {}", path.display()))?;
     Ok(RunLock { _file: file })
-}
-
-#[cfg(unix)]
-fn try_lock(file: &File) -> bool {
-    use std::os::unix::io::AsRawFd;
-    // SAFETY: flock on a file descriptor we own; no memory is passed.
-    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
-}
-
-#[cfg(not(unix))]
-fn try_lock(_file: &File) -> bool {
-    true
 }
 
 #[cfg(test)]

@@ -11,14 +11,14 @@ use crate::run_config::{OnNonFinite, MAX_SKIPPED_IN_A_ROW};
 use crate::run_setup::{build_steps, plan_data, read_config};
 use crate::saver::{EpochEnd, Saver};
 use crate::summaries::Summaries;
+pub use crate::trainer::Trainer;
 use crate::{memory, registry, run_dir};
 use anyhow::{bail, Context, Result};
-use candle_core::{Device, Tensor};
 use gen_core::config::{ConfigError, ConfigSource};
 use gen_core::model::{Batch, BuildContext, Model};
 use gen_core::Build;
 use gen_core::{Report, ReportMean, Rng};
-use gen_data::{Dataset, Split};
+use gen_data::Split;
 use std::path::Path;
 use std::time::Instant;
 
@@ -246,32 +246,7 @@ fn every64(n: u64, step: u64) -> bool {
     n > 0 && step.is_multiple_of(n)
 }
 
-pub struct Trainer<'a> {
-    pub cfg: &'a RunConfig,
-    pub data: &'a Dataset,
-    pub device: Device,
-}
-
 impl Trainer<'_> {
-    fn batch(&self, rows: gen_data::Rows, split: &Split) -> Result<Batch> {
-        let n = rows.x.len() / split.dim;
-        let dev = &self.device;
-        Ok(Batch {
-            x: Tensor::from_vec(rows.x, (n, split.dim), dev)?,
-            labels: rows.labels.map(|l| Tensor::new(l, dev)).transpose()?,
-            targets: rows
-                .targets
-                .map(|t| Tensor::from_vec(t, (n, split.target_dim), dev))
-                .transpose()?,
-            train_rows: None,
-        })
-    }
-
-    pub fn test_batch(&self, idx: &[usize]) -> Result<Batch> {
-        let rows = self.data.test.gather(idx, None);
-        self.batch(rows, &self.data.test)
-    }
-
     /// One pass over the shuffled training set (or the rest of one a checkpoint stopped
     /// inside); returns the mean report and samples/s, or that a signal stopped it (after
     /// a checkpoint).

@@ -1,12 +1,12 @@
 //! The `model` section for `family: aae`.
 
-use gen_core::adversarial::Schedule;
 use gen_core::checks::{self, FamilyConfig};
 use gen_core::config::ConfigError;
 use gen_core::model::DataInfo;
 use gen_core::nn::{Activation, EncoderKind};
 use serde::{Deserialize, Serialize};
 
+gen_core::two_player_config! {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AaeConfig {
@@ -37,20 +37,8 @@ pub struct AaeConfig {
     pub recon_weight: f64,
     #[serde(default)]
     pub prior: PriorConfig,
-    /// Discriminator updates per iteration.
-    #[serde(default = "one")]
-    pub d_steps: usize,
-    /// Autoencoder (encoder + decoder) updates per iteration.
-    #[serde(default = "one")]
-    pub g_steps: usize,
-    /// Learning rates of the players (default: `train.optimizer.lr`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub d_lr: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub g_lr: Option<f64>,
-    /// One-sided label smoothing: the discriminator trains on data labels `1 - s` (0 = off).
-    #[serde(default, skip_serializing_if = "gen_core::checks::is_zero")]
-    pub label_smoothing: f64,
+}
+g_steps = 1;
 }
 
 /// The decoder's reconstruction loss, summed over the values of an example.
@@ -113,9 +101,6 @@ fn default_latent() -> usize {
 fn default_hidden() -> Vec<usize> {
     vec![512, 512]
 }
-fn one() -> usize {
-    1
-}
 fn one_f() -> f64 {
     1.0
 }
@@ -130,16 +115,6 @@ fn default_sigma() -> f64 {
 }
 
 impl AaeConfig {
-    pub fn schedule(&self) -> Schedule {
-        Schedule {
-            d_steps: self.d_steps,
-            g_steps: self.g_steps,
-            d_lr: self.d_lr,
-            g_lr: self.g_lr,
-            label_smoothing: self.label_smoothing,
-        }
-    }
-
     /// Checks the values on their own.
     fn validate_values(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));

@@ -8,6 +8,8 @@
 //! lowers. Priors: N(0, I), Gaussians on a circle, or that mixture with the class picking
 //! the component (the supervised variant).
 
+#![forbid(unsafe_code)]
+
 mod config;
 mod model;
 mod pictures;
@@ -18,23 +20,10 @@ pub use model::Aae;
 pub use prior::Prior;
 
 pub use gen_core::nn::EncoderKind;
-use gen_core::{Build, BuildContext, Model, ModelEntry, Result};
+use gen_core::ModelEntry;
 
 /// The registration the `gen` binary lists.
-pub const ENTRY: ModelEntry = ModelEntry {
-    name: "aae",
-    about: "adversarial autoencoder: latent discriminator logit = log q(z)/p(z) for the aggregate posterior p(z); loss = reconstruction + adversarial",
-    build: Build::Steps(build),
-};
-
-fn build(ctx: BuildContext<'_>) -> Result<Box<dyn Model>> {
-    let cfg: AaeConfig = ctx.model_config()?;
-    Ok(Box::new(Aae::new(
-        cfg,
-        ctx.data,
-        ctx.optimizer,
-        ctx.device,
-        ctx.dtype,
-        ctx.rng,
-    )?))
-}
+pub const ENTRY: ModelEntry = ModelEntry::steps::<Aae>(
+    "aae",
+    "adversarial autoencoder: latent discriminator logit = log q(z)/p(z) for the aggregate posterior p(z); loss = reconstruction + adversarial",
+);

@@ -15,24 +15,23 @@ use gen_core::adversarial::{
 use gen_core::dist::{sigmoid, DiagGaussian};
 use gen_core::loss::{bce_with_logits_per_example, sum_per_example};
 use gen_core::mmd::{mmd2_unbiased, ImqKernel};
-use gen_core::model::{Batch, DataInfo, Optimizers};
-use gen_core::nn::{Activation, Encoder, Mlp, Params};
+use gen_core::model::{Batch, DataInfo};
+use gen_core::nn::{Activation, Encoder, Mlp};
 use gen_core::objective::scalar;
 use gen_core::optim::OptimizerConfig;
 use gen_core::picture::Picture;
 use gen_core::vars::Vb;
-use gen_core::{KlDirection, Model, Report, Result, Rng, Terms};
+use gen_core::{Family, KlDirection, Model, Report, Result, Rng, Store, Stored, Terms};
 
 pub struct Aae {
     cfg: AaeConfig,
     data: DataInfo,
     prior: Prior,
-    /// `encoder.*`, `decoder.*` and `discriminator.*`.
-    params: Params,
+    /// `encoder.*`, `decoder.*` and `discriminator.*`, and the two players' optimizers.
+    store: Store<Players>,
     encoder: Encoder,
     decoder: Mlp,
     discriminator: Mlp,
-    players: Players,
     device: Device,
     dtype: DType,
 }
@@ -47,8 +46,10 @@ struct Pass {
     reconstruction: Tensor,
 }
 
-impl Aae {
-    pub fn new(
+impl Family for Aae {
+    type Config = AaeConfig;
+
+    fn new(
         cfg: AaeConfig,
         data: &DataInfo,
         optimizer: &OptimizerConfig,
@@ -90,18 +91,18 @@ impl Aae {
         )?;
         *rng = vb.rng();
         let params = vb.params();
+        let players = Players::new(
+            &params,
+            &cfg.schedule(),
+            optimizer,
+            &["encoder.", "decoder."],
+            "ae_optimizer.",
+        );
         Ok(Aae {
-            players: Players::new(
-                &params,
-                &cfg.schedule(),
-                optimizer,
-                &["encoder.", "decoder."],
-                "ae_optimizer.",
-            ),
+            store: Store::new(&cfg, KlDirection::Forward, params, players),
             cfg,
             data: data.clone(),
             prior,
-            params,
             encoder,
             decoder,
             discriminator,
@@ -109,7 +110,9 @@ impl Aae {
             dtype,
         })
     }
+}
 
+impl Aae {
     pub fn prior(&self) -> &Prior {
         &self.prior
     }
@@ -248,7 +251,7 @@ impl Aae {
 /// side, codes its "fake" side) against encoder and decoder.
 impl TwoPlayer for Aae {
     fn players(&mut self) -> &mut Players {
-        &mut self.players
+        &mut self.store.opt
     }
 
     fn tag(&self) -> &'static str {
@@ -277,8 +280,12 @@ impl TwoPlayer for Aae {
 }
 
 impl Model for Aae {
-    fn direction(&self) -> KlDirection {
-        KlDirection::Forward
+    fn store(&self) -> &dyn Stored {
+        &self.store
+    }
+
+    fn store_mut(&mut self) -> &mut dyn Stored {
+        &mut self.store
     }
 
     fn train_step(&mut self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
@@ -340,22 +347,6 @@ impl Model for Aae {
             ));
         }
         Ok(out)
-    }
-
-    fn params(&self) -> &Params {
-        &self.params
-    }
-
-    fn optimizers(&self) -> &dyn Optimizers {
-        &self.players
-    }
-
-    fn optimizers_mut(&mut self) -> &mut dyn Optimizers {
-        &mut self.players
-    }
-
-    fn resolved_config(&self) -> gen_core::yaml::Value {
-        gen_core::yaml::to_value(&self.cfg).unwrap_or(gen_core::yaml::Value::Null)
     }
 
     /// Decoder means at codes `z`.

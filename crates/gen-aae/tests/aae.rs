@@ -6,6 +6,7 @@ use candle_core::{DType, Device, Tensor};
 use gen_aae::{Aae, AaeConfig, EncoderKind, PriorConfig, Reconstruction};
 use gen_core::model::{Batch, DataInfo, DataKind};
 use gen_core::optim::OptimizerConfig;
+use gen_core::Family;
 use gen_core::{Model, Rng};
 
 fn config(adv_weight: f64, encoder: EncoderKind) -> AaeConfig {
@@ -21,7 +22,7 @@ fn config(adv_weight: f64, encoder: EncoderKind) -> AaeConfig {
         recon_weight: 1.0,
         prior: PriorConfig::default(),
         d_steps: 1,
-        g_steps: 1,
+        g_steps: gen_core::adversarial::Steps(1),
         d_lr: None,
         g_lr: None,
         label_smoothing: 0.0,

@@ -1,12 +1,13 @@
 //! The `model` section for `family: ali`.
 
-use gen_core::adversarial::Schedule;
+use gen_core::adversarial::drift;
 use gen_core::checks::FamilyConfig;
 use gen_core::config::ConfigError;
 use gen_core::model::DataInfo;
 use gen_core::nn::{Activation, EncoderKind};
 use serde::{Deserialize, Serialize};
 
+gen_core::two_player_config! {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AliConfig {
@@ -44,18 +45,8 @@ pub struct AliConfig {
     /// both of ALI's maps; 0 = off).
     #[serde(default, skip_serializing_if = "gen_core::checks::is_zero")]
     pub lambda: f64,
-    #[serde(default = "one")]
-    pub d_steps: usize,
-    /// Encoder + generator updates per iteration.
-    #[serde(default = "one")]
-    pub g_steps: usize,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub d_lr: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub g_lr: Option<f64>,
-    /// One-sided label smoothing: the discriminator trains on data labels `1 - s` (0 = off).
-    #[serde(default, skip_serializing_if = "gen_core::checks::is_zero")]
-    pub label_smoothing: f64,
+}
+g_steps = 1;
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,21 +85,7 @@ fn default_dropout() -> f64 {
 fn leaky() -> Activation {
     Activation::LeakyRelu
 }
-fn one() -> usize {
-    1
-}
-
 impl AliConfig {
-    pub fn schedule(&self) -> Schedule {
-        Schedule {
-            d_steps: self.d_steps,
-            g_steps: self.g_steps,
-            d_lr: self.d_lr,
-            g_lr: self.g_lr,
-            label_smoothing: self.label_smoothing,
-        }
-    }
-
     /// Checks the values on their own.
     fn validate_values(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
@@ -117,24 +94,7 @@ impl AliConfig {
             self.latent,
             &[("hidden", &self.hidden), ("d_hidden", &self.d_hidden)],
         )?;
-        if !(self.lambda >= 0.0 && self.lambda.is_finite()) {
-            return bad(
-                "lambda",
-                format!(
-                    "must be a finite number >= 0 (0 = off), got {}",
-                    self.lambda
-                ),
-            );
-        }
-        if self.lambda > 0.0 && self.g_steps < 2 {
-            return bad(
-                "g_steps",
-                "the drift term needs g_steps >= 2: the old players are the ones before an \
-                 iteration's first encoder+generator step, so on that step the term and its gradient are zero \
-                 (set g_steps: 2, or lambda: 0)"
-                    .into(),
-            );
-        }
+        drift::validate(self.lambda, self.g_steps.0, "off")?;
         if !(0.0..1.0).contains(&self.dropout) {
             return bad(
                 "dropout",

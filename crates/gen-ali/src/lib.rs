@@ -7,6 +7,8 @@
 //! p(x,z,y))`. The encoder and generator train on `standard` (flipped-label) or
 //! `joint_kl` (Su's `-log D` on both paths) losses.
 
+#![forbid(unsafe_code)]
+
 mod config;
 mod model;
 
@@ -14,23 +16,10 @@ pub use config::{AliConfig, LatentPrior, PairLoss};
 pub use model::{pair_loss, Ali, JointDiscriminator};
 
 pub use gen_core::nn::EncoderKind;
-use gen_core::{Build, BuildContext, Model, ModelEntry, Result};
+use gen_core::ModelEntry;
 
 /// The registration the `gen` binary lists.
-pub const ENTRY: ModelEntry = ModelEntry {
-    name: "ali",
-    about: "ALI/BiGAN: discriminator on (x, z) pairs, logit = log p(x,z)/q(x,z); Gaussian (ALI) or deterministic (BiGAN) encoder",
-    build: Build::Steps(build),
-};
-
-fn build(ctx: BuildContext<'_>) -> Result<Box<dyn Model>> {
-    let cfg: AliConfig = ctx.model_config()?;
-    Ok(Box::new(Ali::new(
-        cfg,
-        ctx.data,
-        ctx.optimizer,
-        ctx.device,
-        ctx.dtype,
-        ctx.rng,
-    )?))
-}
+pub const ENTRY: ModelEntry = ModelEntry::steps::<Ali>(
+    "ali",
+    "ALI/BiGAN: discriminator on (x, z) pairs, logit = log p(x,z)/q(x,z); Gaussian (ALI) or deterministic (BiGAN) encoder",
+);

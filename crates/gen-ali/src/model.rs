@@ -7,14 +7,14 @@
 
 use crate::config::{AliConfig, LatentPrior, PairLoss};
 use candle_core::{DType, Device, Tensor};
-use gen_core::adversarial::{self, softplus, Players, TwoPlayer};
+use gen_core::adversarial::{self, drift, softplus, Players, TwoPlayer};
 use gen_core::dist::DiagGaussian;
-use gen_core::model::{Batch, DataInfo, Optimizers};
+use gen_core::model::{Batch, DataInfo};
 use gen_core::nn::{dropout, Activation, Encoder, Linear, Mlp, Params};
 use gen_core::objective::scalar;
 use gen_core::optim::OptimizerConfig;
 use gen_core::vars::Vb;
-use gen_core::{KlDirection, Model, Report, Result, Rng, Terms};
+use gen_core::{Family, KlDirection, Model, Report, Result, Rng, Store, Stored, Terms};
 
 /// The encoder's and generator's loss on the logits of encoder pairs (`enc`) and
 /// generator pairs (`gen`); see [`PairLoss`].
@@ -82,22 +82,22 @@ struct Pairs {
 pub struct Ali {
     cfg: AliConfig,
     data: DataInfo,
-    /// `encoder.*`, `generator.*`, `discriminator.*`.
-    params: Params,
-    /// The generator's batch-norm running averages (empty without `batch_norm`).
-    buffers: Params,
+    /// `encoder.*`, `generator.*`, `discriminator.*`, the generator's batch-norm averages
+    /// (empty without `batch_norm`) and the two players' optimizers.
+    store: Store<Players>,
     encoder: Encoder,
     generator: Mlp,
     discriminator: JointDiscriminator,
     /// With `lambda > 0`, the encoder and generator before this iteration's steps.
     old: Option<OldMaps>,
-    players: Players,
     device: Device,
     dtype: DType,
 }
 
-impl Ali {
-    pub fn new(
+impl Family for Ali {
+    type Config = AliConfig;
+
+    fn new(
         cfg: AliConfig,
         data: &DataInfo,
         optimizer: &OptimizerConfig,
@@ -157,18 +157,18 @@ impl Ali {
         };
         *rng = vb.rng();
         let params = vb.params();
+        let players = Players::new(
+            &params,
+            &cfg.schedule(),
+            optimizer,
+            &["encoder.", "generator."],
+            "eg_optimizer.",
+        );
         Ok(Ali {
-            players: Players::new(
-                &params,
-                &cfg.schedule(),
-                optimizer,
-                &["encoder.", "generator."],
-                "eg_optimizer.",
-            ),
+            store: Store::new(&cfg, KlDirection::Reverse, params, players)
+                .with_buffers(buffers_vb.params()),
             cfg,
             data: data.clone(),
-            params,
-            buffers: buffers_vb.params(),
             encoder,
             generator,
             discriminator,
@@ -177,7 +177,9 @@ impl Ali {
             dtype,
         })
     }
+}
 
+impl Ali {
     /// Draws from the prior q(z).
     pub fn prior(&self, n: usize, rng: &mut Rng) -> Result<Tensor> {
         let shape = (n, self.cfg.latent);
@@ -258,12 +260,13 @@ impl Ali {
     /// `(mean((E(x) - E_old(x))^2), mean((G(z) - G_old(z))^2))` on the code means and the
     /// samples `fake = G(z)` already drawn.
     fn drift(&self, old: &OldMaps, x: &Tensor, p: &Pairs) -> Result<(Tensor, Tensor)> {
-        let old_code = old.encoder.forward(x)?.0.detach();
+        let old_code = old.encoder.forward(x)?.0;
         let code = self.posterior(x)?.0;
         let old = self.generate_with(&old.generator, &p.z, true, false)?;
-        let enc = (code - old_code)?.sqr()?.mean_all()?;
-        let gen = (&p.fake - old.detach())?.sqr()?.mean_all()?;
-        Ok((enc, gen))
+        Ok((
+            drift::drift(&code, &old_code)?,
+            drift::drift(&p.fake, &old)?,
+        ))
     }
 
     /// The encoder's and generator's terms on the logits of one pass; with `lambda > 0`
@@ -278,13 +281,10 @@ impl Ali {
         let pair = pair_loss(self.cfg.loss, enc, gen)?;
         let mut terms = Terms::estimates(KlDirection::Reverse);
         if self.cfg.lambda > 0.0 {
-            let (weight, (e, g)) = match drift {
-                Some(d) => (self.cfg.lambda, d),
-                None => (0.0, (pair.zeros_like()?, pair.zeros_like()?)),
-            };
-            terms = terms
-                .term("encoder_drift", e, weight)
-                .term("generator_drift", g, weight);
+            let (e, g) = drift.unzip();
+            let lambda = if e.is_some() { self.cfg.lambda } else { 0.0 };
+            terms = drift::with_drift(terms, "encoder_drift", e, lambda, &pair)?;
+            terms = drift::with_drift(terms, "generator_drift", g, lambda, &pair)?;
         }
         Ok(terms.part("pair_loss", pair, 1.0))
     }
@@ -293,7 +293,7 @@ impl Ali {
 /// ALI as a two-player game: the joint discriminator against encoder and generator.
 impl TwoPlayer for Ali {
     fn players(&mut self) -> &mut Players {
-        &mut self.players
+        &mut self.store.opt
     }
 
     fn tag(&self) -> &'static str {
@@ -308,7 +308,8 @@ impl TwoPlayer for Ali {
     /// Copies the encoder and the generator into their old versions (for the drift).
     fn before_other_steps(&mut self) -> Result<()> {
         if let Some(old) = &self.old {
-            self.params
+            self.store
+                .params
                 .copy_into(&["encoder.", "generator."], &old.params)?;
         }
         Ok(())
@@ -330,8 +331,12 @@ impl TwoPlayer for Ali {
 }
 
 impl Model for Ali {
-    fn direction(&self) -> KlDirection {
-        KlDirection::Reverse
+    fn store(&self) -> &dyn Stored {
+        &self.store
+    }
+
+    fn store_mut(&mut self) -> &mut dyn Stored {
+        &mut self.store
     }
 
     fn train_step(&mut self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
@@ -356,26 +361,6 @@ impl Model for Ali {
             .number("ali/recon_x_mse", x_err)
             .number("ali/recon_z_mse", z_err);
         adversarial::evaluation_report(self, &enc, &gen, &terms)
-    }
-
-    fn params(&self) -> &Params {
-        &self.params
-    }
-
-    fn buffers(&self) -> Option<&Params> {
-        Some(&self.buffers)
-    }
-
-    fn optimizers(&self) -> &dyn Optimizers {
-        &self.players
-    }
-
-    fn optimizers_mut(&mut self) -> &mut dyn Optimizers {
-        &mut self.players
-    }
-
-    fn resolved_config(&self) -> gen_core::yaml::Value {
-        gen_core::yaml::to_value(&self.cfg).unwrap_or(gen_core::yaml::Value::Null)
     }
 
     /// `G(z)` in the data's space.

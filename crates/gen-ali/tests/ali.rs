@@ -6,6 +6,7 @@ use candle_core::{DType, Device, Tensor};
 use gen_ali::{Ali, AliConfig, EncoderKind, LatentPrior, PairLoss};
 use gen_core::model::{Batch, DataInfo, DataKind};
 use gen_core::optim::OptimizerConfig;
+use gen_core::Family;
 use gen_core::{Model, Rng};
 
 fn config(g_lr: f64) -> AliConfig {
@@ -22,7 +23,7 @@ fn config(g_lr: f64) -> AliConfig {
         loss: PairLoss::Standard,
         lambda: 0.0,
         d_steps: 1,
-        g_steps: 1,
+        g_steps: gen_core::adversarial::Steps(1),
         d_lr: None,
         g_lr: Some(g_lr),
         label_smoothing: 0.0,
@@ -94,7 +95,7 @@ fn drift_terms_on_both_paths() {
     let info = ring_info();
     let mut cfg = config(1e-3);
     cfg.lambda = 2.0;
-    cfg.g_steps = 2;
+    cfg.g_steps = gen_core::adversarial::Steps(2);
     let mut rng = Rng::new(3);
     let opt = OptimizerConfig::default();
     let mut ali = Ali::new(cfg.clone(), &info, &opt, Device::Cpu, DType::F32, &mut rng).unwrap();

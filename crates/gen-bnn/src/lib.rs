@@ -13,6 +13,8 @@
 //! - [`Bnn`]: the family (an MLP or LeNet-5; categorical or Gaussian likelihood; point
 //!   weights as the baseline), with its config [`BnnConfig`].
 
+#![forbid(unsafe_code)]
+
 mod config;
 mod conv;
 mod features;
@@ -32,23 +34,10 @@ pub use net::Net;
 pub use posterior::GaussianWeights;
 pub use prior::WeightPrior;
 
-use gen_core::{Build, BuildContext, Model, ModelEntry, Result};
+use gen_core::ModelEntry;
 
 /// The registration the `gen` binary lists.
-pub const ENTRY: ModelEntry = ModelEntry {
-    name: "bnn",
-    about: "Bayesian neural network (Bayes by Backprop): weights as the latent, nll + KL(Q(θ)||P(θ))/N; point weights as the baseline",
-    build: Build::Steps(build),
-};
-
-fn build(ctx: BuildContext<'_>) -> Result<Box<dyn Model>> {
-    let cfg: BnnConfig = ctx.model_config()?;
-    Ok(Box::new(Bnn::new(
-        cfg,
-        ctx.data,
-        ctx.optimizer.clone(),
-        ctx.device,
-        ctx.dtype,
-        ctx.rng,
-    )?))
-}
+pub const ENTRY: ModelEntry = ModelEntry::steps::<Bnn>(
+    "bnn",
+    "Bayesian neural network (Bayes by Backprop): weights as the latent, nll + KL(Q(θ)||P(θ))/N; point weights as the baseline",
+);

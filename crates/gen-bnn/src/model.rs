@@ -5,31 +5,32 @@ use crate::likelihood::{GaussianHead, Head};
 use crate::net::Net;
 use candle_core::{DType, Device, Tensor};
 use gen_core::calibration;
-use gen_core::model::{Batch, DataInfo, DataKind, Optimizers, Prediction};
-use gen_core::nn::Params;
+use gen_core::model::{Batch, DataInfo, DataKind, Prediction};
 use gen_core::objective::{sum, values};
 use gen_core::optim::{Adam, OptimizerConfig};
 use gen_core::picture::Picture;
 use gen_core::plot::predictive::{regression_band, reliability_diagram};
 use gen_core::vars::Vb;
-use gen_core::{descend, KlDirection, Model, Report, Result, Rng, Terms};
+use gen_core::{descend, Family, KlDirection, Model, Report, Result, Rng, Store, Stored, Terms};
 
 pub struct Bnn {
     cfg: BnnConfig,
     data: DataInfo,
     net: Net,
     head: Head,
-    params: Params,
-    opt: Adam,
+    /// The posterior's parameters (or the point weights) and their Adam.
+    store: Store<Adam>,
     /// Minibatches taken in this epoch (Blundell et al.'s KL schedule).
     batch_in_epoch: usize,
 }
 
-impl Bnn {
-    pub fn new(
+impl Family for Bnn {
+    type Config = BnnConfig;
+
+    fn new(
         mut cfg: BnnConfig,
         data: &DataInfo,
-        optimizer: OptimizerConfig,
+        optimizer: &OptimizerConfig,
         device: Device,
         dtype: DType,
         rng: &mut Rng,
@@ -57,18 +58,22 @@ impl Bnn {
         let net = Net::new(&vb.pp("net"), &cfg, data.dim(), outputs)?;
         *rng = vb.rng();
         let params = vb.params();
-        let opt = Adam::new(params.vars(), optimizer);
+        let opt = Adam::new(params.vars(), optimizer.clone());
+        // The weights are the latent: `KL(p~(x, y) Q(θ) || p~(x) P(θ) P(y|x, θ))`, data
+        // side first.
+        let store = Store::new(&cfg, KlDirection::Forward, params, opt);
         Ok(Bnn {
             cfg,
             data: data.clone(),
             net,
             head,
-            params,
-            opt,
+            store,
             batch_in_epoch: 0,
         })
     }
+}
 
+impl Bnn {
     /// The examples the weights' KL is shared by.
     fn n(&self) -> f64 {
         self.data.train_size.max(1) as f64
@@ -99,7 +104,7 @@ impl Bnn {
         } else {
             1
         };
-        let x = x.to_dtype(self.params.vars()[0].dtype())?;
+        let x = x.to_dtype(self.store.params.vars()[0].dtype())?;
         (0..draws)
             .map(|_| Ok(self.net.forward(&x, estimator, rng)?))
             .collect()
@@ -137,6 +142,7 @@ impl Bnn {
     /// `-log P(θ)` of the point weights.
     fn neg_log_prior(&self) -> Result<Tensor> {
         let log_probs = self
+            .store
             .params
             .vars()
             .into_iter()
@@ -230,17 +236,19 @@ impl Bnn {
 }
 
 impl Model for Bnn {
-    /// The weights are the latent: `KL(p~(x, y) Q(θ) || p~(x) P(θ) P(y|x, θ))`, data side
-    /// first.
-    fn direction(&self) -> KlDirection {
-        KlDirection::Forward
+    fn store(&self) -> &dyn Stored {
+        &self.store
+    }
+
+    fn store_mut(&mut self) -> &mut dyn Stored {
+        &mut self.store
     }
 
     fn train_step(&mut self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
         let outs = self.outputs(&batch.x, self.cfg.train_samples, rng)?;
         let terms = self.terms(batch, &outs, self.kl_weight(batch.size()), rng)?;
         self.batch_in_epoch += 1;
-        descend(&mut self.opt, &terms)
+        descend(&mut self.store.opt, &terms)
     }
 
     /// The bound with `test_samples` weight draws, and the Monte-Carlo predictive's
@@ -281,22 +289,6 @@ impl Model for Bnn {
             .into_iter()
             .map(|(name, w)| Ok((format!("posterior_scale/{name}"), w.sigma()?)))
             .collect()
-    }
-
-    fn params(&self) -> &Params {
-        &self.params
-    }
-
-    fn optimizers(&self) -> &dyn Optimizers {
-        &self.opt
-    }
-
-    fn optimizers_mut(&mut self) -> &mut dyn Optimizers {
-        &mut self.opt
-    }
-
-    fn resolved_config(&self) -> gen_core::yaml::Value {
-        gen_core::yaml::to_value(&self.cfg).unwrap_or(gen_core::yaml::Value::Null)
     }
 
     fn set_epoch(&mut self, _epoch: usize) {

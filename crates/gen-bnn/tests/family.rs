@@ -7,7 +7,7 @@ use candle_core::{DType, Device, Tensor};
 use gen_bnn::{Bnn, BnnConfig, KlWeighting};
 use gen_core::model::{Batch, DataInfo, DataKind, Prediction};
 use gen_core::optim::OptimizerConfig;
-use gen_core::{Model, Rng};
+use gen_core::{Family, Model, Rng};
 
 fn config(yaml: &str) -> BnnConfig {
     gen_core::yaml::from_str(&format!("family: bnn\n{yaml}")).unwrap()
@@ -28,7 +28,7 @@ fn build(cfg: BnnConfig, data: &DataInfo, dtype: DType) -> Bnn {
     Bnn::new(
         cfg,
         data,
-        OptimizerConfig::default(),
+        &OptimizerConfig::default(),
         Device::Cpu,
         dtype,
         &mut Rng::new(1),
@@ -255,7 +255,7 @@ fn learned_noise_reaches_the_residual_scale_and_the_predictive_adds_it() {
     let mut model = Bnn::new(
         cfg,
         &data,
-        optimizer,
+        &optimizer,
         Device::Cpu,
         DType::F32,
         &mut Rng::new(1),

@@ -6,7 +6,7 @@
 //! from. The checks several families make against the data live here, once.
 
 use crate::config::ConfigError;
-use crate::model::{DataInfo, DataKind};
+use crate::data_info::{DataInfo, DataKind};
 use serde::de::DeserializeOwned;
 
 /// A family's `model` section.

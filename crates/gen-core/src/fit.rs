@@ -6,6 +6,7 @@
 //! gets the [`Points`] whole instead of minibatches, and reports each iteration's
 //! half-steps to a [`FitObserver`] (the trainer, which logs them to TensorBoard).
 
+use crate::data_info::DataInfo;
 use crate::picture::Picture;
 use crate::{KlDirection, Report, Result, Rng};
 use candle_core::Tensor;
@@ -69,6 +70,14 @@ pub struct FitOutcome {
     pub restarts: usize,
     /// The kept parameters' report on the training set.
     pub train: Report,
+}
+
+/// A family fitted in closed-form iterations, as the registry builds it: its config
+/// section and its constructor.
+pub trait FitFamily: FitModel + Sized + 'static {
+    type Config: crate::checks::FamilyConfig;
+
+    fn new(cfg: Self::Config, data: &DataInfo) -> Self;
 }
 
 /// A model fitted in closed-form iterations (see the module docs).

@@ -14,6 +14,7 @@ pub mod adversarial;
 pub mod calibration;
 pub mod checks;
 pub mod config;
+pub mod data_info;
 pub mod device;
 pub mod dist;
 pub mod error;
@@ -32,22 +33,25 @@ pub mod nn;
 pub mod norm;
 pub mod objective;
 pub mod optim;
+pub mod params;
 pub mod picture;
 pub mod plot;
 pub mod rng;
 pub mod sample_quality;
+pub mod store;
 pub mod vars;
 
 pub use error::{Error, Result};
 pub use fit::{FitModel, FitObserver, Iteration, Points};
 pub use model::{
-    Batch, Build, BuildContext, DataInfo, EvalOptions, Model, ModelEntry, Prediction,
+    Batch, Build, BuildContext, DataInfo, EvalOptions, Family, Model, ModelEntry, Prediction,
     RefineOptions, RefineStart, Refinement,
 };
 pub use objective::{descend, JointKl, KlDirection, Report, ReportMean, Terms};
 pub use rng::Rng;
 /// The YAML library configs are read with, re-exported so model crates use the same one.
 pub use serde_norway as yaml;
+pub use store::{Store, Stored};
 
 /// The fused kernels, fast math, thread helper and CPU set-up under the layers.
 pub use gen_kernels as kernels;

@@ -5,9 +5,12 @@
 //! evaluates, draws pictures, and saves and restores its whole state.
 
 use crate::config::ConfigSource;
+pub use crate::data_info::{DataInfo, DataKind, Targets};
 use crate::nn::Params;
-use crate::optim::{Adam, OptimizerConfig};
+use crate::optim::OptimizerConfig;
 use crate::picture::Picture;
+pub use crate::store::Optimizers;
+use crate::store::Stored;
 use crate::{KlDirection, Report, Result, Rng};
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
@@ -49,102 +52,6 @@ impl Batch {
     }
 }
 
-/// The shape of one example.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DataKind {
-    /// Images `channels x height x width`, pixels in [0, 1].
-    Image {
-        channels: usize,
-        height: usize,
-        width: usize,
-    },
-    /// Points in R^dim (toy densities, tabular data).
-    Points { dim: usize },
-}
-
-/// What a model needs to know about its data to build itself.
-#[derive(Clone, Debug, PartialEq)]
-pub struct DataInfo {
-    pub name: String,
-    pub kind: DataKind,
-    /// Number of classes, when the data has labels.
-    pub classes: Option<usize>,
-    /// The modes, for toy sets made of known Gaussians (ring, grid).
-    pub modes: Option<crate::modes::KnownModes>,
-    /// Training examples: the `N` a global latent's KL is shared by (Bayesian weights).
-    pub train_size: usize,
-    /// Regression targets, when the data has them.
-    pub targets: Option<Targets>,
-}
-
-/// Regression targets: their number per example, and their mean and standard deviation
-/// over the training set (so a network can predict in standardized units).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Targets {
-    pub dim: usize,
-    pub mean: Vec<f64>,
-    pub std: Vec<f64>,
-}
-
-impl Targets {
-    /// The targets' count, mean and standard deviation (1 where a column is constant) of
-    /// rows of `dim` values.
-    pub fn of(values: &[f32], dim: usize) -> Targets {
-        let n = (values.len() / dim.max(1)).max(1) as f64;
-        let mut mean = vec![0.0; dim];
-        for row in values.chunks(dim) {
-            for (m, &v) in mean.iter_mut().zip(row) {
-                *m += v as f64 / n;
-            }
-        }
-        let mut var = vec![0.0; dim];
-        for row in values.chunks(dim) {
-            for ((s, &v), m) in var.iter_mut().zip(row).zip(&mean) {
-                *s += (v as f64 - m).powi(2) / n;
-            }
-        }
-        let std = var
-            .into_iter()
-            .map(|v| if v > 0.0 { v.sqrt() } else { 1.0 })
-            .collect();
-        Targets { dim, mean, std }
-    }
-}
-
-impl DataInfo {
-    /// Values per example.
-    pub fn dim(&self) -> usize {
-        match self.kind {
-            DataKind::Image {
-                channels,
-                height,
-                width,
-            } => channels * height * width,
-            DataKind::Points { dim } => dim,
-        }
-    }
-
-    pub fn is_image(&self) -> bool {
-        matches!(self.kind, DataKind::Image { .. })
-    }
-
-    /// Rows of pixel values as a batch of images `(N, C, H, W)` clamped to [0, 1], or
-    /// `None` for points.
-    pub fn as_images(&self, flat: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        Ok(match self.kind {
-            DataKind::Image {
-                channels,
-                height,
-                width,
-            } => Some(
-                flat.clamp(0.0, 1.0)?
-                    .reshape(((), channels, height, width))?,
-            ),
-            DataKind::Points { .. } => None,
-        })
-    }
-}
-
 /// Everything a builder gets: the config (to read its `model` section), the data's shape,
 /// where to put tensors, the `train.optimizer` settings and a seeded generator for
 /// initialization.
@@ -175,6 +82,57 @@ pub struct ModelEntry {
     /// One line for `gen list`.
     pub about: &'static str,
     pub build: Build,
+}
+
+impl ModelEntry {
+    /// The registration of a gradient-trained family `F`: `model.family: name` builds it
+    /// from its config section with [`Family::new`].
+    pub const fn steps<F: Family>(name: &'static str, about: &'static str) -> Self {
+        ModelEntry {
+            name,
+            about,
+            build: Build::Steps(build_family::<F>),
+        }
+    }
+
+    /// The registration of a family `F` fitted in closed-form iterations (EM).
+    pub const fn fit<F: crate::fit::FitFamily>(name: &'static str, about: &'static str) -> Self {
+        ModelEntry {
+            name,
+            about,
+            build: Build::Fit(build_fit_family::<F>),
+        }
+    }
+}
+
+/// A gradient-trained family as the registry builds it: its config section and its
+/// constructor.
+pub trait Family: Model + Sized + 'static {
+    type Config: crate::checks::FamilyConfig;
+
+    /// The model for a validated `cfg`, initialized from `rng` (which continues past the
+    /// draws the initialization took).
+    fn new(
+        cfg: Self::Config,
+        data: &DataInfo,
+        optimizer: &OptimizerConfig,
+        device: Device,
+        dtype: DType,
+        rng: &mut Rng,
+    ) -> Result<Self>;
+}
+
+fn build_family<F: Family>(ctx: BuildContext<'_>) -> Result<Box<dyn Model>> {
+    let cfg: F::Config = ctx.model_config()?;
+    let model = F::new(cfg, ctx.data, ctx.optimizer, ctx.device, ctx.dtype, ctx.rng)?;
+    Ok(Box::new(model))
+}
+
+fn build_fit_family<F: crate::fit::FitFamily>(
+    ctx: BuildContext<'_>,
+) -> Result<Box<dyn crate::fit::FitModel>> {
+    let cfg: F::Config = ctx.model_config()?;
+    Ok(Box::new(F::new(cfg, ctx.data)))
 }
 
 /// How a family is trained, and the builder for it.
@@ -254,32 +212,18 @@ pub const PARAMS_PREFIX: &str = "model.";
 /// Where a checkpoint keeps saved tensors that are not optimized (batch-norm averages).
 pub const BUFFERS_PREFIX: &str = "buffers.";
 
-/// A model's optimizer state, however many players it has: saved, restored and scaled
-/// together. One Adam saves under `optimizer.`; two players under their own prefixes.
-pub trait Optimizers {
-    fn export(&self) -> Result<Vec<(String, Tensor)>>;
-    fn load(&mut self, state: &HashMap<String, Tensor>) -> Result<()>;
-    fn set_lr_scale(&mut self, scale: f64);
-}
-
-impl Optimizers for Adam {
-    fn export(&self) -> Result<Vec<(String, Tensor)>> {
-        Ok(Adam::export(self, "optimizer.")?)
-    }
-
-    fn load(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
-        Adam::load(self, "optimizer.", state)
-    }
-
-    fn set_lr_scale(&mut self, scale: f64) {
-        Adam::set_lr_scale(self, scale)
-    }
-}
-
 /// A trainable generative model.
 pub trait Model: Send {
+    /// Core's part of the model: parameters, buffers, optimizers, direction, resolved
+    /// config ([`crate::Store`], one field of the family's struct).
+    fn store(&self) -> &dyn Stored;
+
+    fn store_mut(&mut self) -> &mut dyn Stored;
+
     /// Which divergence this model's report estimates.
-    fn direction(&self) -> KlDirection;
+    fn direction(&self) -> KlDirection {
+        self.store().direction()
+    }
 
     /// One optimization step (all of its players) on a batch.
     fn train_step(&mut self, batch: &Batch, rng: &mut Rng) -> Result<Report>;
@@ -297,17 +241,23 @@ pub trait Model: Send {
     }
 
     /// The trainable parameters, for histograms and checkpoints.
-    fn params(&self) -> &Params;
+    fn params(&self) -> &Params {
+        self.store().params()
+    }
 
     /// Saved tensors that are not optimized (e.g. batch-norm running averages), if any.
     fn buffers(&self) -> Option<&Params> {
-        None
+        self.store().buffers()
     }
 
     /// The optimizer state (one Adam, or both players').
-    fn optimizers(&self) -> &dyn Optimizers;
+    fn optimizers(&self) -> &dyn Optimizers {
+        self.store().optimizers()
+    }
 
-    fn optimizers_mut(&mut self) -> &mut dyn Optimizers;
+    fn optimizers_mut(&mut self) -> &mut dyn Optimizers {
+        self.store_mut().optimizers_mut()
+    }
 
     /// Everything to save: parameters under [`PARAMS_PREFIX`], buffers under
     /// [`BUFFERS_PREFIX`] and the optimizers' states.
@@ -330,7 +280,9 @@ pub trait Model: Send {
     }
 
     /// The model section with every default filled in, for the run's resolved config.
-    fn resolved_config(&self) -> serde_norway::Value;
+    fn resolved_config(&self) -> serde_norway::Value {
+        self.store().resolved_config()
+    }
 
     /// Scales every optimizer's learning rate (a schedule calls this each epoch).
     fn set_lr_scale(&mut self, scale: f64) {

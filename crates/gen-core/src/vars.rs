@@ -9,7 +9,7 @@
 //! from the workspace's seeded [`Rng`] (candle's CPU generator cannot be seeded), through
 //! the hints of [`Init`].
 
-use crate::nn::Params;
+use crate::params::Params;
 use crate::Rng;
 use candle_core::{DType, Device, Result, Shape, Tensor, Var};
 use candle_nn::VarMap;

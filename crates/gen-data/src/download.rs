@@ -3,11 +3,35 @@
 //! partial file, so the cache never holds a bad copy.
 
 use crate::error::DataError;
-use crate::source::Part;
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
+
+/// One of the four files: its stem, IDX rank tag and the SHA-256 of the official `.gz`.
+#[derive(Clone, Copy, Debug)]
+pub struct Part {
+    pub stem: &'static str,
+    pub rank: &'static str,
+    pub gz_sha256: &'static str,
+}
+
+impl Part {
+    pub fn gz_name(&self) -> String {
+        format!("{}-{}-ubyte.gz", self.stem, self.rank)
+    }
+
+    /// Accepted spellings: `-idx3-ubyte` and `.idx3-ubyte`, gzipped or raw.
+    pub(crate) fn candidates(&self) -> [String; 4] {
+        let (s, r) = (self.stem, self.rank);
+        [
+            format!("{s}-{r}-ubyte.gz"),
+            format!("{s}-{r}-ubyte"),
+            format!("{s}.{r}-ubyte.gz"),
+            format!("{s}.{r}-ubyte"),
+        ]
+    }
+}
 
 /// SHA-256 of a byte slice, lower-case hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {

@@ -10,6 +10,8 @@
 //!
 //! Pixels can be continuous, dynamically or statically binarized ([`Pixels`]).
 
+#![forbid(unsafe_code)]
+
 pub mod config;
 pub mod csv;
 pub mod dataset;

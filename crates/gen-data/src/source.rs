@@ -8,7 +8,7 @@
 //! and, if none has all four files, a download into the cache (see [`crate::download`]).
 
 use crate::config::{DataConfig, DatasetName};
-use crate::download;
+use crate::download::{self, Part};
 use crate::error::DataError;
 use std::path::{Path, PathBuf};
 
@@ -19,31 +19,6 @@ pub struct IdxFiles {
     pub train_labels: PathBuf,
     pub test_images: PathBuf,
     pub test_labels: PathBuf,
-}
-
-/// One of the four files: its stem, IDX rank tag and the SHA-256 of the official `.gz`.
-#[derive(Clone, Copy, Debug)]
-pub struct Part {
-    pub stem: &'static str,
-    pub rank: &'static str,
-    pub gz_sha256: &'static str,
-}
-
-impl Part {
-    pub fn gz_name(&self) -> String {
-        format!("{}-{}-ubyte.gz", self.stem, self.rank)
-    }
-
-    /// Accepted spellings: `-idx3-ubyte` and `.idx3-ubyte`, gzipped or raw.
-    fn candidates(&self) -> [String; 4] {
-        let (s, r) = (self.stem, self.rank);
-        [
-            format!("{s}-{r}-ubyte.gz"),
-            format!("{s}-{r}-ubyte"),
-            format!("{s}.{r}-ubyte.gz"),
-            format!("{s}.{r}-ubyte"),
-        ]
-    }
 }
 
 /// The official files and checksums (as in ../shared/data/README.md), in the order

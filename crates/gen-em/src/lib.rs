@@ -6,6 +6,8 @@
 //! posterior `q(z|x)`, closing the gap to the marginal KL; the M-step over `q` is closed
 //! form. See [`fit`] for the decomposition every iteration reports.
 
+#![forbid(unsafe_code)]
+
 pub mod config;
 pub mod estep;
 pub mod fit;
@@ -20,17 +22,10 @@ pub use config::{CovarianceType, EmConfig, InitMethod};
 pub use mixture::Mixture;
 pub use model::GaussianMixtureEm;
 
-use gen_core::fit::FitModel;
-use gen_core::{Build, BuildContext, ModelEntry, Result};
+use gen_core::ModelEntry;
 
 /// The registration the `gen` binary lists.
-pub const ENTRY: ModelEntry = ModelEntry {
-    name: "em",
-    about: "Gaussian mixture fitted by EM: E-step p(z|x) = q(z|x), closed-form M-step (full/diag/spherical)",
-    build: Build::Fit(build),
-};
-
-fn build(ctx: BuildContext<'_>) -> Result<Box<dyn FitModel>> {
-    let cfg: EmConfig = ctx.model_config()?;
-    Ok(Box::new(GaussianMixtureEm::new(cfg, ctx.data.clone())))
-}
+pub const ENTRY: ModelEntry = ModelEntry::fit::<GaussianMixtureEm>(
+    "em",
+    "Gaussian mixture fitted by EM: E-step p(z|x) = q(z|x), closed-form M-step (full/diag/spherical)",
+);

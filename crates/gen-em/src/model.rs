@@ -6,7 +6,7 @@ use crate::fit;
 use crate::init;
 use crate::mixture::{cov_len, Mixture};
 use candle_core::{Device, Tensor};
-use gen_core::fit::{FitModel, FitObserver, FitOutcome, Points};
+use gen_core::fit::{FitFamily, FitModel, FitObserver, FitOutcome, Points};
 use gen_core::model::DataInfo;
 use gen_core::picture::Picture;
 use gen_core::{Error, KlDirection, Report, Result, Rng};
@@ -18,15 +18,19 @@ pub struct GaussianMixtureEm {
     mixture: Option<Mixture>,
 }
 
-impl GaussianMixtureEm {
-    pub fn new(cfg: EmConfig, info: DataInfo) -> Self {
+impl FitFamily for GaussianMixtureEm {
+    type Config = EmConfig;
+
+    fn new(cfg: EmConfig, info: &DataInfo) -> Self {
         GaussianMixtureEm {
             cfg,
-            info,
+            info: info.clone(),
             mixture: None,
         }
     }
+}
 
+impl GaussianMixtureEm {
     pub fn mixture(&self) -> Option<&Mixture> {
         self.mixture.as_ref()
     }

@@ -2,7 +2,7 @@
 //! the parameters, never lowers the log-likelihood, and its E-step lands exactly on the
 //! posterior (computed here independently, from the textbook density).
 
-use gen_core::fit::{FitModel, FitObserver, Iteration, Points};
+use gen_core::fit::{FitFamily, FitModel, FitObserver, Iteration, Points};
 use gen_core::model::{DataInfo, DataKind};
 use gen_core::{Report, Rng};
 use gen_em::estep::e_step;
@@ -103,7 +103,7 @@ fn recovers_a_known_well_separated_mixture() {
     let test = sample(&t, 3_000, 2);
     let mut em = GaussianMixtureEm::new(
         config(CovarianceType::Full, 3, InitMethod::KmeansPlusPlus),
-        info(),
+        &info(),
     );
     let out = em
         .fit(&train, &test, &mut Rng::new(0), &mut Record::default())
@@ -153,7 +153,7 @@ fn log_likelihood_never_decreases() {
         CovarianceType::Spherical,
     ] {
         for seed in 0..3 {
-            let mut em = GaussianMixtureEm::new(config(kind, 4, InitMethod::Random), info());
+            let mut em = GaussianMixtureEm::new(config(kind, 4, InitMethod::Random), &info());
             let mut rec = Record::default();
             em.fit(&train, &train, &mut Rng::new(seed), &mut rec)
                 .unwrap();
@@ -264,7 +264,7 @@ fn fewer_points_than_components_is_a_clear_error() {
     let pts = sample(&truth(), 3, 5);
     let mut em = GaussianMixtureEm::new(
         config(CovarianceType::Diag, 8, InitMethod::KmeansPlusPlus),
-        info(),
+        &info(),
     );
     let e = em
         .fit(&pts, &pts, &mut Rng::new(0), &mut Record::default())
@@ -290,7 +290,7 @@ fn an_emptied_component_is_reinitialized_and_reported() {
     };
     let mut em = GaussianMixtureEm::new(
         config(CovarianceType::Spherical, 4, InitMethod::KmeansPlusPlus),
-        info(),
+        &info(),
     );
     let mut rec = Record::default();
     em.fit(&pts, &pts, &mut Rng::new(0), &mut rec).unwrap();

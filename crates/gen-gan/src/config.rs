@@ -1,12 +1,13 @@
 //! The `model` section for `family: gan`.
 
-use gen_core::adversarial::{GeneratorLoss, Schedule};
+use gen_core::adversarial::{drift, GeneratorLoss};
 use gen_core::checks::{self, FamilyConfig};
 use gen_core::config::ConfigError;
 use gen_core::model::DataInfo;
 use gen_core::nn::Activation;
 use serde::{Deserialize, Serialize};
 
+gen_core::two_player_config! {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GanConfig {
@@ -39,20 +40,9 @@ pub struct GanConfig {
     /// PacGAN: the discriminator judges this many samples at once (1 = off).
     #[serde(default = "one")]
     pub pack: usize,
-    /// Discriminator updates per iteration.
-    #[serde(default = "one")]
-    pub d_steps: usize,
-    /// Generator updates per iteration; G_old is the generator before the first of them.
-    #[serde(default = "two")]
-    pub g_steps: usize,
-    /// Learning rates of the players (default: `train.optimizer.lr`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub d_lr: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub g_lr: Option<f64>,
-    /// One-sided label smoothing: the discriminator trains on data labels `1 - s` (0 = off).
-    #[serde(default, skip_serializing_if = "gen_core::checks::is_zero")]
-    pub label_smoothing: f64,
+}
+// G_old is the generator before an iteration's first generator step: the term needs two.
+g_steps = 2;
 }
 
 /// Which pair of networks plays.
@@ -81,44 +71,14 @@ fn default_lambda() -> f64 {
 fn one() -> usize {
     1
 }
-fn two() -> usize {
-    2
-}
 
 impl GanConfig {
-    pub fn schedule(&self) -> Schedule {
-        Schedule {
-            d_steps: self.d_steps,
-            g_steps: self.g_steps,
-            d_lr: self.d_lr,
-            g_lr: self.g_lr,
-            label_smoothing: self.label_smoothing,
-        }
-    }
-
     /// Checks the values on their own.
     fn validate_values(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
         self.schedule().validate()?;
         gen_core::config::check_sizes(self.latent, &[("hidden", &self.hidden)])?;
-        if !(self.lambda >= 0.0 && self.lambda.is_finite()) {
-            return bad(
-                "lambda",
-                format!(
-                    "must be a finite number >= 0 (0 = plain GAN), got {}",
-                    self.lambda
-                ),
-            );
-        }
-        if self.lambda > 0.0 && self.g_steps < 2 {
-            return bad(
-                "g_steps",
-                "the old-generator term needs g_steps >= 2: G_old is the generator before an \
-                 iteration's first generator step, so on that step the term and its gradient are zero \
-                 (set g_steps: 2, or lambda: 0)"
-                    .into(),
-            );
-        }
+        drift::validate(self.lambda, self.g_steps.0, "plain GAN")?;
         if self.pack == 0 {
             return bad("pack", "must be at least 1 (1 = no packing)".into());
         }

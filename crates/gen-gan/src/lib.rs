@@ -6,6 +6,8 @@
 //! `KL(q(x) || q_old(x))` that standard GANs drop, here as
 //! `lambda * mean((G(z) - G_old(z))^2)`. PacGAN packing (`pack: m`) is built in.
 
+#![forbid(unsafe_code)]
+
 mod config;
 mod dcgan;
 mod model;
@@ -13,23 +15,10 @@ mod model;
 pub use config::{GanConfig, Network};
 pub use model::Gan;
 
-use gen_core::{Build, BuildContext, Model, ModelEntry, Result};
+use gen_core::ModelEntry;
 
 /// The registration the `gen` binary lists.
-pub const ENTRY: ModelEntry = ModelEntry {
-    name: "gan",
-    about: "GAN: discriminator logit = log p~(x)/q(x); generator step with lambda * |G(z) - G_old(z)|^2 (Su's joint-KL term); PacGAN packing",
-    build: Build::Steps(build),
-};
-
-fn build(ctx: BuildContext<'_>) -> Result<Box<dyn Model>> {
-    let cfg: GanConfig = ctx.model_config()?;
-    Ok(Box::new(Gan::new(
-        cfg,
-        ctx.data,
-        ctx.optimizer,
-        ctx.device,
-        ctx.dtype,
-        ctx.rng,
-    )?))
-}
+pub const ENTRY: ModelEntry = ModelEntry::steps::<Gan>(
+    "gan",
+    "GAN: discriminator logit = log p~(x)/q(x); generator step with lambda * |G(z) - G_old(z)|^2 (Su's joint-KL term); PacGAN packing",
+);

@@ -10,12 +10,12 @@
 use crate::config::{GanConfig, Network};
 use crate::dcgan;
 use candle_core::{DType, Device, Tensor};
-use gen_core::adversarial::{self, generator_loss, pack, Players, TwoPlayer};
-use gen_core::model::{Batch, DataInfo, Optimizers};
+use gen_core::adversarial::{self, drift, generator_loss, pack, Players, TwoPlayer};
+use gen_core::model::{Batch, DataInfo};
 use gen_core::nn::{Mlp, Params};
 use gen_core::optim::OptimizerConfig;
 use gen_core::vars::Vb;
-use gen_core::{KlDirection, Model, Report, Result, Rng, Terms};
+use gen_core::{Family, KlDirection, Model, Report, Result, Rng, Store, Stored, Terms};
 
 /// The generator network: an MLP, or the DCGAN stack (with batch norm).
 pub enum GeneratorNet {
@@ -43,22 +43,22 @@ enum Pass {
 pub struct Gan {
     cfg: GanConfig,
     data: DataInfo,
-    /// Both players' parameters: `generator.*` and `discriminator.*`.
-    params: Params,
-    /// Batch-norm running averages (saved, not optimized).
-    buffers: Params,
+    /// Both players' parameters (`generator.*`, `discriminator.*`), the generator's
+    /// batch-norm averages and the two optimizers.
+    store: Store<Players>,
     generator: GeneratorNet,
     discriminator: DiscriminatorNet,
     /// The generator before this iteration's generator steps (not saved: it is a copy).
     old_params: Params,
     old_generator: GeneratorNet,
-    players: Players,
     device: Device,
     dtype: DType,
 }
 
-impl Gan {
-    pub fn new(
+impl Family for Gan {
+    type Config = GanConfig;
+
+    fn new(
         cfg: GanConfig,
         data: &DataInfo,
         optimizer: &OptimizerConfig,
@@ -131,18 +131,17 @@ impl Gan {
         };
         *rng = old_vb.rng();
         let (params, buffers, old_params) = (vb.params(), buffers_vb.params(), old_vb.params());
+        let players = Players::new(
+            &params,
+            &cfg.schedule(),
+            optimizer,
+            &["generator."],
+            "g_optimizer.",
+        );
         Ok(Gan {
-            players: Players::new(
-                &params,
-                &cfg.schedule(),
-                optimizer,
-                &["generator."],
-                "g_optimizer.",
-            ),
+            store: Store::new(&cfg, KlDirection::Reverse, params, players).with_buffers(buffers),
             cfg,
             data: data.clone(),
-            params,
-            buffers,
             generator,
             discriminator,
             old_params,
@@ -151,7 +150,9 @@ impl Gan {
             dtype,
         })
     }
+}
 
+impl Gan {
     /// `G(z)` as rows, in the players' space: images with pixels in [-1, 1] (tanh), raw
     /// values for points.
     fn generate(&self, net: &GeneratorNet, z: &Tensor, pass: Pass) -> Result<Tensor> {
@@ -207,18 +208,18 @@ impl Gan {
 
     /// Copies the generator into `G_old`.
     pub fn snapshot(&self) -> Result<()> {
-        Ok(self.params.copy_into(&["generator."], &self.old_params)?)
+        Ok(self
+            .store
+            .params
+            .copy_into(&["generator."], &self.old_params)?)
     }
 
-    /// The old-generator term `lambda * mean((G(z) - G_old(z))^2)` for noise `z`, and the
-    /// generator's output `G(z)` it was computed from.
+    /// The old-generator term `mean((G(z) - G_old(z))^2)` for noise `z` (its weight is
+    /// `lambda`), and the generator's output `G(z)` it was computed from.
     pub fn drift(&self, z: &Tensor) -> Result<(Tensor, Tensor)> {
         let fake = self.generate(&self.generator, z, Pass::Train)?;
-        let old = self
-            .generate(&self.old_generator, z, Pass::TrainFrozen)?
-            .detach();
-        let term = ((&fake - &old)?.sqr()?.mean_all()? * self.cfg.lambda)?;
-        Ok((term, fake))
+        let old = self.generate(&self.old_generator, z, Pass::TrainFrozen)?;
+        Ok((drift::drift(&fake, &old)?, fake))
     }
 
     /// The generator's terms on the discriminator's logits of its samples: the
@@ -226,13 +227,19 @@ impl Gan {
     /// when there is none: `lambda: 0`, or an evaluation).
     fn generator_terms(&self, fake_logits: &Tensor, drift: Option<Tensor>) -> Result<Terms> {
         let adv = generator_loss(self.cfg.loss, fake_logits)?;
-        let (drift, weight) = match drift {
-            Some(d) => (d, 1.0),
-            None => (adv.zeros_like()?, 0.0),
+        let terms = Terms::estimates(KlDirection::Reverse).part("adversarial", adv.clone(), 1.0);
+        let lambda = if drift.is_some() {
+            self.cfg.lambda
+        } else {
+            0.0
         };
-        Ok(Terms::estimates(KlDirection::Reverse)
-            .part("adversarial", adv, 1.0)
-            .term("generator_drift", drift, weight))
+        Ok(drift::with_drift(
+            terms,
+            "generator_drift",
+            drift,
+            lambda,
+            &adv,
+        )?)
     }
 
     /// A data batch in the players' space. Images go to [-1, 1], the DCGAN convention:
@@ -252,7 +259,7 @@ impl Gan {
 /// are its adversarial loss and the old-generator term.
 impl TwoPlayer for Gan {
     fn players(&mut self) -> &mut Players {
-        &mut self.players
+        &mut self.store.opt
     }
 
     fn tag(&self) -> &'static str {
@@ -296,8 +303,12 @@ impl TwoPlayer for Gan {
 }
 
 impl Model for Gan {
-    fn direction(&self) -> KlDirection {
-        KlDirection::Reverse
+    fn store(&self) -> &dyn Stored {
+        &self.store
+    }
+
+    fn store_mut(&mut self) -> &mut dyn Stored {
+        &mut self.store
     }
 
     fn train_step(&mut self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
@@ -310,26 +321,6 @@ impl Model for Gan {
         let fake = self.generate(&self.generator, &z, Pass::Eval)?.detach();
         let (lr, lf) = (self.logits(&real)?, self.logits(&fake)?);
         adversarial::evaluation_report(self, &lr, &lf, &self.generator_terms(&lf, None)?)
-    }
-
-    fn params(&self) -> &Params {
-        &self.params
-    }
-
-    fn buffers(&self) -> Option<&Params> {
-        Some(&self.buffers)
-    }
-
-    fn optimizers(&self) -> &dyn Optimizers {
-        &self.players
-    }
-
-    fn optimizers_mut(&mut self) -> &mut dyn Optimizers {
-        &mut self.players
-    }
-
-    fn resolved_config(&self) -> gen_core::yaml::Value {
-        gen_core::yaml::to_value(&self.cfg).unwrap_or(gen_core::yaml::Value::Null)
     }
 
     fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {

@@ -6,6 +6,7 @@ use candle_core::{DType, Device, Tensor};
 use gen_core::adversarial::{generator_loss, GeneratorLoss};
 use gen_core::model::{Batch, DataInfo, DataKind};
 use gen_core::optim::OptimizerConfig;
+use gen_core::Family;
 use gen_core::{Model, Rng};
 use gen_gan::{Gan, GanConfig};
 
@@ -22,7 +23,7 @@ fn config(lambda: f64) -> GanConfig {
         lambda,
         pack: 1,
         d_steps: 1,
-        g_steps: 2,
+        g_steps: gen_core::adversarial::Steps(2),
         d_lr: None,
         g_lr: None,
         label_smoothing: 0.0,
@@ -256,7 +257,7 @@ fn samples_depend_on_the_noise() {
     let mut cfg = config(0.0);
     cfg.latent = 100;
     cfg.hidden = vec![256, 512];
-    cfg.g_steps = 1;
+    cfg.g_steps = gen_core::adversarial::Steps(1);
     let gan = Gan::new(
         cfg,
         &mnist_shape(),

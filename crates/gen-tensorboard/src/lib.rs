@@ -4,6 +4,8 @@
 //! protobuf `Event` messages (derived with prost; no protoc). Scalars, PNG images (gray or
 //! RGB, any aspect), histograms, text and the HParams plugin's sessions. Every write returns a `Result`.
 
+#![forbid(unsafe_code)]
+
 mod hparams;
 mod proto;
 mod reader;

@@ -11,9 +11,6 @@ use gen_core::model::Batch;
 use gen_core::objective::scalar;
 use gen_core::{Report, Result, Rng};
 
-/// Where the table lives in a checkpoint (beside `model.` and `optimizer.`).
-pub const TABLE_PREFIX: &str = "local.";
-
 impl Vae {
     /// One step: the batch's Gaussians and the decoder descend the ELBO together, then the
     /// Gaussians alone take `local_steps - 1` more steps.
@@ -30,7 +27,7 @@ impl Vae {
         let terms = self.terms_of(&q, &x, None, self.kl_weight, rng)?;
         let loss = terms.loss()?;
         let grads = loss.backward()?;
-        self.opt.step(&grads)?;
+        self.store.opt.step(&grads)?;
         self.apply(&idx, &vars, &grads, lr)?;
         let report = terms.report_with_loss(scalar(&loss)?)?;
         // The same loss (with a KL warm-up's weight) for the Gaussians' extra steps.

@@ -8,6 +8,8 @@
 //! (free.rs); `gen eval --refine` fits each test example's Gaussian on its own to measure
 //! what the encoder's amortization costs (refine.rs).
 
+#![forbid(unsafe_code)]
+
 mod config;
 mod conv;
 mod free;
@@ -21,23 +23,10 @@ pub use config::{
 pub use model::Vae;
 pub use nll::log_mean_exp;
 
-use gen_core::{Build, BuildContext, Model, ModelEntry, Result};
+use gen_core::ModelEntry;
 
 /// The registration the `gen` binary lists.
-pub const ENTRY: ModelEntry = ModelEntry {
-    name: "vae",
-    about: "variational autoencoder: Gaussian p(z|x), reparameterized, loss = -ELBO = reconstruction + latent_kl",
-    build: Build::Steps(build),
-};
-
-fn build(ctx: BuildContext<'_>) -> Result<Box<dyn Model>> {
-    let cfg: VaeConfig = ctx.model_config()?;
-    Ok(Box::new(Vae::new(
-        cfg,
-        ctx.data,
-        ctx.optimizer.clone(),
-        ctx.device,
-        ctx.dtype,
-        ctx.rng,
-    )?))
-}
+pub const ENTRY: ModelEntry = ModelEntry::steps::<Vae>(
+    "vae",
+    "variational autoencoder: Gaussian p(z|x), reparameterized, loss = -ELBO = reconstruction + latent_kl",
+);

@@ -9,24 +9,30 @@ use gen_core::dist::{sigmoid, DiagGaussian, LN_2PI};
 use gen_core::gallery;
 use gen_core::local_vi::LocalTable;
 use gen_core::loss::{bce_with_logits_per_example, logsumexp_keepdim, sum_per_example};
-use gen_core::model::{Batch, DataInfo, Optimizers};
-use gen_core::nn::{Encoder, Mlp, Params};
+use gen_core::model::{Batch, DataInfo};
+use gen_core::nn::{Encoder, Mlp};
 use gen_core::optim::{Adam, OptimizerConfig};
 use gen_core::picture::Picture;
 use gen_core::vars::{Init, Vb};
-use gen_core::{descend, kl, KlDirection, Model, Report, Result, Rng, Terms};
+use gen_core::{
+    descend, kl, Family, KlDirection, Model, Report, Result, Rng, Store, Stored, Terms,
+};
+
+/// Where `encoder: free`'s table of per-example Gaussians lives in a checkpoint (beside
+/// `model.` and `optimizer.`).
+pub const TABLE_PREFIX: &str = "local.";
 
 pub struct Vae {
     pub(crate) cfg: VaeConfig,
     data: DataInfo,
-    params: Params,
+    /// The encoder's and decoder's parameters and their Adam.
+    pub(crate) store: Store<Adam>,
     encoder: EncoderNet,
     /// The Gaussian decoder's learned log standard deviation per coordinate.
     log_sigma: Option<Var>,
     /// Number of classes conditioned on (0: not conditional).
     classes: usize,
     decoder: DecoderNet,
-    pub(crate) opt: Adam,
     /// `encoder: free`: every training example's own Gaussian.
     pub(crate) local: Option<LocalTable>,
     device: Device,
@@ -35,11 +41,13 @@ pub struct Vae {
     pub(crate) kl_weight: f64,
 }
 
-impl Vae {
-    pub fn new(
+impl Family for Vae {
+    type Config = VaeConfig;
+
+    fn new(
         cfg: VaeConfig,
         data: &DataInfo,
-        optimizer: OptimizerConfig,
+        optimizer: &OptimizerConfig,
         device: Device,
         dtype: DType,
         rng: &mut Rng,
@@ -89,25 +97,26 @@ impl Vae {
         };
         *rng = vb.rng();
         let params = vb.params();
-        let opt = Adam::new(params.vars(), optimizer);
+        let opt = Adam::new(params.vars(), optimizer.clone());
         let local =
             (cfg.encoder == VaeEncoder::Free).then(|| LocalTable::new(data.train_size, cfg.latent));
         Ok(Vae {
             local,
             log_sigma,
             kl_weight: cfg.beta,
+            store: Store::new(&cfg, KlDirection::Forward, params, opt),
             cfg,
             data: data.clone(),
-            params,
             encoder,
             decoder,
             classes,
-            opt,
             device,
             dtype,
         })
     }
+}
 
+impl Vae {
     /// p(z|x) for inputs `x` of shape `(B, dim)`; an error for the plain autoencoder
     /// (`encoder: deterministic`), which has only [`Vae::code_mean`].
     pub fn posterior(&self, x: &Tensor) -> Result<DiagGaussian> {
@@ -416,8 +425,12 @@ impl Vae {
 }
 
 impl Model for Vae {
-    fn direction(&self) -> KlDirection {
-        KlDirection::Forward
+    fn store(&self) -> &dyn Stored {
+        &self.store
+    }
+
+    fn store_mut(&mut self) -> &mut dyn Stored {
+        &mut self.store
     }
 
     fn train_step(&mut self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
@@ -427,7 +440,7 @@ impl Model for Vae {
         let x = self.input(batch)?;
         let y = self.condition(batch)?;
         let terms = self.terms_weighted(&x, y.as_ref(), self.kl_weight, rng)?;
-        descend(&mut self.opt, &terms)
+        descend(&mut self.store.opt, &terms)
     }
 
     fn evaluate(&self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
@@ -473,22 +486,6 @@ impl Model for Vae {
             out.extend(self.latent_pictures(batch)?);
         }
         Ok(out)
-    }
-
-    fn params(&self) -> &Params {
-        &self.params
-    }
-
-    fn optimizers(&self) -> &dyn Optimizers {
-        &self.opt
-    }
-
-    fn optimizers_mut(&mut self) -> &mut dyn Optimizers {
-        &mut self.opt
-    }
-
-    fn resolved_config(&self) -> gen_core::yaml::Value {
-        gen_core::yaml::to_value(&self.cfg).unwrap_or(gen_core::yaml::Value::Null)
     }
 
     fn set_epoch(&mut self, epoch: usize) {
@@ -577,7 +574,7 @@ impl Model for Vae {
         let mut s = self.params().export(gen_core::model::PARAMS_PREFIX);
         s.extend(self.optimizers().export()?);
         if let Some(t) = &self.local {
-            s.extend(t.export(crate::free::TABLE_PREFIX)?);
+            s.extend(t.export(TABLE_PREFIX)?);
         }
         Ok(s)
     }
@@ -586,7 +583,7 @@ impl Model for Vae {
         self.params().load(gen_core::model::PARAMS_PREFIX, state)?;
         self.optimizers_mut().load(state)?;
         if let Some(t) = &mut self.local {
-            t.load(crate::free::TABLE_PREFIX, state)?;
+            t.load(TABLE_PREFIX, state)?;
         }
         Ok(())
     }
@@ -653,7 +650,7 @@ mod tests {
         Vae::new(
             cfg,
             &data,
-            OptimizerConfig::default(),
+            &OptimizerConfig::default(),
             Device::Cpu,
             DType::F64,
             &mut Rng::new(11),
@@ -699,13 +696,17 @@ mod tests {
         ] {
             let vae = tiny_with(dec, kl, m, objective, beta);
             let checked = assert_gradients_match(&vae, &x, 1e-6, None);
-            assert_eq!(checked, vae.params.count(), "{dec:?}/{kl:?}/{objective:?}");
+            assert_eq!(
+                checked,
+                vae.store.params.count(),
+                "{dec:?}/{kl:?}/{objective:?}"
+            );
         }
         // The learned-variance Gaussian decoder, its log sigma included.
         let vae = learned_variance();
         assert_eq!(
             assert_gradients_match(&vae, &x, 1e-6, None),
-            vae.params.count()
+            vae.store.params.count()
         );
     }
 
@@ -730,7 +731,7 @@ mod tests {
             .unwrap();
         let h = 1e-6;
         let mut checked = 0;
-        for (name, var) in vae.params.named() {
+        for (name, var) in vae.store.params.named() {
             let g: Vec<f64> = grads
                 .get(var)
                 .unwrap()
@@ -825,7 +826,13 @@ mod tests {
                 1.3 * scale,
             );
             plain.train_step(&batch, &mut Rng::new(5)).unwrap();
-            for ((name, a), (_, b)) in vae.params.named().iter().zip(plain.params.named()) {
+            for ((name, a), (_, b)) in vae
+                .store
+                .params
+                .named()
+                .iter()
+                .zip(plain.store.params.named())
+            {
                 let d = (a.as_tensor() - b.as_tensor())
                     .unwrap()
                     .abs()
@@ -932,7 +939,7 @@ mod tests {
         Vae::new(
             cfg,
             &data,
-            OptimizerConfig::default(),
+            &OptimizerConfig::default(),
             Device::Cpu,
             DType::F64,
             &mut Rng::new(11),
@@ -1011,7 +1018,7 @@ mod tests {
         let vae = Vae::new(
             cfg,
             &data,
-            OptimizerConfig::default(),
+            &OptimizerConfig::default(),
             Device::Cpu,
             DType::F64,
             &mut Rng::new(4),

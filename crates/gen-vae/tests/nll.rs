@@ -4,6 +4,7 @@
 use candle_core::{DType, Device, Tensor};
 use gen_core::model::{Batch, DataInfo, DataKind};
 use gen_core::optim::OptimizerConfig;
+use gen_core::Family;
 use gen_core::{Model, Rng};
 use gen_vae::{DecoderKind, KlEstimator, Vae, VaeConfig};
 
@@ -100,7 +101,7 @@ fn f64_vae(cfg: VaeConfig, dim: usize, rng: &mut Rng) -> Vae {
     Vae::new(
         cfg,
         &points(dim),
-        OptimizerConfig::default(),
+        &OptimizerConfig::default(),
         Device::Cpu,
         DType::F64,
         rng,

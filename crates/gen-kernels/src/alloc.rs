@@ -109,6 +109,10 @@ mod tests {
 
     use super::*;
 
+    // This test binary counts with the allocator it measures, as `gen` does.
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
+
     /// Measured against allocations of known size (the test binary uses this allocator
     /// too). Other test threads allocate and free meanwhile: they may move the figure by
     /// what they free (kilobytes here), hence the 1 MiB of slack.

@@ -1,0 +1,100 @@
+//! What a model knows of its data: the shape of an example, the classes, the regression
+//! targets and the size of the training set.
+
+use candle_core::Tensor;
+
+/// The shape of one example.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataKind {
+    /// Images `channels x height x width`, pixels in [0, 1].
+    Image {
+        channels: usize,
+        height: usize,
+        width: usize,
+    },
+    /// Points in R^dim (toy densities, tabular data).
+    Points { dim: usize },
+}
+
+/// What a model needs to know about its data to build itself.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataInfo {
+    pub name: String,
+    pub kind: DataKind,
+    /// Number of classes, when the data has labels.
+    pub classes: Option<usize>,
+    /// The modes, for toy sets made of known Gaussians (ring, grid).
+    pub modes: Option<crate::modes::KnownModes>,
+    /// Training examples: the `N` a global latent's KL is shared by (Bayesian weights).
+    pub train_size: usize,
+    /// Regression targets, when the data has them.
+    pub targets: Option<Targets>,
+}
+
+/// Regression targets: their number per example, and their mean and standard deviation
+/// over the training set (so a network can predict in standardized units).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Targets {
+    pub dim: usize,
+    pub mean: Vec<f64>,
+    pub std: Vec<f64>,
+}
+
+impl Targets {
+    /// The targets' count, mean and standard deviation (1 where a column is constant) of
+    /// rows of `dim` values.
+    pub fn of(values: &[f32], dim: usize) -> Targets {
+        let n = (values.len() / dim.max(1)).max(1) as f64;
+        let mut mean = vec![0.0; dim];
+        for row in values.chunks(dim) {
+            for (m, &v) in mean.iter_mut().zip(row) {
+                *m += v as f64 / n;
+            }
+        }
+        let mut var = vec![0.0; dim];
+        for row in values.chunks(dim) {
+            for ((s, &v), m) in var.iter_mut().zip(row).zip(&mean) {
+                *s += (v as f64 - m).powi(2) / n;
+            }
+        }
+        let std = var
+            .into_iter()
+            .map(|v| if v > 0.0 { v.sqrt() } else { 1.0 })
+            .collect();
+        Targets { dim, mean, std }
+    }
+}
+
+impl DataInfo {
+    /// Values per example.
+    pub fn dim(&self) -> usize {
+        match self.kind {
+            DataKind::Image {
+                channels,
+                height,
+                width,
+            } => channels * height * width,
+            DataKind::Points { dim } => dim,
+        }
+    }
+
+    pub fn is_image(&self) -> bool {
+        matches!(self.kind, DataKind::Image { .. })
+    }
+
+    /// Rows of pixel values as a batch of images `(N, C, H, W)` clamped to [0, 1], or
+    /// `None` for points.
+    pub fn as_images(&self, flat: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(match self.kind {
+            DataKind::Image {
+                channels,
+                height,
+                width,
+            } => Some(
+                flat.clamp(0.0, 1.0)?
+                    .reshape(((), channels, height, width))?,
+            ),
+            DataKind::Points { .. } => None,
+        })
+    }
+}
