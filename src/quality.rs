@@ -8,9 +8,9 @@
 use crate::checkpoint;
 use crate::cli::{ClassifierArg, ScoreArgs};
 use crate::progress::EvalProgress;
+use crate::registry::{FeatureNet, FeatureNetConfig};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
-use gen_bnn::{BnnConfig, FeatureNet};
 use gen_core::sample_quality::{
     class_histogram, coverage_kl, frechet_distance, inception_score, precision_recall, FeatureStats,
 };
@@ -75,7 +75,7 @@ impl Classifier {
         }
         let config: serde_norway::Value = serde_norway::from_str(&loaded.config)
             .with_context(|| format!("{}: its saved config", path.display()))?;
-        let cfg: BnnConfig = serde_norway::from_value(config["model"].clone())
+        let cfg: FeatureNetConfig = serde_norway::from_value(config["model"].clone())
             .with_context(|| format!("{}: its saved model config", path.display()))?;
         let net = FeatureNet::from_checkpoint(&cfg, &loaded.tensors)
             .with_context(|| format!("{}: not a usable feature network", path.display()))?;

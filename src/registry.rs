@@ -2,6 +2,10 @@
 
 use gen_core::ModelEntry;
 
+/// The network that scores samples (`gen eval`'s sample quality, `gen score`): a trained
+/// BNN-family classifier read from its checkpoint.
+pub use gen_bnn::{BnnConfig as FeatureNetConfig, FeatureNet};
+
 pub const MODELS: &[&ModelEntry] = &[
     &gen_vae::ENTRY,
     &gen_em::ENTRY,

@@ -80,7 +80,10 @@ fn documented_names(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
-const FAMILIES: [&str; 6] = ["vae", "gan", "aae", "ali", "bnn", "em"];
+/// Every family the binary registers.
+fn families() -> Vec<&'static str> {
+    gen::registry::names()
+}
 
 /// A config with as little in it as a family needs, on data it builds quickly for.
 fn minimal(family: &str) -> String {
@@ -175,7 +178,7 @@ fn config_reference_lists_exactly_the_keys_the_loader_accepts() {
     let reference = section(&text, "## Config reference");
     let dir = tempfile::tempdir().unwrap();
     let mut problems = vec![];
-    for family in FAMILIES {
+    for family in families() {
         let heading = format!("### `model` (family `{family}`)");
         let keys = documented_names(section(reference, &heading));
         compare_keys(family, "model", &keys, dir.path(), &mut problems);
@@ -238,7 +241,7 @@ fn config_reference_defaults_are_what_a_run_resolves() {
     ];
     let mut problems = vec![];
     let mut checked = 0;
-    for family in FAMILIES {
+    for family in families() {
         let cfg = dir.path().join(format!("{family}.yaml"));
         std::fs::write(&cfg, minimal(family)).unwrap();
         let run = dir.path().join(family);

@@ -21,7 +21,7 @@ use gen_core::objective::scalar;
 use gen_core::optim::OptimizerConfig;
 use gen_core::picture::Picture;
 use gen_core::vars::Vb;
-use gen_core::{Family, KlDirection, Model, Report, Result, Rng, Store, Stored, Terms};
+use gen_core::{Family, KlDirection, Model, Report, Result, Rng, Store, Terms};
 
 pub struct Aae {
     cfg: AaeConfig,
@@ -280,13 +280,7 @@ impl TwoPlayer for Aae {
 }
 
 impl Model for Aae {
-    fn store(&self) -> &dyn Stored {
-        &self.store
-    }
-
-    fn store_mut(&mut self) -> &mut dyn Stored {
-        &mut self.store
-    }
+    gen_core::stored_in!(store);
 
     fn train_step(&mut self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
         adversarial::step(self, batch, rng)

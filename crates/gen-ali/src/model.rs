@@ -14,7 +14,7 @@ use gen_core::nn::{dropout, Activation, Encoder, Linear, Mlp, Params};
 use gen_core::objective::scalar;
 use gen_core::optim::OptimizerConfig;
 use gen_core::vars::Vb;
-use gen_core::{Family, KlDirection, Model, Report, Result, Rng, Store, Stored, Terms};
+use gen_core::{Family, KlDirection, Model, Report, Result, Rng, Store, Terms};
 
 /// The encoder's and generator's loss on the logits of encoder pairs (`enc`) and
 /// generator pairs (`gen`); see [`PairLoss`].
@@ -331,13 +331,7 @@ impl TwoPlayer for Ali {
 }
 
 impl Model for Ali {
-    fn store(&self) -> &dyn Stored {
-        &self.store
-    }
-
-    fn store_mut(&mut self) -> &mut dyn Stored {
-        &mut self.store
-    }
+    gen_core::stored_in!(store);
 
     fn train_step(&mut self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
         adversarial::step(self, batch, rng)

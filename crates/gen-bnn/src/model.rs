@@ -11,7 +11,7 @@ use gen_core::optim::{Adam, OptimizerConfig};
 use gen_core::picture::Picture;
 use gen_core::plot::predictive::{regression_band, reliability_diagram};
 use gen_core::vars::Vb;
-use gen_core::{descend, Family, KlDirection, Model, Report, Result, Rng, Store, Stored, Terms};
+use gen_core::{descend, Family, KlDirection, Model, Report, Result, Rng, Store, Terms};
 
 pub struct Bnn {
     cfg: BnnConfig,
@@ -236,13 +236,7 @@ impl Bnn {
 }
 
 impl Model for Bnn {
-    fn store(&self) -> &dyn Stored {
-        &self.store
-    }
-
-    fn store_mut(&mut self) -> &mut dyn Stored {
-        &mut self.store
-    }
+    gen_core::stored_in!(store);
 
     fn train_step(&mut self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
         let outs = self.outputs(&batch.x, self.cfg.train_samples, rng)?;

@@ -20,6 +20,7 @@ pub mod dist;
 pub mod error;
 pub mod fit;
 pub mod gallery;
+pub mod gradcheck;
 pub mod kl;
 pub mod knn;
 pub mod linalg;

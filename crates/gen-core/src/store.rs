@@ -96,3 +96,18 @@ impl<O: Optimizers + Send> Stored for Store<O> {
         self.resolved.clone()
     }
 }
+
+/// [`crate::Model`]'s `store` and `store_mut` for a family whose [`Store`] is the field
+/// `$field`: `impl Model for Vae { gen_core::stored_in!(store); fn train_step ... }`.
+#[macro_export]
+macro_rules! stored_in {
+    ($field:ident) => {
+        fn store(&self) -> &dyn $crate::Stored {
+            &self.$field
+        }
+
+        fn store_mut(&mut self) -> &mut dyn $crate::Stored {
+            &mut self.$field
+        }
+    };
+}

@@ -13,7 +13,7 @@ use gen_core::optim::{Adam, OptimizerConfig};
 use gen_core::vars::{Init, Vb};
 use gen_core::{
     descend, Build, BuildContext, Family, KlDirection, Model, ModelEntry, Report, Result, Rng,
-    Store, Stored, Terms,
+    Store, Terms,
 };
 use serde::{Deserialize, Serialize};
 
@@ -99,13 +99,7 @@ impl Toy {
 }
 
 impl Model for Toy {
-    fn store(&self) -> &dyn Stored {
-        &self.store
-    }
-
-    fn store_mut(&mut self) -> &mut dyn Stored {
-        &mut self.store
-    }
+    gen_core::stored_in!(store);
 
     fn train_step(&mut self, batch: &Batch, _rng: &mut Rng) -> Result<Report> {
         let terms = self.terms(&batch.x)?;

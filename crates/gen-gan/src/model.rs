@@ -15,7 +15,7 @@ use gen_core::model::{Batch, DataInfo};
 use gen_core::nn::{Mlp, Params};
 use gen_core::optim::OptimizerConfig;
 use gen_core::vars::Vb;
-use gen_core::{Family, KlDirection, Model, Report, Result, Rng, Store, Stored, Terms};
+use gen_core::{Family, KlDirection, Model, Report, Result, Rng, Store, Terms};
 
 /// The generator network: an MLP, or the DCGAN stack (with batch norm).
 pub enum GeneratorNet {
@@ -303,13 +303,7 @@ impl TwoPlayer for Gan {
 }
 
 impl Model for Gan {
-    fn store(&self) -> &dyn Stored {
-        &self.store
-    }
-
-    fn store_mut(&mut self) -> &mut dyn Stored {
-        &mut self.store
-    }
+    gen_core::stored_in!(store);
 
     fn train_step(&mut self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
         adversarial::step(self, batch, rng)

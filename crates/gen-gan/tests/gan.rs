@@ -4,6 +4,7 @@
 
 use candle_core::{DType, Device, Tensor};
 use gen_core::adversarial::{generator_loss, GeneratorLoss};
+use gen_core::gradcheck::assert_gradients_match;
 use gen_core::model::{Batch, DataInfo, DataKind};
 use gen_core::optim::OptimizerConfig;
 use gen_core::Family;
@@ -48,46 +49,7 @@ fn check_generator_gradient(
     per_tensor: Option<usize>,
     f: impl Fn(&Gan) -> Tensor,
 ) -> usize {
-    let generator: Vec<_> = gan
-        .params()
-        .named()
-        .iter()
-        .filter(|(n, _)| n.starts_with("generator."))
-        .map(|(_, v)| v.clone())
-        .collect();
-    let grads = f(gan).backward().unwrap();
-    let h = 1e-6;
-    let mut checked = 0;
-    for v in &generator {
-        let g: Vec<f64> = grads
-            .get(v)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        let orig = v.as_tensor().copy().unwrap();
-        let flat: Vec<f64> = orig.flatten_all().unwrap().to_vec1().unwrap();
-        let stride = per_tensor.map_or(1, |k| flat.len().div_ceil(k));
-        for i in (0..flat.len()).step_by(stride) {
-            let at = |delta: f64| {
-                let mut p = flat.clone();
-                p[i] += delta;
-                v.set(&Tensor::from_vec(p, orig.shape(), &Device::Cpu).unwrap())
-                    .unwrap();
-                f(gan).to_scalar::<f64>().unwrap()
-            };
-            let fd = (at(h) - at(-h)) / (2.0 * h);
-            v.set(&orig).unwrap();
-            assert!(
-                (fd - g[i]).abs() < 1e-6 * (1.0 + fd.abs()),
-                "element {i}: backprop {} vs finite difference {fd}",
-                g[i]
-            );
-            checked += 1;
-        }
-    }
-    checked
+    assert_gradients_match(gan.params(), &["generator."], per_tensor, 1e-6, || f(gan))
 }
 
 /// d/dtheta of lambda * mean((G_theta(z) - G_old(z))^2), with G_old a perturbed copy.

@@ -14,9 +14,7 @@ use gen_core::nn::{Encoder, Mlp};
 use gen_core::optim::{Adam, OptimizerConfig};
 use gen_core::picture::Picture;
 use gen_core::vars::{Init, Vb};
-use gen_core::{
-    descend, kl, Family, KlDirection, Model, Report, Result, Rng, Store, Stored, Terms,
-};
+use gen_core::{descend, kl, Family, KlDirection, Model, Report, Result, Rng, Store, Terms};
 
 /// Where `encoder: free`'s table of per-example Gaussians lives in a checkpoint (beside
 /// `model.` and `optimizer.`).
@@ -425,13 +423,7 @@ impl Vae {
 }
 
 impl Model for Vae {
-    fn store(&self) -> &dyn Stored {
-        &self.store
-    }
-
-    fn store_mut(&mut self) -> &mut dyn Stored {
-        &mut self.store
-    }
+    gen_core::stored_in!(store);
 
     fn train_step(&mut self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
         if self.local.is_some() {
@@ -714,53 +706,13 @@ mod tests {
     /// central finite differences: every element, or `per_tensor` evenly spaced ones of each
     /// parameter tensor. Returns how many elements were checked.
     fn assert_gradients_match(vae: &Vae, x: &Tensor, tol: f64, per_tensor: Option<usize>) -> usize {
-        let loss_at = || -> f64 {
-            vae.terms(x, &mut Rng::new(99))
-                .unwrap()
-                .loss()
-                .unwrap()
-                .to_scalar::<f64>()
-                .unwrap()
-        };
-        let grads = vae
-            .terms(x, &mut Rng::new(99))
-            .unwrap()
-            .loss()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let h = 1e-6;
-        let mut checked = 0;
-        for (name, var) in vae.store.params.named() {
-            let g: Vec<f64> = grads
-                .get(var)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
-            let orig = var.as_tensor().copy().unwrap();
-            let flat: Vec<f64> = orig.flatten_all().unwrap().to_vec1().unwrap();
-            let stride = per_tensor.map_or(1, |k| flat.len().div_ceil(k));
-            for i in (0..flat.len()).step_by(stride) {
-                let at = |d: f64| {
-                    let mut v = flat.clone();
-                    v[i] += d;
-                    var.set(&Tensor::from_vec(v, orig.shape(), &Device::Cpu).unwrap())
-                        .unwrap();
-                    loss_at()
-                };
-                let fd = (at(h) - at(-h)) / (2.0 * h);
-                var.set(&orig).unwrap();
-                assert!(
-                    (fd - g[i]).abs() < tol * (1.0 + fd.abs()),
-                    "{name}[{i}]: backprop {} vs finite difference {fd}",
-                    g[i]
-                );
-                checked += 1;
-            }
-        }
-        checked
+        gen_core::gradcheck::assert_gradients_match(
+            &vae.store.params,
+            &[""],
+            per_tensor,
+            tol,
+            || vae.terms(x, &mut Rng::new(99)).unwrap().loss().unwrap(),
+        )
     }
 
     /// Two 5-dimensional inputs in [0, 1].
