@@ -282,7 +282,7 @@ impl Ali {
         let mut terms = Terms::estimates(KlDirection::Reverse);
         if self.cfg.lambda > 0.0 {
             let (e, g) = drift.unzip();
-            let lambda = if e.is_some() { self.cfg.lambda } else { 0.0 };
+            let lambda = self.cfg.lambda;
             terms = drift::with_drift(terms, "encoder_drift", e, lambda, &pair)?;
             terms = drift::with_drift(terms, "generator_drift", g, lambda, &pair)?;
         }

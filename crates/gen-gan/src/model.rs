@@ -228,16 +228,11 @@ impl Gan {
     fn generator_terms(&self, fake_logits: &Tensor, drift: Option<Tensor>) -> Result<Terms> {
         let adv = generator_loss(self.cfg.loss, fake_logits)?;
         let terms = Terms::estimates(KlDirection::Reverse).part("adversarial", adv.clone(), 1.0);
-        let lambda = if drift.is_some() {
-            self.cfg.lambda
-        } else {
-            0.0
-        };
         Ok(drift::with_drift(
             terms,
             "generator_drift",
             drift,
-            lambda,
+            self.cfg.lambda,
             &adv,
         )?)
     }
