@@ -21,7 +21,7 @@ fn config(adv_weight: f64, encoder: EncoderKind) -> AaeConfig {
         adv_weight,
         recon_weight: 1.0,
         prior: PriorConfig::default(),
-        d_steps: 1,
+        d_steps: gen_core::adversarial::Steps(1),
         g_steps: gen_core::adversarial::Steps(1),
         d_lr: None,
         g_lr: None,

@@ -22,7 +22,7 @@ fn config(g_lr: f64) -> AliConfig {
         batch_norm: false,
         loss: PairLoss::Standard,
         lambda: 0.0,
-        d_steps: 1,
+        d_steps: gen_core::adversarial::Steps(1),
         g_steps: gen_core::adversarial::Steps(1),
         d_lr: None,
         g_lr: Some(g_lr),

@@ -23,7 +23,7 @@ fn config(lambda: f64) -> GanConfig {
         loss: Default::default(),
         lambda,
         pack: 1,
-        d_steps: 1,
+        d_steps: gen_core::adversarial::Steps(1),
         g_steps: gen_core::adversarial::Steps(2),
         d_lr: None,
         g_lr: None,

@@ -23,4 +23,4 @@ pub use losses::{
     softplus, GeneratorLoss, RatioEstimates,
 };
 pub use players::{Player, Players};
-pub use settings::{one_step, Schedule, Steps};
+pub use settings::{Schedule, Steps};

@@ -60,7 +60,7 @@ impl Schedule {
     }
 }
 
-/// A player's update count with the family's default `D` (the GAN's generator takes 2: its
+/// A player's update count with its default `D` (1, but the GAN's generator takes 2: its
 /// old-generator term needs a second step). In YAML it is a plain number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
@@ -70,11 +70,6 @@ impl<const D: usize> Default for Steps<D> {
     fn default() -> Self {
         Steps(D)
     }
-}
-
-/// `1`, the default of `d_steps`.
-pub fn one_step() -> usize {
-    1
 }
 
 /// Declares an adversarial family's `model` section: the struct as written, followed by the
@@ -95,7 +90,7 @@ pub fn one_step() -> usize {
 ///     g_steps = 2;
 /// }
 /// let cfg: ToyConfig = gen_core::yaml::from_str("family: toy\nd_lr: 0.001").unwrap();
-/// assert_eq!((cfg.d_steps, cfg.g_steps.0, cfg.d_lr), (1, 2, Some(0.001)));
+/// assert_eq!((cfg.d_steps.0, cfg.g_steps.0, cfg.d_lr), (1, 2, Some(0.001)));
 /// assert_eq!(cfg.schedule().g_steps, 2);
 /// ```
 #[macro_export]
@@ -111,8 +106,8 @@ macro_rules! two_player_config {
         pub struct $name {
             $( $(#[$fmeta])* pub $field: $ty, )*
             /// Discriminator updates per iteration.
-            #[serde(default = "gen_core::adversarial::one_step")]
-            pub d_steps: usize,
+            #[serde(default)]
+            pub d_steps: $crate::adversarial::Steps<1>,
             /// Updates of the other player (generator, autoencoder, encoder + generator) per
             /// iteration.
             #[serde(default)]
@@ -132,7 +127,7 @@ macro_rules! two_player_config {
             /// The players' settings, for [`gen_core::adversarial::Players`].
             pub fn schedule(&self) -> $crate::adversarial::Schedule {
                 $crate::adversarial::Schedule {
-                    d_steps: self.d_steps,
+                    d_steps: self.d_steps.0,
                     g_steps: self.g_steps.0,
                     d_lr: self.d_lr,
                     g_lr: self.g_lr,
