@@ -3,12 +3,17 @@
 
 mod support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use support::*;
 
+/// The fixture directory `name`.
+fn fixture(name: &str) -> PathBuf {
+    repo().join("tests/fixtures/old-runs").join(name)
+}
+
 /// A copy of the fixture `name` in a temporary directory (runs are written to).
-fn copy_run(name: &str, to: &Path) -> std::path::PathBuf {
-    let from = repo().join("tests/fixtures/old-runs").join(name);
+fn copy_run(name: &str, to: &Path) -> PathBuf {
+    let from = fixture(name);
     let dir = to.join(name);
     std::fs::create_dir_all(&dir).unwrap();
     for e in std::fs::read_dir(&from).unwrap() {
@@ -30,10 +35,7 @@ fn rescale(name: &str, tag: &str) -> f32 {
 
 /// Resumes the 2-epoch run to epoch 3: every epoch-3 loss and joint-KL term equals the
 /// old binary's uninterrupted 3-epoch run's; then `gen eval` reads the run.
-fn resumes_like_the_old_binary(name: &str, data: bool) {
-    if data && std::env::var_os("GEN_DATA_DIR").is_none() && !repo().join("data/mnist").exists() {
-        panic!("{name} needs MNIST: set GEN_DATA_DIR (see the README)");
-    }
+fn resumes_like_the_old_binary(name: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let run = copy_run(name, tmp.path());
     let o = gen(&[
@@ -44,11 +46,7 @@ fn resumes_like_the_old_binary(name: &str, data: bool) {
         "train.epochs=3",
     ]);
     ok(&o);
-    let straight = scalars(
-        &repo()
-            .join("tests/fixtures/old-runs")
-            .join(format!("{name}-straight")),
-    );
+    let straight = scalars(&fixture(&format!("{name}-straight")));
     let resumed = scalars(&run);
     let epoch3 = last(&straight, "loss/test").unwrap().0;
     let tags: Vec<&String> = straight
@@ -77,20 +75,20 @@ fn resumes_like_the_old_binary(name: &str, data: bool) {
 
 #[test]
 fn an_old_vae_run_resumes_and_evaluates() {
-    resumes_like_the_old_binary("vae", true);
+    resumes_like_the_old_binary("vae");
 }
 
 #[test]
 fn an_old_gan_run_resumes_and_evaluates() {
-    resumes_like_the_old_binary("gan-ring", false);
+    resumes_like_the_old_binary("gan-ring");
 }
 
 #[test]
 fn an_old_ali_run_with_drift_resumes_and_evaluates() {
-    resumes_like_the_old_binary("ali-grid", false);
+    resumes_like_the_old_binary("ali-grid");
 }
 
 #[test]
 fn an_old_aae_run_resumes_and_evaluates() {
-    resumes_like_the_old_binary("aae", true);
+    resumes_like_the_old_binary("aae");
 }
