@@ -4,9 +4,10 @@
 //! fails mid-run (a file-size limit standing in for a full disk) stops the run with the
 //! path and the OS error, its last good checkpoint intact.
 
+#![forbid(unsafe_code)]
+
 mod support;
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -52,18 +53,7 @@ fn measured(args: &[&str], env: &[(&str, &str)], file_limit: Option<u64>) -> Fin
         .stderr(std::fs::File::create(&se).unwrap())
         .stdin(Stdio::null());
     if let Some(limit) = file_limit {
-        // SAFETY: setrlimit and signal are async-signal-safe; nothing else runs here.
-        unsafe {
-            cmd.pre_exec(move || {
-                let r = libc::rlimit {
-                    rlim_cur: limit,
-                    rlim_max: limit,
-                };
-                libc::setrlimit(libc::RLIMIT_FSIZE, &r);
-                libc::signal(libc::SIGXFSZ, libc::SIG_IGN); // inherited across exec
-                Ok(())
-            });
-        }
+        gen_kernels::sys::limit_file_size(&mut cmd, limit);
     }
     let mut child = cmd.spawn().expect("the gen binary starts");
     // The child's own high-water mark, polled until it exits: `wait4`'s ru_maxrss would

@@ -2,6 +2,8 @@
 //! loadable checkpoint and say how to resume, and a non-finite loss stops the run with
 //! the step and the term (or skips the batch).
 
+#![forbid(unsafe_code)]
+
 mod support;
 
 use std::collections::HashMap;
@@ -23,8 +25,7 @@ fn spawn(args: &[&str]) -> Child {
 }
 
 fn signal(child: &Child, sig: i32) {
-    // SAFETY: kill(2) on the pid of a child we own and have not reaped.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, sig) }, 0);
+    assert!(gen_kernels::sys::send_signal(child.id(), sig));
 }
 
 /// The steps of the older checkpoints a run keeps (`checkpoint-step-<step>.safetensors`).

@@ -1,9 +1,11 @@
-//! The two operating-system calls the binary makes outside the standard library, behind
-//! safe functions: an exclusive, non-blocking lock on a file and the free space of a file
-//! system.
+//! The operating-system calls the workspace makes outside the standard library, behind
+//! safe functions: for the binary an exclusive, non-blocking lock on a file and the free
+//! space of a file system; for its tests a signal to a process and a file-size limit on a
+//! child process.
 
 use std::fs::File;
 use std::path::Path;
+use std::process::Command;
 
 /// Takes an exclusive `flock` on `file` without waiting: `false` if another process holds
 /// it. The lock lasts as long as the file stays open. Elsewhere than Unix: always `true`.
@@ -42,6 +44,44 @@ pub fn free_space(dir: &Path) -> Option<u64> {
     }
 }
 
+/// Sends signal `sig` (e.g. `libc::SIGINT`) to process `pid`: `false` if it could not be
+/// delivered (no such process, or no permission). Elsewhere than Unix: `false`.
+pub fn send_signal(pid: u32, sig: i32) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(pid) = i32::try_from(pid) else {
+            return false;
+        };
+        // SAFETY: kill(2) takes two integers; no memory is passed.
+        unsafe { libc::kill(pid, sig) == 0 }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (pid, sig);
+        false
+    }
+}
+
+/// Makes the process `cmd` starts unable to write a file past `bytes`: such a write fails
+/// with EFBIG (SIGXFSZ is ignored, so the process is not killed), as on a full disk.
+#[cfg(unix)]
+pub fn limit_file_size(cmd: &mut Command, bytes: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec the hook calls only setrlimit and signal, which are
+    // async-signal-safe, and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(move || {
+            let r = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            libc::setrlimit(libc::RLIMIT_FSIZE, &r);
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN); // inherited across exec
+            Ok(())
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +103,33 @@ mod tests {
         assert!(free_space(&dir).unwrap() > 0);
         assert_eq!(free_space(&dir.join("no such directory")), None);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A child limited to 1,000 bytes writes 1,000 and fails on more, without dying of
+    /// SIGXFSZ; a signal reaches a child that is waiting, and no process far past the
+    /// kernel's pid range.
+    #[cfg(unix)]
+    #[test]
+    fn a_child_is_limited_and_signalled() {
+        let dir = std::env::temp_dir().join(format!("gen-kernels-fsize-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg("head -c 1000 /dev/zero > ok && head -c 1001 /dev/zero > big; echo $?")
+            .current_dir(&dir);
+        limit_file_size(&mut cmd, 1000);
+        let out = cmd.output().unwrap();
+        assert!(out.status.success());
+        assert_ne!(String::from_utf8_lossy(&out.stdout).trim(), "0");
+        assert_eq!(std::fs::metadata(dir.join("ok")).unwrap().len(), 1000);
+        assert_eq!(std::fs::metadata(dir.join("big")).unwrap().len(), 1000);
+        std::fs::remove_dir_all(&dir).unwrap();
+
+        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+        assert!(send_signal(child.id(), libc::SIGTERM));
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGTERM));
+        assert!(!send_signal(u32::MAX, libc::SIGTERM));
     }
 }
