@@ -5,7 +5,7 @@ use crate::cli::EvalArgs;
 use crate::run_config::RunConfig;
 use crate::run_loader::{load, LoadedModel};
 use crate::run_setup::points;
-use crate::train::Trainer;
+use crate::trainer::Trainer;
 use anyhow::{Context, Result};
 use candle_core::DType;
 

@@ -5,7 +5,7 @@
 
 use crate::cli::RefineArgs;
 use crate::progress::EvalProgress;
-use crate::train::Trainer;
+use crate::trainer::Trainer;
 use anyhow::Result;
 use gen_core::local_vi::LocalViOptions;
 use gen_core::{Model, RefineOptions, Rng};

@@ -11,7 +11,7 @@ use crate::run_config::{OnNonFinite, MAX_SKIPPED_IN_A_ROW};
 use crate::run_setup::{build_steps, plan_data, read_config};
 use crate::saver::{EpochEnd, Saver};
 use crate::summaries::Summaries;
-pub use crate::trainer::Trainer;
+use crate::trainer::Trainer;
 use crate::{memory, registry, run_dir};
 use anyhow::{bail, Context, Result};
 use gen_core::config::{ConfigError, ConfigSource};
