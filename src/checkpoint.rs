@@ -10,8 +10,8 @@
 
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
-use gen_core::memory::human;
 use gen_core::{ReportMean, Rng};
+use gen_nn::memory::human;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};

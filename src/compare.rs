@@ -4,7 +4,7 @@
 use crate::cli::{CompareArgs, CompareFormat};
 use anyhow::{bail, Context, Result};
 use gen_core::model::PARAMS_PREFIX;
-use gen_core::plot::text;
+use gen_plot::plot::text;
 use std::path::{Path, PathBuf};
 
 /// One evaluated run.

@@ -134,7 +134,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 rows.retain(|(k, _)| !k.starts_with("predictive/"));
                 rows.extend(p.rows);
                 if let Some(scores) = &p.classes {
-                    let pic = gen_core::plot::predictive::reliability_diagram(&scores.bins);
+                    let pic = gen_plot::plot::predictive::reliability_diagram(&scores.bins);
                     crate::summaries::write_png(&dir.join("reliability.png"), &pic)?;
                 }
             }

@@ -11,7 +11,7 @@ use crate::run_config::RunConfig;
 use crate::run_setup::{build_fit, check_data, plan_data, points};
 use crate::summaries::Summaries;
 use anyhow::{bail, Context, Result};
-use gen_core::config::{ConfigError, ConfigSource};
+use gen_base::config::{ConfigError, ConfigSource};
 use gen_core::fit::{FitModel, FitObserver, Iteration};
 use gen_core::{BuildContext, Rng};
 use std::time::Instant;

@@ -7,8 +7,8 @@ use crate::run_loader::{load, LoadedModel, LoadedRun as Run};
 use crate::summaries::write_png;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
-use gen_core::picture::Picture;
 use gen_core::Model;
+use gen_plot::picture::Picture;
 use std::path::Path;
 
 /// The run's gradient-step model, if it has an encoder and a decoder.

@@ -6,9 +6,9 @@ use crate::run_config::{OnNonFinite, RunConfig};
 use crate::trainer::Trainer;
 use anyhow::{bail, Result};
 use candle_core::Tensor;
-use gen_core::config::{ConfigError, ConfigSource};
-use gen_core::memory::{human, Available, Estimate, ParamBudget, ParamCount};
+use gen_base::config::{ConfigError, ConfigSource};
 use gen_core::{Model, Rng};
+use gen_nn::memory::{human, Available, Estimate, ParamBudget, ParamCount};
 
 /// Bytes a parameter costs while training, per byte of the parameter itself: itself, its
 /// gradient, Adam's two moments, and the checkpoint's copy of all three.
@@ -22,7 +22,7 @@ const TRAIN_OVER_FORWARD: u64 = 3;
 
 /// What this machine has (an unparsable `GEN_MEMORY_LIMIT` is an error).
 pub fn available() -> Result<Option<Available>> {
-    gen_core::memory::available().map_err(anyhow::Error::msg)
+    gen_nn::memory::available().map_err(anyhow::Error::msg)
 }
 
 /// Fails when loading the data set alone would not fit.
@@ -35,7 +35,7 @@ pub fn check_data(available: Option<&Available>, data_bytes: u64) -> Result<()> 
             human(data_bytes),
             a.source,
             human(a.bytes),
-            gen_core::memory::LIMIT_ENV
+            gen_nn::memory::LIMIT_ENV
         ),
         _ => Ok(()),
     }
@@ -91,7 +91,7 @@ pub fn params_too_big(count: &ParamCount, available: &Available, complete: bool)
          (its widths and layer counts under `model`), or set {}=SIZE if more memory is really there",
         available.source,
         human(available.bytes),
-        gen_core::memory::LIMIT_ENV,
+        gen_nn::memory::LIMIT_ENV,
     )
 }
 
@@ -196,7 +196,7 @@ pub fn check(e: &Estimate, available: Option<&Available>, cfg: &RunConfig) -> Re
          or set {}=SIZE if more memory is really there",
         cfg.train.batch_size,
         cfg.train.eval_batch_size,
-        gen_core::memory::LIMIT_ENV
+        gen_nn::memory::LIMIT_ENV
     );
     if let Some(msg) = e.check(available, &fix) {
         bail!(msg);

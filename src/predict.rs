@@ -5,7 +5,7 @@ use crate::cli::PredictArgs;
 use crate::predictive::{predict_rows, Predictions};
 use crate::run_loader::{load, LoadedModel};
 use anyhow::{bail, Context, Result};
-use gen_core::calibration::entropies;
+use gen_metrics::calibration::entropies;
 
 pub fn run(args: PredictArgs) -> Result<()> {
     let ext = args

@@ -1,15 +1,15 @@
 //! What `gen eval` and `gen predict` do with a model that predicts labels or targets (the
 //! `bnn` family): its Monte-Carlo predictive over many inputs, the figures of
-//! `gen_core::calibration`, the reliability diagram and the out-of-distribution check.
+//! `gen_metrics::calibration`, the reliability diagram and the out-of-distribution check.
 
 use crate::run_config::RunConfig;
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
-use gen_core::calibration::{self, ClassScores};
 use gen_core::model::{Model, Prediction};
 use gen_core::objective::values;
 use gen_core::Rng;
 use gen_data::{Dataset, Split};
+use gen_metrics::calibration::{self, ClassScores};
 
 /// The predictive at many inputs, gathered on the host.
 pub enum Predictions {

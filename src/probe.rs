@@ -48,7 +48,7 @@ pub fn one_nn_accuracy(
     let Some((train, _)) = codes(model, &data.train, batch, device)? else {
         return Ok(None);
     };
-    Ok(Some(gen_core::knn::one_nn_accuracy(
+    Ok(Some(gen_metrics::knn::one_nn_accuracy(
         &train,
         train_labels,
         test,

@@ -1,5 +1,5 @@
 //! Sample quality of image models: samples and the test set passed through a trained
-//! classifier, compared in its feature space (`gen_core::sample_quality`). `gen eval`
+//! classifier, compared in its feature space (`gen_metrics::sample_quality`). `gen eval`
 //! scores a run's samples; `gen score` scores images in a file.
 //!
 //! The classifiers are LeNet-5s trained by gen itself (`configs/classifier-*.yaml`) and
@@ -11,10 +11,10 @@ use crate::progress::EvalProgress;
 use crate::registry::{FeatureNet, FeatureNetConfig};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
-use gen_core::sample_quality::{
+use gen_data::{Dataset, Pixels};
+use gen_metrics::sample_quality::{
     class_histogram, coverage_kl, frechet_distance, inception_score, precision_recall, FeatureStats,
 };
-use gen_data::{Dataset, Pixels};
 use std::path::Path;
 
 /// The classifiers gen ships: (data set, `gen export` file of its run).
@@ -216,12 +216,12 @@ pub fn of_sampler(
         return Ok(vec![]);
     };
     // The samples (f32) and, per sample, their features and class probabilities (f64).
-    let mut need = gen_core::memory::Estimate::default();
+    let mut need = gen_nn::memory::Estimate::default();
     need.add("samples", (n * classifier.inputs() * 4) as u64)
         .add("their features", (n * 2 * (84 + 10) * 8) as u64);
     let fix = format!(
         "lower --quality-samples (now {n}), or set {}=SIZE if more memory is really there",
-        gen_core::memory::LIMIT_ENV
+        gen_nn::memory::LIMIT_ENV
     );
     if let Some(msg) = need.check(crate::memory::available()?.as_ref(), &fix) {
         bail!(msg);

@@ -7,8 +7,8 @@ use crate::cli::RefineArgs;
 use crate::progress::EvalProgress;
 use crate::trainer::Trainer;
 use anyhow::Result;
-use gen_core::local_vi::LocalViOptions;
 use gen_core::{Model, RefineOptions, Rng};
+use gen_dist::local_vi::LocalViOptions;
 
 /// Test examples fitted together (their optimizations are independent; a chunk shares the
 /// stopping rule and the gemms).

@@ -1,10 +1,10 @@
 //! The top level of a config: `model` (read by the model's own crate), `data`, `train`,
 //! `device` and `log`.
 
-use gen_core::config::{closest, ConfigError, ConfigSource};
-use gen_core::device::DeviceName;
-use gen_core::optim::OptimizerConfig;
+use gen_base::config::{closest, ConfigError, ConfigSource};
 use gen_data::DataConfig;
+use gen_nn::device::DeviceName;
+use gen_nn::optim::OptimizerConfig;
 use serde::{Deserialize, Serialize};
 
 /// The whole document; checks that no unknown top-level key is present.

@@ -6,7 +6,7 @@ use crate::cli::TrainArgs;
 use crate::run_config::RunConfig;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
-use gen_core::config::{ConfigError, ConfigSource};
+use gen_base::config::{ConfigError, ConfigSource};
 use gen_core::fit::{FitModel, Points};
 use gen_core::model::{BuildContext, Model};
 use gen_core::Rng;

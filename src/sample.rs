@@ -7,10 +7,10 @@ use crate::progress::EvalProgress;
 use crate::run_loader::{load_model, LoadedModel, ModelRun};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
-use gen_core::memory::human;
 use gen_core::model::DataKind;
-use gen_core::picture::Picture;
 use gen_core::Rng;
+use gen_nn::memory::human;
+use gen_plot::picture::Picture;
 use std::io::Write;
 use std::path::Path;
 
@@ -173,7 +173,7 @@ fn png(run: &ModelRun, n: usize, x: &[f32]) -> Result<Vec<u8>> {
         }
         DataKind::Points { dim: 2 } => {
             let v: Vec<f64> = x.iter().map(|&v| v as f64).collect();
-            gen_core::plot::samples_over_modes(&v, run.info.modes.as_ref())
+            gen_plot::plot::samples_over_modes(&v, run.info.modes.as_ref())
         }
         DataKind::Points { dim } => bail!(
             "a PNG shows images or 2-D points, and these samples have {dim} dimensions; write .npy instead"

@@ -2,9 +2,9 @@
 
 use anyhow::{Context, Result};
 use candle_core::{DType, Tensor};
-use gen_core::nn::Params;
-use gen_core::picture::Picture;
 use gen_core::Report;
+use gen_nn::nn::Params;
+use gen_plot::picture::Picture;
 use gen_tensorboard::{encode_png, HParam, Histogram, Status, SummaryWriter};
 use std::path::{Path, PathBuf};
 

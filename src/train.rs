@@ -14,7 +14,7 @@ use crate::summaries::Summaries;
 use crate::trainer::Trainer;
 use crate::{memory, registry, run_dir};
 use anyhow::{bail, Context, Result};
-use gen_core::config::{ConfigError, ConfigSource};
+use gen_base::config::{ConfigError, ConfigSource};
 use gen_core::model::{Batch, BuildContext, Model};
 use gen_core::Build;
 use gen_core::{Report, ReportMean, Rng};
@@ -459,17 +459,21 @@ impl Trainer<'_> {
     }
 
     /// Mode coverage of `samples`, when the data has known modes.
-    pub fn mode_scores(&self, samples: &[f64]) -> Option<gen_core::modes::ModeScores> {
+    pub fn mode_scores(&self, samples: &[f64]) -> Option<gen_metrics::modes::ModeScores> {
         let modes = self.data.info.modes.as_ref()?;
-        Some(gen_core::modes::score(samples, self.data.train.dim, modes))
+        Some(gen_metrics::modes::score(
+            samples,
+            self.data.train.dim,
+            modes,
+        ))
     }
 
     /// For 2-D data: `samples` over the true modes, as the picture `samples`.
-    fn scatter(&self, samples: &[f64]) -> Option<(String, gen_core::picture::Picture)> {
+    fn scatter(&self, samples: &[f64]) -> Option<(String, gen_plot::picture::Picture)> {
         if self.data.train.dim != 2 || self.data.info.is_image() {
             return None;
         }
-        let pic = gen_core::plot::samples_over_modes(samples, self.data.info.modes.as_ref());
+        let pic = gen_plot::plot::samples_over_modes(samples, self.data.info.modes.as_ref());
         Some(("samples".to_string(), pic))
     }
 

@@ -5,7 +5,7 @@
 
 mod support;
 
-use gen_core::sample_quality::{frechet_distance, FeatureStats};
+use gen_metrics::sample_quality::{frechet_distance, FeatureStats};
 use std::collections::HashMap;
 use std::path::Path;
 use support::*;

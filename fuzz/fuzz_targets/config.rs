@@ -5,7 +5,7 @@
 
 use candle_core::{DType, Device};
 use gen::run_config::RunConfig;
-use gen_core::config::ConfigSource;
+use gen_base::config::ConfigSource;
 use gen_core::model::{BuildContext, DataInfo, DataKind, Targets};
 use gen_core::{Build, Rng};
 use libfuzzer_sys::fuzz_target;

@@ -6,7 +6,7 @@ use crate::registry;
 use crate::run_config::RunConfig;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
-use gen_core::config::ConfigSource;
+use gen_base::config::ConfigSource;
 use gen_core::kernels::flops;
 use gen_core::model::{Batch, BuildContext, DataInfo, DataKind};
 use gen_core::Rng;

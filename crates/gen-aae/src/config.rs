@@ -1,9 +1,9 @@
 //! The `model` section for `family: aae`.
 
+use gen_base::config::ConfigError;
 use gen_core::checks::{self, FamilyConfig};
-use gen_core::config::ConfigError;
 use gen_core::model::DataInfo;
-use gen_core::nn::{Activation, EncoderKind};
+use gen_nn::nn::{Activation, EncoderKind};
 use serde::{Deserialize, Serialize};
 
 gen_core::two_player_config! {
@@ -119,7 +119,7 @@ impl AaeConfig {
     fn validate_values(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
         self.schedule().validate()?;
-        gen_core::config::check_sizes(
+        gen_base::config::check_sizes(
             self.latent,
             &[("hidden", &self.hidden), ("d_hidden", &self.d_hidden)],
         )?;

@@ -19,8 +19,8 @@ pub use config::{AaeConfig, PriorConfig, PriorKind, Reconstruction};
 pub use model::Aae;
 pub use prior::Prior;
 
-pub use gen_core::nn::EncoderKind;
 use gen_core::ModelEntry;
+pub use gen_nn::nn::EncoderKind;
 
 /// The registration the `gen` binary lists.
 pub const ENTRY: ModelEntry = ModelEntry::steps::<Aae>(

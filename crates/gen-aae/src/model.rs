@@ -12,16 +12,16 @@ use candle_core::{DType, Device, Tensor};
 use gen_core::adversarial::{
     self, generator_loss, GeneratorLoss, Players, RatioEstimates, TwoPlayer,
 };
-use gen_core::dist::{sigmoid, DiagGaussian};
-use gen_core::loss::{bce_with_logits_per_example, sum_per_example};
-use gen_core::mmd::{mmd2_unbiased, ImqKernel};
 use gen_core::model::{Batch, DataInfo};
-use gen_core::nn::{Activation, Encoder, Mlp};
 use gen_core::objective::scalar;
-use gen_core::optim::OptimizerConfig;
-use gen_core::picture::Picture;
-use gen_core::vars::Vb;
 use gen_core::{Family, KlDirection, Model, Report, Result, Rng, Store, Terms};
+use gen_dist::dist::{sigmoid, DiagGaussian};
+use gen_dist::loss::{bce_with_logits_per_example, sum_per_example};
+use gen_metrics::mmd::{mmd2_unbiased, ImqKernel};
+use gen_nn::nn::{Activation, Encoder, Mlp};
+use gen_nn::optim::OptimizerConfig;
+use gen_nn::vars::Vb;
+use gen_plot::picture::Picture;
 
 pub struct Aae {
     cfg: AaeConfig,

@@ -5,9 +5,9 @@
 use candle_core::{DType, Device, Tensor};
 use gen_aae::{Aae, AaeConfig, EncoderKind, PriorConfig, Reconstruction};
 use gen_core::model::{Batch, DataInfo, DataKind};
-use gen_core::optim::OptimizerConfig;
 use gen_core::Family;
 use gen_core::{Model, Rng};
+use gen_nn::optim::OptimizerConfig;
 
 fn config(adv_weight: f64, encoder: EncoderKind) -> AaeConfig {
     AaeConfig {

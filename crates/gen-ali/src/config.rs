@@ -1,10 +1,10 @@
 //! The `model` section for `family: ali`.
 
+use gen_base::config::ConfigError;
 use gen_core::adversarial::drift;
 use gen_core::checks::FamilyConfig;
-use gen_core::config::ConfigError;
 use gen_core::model::DataInfo;
-use gen_core::nn::{Activation, EncoderKind};
+use gen_nn::nn::{Activation, EncoderKind};
 use serde::{Deserialize, Serialize};
 
 gen_core::two_player_config! {
@@ -90,7 +90,7 @@ impl AliConfig {
     fn validate_values(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
         self.schedule().validate()?;
-        gen_core::config::check_sizes(
+        gen_base::config::check_sizes(
             self.latent,
             &[("hidden", &self.hidden), ("d_hidden", &self.d_hidden)],
         )?;

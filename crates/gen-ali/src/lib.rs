@@ -15,8 +15,8 @@ mod model;
 pub use config::{AliConfig, LatentPrior, PairLoss};
 pub use model::{pair_loss, Ali, JointDiscriminator};
 
-pub use gen_core::nn::EncoderKind;
 use gen_core::ModelEntry;
+pub use gen_nn::nn::EncoderKind;
 
 /// The registration the `gen` binary lists.
 pub const ENTRY: ModelEntry = ModelEntry::steps::<Ali>(

@@ -8,13 +8,13 @@
 use crate::config::{AliConfig, LatentPrior, PairLoss};
 use candle_core::{DType, Device, Tensor};
 use gen_core::adversarial::{self, drift, softplus, Players, TwoPlayer};
-use gen_core::dist::DiagGaussian;
 use gen_core::model::{Batch, DataInfo};
-use gen_core::nn::{dropout, Activation, Encoder, Linear, Mlp, Params};
 use gen_core::objective::scalar;
-use gen_core::optim::OptimizerConfig;
-use gen_core::vars::Vb;
 use gen_core::{Family, KlDirection, Model, Report, Result, Rng, Store, Terms};
+use gen_dist::dist::DiagGaussian;
+use gen_nn::nn::{dropout, Activation, Encoder, Linear, Mlp, Params};
+use gen_nn::optim::OptimizerConfig;
+use gen_nn::vars::Vb;
 
 /// The encoder's and generator's loss on the logits of encoder pairs (`enc`) and
 /// generator pairs (`gen`); see [`PairLoss`].

@@ -5,9 +5,9 @@
 use candle_core::{DType, Device, Tensor};
 use gen_ali::{Ali, AliConfig, EncoderKind, LatentPrior, PairLoss};
 use gen_core::model::{Batch, DataInfo, DataKind};
-use gen_core::optim::OptimizerConfig;
 use gen_core::Family;
 use gen_core::{Model, Rng};
+use gen_nn::optim::OptimizerConfig;
 
 fn config(g_lr: f64) -> AliConfig {
     AliConfig {
@@ -17,7 +17,7 @@ fn config(g_lr: f64) -> AliConfig {
         hidden: vec![64, 64],
         d_hidden: vec![64, 64],
         dropout: 0.2,
-        activation: gen_core::nn::Activation::LeakyRelu,
+        activation: gen_nn::nn::Activation::LeakyRelu,
         encoder: EncoderKind::Gaussian,
         batch_norm: false,
         loss: PairLoss::Standard,

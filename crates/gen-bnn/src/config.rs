@@ -1,10 +1,10 @@
 //! The `model` section for `family: bnn`.
 
 use crate::prior::WeightPrior;
+use gen_base::config::ConfigError;
 use gen_core::checks::{self, FamilyConfig};
-use gen_core::config::ConfigError;
 use gen_core::model::DataInfo;
-use gen_core::nn::Activation;
+use gen_nn::nn::Activation;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -163,7 +163,7 @@ impl BnnConfig {
 
     fn validate_values(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
-        gen_core::config::check_sizes(1, &[("hidden", &self.hidden)])?;
+        gen_base::config::check_sizes(1, &[("hidden", &self.hidden)])?;
         let positive = |v: f64| v > 0.0 && v.is_finite();
         match self.prior {
             WeightPrior::Gaussian { sigma } if !positive(sigma) => {

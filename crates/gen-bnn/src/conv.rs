@@ -4,8 +4,8 @@ use crate::layer::Draw;
 use crate::posterior::GaussianWeights;
 use candle_core::{Result, Tensor};
 use gen_core::kernels::fused;
-use gen_core::vars::{Init, Vb};
 use gen_core::Rng;
+use gen_nn::vars::{Init, Vb};
 
 /// `conv(x, W) + b` (stride 1) with kernels `W` (`(out, in, k, k)`) and biases `b`
 /// [`GaussianWeights`] (`vb.weight_mu`, `vb.weight_rho`, `vb.bias_mu`, `vb.bias_rho`).

@@ -5,8 +5,8 @@ use crate::config::{BnnConfig, Estimator, Network, Weights};
 use crate::net::Net;
 use candle_core::{DType, Device, Tensor};
 use gen_core::model::PARAMS_PREFIX;
-use gen_core::vars::Vb;
 use gen_core::{Result, Rng};
+use gen_nn::vars::Vb;
 use std::collections::HashMap;
 
 pub struct FeatureNet {
@@ -71,6 +71,6 @@ impl FeatureNet {
         let (h, logits) =
             self.net
                 .forward_features(x, Estimator::Reparameterization, &mut unused)?;
-        Ok((h, gen_core::loss::log_softmax(&logits, 1)?.exp()?))
+        Ok((h, gen_dist::loss::log_softmax(&logits, 1)?.exp()?))
     }
 }

@@ -2,8 +2,8 @@
 
 use crate::posterior::GaussianWeights;
 use candle_core::{Result, Tensor};
-use gen_core::vars::{Init, Vb};
 use gen_core::Rng;
+use gen_nn::vars::{Init, Vb};
 
 /// `y = x W + b` with `W` and `b` [`GaussianWeights`] (`vb.weight_mu`, `vb.weight_rho`,
 /// `vb.bias_mu`, `vb.bias_rho`).

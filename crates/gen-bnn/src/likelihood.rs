@@ -2,11 +2,11 @@
 //! over targets, and the Monte-Carlo predictive `E_Q[P(y|x, θ)]` over draws of θ.
 
 use candle_core::{Tensor, Var, D};
-use gen_core::dist::{Categorical, LN_2PI};
 use gen_core::model::{Batch, Prediction, Targets};
 use gen_core::objective::sum;
-use gen_core::vars::{Init, Vb};
 use gen_core::{Error, Result};
+use gen_dist::dist::{Categorical, LN_2PI};
+use gen_nn::vars::{Init, Vb};
 
 /// The likelihood and its parameters besides the network.
 pub enum Head {

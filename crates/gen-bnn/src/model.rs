@@ -4,14 +4,14 @@ use crate::config::{BnnConfig, Estimator, Likelihood, Weights};
 use crate::likelihood::{GaussianHead, Head};
 use crate::net::Net;
 use candle_core::{DType, Device, Tensor};
-use gen_core::calibration;
 use gen_core::model::{Batch, DataInfo, DataKind, Prediction};
 use gen_core::objective::{sum, values};
-use gen_core::optim::{Adam, OptimizerConfig};
-use gen_core::picture::Picture;
-use gen_core::plot::predictive::{regression_band, reliability_diagram};
-use gen_core::vars::Vb;
 use gen_core::{descend, Family, KlDirection, Model, Report, Result, Rng, Store, Terms};
+use gen_metrics::calibration;
+use gen_nn::optim::{Adam, OptimizerConfig};
+use gen_nn::vars::Vb;
+use gen_plot::picture::Picture;
+use gen_plot::plot::predictive::{regression_band, reliability_diagram};
 
 pub struct Bnn {
     cfg: BnnConfig,

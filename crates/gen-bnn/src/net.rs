@@ -7,9 +7,9 @@ use crate::layer::BayesLinear;
 use crate::posterior::GaussianWeights;
 use crate::prior::WeightPrior;
 use candle_core::{Result, Tensor};
-use gen_core::nn::{Activation, Conv2d, Linear};
-use gen_core::vars::Vb;
 use gen_core::Rng;
+use gen_nn::nn::{Activation, Conv2d, Linear};
+use gen_nn::vars::Vb;
 
 /// A fully connected layer.
 enum Dense {

@@ -5,8 +5,8 @@ use crate::prior::WeightPrior;
 use candle_core::{Result, Shape, Tensor, Var};
 use gen_core::adversarial::softplus;
 use gen_core::kernels::fused;
-use gen_core::vars::{Init, Vb};
 use gen_core::Rng;
+use gen_nn::vars::{Init, Vb};
 
 /// `w ~ N(mu, softplus(rho)^2)`, element-wise independent; parameters `vb.<name>_mu` and
 /// `vb.<name>_rho`.

@@ -1,7 +1,7 @@
 //! Priors over the weights, and the KL of a diagonal-Gaussian posterior against them.
 
 use candle_core::{Result, Tensor};
-use gen_core::loss::logsumexp_keepdim;
+use gen_dist::loss::logsumexp_keepdim;
 use serde::{Deserialize, Serialize};
 
 const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;

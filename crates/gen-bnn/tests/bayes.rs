@@ -3,8 +3,8 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use gen_bnn::{BayesLinear, WeightPrior};
-use gen_core::vars::Vb;
 use gen_core::Rng;
+use gen_nn::vars::Vb;
 
 fn layer(rho: f64) -> BayesLinear {
     let vb = Vb::new(Rng::new(3), DType::F64, &Device::Cpu);

@@ -6,8 +6,8 @@
 use candle_core::{DType, Device, Tensor};
 use gen_bnn::{Bnn, BnnConfig, KlWeighting};
 use gen_core::model::{Batch, DataInfo, DataKind, Prediction};
-use gen_core::optim::OptimizerConfig;
 use gen_core::{Family, Model, Rng};
+use gen_nn::optim::OptimizerConfig;
 
 fn config(yaml: &str) -> BnnConfig {
     gen_core::yaml::from_str(&format!("family: bnn\n{yaml}")).unwrap()

@@ -5,8 +5,8 @@
 //! `validate` against the data and places any error at the file, line and key it came
 //! from. The checks several families make against the data live here, once.
 
-use crate::config::ConfigError;
-use crate::data_info::{DataInfo, DataKind};
+use gen_base::config::ConfigError;
+use gen_base::data_info::{DataInfo, DataKind};
 use serde::de::DeserializeOwned;
 
 /// A family's `model` section.

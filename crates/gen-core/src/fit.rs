@@ -6,10 +6,10 @@
 //! gets the [`Points`] whole instead of minibatches, and reports each iteration's
 //! half-steps to a [`FitObserver`] (the trainer, which logs them to TensorBoard).
 
-use crate::data_info::DataInfo;
-use crate::picture::Picture;
 use crate::{KlDirection, Report, Result, Rng};
 use candle_core::Tensor;
+use gen_base::data_info::DataInfo;
+use gen_plot::picture::Picture;
 use std::collections::HashMap;
 
 /// A data set held whole: `n` rows of `dim` values (row-major, f64) and optional labels.

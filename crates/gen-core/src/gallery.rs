@@ -4,9 +4,9 @@
 //! these under the same name (a row per class, a row per mixture component).
 
 use crate::model::{Batch, DataInfo, Model};
-use crate::picture::Picture;
 use crate::{Result, Rng};
 use candle_core::Tensor;
+use gen_plot::picture::Picture;
 
 /// Samples drawn for the `samples` grid, 8 a row.
 pub const SAMPLES: usize = 64;

@@ -4,15 +4,15 @@
 //! The built [`Model`] takes training steps (each returning a joint-KL [`Report`]),
 //! evaluates, draws pictures, and saves and restores its whole state.
 
-use crate::config::ConfigSource;
-pub use crate::data_info::{DataInfo, DataKind, Targets};
-use crate::nn::Params;
-use crate::optim::OptimizerConfig;
-use crate::picture::Picture;
 pub use crate::store::Optimizers;
 use crate::store::Stored;
 use crate::{KlDirection, Report, Result, Rng};
 use candle_core::{DType, Device, Tensor};
+use gen_base::config::ConfigSource;
+pub use gen_base::data_info::{DataInfo, DataKind, Targets};
+use gen_nn::nn::Params;
+use gen_nn::optim::OptimizerConfig;
+use gen_plot::picture::Picture;
 use std::collections::HashMap;
 
 /// One minibatch: inputs `x` of shape `(B, ...)`, optional class labels `(B,)` (u32) and
@@ -173,10 +173,10 @@ impl Default for EvalOptions {
 }
 
 /// What `gen eval --refine` asks of a model with a Gaussian `p(z|x)`: each test
-/// example's own Gaussian, fitted by [`crate::local_vi`] with the generator frozen.
+/// example's own Gaussian, fitted by [`gen_dist::local_vi`] with the generator frozen.
 #[derive(Clone, Debug)]
 pub struct RefineOptions {
-    pub vi: crate::local_vi::LocalViOptions,
+    pub vi: gen_dist::local_vi::LocalViOptions,
     pub from: RefineStart,
     /// Importance samples of the likelihood estimate with the fitted Gaussian as proposal.
     pub importance_samples: usize,

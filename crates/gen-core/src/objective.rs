@@ -11,8 +11,8 @@
 //! How each family's terms map onto the divergence is tabled in the README ("Theory")
 //! and derived in docs/theory.md.
 
-use crate::optim::Adam;
 use candle_core::{DType, Tensor};
+use gen_nn::optim::Adam;
 use std::fmt;
 
 /// Which way round the divergence a model minimizes is taken.
@@ -501,7 +501,7 @@ mod tests {
     /// x by -lr * sign(gradient).
     #[test]
     fn descend_steps_on_the_weighted_sum() {
-        use crate::optim::OptimizerConfig;
+        use gen_nn::optim::OptimizerConfig;
         let d = candle_core::Device::Cpu;
         let x = candle_core::Var::new(3.0f64, &d).unwrap();
         let mut opt = Adam::new(

@@ -2,10 +2,10 @@
 //! the parameters, the buffers, the optimizers (one Adam, or both players), the direction
 //! of the divergence and the resolved `model` section.
 
-use crate::optim::Adam;
-use crate::params::Params;
 use crate::{KlDirection, Result};
 use candle_core::Tensor;
+use gen_nn::optim::Adam;
+use gen_nn::params::Params;
 use std::collections::HashMap;
 
 /// A model's optimizer state, however many players it has: saved, restored and scaled
@@ -36,7 +36,7 @@ pub struct Store<O> {
     pub params: Params,
     /// Saved tensors that are not optimized (batch-norm running averages).
     pub buffers: Option<Params>,
-    /// The optimizers: [`crate::optim::Adam`] or [`crate::adversarial::Players`].
+    /// The optimizers: [`gen_nn::optim::Adam`] or [`crate::adversarial::Players`].
     pub opt: O,
     direction: KlDirection,
     resolved: serde_norway::Value,

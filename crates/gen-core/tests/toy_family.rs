@@ -5,16 +5,16 @@
 //! trains it, and saves and restores it as the binary would.
 
 use candle_core::{DType, Device, Tensor};
+use gen_base::config::{ConfigError, ConfigSource};
 use gen_core::checks::FamilyConfig;
-use gen_core::config::{ConfigError, ConfigSource};
-use gen_core::dist::LN_2PI;
 use gen_core::model::{Batch, DataInfo, DataKind};
-use gen_core::optim::{Adam, OptimizerConfig};
-use gen_core::vars::{Init, Vb};
 use gen_core::{
     descend, Build, BuildContext, Family, KlDirection, Model, ModelEntry, Report, Result, Rng,
     Store, Terms,
 };
+use gen_dist::dist::LN_2PI;
+use gen_nn::optim::{Adam, OptimizerConfig};
+use gen_nn::vars::{Init, Vb};
 use serde::{Deserialize, Serialize};
 
 // --- config.rs: the `model` section, with what serde cannot check in `validate`.

@@ -1,6 +1,6 @@
 //! The `data` section of a config.
 
-use gen_core::config::ConfigError;
+use gen_base::config::ConfigError;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 

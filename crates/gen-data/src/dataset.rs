@@ -4,8 +4,8 @@ use crate::config::{Column, DataConfig, DatasetName, Pixels};
 use crate::error::DataError;
 use crate::source::Locator;
 use crate::{idx, points_file, toy};
-use gen_core::model::{DataInfo, DataKind, Targets};
-use gen_core::Rng;
+use gen_base::data_info::{DataInfo, DataKind, Targets};
+use gen_base::Rng;
 use std::path::Path;
 
 /// One split: `n` rows of `dim` values, and labels or regression targets when the data
@@ -327,7 +327,7 @@ pub(crate) fn toy_info(cfg: &DataConfig) -> DataInfo {
         kind: DataKind::Points { dim: 2 },
         classes: Some(classes),
         modes: matches!(cfg.name, DatasetName::Ring | DatasetName::Grid).then(|| {
-            gen_core::modes::KnownModes {
+            gen_base::KnownModes {
                 centres: toy::modes(cfg.name, cfg.radius)
                     .into_iter()
                     .map(|c| c.to_vec())

@@ -8,7 +8,7 @@ use crate::dataset::{image_info, toy_info, Dataset};
 use crate::error::DataError;
 use crate::idx;
 use crate::source::Locator;
-use gen_core::model::DataInfo;
+use gen_base::data_info::DataInfo;
 use std::path::Path;
 
 /// A data set not yet loaded.
@@ -117,7 +117,7 @@ mod tests {
     use std::path::PathBuf;
 
     fn config(yaml: &str) -> DataConfig {
-        gen_core::yaml::from_str(yaml).unwrap()
+        gen_base::yaml::from_str(yaml).unwrap()
     }
 
     /// The plan's info is the loaded set's, and its bytes cover what the load holds.

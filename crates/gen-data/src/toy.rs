@@ -11,7 +11,7 @@
 //! Mixtures label each point with its mode; moons with its half.
 
 use crate::config::DatasetName;
-use gen_core::Rng;
+use gen_base::Rng;
 use std::f64::consts::PI;
 
 /// The mode centres of a mixture toy set.

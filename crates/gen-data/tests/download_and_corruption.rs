@@ -196,7 +196,7 @@ fn tiny_set(dir: &Path, spoil: impl Fn(&str, Vec<u8>) -> Vec<u8>) {
 }
 
 fn load(dir: &Path, pixels: Pixels) -> Result<Dataset, DataError> {
-    let cfg: DataConfig = gen_core::yaml::from_str(&format!(
+    let cfg: DataConfig = gen_base::yaml::from_str(&format!(
         "name: mnist\npixels: {}",
         format!("{pixels:?}").to_lowercase()
     ))
@@ -239,7 +239,7 @@ fn threshold_binarizes_at_one_half() {
     assert_eq!(d.train.x, expected);
     assert_eq!(d.test.x, vec![1.0; 8]);
     let idx: Vec<usize> = (0..4).collect();
-    let mut rng = gen_core::Rng::new(0);
+    let mut rng = gen_base::Rng::new(0);
     assert_eq!(d.train_batch(&idx, &mut rng).x, expected);
 }
 
@@ -259,7 +259,7 @@ fn dynamic_binarization_redraws_pixels_each_time() {
         d.test.x.iter().all(|&v| v == 0.0 || v == 1.0),
         "test is binarized once"
     );
-    let mut rng = gen_core::Rng::new(0);
+    let mut rng = gen_base::Rng::new(0);
     let idx: Vec<usize> = (0..4).collect();
     let draws: Vec<Vec<f32>> = (0..20).map(|_| d.train_batch(&idx, &mut rng).x).collect();
     assert!(draws.iter().flatten().all(|&v| v == 0.0 || v == 1.0));

@@ -1,7 +1,7 @@
 //! The `model` section for `family: em`.
 
+use gen_base::config::ConfigError;
 use gen_core::checks::FamilyConfig;
-use gen_core::config::ConfigError;
 use gen_core::model::DataInfo;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

@@ -8,8 +8,8 @@ use crate::mixture::{cov_len, Mixture};
 use candle_core::{Device, Tensor};
 use gen_core::fit::{FitFamily, FitModel, FitObserver, FitOutcome, Points};
 use gen_core::model::DataInfo;
-use gen_core::picture::Picture;
 use gen_core::{Error, KlDirection, Report, Result, Rng};
+use gen_plot::picture::Picture;
 use std::collections::HashMap;
 
 pub struct GaussianMixtureEm {

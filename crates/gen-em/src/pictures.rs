@@ -5,9 +5,9 @@ use crate::mixture::Mixture;
 use candle_core::{Device, Tensor};
 use gen_core::fit::Points;
 use gen_core::model::{DataInfo, DataKind};
-use gen_core::picture::Picture;
-use gen_core::plot::{bounds_of, color, Canvas};
 use gen_core::Result;
+use gen_plot::picture::Picture;
+use gen_plot::plot::{bounds_of, color, Canvas};
 
 /// At most this many points are drawn (evenly spaced through the data).
 const MAX_POINTS: usize = 5000;

@@ -1,10 +1,10 @@
 //! The `model` section for `family: gan`.
 
+use gen_base::config::ConfigError;
 use gen_core::adversarial::{drift, GeneratorLoss};
 use gen_core::checks::{self, FamilyConfig};
-use gen_core::config::ConfigError;
 use gen_core::model::DataInfo;
-use gen_core::nn::Activation;
+use gen_nn::nn::Activation;
 use serde::{Deserialize, Serialize};
 
 gen_core::two_player_config! {
@@ -77,7 +77,7 @@ impl GanConfig {
     fn validate_values(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
         self.schedule().validate()?;
-        gen_core::config::check_sizes(self.latent, &[("hidden", &self.hidden)])?;
+        gen_base::config::check_sizes(self.latent, &[("hidden", &self.hidden)])?;
         drift::validate(self.lambda, self.g_steps.0, "plain GAN")?;
         if self.pack == 0 {
             return bad("pack", "must be at least 1 (1 = no packing)".into());

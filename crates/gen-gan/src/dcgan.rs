@@ -6,8 +6,8 @@
 use candle_core::{Result, Tensor, Var};
 use gen_core::kernels::fused;
 use gen_core::kernels::Activation::{self, Identity, LeakyRelu, Tanh};
-use gen_core::norm::BatchNorm;
-use gen_core::vars::{Init, Vb};
+use gen_nn::norm::BatchNorm;
+use gen_nn::vars::{Init, Vb};
 
 /// Channels of the generator's 7x7 base and of its 14x14 stage (the discriminator mirrors them).
 const BASE: usize = 128;

@@ -12,10 +12,10 @@ use crate::dcgan;
 use candle_core::{DType, Device, Tensor};
 use gen_core::adversarial::{self, drift, generator_loss, pack, Players, TwoPlayer};
 use gen_core::model::{Batch, DataInfo};
-use gen_core::nn::{Mlp, Params};
-use gen_core::optim::OptimizerConfig;
-use gen_core::vars::Vb;
 use gen_core::{Family, KlDirection, Model, Report, Result, Rng, Store, Terms};
+use gen_nn::nn::{Mlp, Params};
+use gen_nn::optim::OptimizerConfig;
+use gen_nn::vars::Vb;
 
 /// The generator network: an MLP, or the DCGAN stack (with batch norm).
 pub enum GeneratorNet {

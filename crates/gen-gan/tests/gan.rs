@@ -4,12 +4,12 @@
 
 use candle_core::{DType, Device, Tensor};
 use gen_core::adversarial::{generator_loss, GeneratorLoss};
-use gen_core::gradcheck::assert_gradients_match;
 use gen_core::model::{Batch, DataInfo, DataKind};
-use gen_core::optim::OptimizerConfig;
 use gen_core::Family;
 use gen_core::{Model, Rng};
 use gen_gan::{Gan, GanConfig};
+use gen_nn::gradcheck::assert_gradients_match;
+use gen_nn::optim::OptimizerConfig;
 
 fn config(lambda: f64) -> GanConfig {
     GanConfig {
@@ -19,7 +19,7 @@ fn config(lambda: f64) -> GanConfig {
         hidden: vec![5],
         g_activation: Default::default(),
         batch_norm: false,
-        d_activation: gen_core::nn::Activation::LeakyRelu,
+        d_activation: gen_nn::nn::Activation::LeakyRelu,
         loss: Default::default(),
         lambda,
         pack: 1,

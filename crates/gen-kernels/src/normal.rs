@@ -1,7 +1,7 @@
 //! Standard normals from random bits, by a Box-Muller transform in f32 that vectorizes:
 //! the fast `ln` of [`crate::fastmath`], a square root, and sine and cosine from
 //! quarter-turn reduction and short polynomials (about 1e-7 absolute). The generator that
-//! makes the bits stays with its owner (`gen_core::Rng`).
+//! makes the bits stays with its owner (`gen_base::Rng`).
 //!
 //! Each 64-bit word gives one pair: its high 32 bits a uniform `u1` in (0, 1], its low 32
 //! bits `u2` in [0, 1), 24 bits each. So the radius `sqrt(-2 ln u1)` is at most

@@ -1,9 +1,9 @@
 //! The `model` section for `family: vae`.
 
+use gen_base::config::ConfigError;
 use gen_core::checks::{self, FamilyConfig};
-use gen_core::config::ConfigError;
 use gen_core::model::DataInfo;
-use gen_core::nn::{Activation, EncoderKind};
+use gen_nn::nn::{Activation, EncoderKind};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -199,7 +199,7 @@ impl VaeConfig {
     /// Checks the values on their own.
     fn validate_values(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
-        gen_core::config::check_sizes(self.latent, &[("hidden", &self.hidden)])?;
+        gen_base::config::check_sizes(self.latent, &[("hidden", &self.hidden)])?;
         if !(self.beta >= 0.0 && self.beta.is_finite()) {
             return bad(
                 "beta",

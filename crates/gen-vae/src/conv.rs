@@ -5,9 +5,9 @@
 
 use candle_core::Tensor;
 use gen_core::kernels::Activation::Relu;
-use gen_core::nn::{Conv2d, Linear};
-use gen_core::vars::Vb;
 use gen_core::Result;
+use gen_nn::nn::{Conv2d, Linear};
+use gen_nn::vars::Vb;
 
 /// Channels after the first and second convolutions (and before the last two up).
 const C1: usize = 32;

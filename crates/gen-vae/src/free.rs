@@ -1,15 +1,15 @@
 //! `encoder: free`: no encoder network; every training example keeps its own Gaussian
 //! `p(z|x_i)` (a row of a [`LocalTable`]), trained together with the decoder — the
 //! per-datapoint VI that an encoder amortizes. A held-out example has no row: its Gaussian
-//! is fitted from the prior with the decoder frozen ([`gen_core::local_vi::fit`]).
+//! is fitted from the prior with the decoder frozen ([`gen_dist::local_vi::fit`]).
 
 use crate::model::Vae;
 use candle_core::{Tensor, Var};
-use gen_core::dist::DiagGaussian;
-use gen_core::local_vi::{self, LocalTable, LocalViOptions};
 use gen_core::model::Batch;
 use gen_core::objective::scalar;
 use gen_core::{Report, Result, Rng};
+use gen_dist::dist::DiagGaussian;
+use gen_dist::local_vi::{self, LocalTable, LocalViOptions};
 
 impl Vae {
     /// One step: the batch's Gaussians and the decoder descend the ELBO together, then the

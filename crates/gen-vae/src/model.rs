@@ -5,16 +5,17 @@ use crate::config::{
 };
 use crate::conv::{ConvDecoder, ConvEncoder};
 use candle_core::{DType, Device, Tensor, Var};
-use gen_core::dist::{sigmoid, DiagGaussian, LN_2PI};
 use gen_core::gallery;
-use gen_core::local_vi::LocalTable;
-use gen_core::loss::{bce_with_logits_per_example, logsumexp_keepdim, sum_per_example};
 use gen_core::model::{Batch, DataInfo};
-use gen_core::nn::{Encoder, Mlp};
-use gen_core::optim::{Adam, OptimizerConfig};
-use gen_core::picture::Picture;
-use gen_core::vars::{Init, Vb};
-use gen_core::{descend, kl, Family, KlDirection, Model, Report, Result, Rng, Store, Terms};
+use gen_core::{descend, Family, KlDirection, Model, Report, Result, Rng, Store, Terms};
+use gen_dist::dist::{sigmoid, DiagGaussian, LN_2PI};
+use gen_dist::kl;
+use gen_dist::local_vi::LocalTable;
+use gen_dist::loss::{bce_with_logits_per_example, logsumexp_keepdim, sum_per_example};
+use gen_nn::nn::{Encoder, Mlp};
+use gen_nn::optim::{Adam, OptimizerConfig};
+use gen_nn::vars::{Init, Vb};
+use gen_plot::picture::Picture;
 
 /// Where `encoder: free`'s table of per-example Gaussians lives in a checkpoint (beside
 /// `model.` and `optimizer.`).
@@ -392,7 +393,7 @@ impl Vae {
         let density = |a: f64, b: f64| (-(a * a + b * b) / 2.0).exp();
         let mut out = vec![(
             "codes".to_string(),
-            gen_core::plot::codes_over_density(
+            gen_plot::plot::codes_over_density(
                 &codes,
                 labels.as_deref(),
                 &[-3.0, -3.0, 3.0, 3.0],
@@ -400,7 +401,7 @@ impl Vae {
             ),
         )];
         let q: Vec<f64> = (0..MANIFOLD_SIDE)
-            .map(|i| gen_core::dist::normal_quantile((i as f64 + 0.5) / MANIFOLD_SIDE as f64))
+            .map(|i| gen_dist::dist::normal_quantile((i as f64 + 0.5) / MANIFOLD_SIDE as f64))
             .collect();
         // Rows from high z2 (top) to low, columns from low z1 to high, as on a plot.
         let grid: Vec<f64> = (0..MANIFOLD_SIDE)
@@ -706,13 +707,9 @@ mod tests {
     /// central finite differences: every element, or `per_tensor` evenly spaced ones of each
     /// parameter tensor. Returns how many elements were checked.
     fn assert_gradients_match(vae: &Vae, x: &Tensor, tol: f64, per_tensor: Option<usize>) -> usize {
-        gen_core::gradcheck::assert_gradients_match(
-            &vae.store.params,
-            &[""],
-            per_tensor,
-            tol,
-            || vae.terms(x, &mut Rng::new(99)).unwrap().loss().unwrap(),
-        )
+        gen_nn::gradcheck::assert_gradients_match(&vae.store.params, &[""], per_tensor, tol, || {
+            vae.terms(x, &mut Rng::new(99)).unwrap().loss().unwrap()
+        })
     }
 
     /// Two 5-dimensional inputs in [0, 1].

@@ -5,8 +5,8 @@
 
 use crate::model::Vae;
 use candle_core::{DType, Tensor};
-use gen_core::dist::DiagGaussian;
 use gen_core::{Result, Rng};
+use gen_dist::dist::DiagGaussian;
 
 /// Importance samples decoded in one forward pass.
 const CHUNK: usize = 500;

@@ -3,10 +3,10 @@
 
 use crate::model::Vae;
 use candle_core::{DType, Tensor};
-use gen_core::dist::DiagGaussian;
-use gen_core::local_vi::{self, draws, neg_elbo};
 use gen_core::model::{Batch, RefineOptions, RefineStart, Refinement};
 use gen_core::{Result, Rng};
+use gen_dist::dist::DiagGaussian;
+use gen_dist::local_vi::{self, draws, neg_elbo};
 
 impl Vae {
     /// The per-example bounds before and after fitting each example's Gaussian (the

@@ -3,9 +3,9 @@
 
 use candle_core::{DType, Device, Tensor};
 use gen_core::model::{Batch, DataInfo, DataKind};
-use gen_core::optim::OptimizerConfig;
 use gen_core::Family;
 use gen_core::{Model, Rng};
+use gen_nn::optim::OptimizerConfig;
 use gen_vae::{DecoderKind, KlEstimator, Vae, VaeConfig};
 
 fn config(hidden: Vec<usize>, latent: usize, sigma: f64) -> VaeConfig {
@@ -238,7 +238,7 @@ fn refinement_closes_the_gap_on_a_linear_gaussian_model() {
     set(&vae, "decoder.0.bias", b.to_vec(), &[3]);
     let xs = [[0.3, -1.2, 2.0], [1.5, 0.4, -0.7], [-2.0, 2.5, 0.1]];
     let batch = Batch::inputs(Tensor::new(&xs, &Device::Cpu).unwrap());
-    let mut vi = gen_core::local_vi::LocalViOptions::new(4000, 0.1);
+    let mut vi = gen_dist::local_vi::LocalViOptions::new(4000, 0.1);
     (vi.tol, vi.patience) = (1e-3, 20);
     vi.track_samples = 2000; // the reported bounds to about 0.01 nats
     let options = gen_core::RefineOptions {
@@ -290,7 +290,7 @@ fn pairs_of_examples_draw_as_one_example_after_another() {
     let one_by_one: Vec<f64> = (0..5)
         .map(|i| {
             let row = |t: &Tensor| t.narrow(0, i, 1).unwrap();
-            let q = gen_core::dist::DiagGaussian::new(row(&post.mean), row(&post.logvar));
+            let q = gen_dist::dist::DiagGaussian::new(row(&post.mean), row(&post.logvar));
             vae.log_likelihood_is_with(&q, &row(&x), None, 1200, &mut alone)
                 .unwrap()[0]
         })

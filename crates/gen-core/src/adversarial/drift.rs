@@ -7,9 +7,9 @@
 //! (`generator_drift`), ALI/BiGAN one per map (`encoder_drift`, `generator_drift`). Each is
 //! reported unscaled, with `lambda` as its weight.
 
-use crate::config::ConfigError;
 use crate::objective::Terms;
 use candle_core::{Result, Tensor};
+use gen_base::config::ConfigError;
 
 /// `mean((new - old)^2)`, the gradient flowing into `new` only.
 pub fn drift(new: &Tensor, old: &Tensor) -> Result<Tensor> {

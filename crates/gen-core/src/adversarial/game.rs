@@ -129,8 +129,8 @@ pub fn evaluation_report<M: TwoPlayer + ?Sized>(
 mod tests {
     use super::*;
     use crate::adversarial::Schedule;
-    use crate::optim::OptimizerConfig;
     use candle_core::Device;
+    use gen_nn::optim::OptimizerConfig;
 
     /// A toy game that records the order of calls: one discriminator weight `a` (logits
     /// `a` on data, `-a` on samples) and one generator weight `b`.
@@ -177,8 +177,8 @@ mod tests {
     #[test]
     fn one_iteration_runs_each_player_its_steps_in_order() {
         use crate::model::Optimizers;
-        let vb = crate::vars::Vb::new(Rng::new(0), candle_core::DType::F64, &Device::Cpu);
-        let init = crate::vars::Init::Const(1.0);
+        let vb = gen_nn::vars::Vb::new(Rng::new(0), candle_core::DType::F64, &Device::Cpu);
+        let init = gen_nn::vars::Init::Const(1.0);
         let a = vb.pp("discriminator").var((), "a", init).unwrap();
         let b = vb.pp("generator").var((), "b", init).unwrap();
         let schedule = Schedule {

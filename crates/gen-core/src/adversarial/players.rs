@@ -2,9 +2,9 @@
 //! together.
 
 use crate::adversarial::Schedule;
-use crate::nn::Params;
-use crate::optim::{Adam, OptimizerConfig};
 use candle_core::{Result, Tensor};
+use gen_nn::nn::Params;
+use gen_nn::optim::{Adam, OptimizerConfig};
 
 /// One player: its own optimizer over its own variables.
 pub struct Player {

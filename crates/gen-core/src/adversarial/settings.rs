@@ -1,8 +1,8 @@
 //! The players' settings every adversarial family shares: how many updates each player
 //! takes per iteration, their learning rates and the discriminator's label smoothing.
 
-use crate::config::ConfigError;
-use crate::optim::OptimizerConfig;
+use gen_base::config::ConfigError;
+use gen_nn::optim::OptimizerConfig;
 
 /// How many updates each player takes per iteration, and their learning rates.
 #[derive(Clone, Debug, PartialEq)]

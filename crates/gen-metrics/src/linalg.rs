@@ -77,7 +77,7 @@ mod tests {
     #[test]
     fn reconstructs_a_random_symmetric_matrix() {
         let d = 30;
-        let mut rng = crate::Rng::new(11);
+        let mut rng = gen_base::Rng::new(11);
         let mut m = vec![0.0; d * d];
         for i in 0..d {
             for j in i..d {

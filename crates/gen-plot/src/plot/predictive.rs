@@ -2,8 +2,8 @@
 //! mean and band of a 1-D regression.
 
 use super::{Canvas, PALETTE};
-use crate::calibration::Bin;
 use crate::picture::Picture;
+use gen_metrics::calibration::Bin;
 
 const SIZE: usize = 512;
 const RED: [u8; 3] = [214, 39, 40];

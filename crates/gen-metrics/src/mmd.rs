@@ -68,7 +68,7 @@ pub fn mmd2_unbiased(x: &[f64], y: &[f64], dim: usize, kernel: &ImqKernel) -> f6
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Rng;
+    use gen_base::Rng;
 
     /// x = {0, 1}, y = {2, 4} in 1-D with one kernel c = 1: k(d) = 1 / (1 + d^2).
     /// Within x: k(1) = 1/2; within y: k(2) = 1/5; across: k(2), k(4), k(1), k(3) =

@@ -4,12 +4,7 @@
 //! sample is nearest to it; and the KL divergence between the histogram of high-quality
 //! samples over the modes and the uniform histogram says how evenly they are spread.
 
-/// The modes of a toy data set: centres and the common standard deviation.
-#[derive(Clone, Debug, PartialEq)]
-pub struct KnownModes {
-    pub centres: Vec<Vec<f64>>,
-    pub sigma: f64,
-}
+pub use gen_base::data_info::KnownModes;
 
 /// How well a set of samples covers the modes.
 #[derive(Clone, Debug, PartialEq)]

@@ -45,8 +45,8 @@ pub fn monte_carlo(log_p_z: &Tensor, log_q_z: &Tensor) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rng::Rng;
     use candle_core::{DType, Device};
+    use gen_base::rng::Rng;
 
     fn scalar(t: Tensor) -> f64 {
         t.to_dtype(DType::F64).unwrap().to_vec1::<f64>().unwrap()[0]

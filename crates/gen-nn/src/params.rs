@@ -75,14 +75,14 @@ impl Params {
     }
 
     /// Loads every parameter from `state[prefix + name]`, checking shapes.
-    pub fn load(&self, prefix: &str, state: &HashMap<String, Tensor>) -> crate::Result<()> {
+    pub fn load(&self, prefix: &str, state: &HashMap<String, Tensor>) -> gen_base::Result<()> {
         for (n, v) in &self.entries {
             let key = format!("{prefix}{n}");
             let t = state
                 .get(&key)
-                .ok_or_else(|| crate::Error::State(format!("missing tensor `{key}`")))?;
+                .ok_or_else(|| gen_base::Error::State(format!("missing tensor `{key}`")))?;
             if t.dims() != v.dims() {
-                return Err(crate::Error::State(format!(
+                return Err(gen_base::Error::State(format!(
                     "tensor `{key}` has shape {:?}, the model expects {:?}",
                     t.dims(),
                     v.dims()

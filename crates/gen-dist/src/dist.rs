@@ -4,8 +4,8 @@
 //! the event, so `log_prob` and `entropy` return one value per example (shape `(B,)`).
 
 use crate::loss::{bce_with_logits_per_example, log_softmax, sum_per_example};
-use crate::rng::Rng;
 use candle_core::{DType, Result, Tensor, D};
+use gen_base::rng::Rng;
 
 /// ln(2 pi), for Gaussian densities.
 pub const LN_2PI: f64 = 1.837_877_066_409_345_3;

@@ -10,9 +10,9 @@
 //! the hints of [`Init`].
 
 use crate::params::Params;
-use crate::Rng;
 use candle_core::{DType, Device, Result, Shape, Tensor, Var};
 use candle_nn::VarMap;
+use gen_base::Rng;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// How a new parameter starts.

@@ -74,8 +74,8 @@ impl BatchNorm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Rng;
     use candle_core::{DType, Device};
+    use gen_base::Rng;
 
     /// Batch norm in training mode: every channel of the output has mean beta and
     /// variance gamma^2 * v / (v + eps) over (batch, height, width); the running averages

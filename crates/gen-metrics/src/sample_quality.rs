@@ -341,7 +341,7 @@ mod tests {
     /// Against a brute-force count on random points in 4-D, across several blocks.
     #[test]
     fn precision_recall_match_brute_force() {
-        let mut rng = crate::Rng::new(5);
+        let mut rng = gen_base::Rng::new(5);
         let dim = 4;
         let real: Vec<f32> = (0..700 * dim).map(|_| rng.normal() as f32).collect();
         let fake: Vec<f32> = (0..600 * dim)

@@ -1,9 +1,9 @@
 //! Adam and AdamW, fused and in place: one pass over each parameter per step, no
 //! temporary tensors (candle-nn's AdamW allocates about 14 per parameter per step).
 
-use crate::config::ConfigError;
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, DType, Device, Layout, Result, Tensor, Var};
+use gen_base::config::ConfigError;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -218,11 +218,11 @@ impl Adam {
         Ok(out)
     }
 
-    pub fn load(&mut self, prefix: &str, state: &HashMap<String, Tensor>) -> crate::Result<()> {
+    pub fn load(&mut self, prefix: &str, state: &HashMap<String, Tensor>) -> gen_base::Result<()> {
         let get = |k: String| {
             state
                 .get(&k)
-                .ok_or_else(|| crate::Error::State(format!("missing optimizer tensor `{k}`")))
+                .ok_or_else(|| gen_base::Error::State(format!("missing optimizer tensor `{k}`")))
         };
         let step: Vec<f64> = get(format!("{prefix}step"))?
             .to_dtype(DType::F64)?
@@ -234,7 +234,7 @@ impl Adam {
                     .to_dtype(DType::F32)?
                     .to_vec1()?;
                 if v.len() != dst.len() {
-                    return Err(crate::Error::State(format!(
+                    return Err(gen_base::Error::State(format!(
                         "optimizer tensor `{prefix}{i}.{name}` has {} values, the model expects {}",
                         v.len(),
                         dst.len()
@@ -404,7 +404,7 @@ mod tests {
     fn split_update_equals_one_pass() {
         // Above spin::SPLIT_MIN_ELEMENTS the f32 update runs in two halves on two threads.
         let n = 3 * gen_kernels::spin::SPLIT_MIN_ELEMENTS + 5;
-        let mut rng = crate::Rng::new(9);
+        let mut rng = gen_base::Rng::new(9);
         let mut g = vec![0f32; n];
         rng.fill_normal(&mut g);
         let c = Coefs {

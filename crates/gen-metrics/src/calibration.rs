@@ -198,7 +198,7 @@ mod tests {
 
     #[test]
     fn auroc_matches_counting_pairs() {
-        let mut rng = crate::Rng::new(3);
+        let mut rng = gen_base::Rng::new(3);
         let pos: Vec<f64> = (0..57).map(|_| (rng.below(20) as f64) + 3.0).collect();
         let neg: Vec<f64> = (0..41).map(|_| rng.below(20) as f64).collect();
         let mut wins = 0.0;

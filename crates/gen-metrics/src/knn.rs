@@ -56,7 +56,7 @@ mod tests {
     /// Against a brute-force reference in 3-D on random points.
     #[test]
     fn matches_brute_force() {
-        let mut rng = crate::Rng::new(3);
+        let mut rng = gen_base::Rng::new(3);
         let (n, m, dim) = (300, 200, 3);
         let train: Vec<f32> = (0..n * dim).map(|_| rng.normal() as f32).collect();
         let test: Vec<f32> = (0..m * dim).map(|_| rng.normal() as f32).collect();

@@ -208,9 +208,9 @@ pub fn codes_over_density(
 }
 
 /// Samples (interleaved `(x, y)`) as dots over the true modes, each drawn as a black dot
-/// with its 3-sigma circle (the high-quality radius of [`crate::modes`]). The window
+/// with its 3-sigma circle (the high-quality radius of [`gen_metrics::modes`]). The window
 /// follows the modes when they are known, so a diverging generator shows as dots leaving it.
-pub fn samples_over_modes(xy: &[f64], modes: Option<&crate::modes::KnownModes>) -> Picture {
+pub fn samples_over_modes(xy: &[f64], modes: Option<&gen_base::KnownModes>) -> Picture {
     let window = match modes {
         Some(m) => {
             let centres: Vec<f64> = m.centres.iter().flat_map(|c| [c[0], c[1]]).collect();

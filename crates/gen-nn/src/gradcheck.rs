@@ -62,8 +62,8 @@ pub fn assert_gradients_match(
 mod tests {
     use super::*;
     use crate::vars::{Init, Vb};
-    use crate::Rng;
     use candle_core::{DType, Device};
+    use gen_base::Rng;
 
     /// `sum(w^3)` has gradient `3 w^2`: checked; a wrong "gradient" (a loss whose value
     /// and graph disagree) is caught.

@@ -24,7 +24,7 @@ pub struct DataInfo {
     /// Number of classes, when the data has labels.
     pub classes: Option<usize>,
     /// The modes, for toy sets made of known Gaussians (ring, grid).
-    pub modes: Option<crate::modes::KnownModes>,
+    pub modes: Option<KnownModes>,
     /// Training examples: the `N` a global latent's KL is shared by (Bayesian weights).
     pub train_size: usize,
     /// Regression targets, when the data has them.
@@ -97,4 +97,11 @@ impl DataInfo {
             DataKind::Points { .. } => None,
         })
     }
+}
+
+/// The modes of a toy data set: centres and the common standard deviation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KnownModes {
+    pub centres: Vec<Vec<f64>>,
+    pub sigma: f64,
 }

@@ -6,9 +6,9 @@
 //! that checkpoints and histograms read.
 
 use crate::norm::BatchNorm;
-use crate::rng::Rng;
 use crate::vars::{Init, Vb};
 use candle_core::{Result, Tensor, Var};
+use gen_base::rng::Rng;
 
 pub use crate::params::Params;
 
@@ -282,7 +282,7 @@ mod tests {
             &Tensor::ones((200, 100), DType::F64, &candle_core::Device::Cpu).unwrap(),
         )
         .unwrap();
-        let y = dropout(x.as_tensor(), 0.25, &mut crate::Rng::new(1)).unwrap();
+        let y = dropout(x.as_tensor(), 0.25, &mut gen_base::Rng::new(1)).unwrap();
         let v: Vec<f64> = y.flatten_all().unwrap().to_vec1().unwrap();
         let zeros = v.iter().filter(|&&a| a == 0.0).count() as f64 / v.len() as f64;
         assert!((zeros - 0.25).abs() < 0.01, "{zeros}");

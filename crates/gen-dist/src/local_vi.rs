@@ -11,9 +11,9 @@
 //! shared by the batch.
 
 use crate::dist::DiagGaussian;
-use crate::optim::{Adam, OptimizerConfig};
-use crate::{Result, Rng};
 use candle_core::{DType, Tensor, Var, D};
+use gen_base::{Result, Rng};
+use gen_nn::optim::{Adam, OptimizerConfig};
 use std::collections::HashMap;
 
 /// On a plateau the learning rate is multiplied by this, at most `LR_REDUCTIONS` times;
@@ -292,12 +292,12 @@ impl LocalTable {
         let get = |name: &str, dims: &[usize]| -> Result<&Tensor> {
             let key = format!("{prefix}{name}");
             let t = state.get(&key).ok_or_else(|| {
-                crate::Error::Msg(format!(
+                gen_base::Error::Msg(format!(
                     "the checkpoint has no `{key}` (free variational parameters)"
                 ))
             })?;
             if t.dims() != dims {
-                return Err(crate::Error::Msg(format!(
+                return Err(gen_base::Error::Msg(format!(
                     "`{key}` has shape {:?}, the model needs {dims:?} (training examples x latent)",
                     t.dims()
                 )));
