@@ -1,8 +1,20 @@
-//! The parts of `gen` that other programs use too: the run config loader and the model
-//! registry (the fuzz targets under fuzz/ drive the loader exactly as `gen train` does).
-//! Everything else lives in the binary (src/main.rs).
+//! `gen`: train and evaluate generative models as minimizers of one joint KL divergence.
+//!
+//! The binary (src/main.rs) parses the command line and calls [`commands::dispatch`].
+//! Three folders, one job each:
+//! - [`run`]: a run as it sits on disk and in memory: its config (the loader the fuzz
+//!   targets drive), directory, lock, checkpoints, progress bars, summaries, and the
+//!   [`run::session::Session`] (config, data, device) every command works in;
+//! - [`train`]: the training loop, closed-form fits, when checkpoints are taken, what
+//!   `--resume` may change, signals, non-finite steps and the memory estimate;
+//! - [`commands`]: one file (or folder) per subcommand.
+//!
+//! Models are known only through [`registry`].
 
 #![forbid(unsafe_code)]
 
+pub mod cli;
+pub mod commands;
 pub mod registry;
-pub mod run_config;
+pub mod run;
+pub mod train;

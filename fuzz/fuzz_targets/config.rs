@@ -4,7 +4,7 @@
 #![no_main]
 
 use candle_core::{DType, Device};
-use gen::run_config::RunConfig;
+use gen::run::config::RunConfig;
 use gen_base::config::ConfigSource;
 use gen_core::model::{BuildContext, DataInfo, DataKind, Targets};
 use gen_core::{Build, Rng};

@@ -2,7 +2,7 @@
 //! `bnn` family): its Monte-Carlo predictive over many inputs, the figures of
 //! `gen_metrics::calibration`, the reliability diagram and the out-of-distribution check.
 
-use crate::run_config::RunConfig;
+use crate::run::config::RunConfig;
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use gen_core::model::{Model, Prediction};
@@ -37,7 +37,7 @@ pub fn predict_rows(
 ) -> Result<Option<Predictions>> {
     let n = x.len() / dim.max(1);
     let mut rng = Rng::new(PREDICT_SEED);
-    let bar = crate::progress::EvalProgress::new(n as u64);
+    let bar = crate::run::progress::EvalProgress::new(n as u64);
     let mut out: Option<Predictions> = None;
     for start in (0..n).step_by(batch.max(1)) {
         let end = (start + batch).min(n);
@@ -182,13 +182,13 @@ fn mean(v: &[f64]) -> f64 {
 /// The test set of the data set `name` (`--ood`), with this run's pixel settings; an error
 /// if its inputs differ in shape from the model's.
 fn load_ood(name: &str, cfg: &RunConfig, data: &Dataset) -> Result<Dataset> {
-    let mut ood = crate::run_setup::data_config_named(name, "--ood")?;
+    let mut ood = crate::run::setup::data_config_named(name, "--ood")?;
     ood.pixels = cfg.data.pixels;
     ood.binarize_seed = cfg.data.binarize_seed;
     ood.validate()
         .map_err(|e| anyhow::anyhow!("--ood {name}: {e}"))?;
     let other =
-        crate::run_setup::load_data_config(&ood).with_context(|| format!("--ood {name}"))?;
+        crate::run::setup::load_data_config(&ood).with_context(|| format!("--ood {name}"))?;
     if other.test.dim != data.test.dim {
         bail!(
             "--ood {name}: its examples have {} values and this model's inputs {}; compare data sets of the same shape (e.g. mnist and fashion-mnist)",

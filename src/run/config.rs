@@ -58,7 +58,7 @@ pub struct TrainConfig {
     pub on_nonfinite: OnNonFinite,
 }
 
-/// What the trainer does when a step's loss or gradient is not finite.
+/// What the session does when a step's loss or gradient is not finite.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OnNonFinite {
@@ -187,7 +187,7 @@ impl Default for LogConfig {
     }
 }
 
-/// The sections the trainer itself reads.
+/// The sections the session itself reads.
 #[derive(Clone, Debug)]
 pub struct RunConfig {
     pub family: String,
@@ -271,7 +271,7 @@ impl RunConfig {
         self.data.validate()
     }
 
-    /// The trainer's sections as YAML values, for the run's resolved config.
+    /// The session's sections as YAML values, for the run's resolved config.
     pub fn resolved(&self, model: gen_core::yaml::Value) -> String {
         use gen_core::yaml::{to_value, Mapping, Value};
         let mut m = Mapping::new();

@@ -5,11 +5,11 @@
 //! iteration's E-step and M-step take one step each, so `joint_kl/posterior_gap` shows
 //! the alternation (zero after every E-step, positive after every M-step).
 
-use crate::checkpoint::{self, Position};
 use crate::cli::TrainArgs;
-use crate::run_config::RunConfig;
-use crate::run_setup::{build_fit, check_data, plan_data, points};
-use crate::summaries::Summaries;
+use crate::run::checkpoint::{self, Position};
+use crate::run::config::RunConfig;
+use crate::run::setup::{build_fit, check_data, plan_data, points};
+use crate::run::summaries::Summaries;
 use anyhow::{bail, Context, Result};
 use gen_base::config::{ConfigError, ConfigSource};
 use gen_core::fit::{FitModel, FitObserver, Iteration};
@@ -42,15 +42,15 @@ pub fn run(
     }
     check_data(src, cfg)?;
     let plan = plan_data(cfg)?;
-    crate::memory::check_data(crate::memory::available()?.as_ref(), plan.bytes)?;
+    crate::train::memory::check_data(crate::train::memory::available()?.as_ref(), plan.bytes)?;
     let data = plan.load()?;
     let (train, test) = (points(&data.train), points(&data.test));
     let mut master = Rng::new(cfg.train.seed);
     let mut init_rng = master.fork();
     let mut model = build_fit(build, src, cfg, &data.info, &mut init_rng)?;
     let resolved = cfg.resolved(model.resolved_config());
-    let dir = crate::run_dir::create(&args.runs, &run_name, args.run_dir.as_deref())?;
-    let _lock = crate::run_lock::acquire(&dir, "gen train")?;
+    let dir = crate::run::dir::create(&args.runs, &run_name, args.run_dir.as_deref())?;
+    let _lock = crate::run::lock::acquire(&dir, "gen train")?;
     std::fs::write(dir.join("config.yaml"), &resolved)
         .with_context(|| format!("writing {}", dir.join("config.yaml").display()))?;
     let mut sums = Summaries::create(&dir)?;
@@ -124,7 +124,7 @@ pub fn run(
         outcome.best_restart + 1,
         outcome.restarts,
         outcome.train.loss,
-        crate::progress::terms_line(&outcome.train),
+        crate::run::progress::terms_line(&outcome.train),
     );
     for (name, v) in model.eval_table(&train, &test)? {
         println!("  {name:<28} {v:.6}");
@@ -168,7 +168,7 @@ impl Observer<'_> {
             it.restart + 1,
             it.iteration,
             last.loss,
-            crate::progress::terms_line(last),
+            crate::run::progress::terms_line(last),
             it.test.loss,
             self.started.elapsed().as_secs_f64()
         );

@@ -1,11 +1,16 @@
 //! `gen eval RUN_DIR`: the trained model's figures on its data, printed and written to
 //! `RUN_DIR/eval.json`.
 
+pub mod predictive;
+pub mod probe;
+pub mod quality;
+pub mod refine;
+
 use crate::cli::EvalArgs;
-use crate::run_config::RunConfig;
-use crate::run_loader::{load, LoadedModel};
-use crate::run_setup::points;
-use crate::trainer::Trainer;
+use crate::run::config::RunConfig;
+use crate::run::loader::{load, LoadedModel};
+use crate::run::session::Session;
+use crate::run::setup::points;
 use anyhow::{Context, Result};
 use candle_core::DType;
 
@@ -13,17 +18,17 @@ use candle_core::DType;
 /// a progress bar on a terminal: importance sampling can take minutes.
 fn eval_metrics(
     model: &dyn gen_core::Model,
-    trainer: &Trainer,
+    session: &Session,
     options: &gen_core::EvalOptions,
 ) -> Result<Vec<(String, f64)>> {
-    let n = trainer.data.test.n;
-    let batch = trainer.cfg.train.eval_batch_size.min(100);
+    let n = session.data.test.n;
+    let batch = session.cfg.train.eval_batch_size.min(100);
     let mut rng = gen_core::Rng::new(EVAL_METRICS_SEED);
     let mut sums: Vec<(String, f64)> = vec![];
-    let bar = crate::progress::EvalProgress::new(n as u64);
+    let bar = crate::run::progress::EvalProgress::new(n as u64);
     for start in (0..n).step_by(batch) {
         let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
-        let rows = model.eval_metrics(&trainer.test_batch(&idx)?, options, &mut rng)?;
+        let rows = model.eval_metrics(&session.test_batch(&idx)?, options, &mut rng)?;
         if rows.is_empty() {
             break;
         }
@@ -52,7 +57,7 @@ fn quality_rows(
         return Ok(vec![]);
     }
     let continuous = (cfg.data.pixels == gen_data::Pixels::Continuous).then_some(data);
-    crate::quality::of_sampler(
+    crate::commands::eval::quality::of_sampler(
         sample,
         &data.info.name,
         continuous,
@@ -66,7 +71,7 @@ const EVAL_METRICS_SEED: u64 = 0x5EED_E7A1;
 
 pub fn run(args: EvalArgs) -> Result<()> {
     let dir = &args.run_dir;
-    let _lock = crate::run_lock::acquire_run(dir, "gen eval")?;
+    let _lock = crate::run::lock::acquire_run(dir, "gen eval")?;
     let run = load(dir)?;
     let mut histograms = vec![];
     let (rows, unit) = match &run.model {
@@ -86,27 +91,27 @@ pub fn run(args: EvalArgs) -> Result<()> {
             (rows, "iterations")
         }
         LoadedModel::Steps(model) => {
-            let trainer = Trainer {
+            let session = Session {
                 cfg: &run.cfg,
                 data: &run.data,
                 device: run.device.clone(),
             };
-            let r = trainer.evaluate(model.as_ref())?;
+            let r = session.evaluate(model.as_ref())?;
             let mut rows = vec![("loss/test".to_string(), r.loss)];
             rows.extend(r.term_scalars());
-            let samples = trainer.mode_samples(model.as_ref())?;
-            if let Some(scores) = samples.as_deref().and_then(|s| trainer.mode_scores(s)) {
+            let samples = session.mode_samples(model.as_ref())?;
+            if let Some(scores) = samples.as_deref().and_then(|s| session.mode_scores(s)) {
                 rows.extend(scores.rows());
             }
             let batch = run.cfg.train.eval_batch_size;
             let options = gen_core::EvalOptions {
                 importance_samples: args.importance_samples as usize,
             };
-            rows.extend(eval_metrics(model.as_ref(), &trainer, &options)?);
+            rows.extend(eval_metrics(model.as_ref(), &session, &options)?);
             if args.refine.refine > 0 {
-                let refined = crate::refine::run(
+                let refined = crate::commands::eval::refine::run(
                     model.as_ref(),
-                    &trainer,
+                    &session,
                     &args.refine,
                     options.importance_samples,
                 )?;
@@ -122,7 +127,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 rows.extend(d.rows);
                 histograms = d.histograms;
             }
-            let predictive = crate::predictive::evaluate(
+            let predictive = crate::commands::eval::predictive::evaluate(
                 model.as_ref(),
                 &run.cfg,
                 &run.data,
@@ -135,7 +140,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 rows.extend(p.rows);
                 if let Some(scores) = &p.classes {
                     let pic = gen_plot::plot::predictive::reliability_diagram(&scores.bins);
-                    crate::summaries::write_png(&dir.join("reliability.png"), &pic)?;
+                    crate::run::summaries::write_png(&dir.join("reliability.png"), &pic)?;
                 }
             }
             rows.extend(quality_rows(&args, &run.cfg, &run.data, |n, rng| {
@@ -144,14 +149,17 @@ pub fn run(args: EvalArgs) -> Result<()> {
                     None => None,
                 })
             })?);
-            if let Some((codes, dim)) =
-                crate::probe::codes(model.as_ref(), &run.data.test, batch, &run.device)?
-            {
+            if let Some((codes, dim)) = crate::commands::eval::probe::codes(
+                model.as_ref(),
+                &run.data.test,
+                batch,
+                &run.device,
+            )? {
                 rows.push((
                     "codes/active_units".to_string(),
-                    crate::probe::active_units(&codes, dim) as f64,
+                    crate::commands::eval::probe::active_units(&codes, dim) as f64,
                 ));
-                let acc = crate::probe::one_nn_accuracy(
+                let acc = crate::commands::eval::probe::one_nn_accuracy(
                     model.as_ref(),
                     &run.data,
                     &codes,

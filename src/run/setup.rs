@@ -3,7 +3,7 @@
 //! data it names, and the model built from both.
 
 use crate::cli::TrainArgs;
-use crate::run_config::RunConfig;
+use crate::run::config::RunConfig;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
 use gen_base::config::{ConfigError, ConfigSource};

@@ -199,7 +199,7 @@ fn training_wall(dir: &Path) -> Option<f64> {
 /// The trained parameters the checkpoint holds (`None` for closed-form fits, whose
 /// checkpoints keep their estimates under other names; their eval reports `parameters`).
 fn parameters(dir: &Path) -> Option<usize> {
-    let loaded = crate::checkpoint::load(dir).ok()?;
+    let loaded = crate::run::checkpoint::load(dir).ok()?;
     let n = loaded
         .tensors
         .iter()

@@ -3,7 +3,7 @@
 //! depend on the pixels), and the operations each step's products run.
 
 use crate::registry;
-use crate::run_config::RunConfig;
+use crate::run::config::RunConfig;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use gen_base::config::ConfigSource;
@@ -113,8 +113,8 @@ impl Workload {
     fn config(self) -> &'static str {
         match self {
             Workload::Vae => REFERENCE_VAE,
-            Workload::ConvVae => include_str!("../../configs/vae-conv.yaml"),
-            Workload::Dcgan => include_str!("../../configs/dcgan.yaml"),
+            Workload::ConvVae => include_str!("../../../configs/vae-conv.yaml"),
+            Workload::Dcgan => include_str!("../../../configs/dcgan.yaml"),
         }
     }
 

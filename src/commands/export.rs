@@ -3,8 +3,8 @@
 //! checkpoint's size and loads wherever a checkpoint's parameters do (`gen eval
 //! --classifier`, the safetensors package in Python).
 
-use crate::checkpoint;
 use crate::cli::ExportArgs;
+use crate::run::checkpoint;
 use anyhow::{bail, Context, Result};
 use gen_core::model::{BUFFERS_PREFIX, PARAMS_PREFIX};
 

@@ -1,5 +1,5 @@
 //! Checkpoints: the model's state (parameters and optimizer moments) as safetensors
-//! tensors, with the trainer's position (epoch, step, random-generator states, and the
+//! tensors, with the session's position (epoch, step, random-generator states, and the
 //! place inside an unfinished epoch) and the resolved config as metadata.
 //!
 //! `checkpoint.safetensors` is always the newest complete checkpoint; up to

@@ -17,7 +17,7 @@ pub struct RunLock {
 /// Locks an existing run directory (one with a `config.yaml`) for `what`, e.g.
 /// `gen train --resume`; a directory that is no run is an error, not given a lock file.
 pub fn acquire_run(dir: &Path, what: &str) -> Result<RunLock> {
-    crate::run_setup::run_dir_config(dir)?;
+    crate::run::setup::run_dir_config(dir)?;
     acquire(dir, what)
 }
 

@@ -1,9 +1,9 @@
 //! Opening a finished run: its saved config, its data and its model with the
 //! checkpoint's state loaded (for `gen eval` and `gen sample`).
 
-use crate::checkpoint::{self, Position};
-use crate::run_config::RunConfig;
-use crate::run_setup::{build_fit, build_steps, check_data, plan_data, run_dir_config};
+use crate::run::checkpoint::{self, Position};
+use crate::run::config::RunConfig;
+use crate::run::setup::{build_fit, build_steps, check_data, plan_data, run_dir_config};
 use anyhow::{Context, Result};
 use candle_core::Device;
 use gen_core::fit::FitModel;

@@ -4,8 +4,8 @@
 //! plus amortization gap.
 
 use crate::cli::RefineArgs;
-use crate::progress::EvalProgress;
-use crate::trainer::Trainer;
+use crate::run::progress::EvalProgress;
+use crate::run::session::Session;
 use anyhow::Result;
 use gen_core::{Model, RefineOptions, Rng};
 use gen_dist::local_vi::LocalViOptions;
@@ -46,7 +46,7 @@ impl Decomposition {
 /// Refines every test example, or `None` when the model has no Gaussian latent to fit.
 pub fn run(
     model: &dyn Model,
-    trainer: &Trainer,
+    session: &Session,
     args: &RefineArgs,
     importance_samples: usize,
 ) -> Result<Option<Decomposition>> {
@@ -61,7 +61,7 @@ pub fn run(
         from: args.refine_from.into(),
         importance_samples,
     };
-    let n = trainer.data.test.n;
+    let n = session.data.test.n;
     let per_example = args.refine + importance_samples.div_ceil(IS_PER_STEP);
     let bar = EvalProgress::labelled("refining", "example-steps", (n * per_example) as u64);
     let mut rng = Rng::new(REFINE_SEED);
@@ -70,7 +70,7 @@ pub fn run(
     for start in (0..n).step_by(CHUNK) {
         let idx: Vec<usize> = (start..(start + CHUNK).min(n)).collect();
         let rows = idx.len();
-        let batch = trainer.test_batch(&idx)?;
+        let batch = session.test_batch(&idx)?;
         let mut on_steps = |k: usize| bar.inc((k * rows) as u64);
         let Some(r) = model.refine(&batch, &options, &mut rng, &mut on_steps)? else {
             bar.finish();

@@ -2,8 +2,8 @@
 //! every input row of a file.
 
 use crate::cli::PredictArgs;
-use crate::predictive::{predict_rows, Predictions};
-use crate::run_loader::{load, LoadedModel};
+use crate::commands::eval::predictive::{predict_rows, Predictions};
+use crate::run::loader::{load, LoadedModel};
 use anyhow::{bail, Context, Result};
 use gen_metrics::calibration::entropies;
 

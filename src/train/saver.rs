@@ -1,8 +1,8 @@
 //! When the training loop checkpoints, and how it stops for a signal.
 
-use crate::checkpoint::{Checkpointer, Position};
-use crate::interrupt::{Interrupt, Interrupted};
-use crate::summaries::Summaries;
+use crate::run::checkpoint::{Checkpointer, Position};
+use crate::run::summaries::Summaries;
+use crate::train::interrupt::{Interrupt, Interrupted};
 use anyhow::Result;
 use gen_core::{Model, Report};
 use std::path::Path;
@@ -30,7 +30,7 @@ impl Saver<'_> {
     }
 
     /// Whether a checkpoint is due inside an epoch, after step `pos.step`.
-    pub fn due(&self, cfg: &crate::run_config::CheckpointConfig, step: u64) -> bool {
+    pub fn due(&self, cfg: &crate::run::config::CheckpointConfig, step: u64) -> bool {
         let minutes = cfg.every_minutes;
         self.interrupt.received().is_some()
             || (cfg.every_steps > 0 && step.is_multiple_of(cfg.every_steps))

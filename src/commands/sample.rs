@@ -1,10 +1,10 @@
 //! `gen sample RUN_DIR -n N -o FILE`: samples from a trained model, as a picture or as
 //! raw numbers. A `.npy` is written in batches, so memory does not grow with `n`.
 
-use crate::checkpoint::free_space;
 use crate::cli::SampleArgs;
-use crate::progress::EvalProgress;
-use crate::run_loader::{load_model, LoadedModel, ModelRun};
+use crate::run::checkpoint::free_space;
+use crate::run::loader::{load_model, LoadedModel, ModelRun};
+use crate::run::progress::EvalProgress;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use gen_core::model::DataKind;

@@ -2,8 +2,8 @@
 //! headers, the parameters under a budget), the activations measured on two small test
 //! batches, and the whole checked against what the machine has.
 
-use crate::run_config::{OnNonFinite, RunConfig};
-use crate::trainer::Trainer;
+use crate::run::config::{OnNonFinite, RunConfig};
+use crate::run::session::Session;
 use anyhow::{bail, Result};
 use candle_core::Tensor;
 use gen_base::config::{ConfigError, ConfigSource};
@@ -128,16 +128,16 @@ pub fn check_batch_size(src: &ConfigSource, cfg: &RunConfig, train_size: usize) 
 /// The whole estimate of a training run, with the activations measured on the test set.
 pub fn training_estimate(
     model: &dyn Model,
-    trainer: &Trainer,
+    session: &Session,
     data_bytes: u64,
 ) -> Result<Estimate> {
-    let cfg = trainer.cfg;
+    let cfg = session.cfg;
     let params = tensor_bytes(model.params().named().iter().map(|(_, v)| v.as_tensor()));
     let state = state_bytes(model)?;
-    let per_example = forward_bytes_per_example(model, trainer)?;
+    let per_example = forward_bytes_per_example(model, session)?;
     // Batches no larger than the sets they are cut from.
-    let train_batch = cfg.train.batch_size.min(trainer.data.train.n);
-    let eval_batch = cfg.train.eval_batch_size.min(trainer.data.test.n);
+    let train_batch = cfg.train.batch_size.min(session.data.train.n);
+    let eval_batch = cfg.train.eval_batch_size.min(session.data.test.n);
     let train = TRAIN_OVER_FORWARD * per_example * train_batch as u64;
     let eval = per_example * eval_batch as u64;
     let mut e = Estimate::default();
@@ -172,14 +172,14 @@ pub fn state_bytes(model: &dyn Model) -> Result<u64> {
 
 /// The bytes one more test example adds to the peak of a forward pass (the model's
 /// evaluation), from the peaks at two small batch sizes.
-fn forward_bytes_per_example(model: &dyn Model, trainer: &Trainer) -> Result<u64> {
-    let n = trainer.data.test.n;
+fn forward_bytes_per_example(model: &dyn Model, session: &Session) -> Result<u64> {
+    let n = session.data.test.n;
     let (small, large) = (n.min(64), n.min(256));
     if large <= small {
         return Ok(0);
     }
     let peak = |b: usize| -> Result<u64> {
-        let batch = trainer.test_batch(&(0..b).collect::<Vec<_>>())?;
+        let batch = session.test_batch(&(0..b).collect::<Vec<_>>())?;
         let (r, bytes) = gen_kernels::alloc::peak_of(|| model.evaluate(&batch, &mut Rng::new(0)));
         r?;
         Ok(bytes)

@@ -5,10 +5,10 @@
 //! The classifiers are LeNet-5s trained by gen itself (`configs/classifier-*.yaml`) and
 //! shipped inside the binary, so scores need neither a download nor the repository.
 
-use crate::checkpoint;
 use crate::cli::{ClassifierArg, ScoreArgs};
-use crate::progress::EvalProgress;
 use crate::registry::{FeatureNet, FeatureNetConfig};
+use crate::run::checkpoint;
+use crate::run::progress::EvalProgress;
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use gen_data::{Dataset, Pixels};
@@ -21,11 +21,11 @@ use std::path::Path;
 const SHIPPED: &[(&str, &[u8])] = &[
     (
         "mnist",
-        include_bytes!("../assets/classifier-mnist.safetensors"),
+        include_bytes!("../../../assets/classifier-mnist.safetensors"),
     ),
     (
         "fashion-mnist",
-        include_bytes!("../assets/classifier-fashion-mnist.safetensors"),
+        include_bytes!("../../../assets/classifier-fashion-mnist.safetensors"),
     ),
 ];
 
@@ -153,9 +153,9 @@ pub fn figures(real: &Scored, fake: &Scored) -> Result<Vec<(String, f64)>> {
 /// The test images of data set `name` as continuous pixels in [0, 1] (the reference of
 /// every score, whatever binarization a run trained on).
 pub fn reference_images(name: &str) -> Result<Dataset> {
-    let mut cfg = crate::run_setup::data_config_named(name, "--data")?;
+    let mut cfg = crate::run::setup::data_config_named(name, "--data")?;
     cfg.pixels = Pixels::Continuous;
-    crate::run_setup::load_data_config(&cfg)
+    crate::run::setup::load_data_config(&cfg)
 }
 
 /// Scores `samples` (rows of pixels in [0, 1]) against the test set of `data`.
@@ -223,7 +223,7 @@ pub fn of_sampler(
         "lower --quality-samples (now {n}), or set {}=SIZE if more memory is really there",
         gen_nn::memory::LIMIT_ENV
     );
-    if let Some(msg) = need.check(crate::memory::available()?.as_ref(), &fix) {
+    if let Some(msg) = need.check(crate::train::memory::available()?.as_ref(), &fix) {
         bail!(msg);
     }
     let mut rng = gen_core::Rng::new(SAMPLES_SEED);

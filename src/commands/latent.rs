@@ -3,8 +3,8 @@
 //! (a straight line in z between two test images' codes).
 
 use crate::cli::{EncodeArgs, InterpolateArgs, ReconstructArgs};
-use crate::run_loader::{load, LoadedModel, LoadedRun as Run};
-use crate::summaries::write_png;
+use crate::run::loader::{load, LoadedModel, LoadedRun as Run};
+use crate::run::summaries::write_png;
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use gen_core::Model;
@@ -67,7 +67,9 @@ pub fn encode(args: EncodeArgs) -> Result<()> {
     let run = load(&args.run_dir)?;
     let model = autoencoder(&run, "encode")?;
     let batch = run.cfg.train.eval_batch_size;
-    let Some((z, dim)) = crate::probe::codes(model, &run.data.test, batch, &run.device)? else {
+    let Some((z, dim)) =
+        crate::commands::eval::probe::codes(model, &run.data.test, batch, &run.device)?
+    else {
         bail!(no_codes(&run.cfg.family));
     };
     let n = z.len() / dim.max(1);
