@@ -1,6 +1,8 @@
-//! The README against the code it documents: the config reference lists exactly the keys
-//! the loader accepts, with the defaults a run resolves; the TensorBoard table names every
-//! tag a run writes; and the "Using the results from Python" snippet runs on a real run.
+//! The README and the book in docs/ against the code they document: the config reference
+//! (docs/config.md) lists exactly the keys the loader accepts, with the defaults a run
+//! resolves; the TensorBoard table (docs/runs.md) names every tag a run writes; the "Using
+//! the results from Python" snippet runs on a real run; the own-data examples
+//! (docs/data.md) train; and every link of every page points at something that exists.
 
 mod support;
 
@@ -9,8 +11,26 @@ use std::path::Path;
 use std::process::Command;
 use support::*;
 
-fn readme() -> String {
-    std::fs::read_to_string(repo().join("README.md")).expect("README.md reads")
+/// A page of the README or the book (`README.md`, `docs/config.md`, ...), after a newline
+/// so that a heading on its first line is found as any other.
+fn page(path: &str) -> String {
+    let text = std::fs::read_to_string(repo().join(path))
+        .unwrap_or_else(|e| panic!("{path} does not read: {e}"));
+    format!("\n{text}")
+}
+
+/// Every page: the README and the book's Markdown files.
+fn pages() -> Vec<String> {
+    let mut book: Vec<String> = std::fs::read_dir(repo().join("docs"))
+        .expect("docs/ lists")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".md"))
+        .map(|name| format!("docs/{name}"))
+        .collect();
+    book.sort();
+    std::iter::once("README.md".to_string())
+        .chain(book)
+        .collect()
 }
 
 /// The text under the first line starting with `heading`, up to the next heading of the
@@ -19,7 +39,7 @@ fn section<'a>(text: &'a str, heading: &str) -> &'a str {
     let level = heading.chars().take_while(|&c| c == '#').count();
     let at = text
         .find(&format!("\n{heading}"))
-        .unwrap_or_else(|| panic!("the README has no heading `{heading}`"));
+        .unwrap_or_else(|| panic!("no heading `{heading}` on the page"));
     let body = &text[at + 1..];
     let body = &body[body.find('\n').map_or(body.len(), |i| i + 1)..];
     let (mut pos, mut code) = (0, false);
@@ -174,17 +194,16 @@ fn compare_keys(
 
 #[test]
 fn config_reference_lists_exactly_the_keys_the_loader_accepts() {
-    let text = readme();
-    let reference = section(&text, "## Config reference");
+    let reference = page("docs/config.md");
     let dir = tempfile::tempdir().unwrap();
     let mut problems = vec![];
     for family in families() {
-        let heading = format!("### `model` (family `{family}`)");
-        let keys = documented_names(section(reference, &heading));
+        let heading = format!("## `model` (family `{family}`)");
+        let keys = documented_names(section(&reference, &heading));
         compare_keys(family, "model", &keys, dir.path(), &mut problems);
     }
     for name in ["data", "train", "checkpoint", "log"] {
-        let keys = documented_names(section(reference, &format!("### `{name}`")));
+        let keys = documented_names(section(&reference, &format!("## `{name}`")));
         compare_keys("vae", name, &keys, dir.path(), &mut problems);
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
@@ -228,8 +247,7 @@ fn same_value(doc: &gen_core::yaml::Value, resolved: &gen_core::yaml::Value) -> 
 
 #[test]
 fn config_reference_defaults_are_what_a_run_resolves() {
-    let text = readme();
-    let reference = section(&text, "## Config reference");
+    let reference = page("docs/config.md");
     let dir = tempfile::tempdir().unwrap();
     // What the minimal runs set themselves, so not defaults.
     let set_here = [
@@ -267,14 +285,14 @@ fn config_reference_defaults_are_what_a_run_resolves() {
                 .unwrap();
         let mut leaves = vec![];
         flatten("", &resolved, &mut leaves);
-        let mut sections = vec![(format!("### `model` (family `{family}`)"), "model")];
+        let mut sections = vec![(format!("## `model` (family `{family}`)"), "model")];
         if family == "vae" {
             for s in ["data", "train", "checkpoint", "log"] {
-                sections.push((format!("### `{s}`"), s));
+                sections.push((format!("## `{s}`"), s));
             }
         }
         for (heading, prefix) in sections {
-            for row in table_rows(section(reference, &heading)) {
+            for row in table_rows(section(&reference, &heading)) {
                 let keys = code_spans(&row[0]);
                 let defaults = code_spans(&row[1]);
                 if keys.len() != defaults.len() {
@@ -364,7 +382,7 @@ fn code_blocks(text: &str, lang: &str) -> Vec<String> {
 
 #[test]
 fn python_snippet_reads_a_real_run_and_the_tag_table_covers_it() {
-    let text = readme();
+    let text = page("docs/runs.md");
     let python_section = section(&text, "## Using the results from Python");
     let shell = code_blocks(python_section, "sh");
     assert_eq!(shell.len(), 1, "one sh block of gen commands");
@@ -416,7 +434,7 @@ fn python_snippet_reads_a_real_run_and_the_tag_table_covers_it() {
     assert_eq!(shown, loss);
 
     // Every tag of the run is in "What TensorBoard shows".
-    let entries: Vec<String> = documented_names(section(&text, "### What TensorBoard shows"))
+    let entries: Vec<String> = documented_names(section(&text, "## What TensorBoard shows"))
         .into_iter()
         .collect();
     let view = tensorboard_view(&run);
@@ -479,8 +497,8 @@ fn write_idx(dir: &Path, prefix: &str, n: usize, side: usize) {
 
 #[test]
 fn own_data_examples_train_on_files_of_the_documented_shapes() {
-    let text = readme();
-    let configs = code_blocks(section(&text, "## Your own data"), "yaml");
+    let text = page("docs/data.md");
+    let configs = code_blocks(section(&text, "# Your own data"), "yaml");
     assert_eq!(configs.len(), 4, "the four example configs");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("my-data");
@@ -554,9 +572,8 @@ fn slug(heading: &str) -> String {
         .collect()
 }
 
-#[test]
-fn links_point_at_headings_and_files_that_exist() {
-    let text = readme();
+/// The anchors of a page's headings (headings inside code blocks do not count).
+fn anchors(text: &str) -> BTreeSet<String> {
     let mut code = false;
     let mut anchors = BTreeSet::new();
     for line in text.lines() {
@@ -566,17 +583,33 @@ fn links_point_at_headings_and_files_that_exist() {
             anchors.insert(slug(line.trim_start_matches('#').trim()));
         }
     }
+    anchors
+}
+
+#[test]
+fn links_point_at_headings_and_files_that_exist() {
     let mut broken = vec![];
-    for part in text.split("](").skip(1) {
-        let target = &part[..part.find(')').unwrap()];
-        if target.starts_with("http") {
-            continue;
-        }
-        match target.strip_prefix('#') {
-            Some(anchor) if !anchors.contains(anchor) => broken.push(target.to_string()),
-            Some(_) => {}
-            None if !repo().join(target).exists() => broken.push(target.to_string()),
-            None => {}
+    for path in pages() {
+        let text = page(&path);
+        let here = Path::new(&path).parent().unwrap_or(Path::new(""));
+        for part in text.split("](").skip(1) {
+            let target = &part[..part.find(')').unwrap()];
+            if target.starts_with("http") {
+                continue;
+            }
+            let (file, anchor) = target.split_once('#').unwrap_or((target, ""));
+            let file = if file.is_empty() {
+                path.clone()
+            } else {
+                here.join(file).to_string_lossy().into_owned()
+            };
+            let ok = repo().join(&file).exists()
+                && (anchor.is_empty()
+                    || !file.ends_with(".md")
+                    || anchors(&page(&file)).contains(anchor));
+            if !ok {
+                broken.push(format!("{path}: {target}"));
+            }
         }
     }
     assert!(broken.is_empty(), "links to nothing: {broken:?}");

@@ -1,4 +1,4 @@
-//! The README's "Adding a family", followed step by step in one file: a toy family whose
+//! docs/adding-a-family.md, followed step by step in one file: a toy family whose
 //! generator side is `q(x) = N(m, s^2 I)` with a learned mean `m` and no latent, so the
 //! joint KL is `E[-log q(x)]` up to the data's entropy and its minimizer is the data's
 //! mean, known in closed form. The test builds it through its registration, from YAML,
