@@ -10,6 +10,7 @@ use gen_base::config::{ConfigError, ConfigSource};
 use gen_core::fit::{FitModel, Points};
 use gen_core::model::{BuildContext, Model};
 use gen_core::Rng;
+use gen_core::Setup;
 use gen_data::{Dataset, Pixels, Split};
 use std::path::{Path, PathBuf};
 
@@ -112,11 +113,13 @@ pub fn build_steps(
 ) -> Result<Box<dyn Model>> {
     Ok(build(BuildContext {
         config: src,
-        data,
-        device: device.clone(),
-        dtype: DType::F32,
-        optimizer: &cfg.train.optimizer,
-        rng,
+        setup: Setup {
+            data,
+            device: device.clone(),
+            dtype: DType::F32,
+            optimizer: &cfg.train.optimizer,
+            rng,
+        },
     })?)
 }
 
@@ -130,10 +133,12 @@ pub fn build_fit(
 ) -> Result<Box<dyn FitModel>> {
     Ok(build(BuildContext {
         config: src,
-        data,
-        device: Device::Cpu,
-        dtype: DType::F64,
-        optimizer: &cfg.train.optimizer,
-        rng,
+        setup: Setup {
+            data,
+            device: Device::Cpu,
+            dtype: DType::F64,
+            optimizer: &cfg.train.optimizer,
+            rng,
+        },
     })?)
 }

@@ -14,13 +14,11 @@ use gen_core::adversarial::{
 };
 use gen_core::model::{Batch, DataInfo};
 use gen_core::objective::scalar;
-use gen_core::{Family, KlDirection, Model, Report, Result, Rng, Store, Terms};
+use gen_core::{Family, KlDirection, Model, Report, Result, Rng, Setup, Store, Terms};
 use gen_dist::dist::{sigmoid, DiagGaussian};
 use gen_dist::loss::{bce_with_logits_per_example, sum_per_example};
 use gen_metrics::mmd::{mmd2_unbiased, ImqKernel};
 use gen_nn::nn::{Activation, Encoder, Mlp};
-use gen_nn::optim::OptimizerConfig;
-use gen_nn::vars::Vb;
 use gen_plot::picture::Picture;
 
 pub struct Aae {
@@ -49,16 +47,9 @@ struct Pass {
 impl Family for Aae {
     type Config = AaeConfig;
 
-    fn new(
-        cfg: AaeConfig,
-        data: &DataInfo,
-        optimizer: &OptimizerConfig,
-        device: Device,
-        dtype: DType,
-        rng: &mut Rng,
-    ) -> Result<Self> {
-        let dim = data.dim();
-        let vb = Vb::new(rng.clone(), dtype, &device);
+    fn new(cfg: AaeConfig, setup: &mut Setup<'_>) -> Result<Self> {
+        let dim = setup.data.dim();
+        let vb = setup.vb();
         let encoder = Encoder::new(
             &vb.pp("encoder"),
             dim,
@@ -89,25 +80,25 @@ impl Family for Aae {
             Activation::LeakyRelu,
             false,
         )?;
-        *rng = vb.rng();
+        setup.continue_after(&vb);
         let params = vb.params();
         let players = Players::new(
             &params,
             &cfg.schedule(),
-            optimizer,
+            setup.optimizer,
             &["encoder.", "decoder."],
             "ae_optimizer.",
         );
         Ok(Aae {
             store: Store::new(&cfg, KlDirection::Forward, params, players),
             cfg,
-            data: data.clone(),
+            data: setup.data.clone(),
             prior,
             encoder,
             decoder,
             discriminator,
-            device,
-            dtype,
+            device: setup.device.clone(),
+            dtype: setup.dtype,
         })
     }
 }

@@ -2,10 +2,11 @@
 //! posterior toward the prior, so the MMD between codes and prior draws falls — and stays
 //! well above that without the adversary.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use gen_aae::{Aae, AaeConfig, EncoderKind, PriorConfig, Reconstruction};
 use gen_core::model::{Batch, DataInfo, DataKind};
 use gen_core::Family;
+use gen_core::Setup;
 use gen_core::{Model, Rng};
 use gen_nn::optim::OptimizerConfig;
 
@@ -72,11 +73,7 @@ fn run(adv_weight: f64, encoder: EncoderKind, steps: usize) -> (f64, f64) {
     let mut rng = Rng::new(1);
     let mut model = Aae::new(
         config(adv_weight, encoder),
-        &info,
-        &opt,
-        Device::Cpu,
-        DType::F32,
-        &mut rng,
+        &mut Setup::cpu(&info, &opt, &mut rng),
     )
     .unwrap();
     let held_out = circle(1000, &mut Rng::new(2));
@@ -160,7 +157,7 @@ fn supervised_prior_puts_each_class_in_its_component() {
         ..Default::default()
     };
     let mut rng = Rng::new(3);
-    let mut model = Aae::new(cfg, &info, &opt, Device::Cpu, DType::F32, &mut rng).unwrap();
+    let mut model = Aae::new(cfg, &mut Setup::cpu(&info, &opt, &mut rng)).unwrap();
     for _ in 0..1500 {
         model
             .train_step(&clusters(128, &mut rng), &mut rng)

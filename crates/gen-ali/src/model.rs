@@ -10,10 +10,9 @@ use candle_core::{DType, Device, Tensor};
 use gen_core::adversarial::{self, drift, softplus, Players, TwoPlayer};
 use gen_core::model::{Batch, DataInfo};
 use gen_core::objective::scalar;
-use gen_core::{Family, KlDirection, Model, Report, Result, Rng, Store, Terms};
+use gen_core::{Family, KlDirection, Model, Report, Result, Rng, Setup, Store, Terms};
 use gen_dist::dist::DiagGaussian;
 use gen_nn::nn::{dropout, Activation, Encoder, Linear, Mlp, Params};
-use gen_nn::optim::OptimizerConfig;
 use gen_nn::vars::Vb;
 
 /// The encoder's and generator's loss on the logits of encoder pairs (`enc`) and
@@ -97,16 +96,9 @@ pub struct Ali {
 impl Family for Ali {
     type Config = AliConfig;
 
-    fn new(
-        cfg: AliConfig,
-        data: &DataInfo,
-        optimizer: &OptimizerConfig,
-        device: Device,
-        dtype: DType,
-        rng: &mut Rng,
-    ) -> Result<Self> {
-        let dim = data.dim();
-        let vb = Vb::new(rng.clone(), dtype, &device);
+    fn new(cfg: AliConfig, setup: &mut Setup<'_>) -> Result<Self> {
+        let dim = setup.data.dim();
+        let vb = setup.vb();
         let enc_hidden: Vec<usize> = cfg.hidden.iter().rev().copied().collect();
         let gen_sizes: Vec<usize> = std::iter::once(cfg.latent)
             .chain(cfg.hidden.iter().copied())
@@ -132,7 +124,7 @@ impl Family for Ali {
             )?;
             Ok((encoder, generator))
         };
-        let buffers_vb = Vb::new(rng.clone(), dtype, &device);
+        let buffers_vb = setup.vb();
         let (encoder, generator) = maps(&vb, &buffers_vb, "")?;
         let d_sizes: Vec<usize> = std::iter::once(dim + cfg.latent)
             .chain(cfg.d_hidden.iter().copied())
@@ -144,8 +136,8 @@ impl Family for Ali {
         // (their values are overwritten by the first snapshot); they run on batch
         // statistics only, so their batch-norm averages are never read.
         let old = if cfg.lambda > 0.0 {
-            let old_vb = Vb::new(vb.rng(), dtype, &device);
-            let unused = Vb::new(vb.rng(), dtype, &device);
+            let old_vb = vb.after();
+            let unused = vb.after();
             let (encoder, generator) = maps(&old_vb, &unused, "_old")?;
             Some(OldMaps {
                 params: old_vb.params(),
@@ -155,12 +147,12 @@ impl Family for Ali {
         } else {
             None
         };
-        *rng = vb.rng();
+        setup.continue_after(&vb);
         let params = vb.params();
         let players = Players::new(
             &params,
             &cfg.schedule(),
-            optimizer,
+            setup.optimizer,
             &["encoder.", "generator."],
             "eg_optimizer.",
         );
@@ -168,13 +160,13 @@ impl Family for Ali {
             store: Store::new(&cfg, KlDirection::Reverse, params, players)
                 .with_buffers(buffers_vb.params()),
             cfg,
-            data: data.clone(),
+            data: setup.data.clone(),
             encoder,
             generator,
             discriminator,
             old,
-            device,
-            dtype,
+            device: setup.device.clone(),
+            dtype: setup.dtype,
         })
     }
 }

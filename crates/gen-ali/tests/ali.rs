@@ -2,10 +2,11 @@
 //! joint discriminator's estimate of KL(p(x,z) || q(x,z)) keeps growing; when they train,
 //! they pull it back toward zero.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use gen_ali::{Ali, AliConfig, EncoderKind, LatentPrior, PairLoss};
 use gen_core::model::{Batch, DataInfo, DataKind};
 use gen_core::Family;
+use gen_core::Setup;
 use gen_core::{Model, Rng};
 use gen_nn::optim::OptimizerConfig;
 
@@ -65,7 +66,7 @@ fn forward_kl_trace(g_lr: f64, iterations: usize) -> Vec<f64> {
         ..Default::default()
     };
     let mut rng = Rng::new(3);
-    let mut ali = Ali::new(config(g_lr), &info, &opt, Device::Cpu, DType::F32, &mut rng).unwrap();
+    let mut ali = Ali::new(config(g_lr), &mut Setup::cpu(&info, &opt, &mut rng)).unwrap();
     let held_out = ring(1000, &mut Rng::new(4));
     let mut out = vec![];
     for it in 0..iterations {
@@ -98,7 +99,7 @@ fn drift_terms_on_both_paths() {
     cfg.g_steps = gen_core::adversarial::Steps(2);
     let mut rng = Rng::new(3);
     let opt = OptimizerConfig::default();
-    let mut ali = Ali::new(cfg.clone(), &info, &opt, Device::Cpu, DType::F32, &mut rng).unwrap();
+    let mut ali = Ali::new(cfg.clone(), &mut Setup::cpu(&info, &opt, &mut rng)).unwrap();
     let r = ali.train_step(&ring(64, &mut rng), &mut rng).unwrap();
     let (e, g) = (
         r.joint_kl.term("encoder_drift").unwrap(),
@@ -110,7 +111,7 @@ fn drift_terms_on_both_paths() {
     assert_eq!(ev.joint_kl.term("generator_drift"), Some(0.0));
 
     cfg.lambda = 0.0;
-    let mut plain = Ali::new(cfg, &info, &opt, Device::Cpu, DType::F32, &mut Rng::new(3)).unwrap();
+    let mut plain = Ali::new(cfg, &mut Setup::cpu(&info, &opt, &mut Rng::new(3))).unwrap();
     let r = plain.train_step(&ring(64, &mut rng), &mut rng).unwrap();
     assert_eq!(r.joint_kl.term("encoder_drift"), None);
 }

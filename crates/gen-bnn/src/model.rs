@@ -3,13 +3,12 @@
 use crate::config::{BnnConfig, Estimator, Likelihood, Weights};
 use crate::likelihood::{GaussianHead, Head};
 use crate::net::Net;
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use gen_core::model::{Batch, DataInfo, DataKind, Prediction};
 use gen_core::objective::{sum, values};
-use gen_core::{descend, Family, KlDirection, Model, Report, Result, Rng, Store, Terms};
+use gen_core::{descend, Family, KlDirection, Model, Report, Result, Rng, Setup, Store, Terms};
 use gen_metrics::calibration;
-use gen_nn::optim::{Adam, OptimizerConfig};
-use gen_nn::vars::Vb;
+use gen_nn::optim::Adam;
 use gen_plot::picture::Picture;
 use gen_plot::plot::predictive::{regression_band, reliability_diagram};
 
@@ -27,17 +26,11 @@ pub struct Bnn {
 impl Family for Bnn {
     type Config = BnnConfig;
 
-    fn new(
-        mut cfg: BnnConfig,
-        data: &DataInfo,
-        optimizer: &OptimizerConfig,
-        device: Device,
-        dtype: DType,
-        rng: &mut Rng,
-    ) -> Result<Self> {
+    fn new(mut cfg: BnnConfig, setup: &mut Setup<'_>) -> Result<Self> {
+        let (data, optimizer) = (setup.data, setup.optimizer);
         let likelihood = cfg.likelihood_for(data);
         cfg.likelihood = Some(likelihood);
-        let vb = Vb::new(rng.clone(), dtype, &device);
+        let vb = setup.vb();
         let head = match likelihood {
             Likelihood::Categorical => Head::Categorical {
                 classes: data.classes.unwrap_or(2),
@@ -56,7 +49,7 @@ impl Family for Bnn {
         };
         let outputs = head.outputs(data.targets.as_ref());
         let net = Net::new(&vb.pp("net"), &cfg, data.dim(), outputs)?;
-        *rng = vb.rng();
+        setup.continue_after(&vb);
         let params = vb.params();
         let opt = Adam::new(params.vars(), optimizer.clone());
         // The weights are the latent: `KL(p~(x, y) Q(θ) || p~(x) P(θ) P(y|x, θ))`, data

@@ -6,6 +6,7 @@
 use candle_core::{DType, Device, Tensor};
 use gen_bnn::{Bnn, BnnConfig, KlWeighting};
 use gen_core::model::{Batch, DataInfo, DataKind, Prediction};
+use gen_core::Setup;
 use gen_core::{Family, Model, Rng};
 use gen_nn::optim::OptimizerConfig;
 
@@ -27,11 +28,13 @@ fn points(dim: usize, classes: usize, n: usize) -> DataInfo {
 fn build(cfg: BnnConfig, data: &DataInfo, dtype: DType) -> Bnn {
     Bnn::new(
         cfg,
-        data,
-        &OptimizerConfig::default(),
-        Device::Cpu,
-        dtype,
-        &mut Rng::new(1),
+        &mut Setup {
+            data,
+            optimizer: &OptimizerConfig::default(),
+            device: Device::Cpu,
+            dtype,
+            rng: &mut Rng::new(1),
+        },
     )
     .unwrap()
 }
@@ -252,15 +255,7 @@ fn learned_noise_reaches_the_residual_scale_and_the_predictive_adds_it() {
     // Point weights: the maximum-likelihood noise is the residual standard deviation.
     let cfg =
         config("weights: point\nhidden: [16]\nlikelihood: gaussian\nnoise: 2.0\nlearn_noise: true");
-    let mut model = Bnn::new(
-        cfg,
-        &data,
-        &optimizer,
-        Device::Cpu,
-        DType::F32,
-        &mut Rng::new(1),
-    )
-    .unwrap();
+    let mut model = Bnn::new(cfg, &mut Setup::cpu(&data, &optimizer, &mut Rng::new(1))).unwrap();
     let mut rng = Rng::new(12);
     for step in 0..1500 {
         let idx: Vec<usize> = (0..64).map(|k| (step * 64 + k) % 2000).collect();

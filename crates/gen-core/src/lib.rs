@@ -26,7 +26,7 @@ pub use fit::{FitModel, FitObserver, Iteration, Points};
 pub use gen_base::{yaml, Error, Result, Rng};
 pub use model::{
     Batch, Build, BuildContext, DataInfo, EvalOptions, Family, Model, ModelEntry, Prediction,
-    RefineOptions, RefineStart, Refinement,
+    RefineOptions, RefineStart, Refinement, Setup,
 };
 pub use objective::{descend, JointKl, KlDirection, Report, ReportMean, Terms};
 pub use store::{Store, Stored};

@@ -12,6 +12,7 @@ use gen_base::config::ConfigSource;
 pub use gen_base::data_info::{DataInfo, DataKind, Targets};
 use gen_nn::nn::Params;
 use gen_nn::optim::OptimizerConfig;
+use gen_nn::vars::Vb;
 use gen_plot::picture::Picture;
 use std::collections::HashMap;
 
@@ -52,16 +53,11 @@ impl Batch {
     }
 }
 
-/// Everything a builder gets: the config (to read its `model` section), the data's shape,
-/// where to put tensors, the `train.optimizer` settings and a seeded generator for
-/// initialization.
+/// Everything a builder gets: the config (to read its `model` section) and the [`Setup`]
+/// a family is built in.
 pub struct BuildContext<'a> {
     pub config: &'a ConfigSource,
-    pub data: &'a DataInfo,
-    pub device: Device,
-    pub dtype: DType,
-    pub optimizer: &'a OptimizerConfig,
-    pub rng: &'a mut Rng,
+    pub setup: Setup<'a>,
 }
 
 impl BuildContext<'_> {
@@ -69,9 +65,43 @@ impl BuildContext<'_> {
     /// names the file, line and key.
     pub fn model_config<C: crate::checks::FamilyConfig>(&self) -> Result<C> {
         let cfg: C = self.config.section("model")?;
-        cfg.validate(self.data)
+        cfg.validate(self.setup.data)
             .map_err(|e| e.locate_in(self.config))?;
         Ok(cfg)
+    }
+}
+
+/// What a family is built with: the data's shape, the `train.optimizer` settings, where to
+/// put tensors and the run's seeded generator for initialization.
+pub struct Setup<'a> {
+    pub data: &'a DataInfo,
+    pub optimizer: &'a OptimizerConfig,
+    pub device: Device,
+    pub dtype: DType,
+    pub rng: &'a mut Rng,
+}
+
+impl<'a> Setup<'a> {
+    /// f32 on the CPU, as the tests build families.
+    pub fn cpu(data: &'a DataInfo, optimizer: &'a OptimizerConfig, rng: &'a mut Rng) -> Self {
+        Setup {
+            data,
+            optimizer,
+            device: Device::Cpu,
+            dtype: DType::F32,
+            rng,
+        }
+    }
+
+    /// A new parameter store on the run's device and dtype, drawing initial values from the
+    /// run's generator as it stands (every store a family makes starts from the same draws).
+    pub fn vb(&self) -> Vb {
+        Vb::new(self.rng.clone(), self.dtype, &self.device)
+    }
+
+    /// Moves the run's generator past the draws `vb`'s initialization took.
+    pub fn continue_after(&mut self, vb: &Vb) {
+        *self.rng = vb.rng();
     }
 }
 
@@ -110,29 +140,21 @@ impl ModelEntry {
 pub trait Family: Model + Sized + 'static {
     type Config: crate::checks::FamilyConfig;
 
-    /// The model for a validated `cfg`, initialized from `rng` (which continues past the
-    /// draws the initialization took).
-    fn new(
-        cfg: Self::Config,
-        data: &DataInfo,
-        optimizer: &OptimizerConfig,
-        device: Device,
-        dtype: DType,
-        rng: &mut Rng,
-    ) -> Result<Self>;
+    /// The model for a validated `cfg`, its parameters in stores from [`Setup::vb`]; it
+    /// ends with [`Setup::continue_after`] on the store initialized last.
+    fn new(cfg: Self::Config, setup: &mut Setup<'_>) -> Result<Self>;
 }
 
-fn build_family<F: Family>(ctx: BuildContext<'_>) -> Result<Box<dyn Model>> {
+fn build_family<F: Family>(mut ctx: BuildContext<'_>) -> Result<Box<dyn Model>> {
     let cfg: F::Config = ctx.model_config()?;
-    let model = F::new(cfg, ctx.data, ctx.optimizer, ctx.device, ctx.dtype, ctx.rng)?;
-    Ok(Box::new(model))
+    Ok(Box::new(F::new(cfg, &mut ctx.setup)?))
 }
 
 fn build_fit_family<F: crate::fit::FitFamily>(
     ctx: BuildContext<'_>,
 ) -> Result<Box<dyn crate::fit::FitModel>> {
     let cfg: F::Config = ctx.model_config()?;
-    Ok(Box::new(F::new(cfg, ctx.data)))
+    Ok(Box::new(F::new(cfg, ctx.setup.data)))
 }
 
 /// How a family is trained, and the builder for it.

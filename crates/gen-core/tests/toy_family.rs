@@ -10,11 +10,11 @@ use gen_core::checks::FamilyConfig;
 use gen_core::model::{Batch, DataInfo, DataKind};
 use gen_core::{
     descend, Build, BuildContext, Family, KlDirection, Model, ModelEntry, Report, Result, Rng,
-    Store, Terms,
+    Setup, Store, Terms,
 };
 use gen_dist::dist::LN_2PI;
 use gen_nn::optim::{Adam, OptimizerConfig};
-use gen_nn::vars::{Init, Vb};
+use gen_nn::vars::Init;
 use serde::{Deserialize, Serialize};
 
 // --- config.rs: the `model` section, with what serde cannot check in `validate`.
@@ -55,15 +55,9 @@ pub struct Toy {
 impl Family for Toy {
     type Config = ToyConfig;
 
-    fn new(
-        cfg: ToyConfig,
-        data: &DataInfo,
-        optimizer: &OptimizerConfig,
-        device: Device,
-        dtype: DType,
-        rng: &mut Rng,
-    ) -> Result<Self> {
-        let vb = Vb::new(rng.clone(), dtype, &device);
+    fn new(cfg: ToyConfig, setup: &mut Setup<'_>) -> Result<Self> {
+        let (data, optimizer) = (setup.data, setup.optimizer);
+        let vb = setup.vb();
         let mean = vb.pp("generator").var(
             data.dim(),
             "mean",
@@ -72,7 +66,7 @@ impl Family for Toy {
                 std: 1.0,
             },
         )?;
-        *rng = vb.rng();
+        setup.continue_after(&vb);
         let params = vb.params();
         let opt = Adam::new(params.vars(), optimizer.clone());
         Ok(Toy {
@@ -140,11 +134,13 @@ fn build(yaml: &str, rng: &mut Rng) -> Result<Box<dyn Model>> {
     };
     build(BuildContext {
         config: &config,
-        data: &data,
-        device: Device::Cpu,
-        dtype: DType::F64,
-        optimizer: &optimizer,
-        rng,
+        setup: Setup {
+            data: &data,
+            device: Device::Cpu,
+            dtype: DType::F64,
+            optimizer: &optimizer,
+            rng,
+        },
     })
 }
 

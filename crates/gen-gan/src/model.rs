@@ -12,10 +12,8 @@ use crate::dcgan;
 use candle_core::{DType, Device, Tensor};
 use gen_core::adversarial::{self, drift, generator_loss, pack, Players, TwoPlayer};
 use gen_core::model::{Batch, DataInfo};
-use gen_core::{Family, KlDirection, Model, Report, Result, Rng, Store, Terms};
+use gen_core::{Family, KlDirection, Model, Report, Result, Rng, Setup, Store, Terms};
 use gen_nn::nn::{Mlp, Params};
-use gen_nn::optim::OptimizerConfig;
-use gen_nn::vars::Vb;
 
 /// The generator network: an MLP, or the DCGAN stack (with batch norm).
 pub enum GeneratorNet {
@@ -58,17 +56,10 @@ pub struct Gan {
 impl Family for Gan {
     type Config = GanConfig;
 
-    fn new(
-        cfg: GanConfig,
-        data: &DataInfo,
-        optimizer: &OptimizerConfig,
-        device: Device,
-        dtype: DType,
-        rng: &mut Rng,
-    ) -> Result<Self> {
-        let dim = data.dim();
-        let vb = Vb::new(rng.clone(), dtype, &device);
-        let buffers_vb = Vb::new(rng.clone(), dtype, &device);
+    fn new(cfg: GanConfig, setup: &mut Setup<'_>) -> Result<Self> {
+        let dim = setup.data.dim();
+        let vb = setup.vb();
+        let buffers_vb = setup.vb();
         let (generator, discriminator, old_generator, old_vb) = match cfg.network {
             Network::Mlp => {
                 let g_sizes: Vec<usize> = std::iter::once(cfg.latent)
@@ -90,9 +81,9 @@ impl Family for Gan {
                 let d = Mlp::new(&vb.pp("discriminator"), &d_sizes, cfg.d_activation, false)?;
                 // G_old's own store continues the same random stream (its values are
                 // overwritten by the first snapshot anyway).
-                let old_vb = Vb::new(vb.rng(), dtype, &device);
+                let old_vb = vb.after();
                 // G_old runs on batch statistics only: its averages are never read.
-                let unused_buffers = Vb::new(vb.rng(), dtype, &device);
+                let unused_buffers = vb.after();
                 let old = Mlp::maybe_normed(
                     &old_vb.pp("generator_old"),
                     &unused_buffers.pp("generator_old"),
@@ -114,8 +105,8 @@ impl Family for Gan {
                     cfg.latent,
                 )?;
                 let d = dcgan::Discriminator::new(&vb.pp("discriminator"), cfg.pack)?;
-                let old_vb = Vb::new(vb.rng(), dtype, &device);
-                let unused_buffers = Vb::new(vb.rng(), dtype, &device);
+                let old_vb = vb.after();
+                let unused_buffers = vb.after();
                 let old = dcgan::Generator::new(
                     &old_vb.pp("generator_old"),
                     &unused_buffers.pp("generator_old"),
@@ -129,25 +120,25 @@ impl Family for Gan {
                 )
             }
         };
-        *rng = old_vb.rng();
+        setup.continue_after(&old_vb);
         let (params, buffers, old_params) = (vb.params(), buffers_vb.params(), old_vb.params());
         let players = Players::new(
             &params,
             &cfg.schedule(),
-            optimizer,
+            setup.optimizer,
             &["generator."],
             "g_optimizer.",
         );
         Ok(Gan {
             store: Store::new(&cfg, KlDirection::Reverse, params, players).with_buffers(buffers),
             cfg,
-            data: data.clone(),
+            data: setup.data.clone(),
             generator,
             discriminator,
             old_params,
             old_generator,
-            device,
-            dtype,
+            device: setup.device.clone(),
+            dtype: setup.dtype,
         })
     }
 }

@@ -6,6 +6,7 @@ use candle_core::{DType, Device, Tensor};
 use gen_core::adversarial::{generator_loss, GeneratorLoss};
 use gen_core::model::{Batch, DataInfo, DataKind};
 use gen_core::Family;
+use gen_core::Setup;
 use gen_core::{Model, Rng};
 use gen_gan::{Gan, GanConfig};
 use gen_nn::gradcheck::assert_gradients_match;
@@ -57,11 +58,13 @@ fn check_generator_gradient(
 fn old_generator_term_gradient_matches_finite_differences() {
     let gan = Gan::new(
         config(3.0),
-        &points(2),
-        &OptimizerConfig::default(),
-        Device::Cpu,
-        DType::F64,
-        &mut Rng::new(1),
+        &mut Setup {
+            data: &points(2),
+            optimizer: &OptimizerConfig::default(),
+            device: Device::Cpu,
+            dtype: DType::F64,
+            rng: &mut Rng::new(1),
+        },
     )
     .unwrap();
     gan.snapshot().unwrap();
@@ -93,11 +96,13 @@ fn adversarial_gradient_reaches_the_generator() {
         cfg.loss = loss;
         let gan = Gan::new(
             cfg,
-            &points(2),
-            &OptimizerConfig::default(),
-            Device::Cpu,
-            DType::F64,
-            &mut Rng::new(4),
+            &mut Setup {
+                data: &points(2),
+                optimizer: &OptimizerConfig::default(),
+                device: Device::Cpu,
+                dtype: DType::F64,
+                rng: &mut Rng::new(4),
+            },
         )
         .unwrap();
         let z = Rng::new(5).randn((6, 3), DType::F64, &Device::Cpu).unwrap();
@@ -134,11 +139,13 @@ fn adversarial_gradient_matches_finite_differences_at_mnist_shapes() {
     cfg.hidden = vec![256, 512];
     let gan = Gan::new(
         cfg,
-        &mnist_shape(),
-        &OptimizerConfig::default(),
-        Device::Cpu,
-        DType::F64,
-        &mut Rng::new(6),
+        &mut Setup {
+            data: &mnist_shape(),
+            optimizer: &OptimizerConfig::default(),
+            device: Device::Cpu,
+            dtype: DType::F64,
+            rng: &mut Rng::new(6),
+        },
     )
     .unwrap();
     let z = Rng::new(7)
@@ -178,7 +185,7 @@ fn forward_kl_trace(g_lr: f64, iterations: usize) -> Vec<f64> {
         ..Default::default()
     };
     let mut rng = Rng::new(3);
-    let mut gan = Gan::new(cfg, &points(2), &opt, Device::Cpu, DType::F32, &mut rng).unwrap();
+    let mut gan = Gan::new(cfg, &mut Setup::cpu(&points(2), &opt, &mut rng)).unwrap();
     let held_out = Batch::inputs(ring(1000, &mut Rng::new(4)));
     let mut estimates = vec![];
     for it in 0..iterations {
@@ -222,11 +229,11 @@ fn samples_depend_on_the_noise() {
     cfg.g_steps = gen_core::adversarial::Steps(1);
     let gan = Gan::new(
         cfg,
-        &mnist_shape(),
-        &OptimizerConfig::default(),
-        Device::Cpu,
-        DType::F32,
-        &mut Rng::new(1),
+        &mut Setup::cpu(
+            &mnist_shape(),
+            &OptimizerConfig::default(),
+            &mut Rng::new(1),
+        ),
     )
     .unwrap();
     let x = gan.sample(8, &mut Rng::new(2)).unwrap().unwrap();
@@ -247,11 +254,7 @@ fn batch_norm_generator_samples_from_its_running_averages() {
     let mut rng = Rng::new(3);
     let mut gan = Gan::new(
         cfg,
-        &points(2),
-        &OptimizerConfig::default(),
-        Device::Cpu,
-        DType::F32,
-        &mut rng,
+        &mut Setup::cpu(&points(2), &OptimizerConfig::default(), &mut rng),
     )
     .unwrap();
     let buffers = |g: &Gan| -> Vec<(String, Vec<f32>)> {

@@ -56,6 +56,12 @@ impl Vb {
         }
     }
 
+    /// A new store (its own variables) drawing initial values where this one's draws
+    /// stopped, on the same device and dtype.
+    pub fn after(&self) -> Self {
+        Vb::new(self.rng(), self.dtype(), self.device())
+    }
+
     /// The sub-scope `name` (`encoder`, then `0`, ...).
     pub fn pp(&self, name: impl ToString) -> Self {
         let mut path = self.path.clone();

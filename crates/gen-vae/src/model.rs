@@ -7,14 +7,14 @@ use crate::conv::{ConvDecoder, ConvEncoder};
 use candle_core::{DType, Device, Tensor, Var};
 use gen_core::gallery;
 use gen_core::model::{Batch, DataInfo};
-use gen_core::{descend, Family, KlDirection, Model, Report, Result, Rng, Store, Terms};
+use gen_core::{descend, Family, KlDirection, Model, Report, Result, Rng, Setup, Store, Terms};
 use gen_dist::dist::{sigmoid, DiagGaussian, LN_2PI};
 use gen_dist::kl;
 use gen_dist::local_vi::LocalTable;
 use gen_dist::loss::{bce_with_logits_per_example, logsumexp_keepdim, sum_per_example};
 use gen_nn::nn::{Encoder, Mlp};
-use gen_nn::optim::{Adam, OptimizerConfig};
-use gen_nn::vars::{Init, Vb};
+use gen_nn::optim::Adam;
+use gen_nn::vars::Init;
 use gen_plot::picture::Picture;
 
 /// Where `encoder: free`'s table of per-example Gaussians lives in a checkpoint (beside
@@ -43,24 +43,20 @@ pub struct Vae {
 impl Family for Vae {
     type Config = VaeConfig;
 
-    fn new(
-        cfg: VaeConfig,
-        data: &DataInfo,
-        optimizer: &OptimizerConfig,
-        device: Device,
-        dtype: DType,
-        rng: &mut Rng,
-    ) -> Result<Self> {
-        let dim = data.dim();
+    fn new(cfg: VaeConfig, setup: &mut Setup<'_>) -> Result<Self> {
+        let dim = setup.data.dim();
         // The conditional VAE appends the one-hot class to the encoder's and decoder's inputs.
         let classes = if cfg.conditional {
-            data.classes.ok_or_else(|| {
-                gen_core::Error::Msg(format!("`{}` has no labels to condition on", data.name))
+            setup.data.classes.ok_or_else(|| {
+                gen_core::Error::Msg(format!(
+                    "`{}` has no labels to condition on",
+                    setup.data.name
+                ))
             })?
         } else {
             0
         };
-        let vb = Vb::new(rng.clone(), dtype, &device);
+        let vb = setup.vb();
         let (encoder, decoder) = match cfg.network {
             Network::Conv => (
                 EncoderNet::Conv(ConvEncoder::new(&vb.pp("encoder"), cfg.latent)?),
@@ -94,23 +90,23 @@ impl Family for Vae {
             )?),
             DecoderVariance::Fixed => None,
         };
-        *rng = vb.rng();
+        setup.continue_after(&vb);
         let params = vb.params();
-        let opt = Adam::new(params.vars(), optimizer.clone());
-        let local =
-            (cfg.encoder == VaeEncoder::Free).then(|| LocalTable::new(data.train_size, cfg.latent));
+        let opt = Adam::new(params.vars(), setup.optimizer.clone());
+        let local = (cfg.encoder == VaeEncoder::Free)
+            .then(|| LocalTable::new(setup.data.train_size, cfg.latent));
         Ok(Vae {
             local,
             log_sigma,
             kl_weight: cfg.beta,
             store: Store::new(&cfg, KlDirection::Forward, params, opt),
             cfg,
-            data: data.clone(),
+            data: setup.data.clone(),
             encoder,
             decoder,
             classes,
-            device,
-            dtype,
+            device: setup.device.clone(),
+            dtype: setup.dtype,
         })
     }
 }
@@ -600,6 +596,7 @@ impl Model for Vae {
 mod tests {
     use super::*;
     use gen_core::model::DataKind;
+    use gen_nn::optim::OptimizerConfig;
 
     fn tiny(decoder: DecoderKind, kl: KlEstimator, samples: usize) -> Vae {
         tiny_with(decoder, kl, samples, Objective::Elbo, 1.3)
@@ -642,11 +639,13 @@ mod tests {
         };
         Vae::new(
             cfg,
-            &data,
-            &OptimizerConfig::default(),
-            Device::Cpu,
-            DType::F64,
-            &mut Rng::new(11),
+            &mut Setup {
+                data: &data,
+                optimizer: &OptimizerConfig::default(),
+                device: Device::Cpu,
+                dtype: DType::F64,
+                rng: &mut Rng::new(11),
+            },
         )
         .unwrap()
     }
@@ -887,11 +886,13 @@ mod tests {
         };
         Vae::new(
             cfg,
-            &data,
-            &OptimizerConfig::default(),
-            Device::Cpu,
-            DType::F64,
-            &mut Rng::new(11),
+            &mut Setup {
+                data: &data,
+                optimizer: &OptimizerConfig::default(),
+                device: Device::Cpu,
+                dtype: DType::F64,
+                rng: &mut Rng::new(11),
+            },
         )
         .unwrap()
     }
@@ -966,11 +967,13 @@ mod tests {
         };
         let vae = Vae::new(
             cfg,
-            &data,
-            &OptimizerConfig::default(),
-            Device::Cpu,
-            DType::F64,
-            &mut Rng::new(4),
+            &mut Setup {
+                data: &data,
+                optimizer: &OptimizerConfig::default(),
+                device: Device::Cpu,
+                dtype: DType::F64,
+                rng: &mut Rng::new(4),
+            },
         )
         .unwrap();
         let x = Rng::new(5)

@@ -4,6 +4,7 @@
 use candle_core::{DType, Device, Tensor};
 use gen_core::model::{Batch, DataInfo, DataKind};
 use gen_core::Family;
+use gen_core::Setup;
 use gen_core::{Model, Rng};
 use gen_nn::optim::OptimizerConfig;
 use gen_vae::{DecoderKind, KlEstimator, Vae, VaeConfig};
@@ -100,11 +101,13 @@ fn exact_log_marginal(x: &[f64], a: &[[f64; 2]; 3], b: &[f64], s: f64) -> f64 {
 fn f64_vae(cfg: VaeConfig, dim: usize, rng: &mut Rng) -> Vae {
     Vae::new(
         cfg,
-        &points(dim),
-        &OptimizerConfig::default(),
-        Device::Cpu,
-        DType::F64,
-        rng,
+        &mut Setup {
+            data: &points(dim),
+            optimizer: &OptimizerConfig::default(),
+            device: Device::Cpu,
+            dtype: DType::F64,
+            rng,
+        },
     )
     .unwrap()
 }

@@ -10,6 +10,7 @@ use gen_base::config::ConfigSource;
 use gen_core::kernels::flops;
 use gen_core::model::{Batch, BuildContext, DataInfo, DataKind};
 use gen_core::Rng;
+use gen_core::Setup;
 use std::time::Instant;
 
 /// The reference MLP VAE step's model, as a config the registry builds (the default
@@ -163,11 +164,13 @@ pub fn time(w: Workload, b: usize, steps: usize, warmup: usize) -> Result<Timed>
     let mut rng = Rng::new(0);
     let mut model = build(BuildContext {
         config: &src,
-        data: &w.data(),
-        device: Device::Cpu,
-        dtype: DType::F32,
-        optimizer: &run.train.optimizer,
-        rng: &mut rng,
+        setup: Setup {
+            data: &w.data(),
+            device: Device::Cpu,
+            dtype: DType::F32,
+            optimizer: &run.train.optimizer,
+            rng: &mut rng,
+        },
     })?;
     let pool: Vec<Batch> = (0..10)
         .map(|_| {
