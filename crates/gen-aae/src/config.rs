@@ -13,27 +13,27 @@ pub struct AaeConfig {
     /// Always `aae` here (the registry has already dispatched on it).
     pub family: String,
     /// Dimension of the code z.
-    #[serde(default = "default_latent")]
+    #[serde(default = "defaults::latent")]
     pub latent: usize,
     /// Encoder widths from x down; the decoder mirrors them.
-    #[serde(default = "default_hidden")]
+    #[serde(default = "defaults::hidden")]
     pub hidden: Vec<usize>,
     /// The latent discriminator's widths from z up.
-    #[serde(default = "default_hidden")]
+    #[serde(default = "defaults::hidden")]
     pub d_hidden: Vec<usize>,
     /// Activation of encoder and decoder (the discriminator uses LeakyReLU 0.2).
     #[serde(default)]
     pub activation: Activation,
     /// `deterministic` by default, the AAE paper's choice.
-    #[serde(default = "deterministic")]
+    #[serde(default = "defaults::deterministic")]
     pub encoder: EncoderKind,
     #[serde(default)]
     pub reconstruction: Reconstruction,
     /// Weight of the encoder's adversarial loss `-log D(E(x))`.
-    #[serde(default = "one_f")]
+    #[serde(default = "defaults::one_f")]
     pub adv_weight: f64,
     /// Weight of the reconstruction term.
-    #[serde(default = "one_f")]
+    #[serde(default = "defaults::one_f")]
     pub recon_weight: f64,
     #[serde(default)]
     pub prior: PriorConfig,
@@ -61,11 +61,11 @@ pub struct PriorConfig {
     pub kind: PriorKind,
     /// `mixture`: number of components, their means evenly spaced on a circle of `radius`
     /// in the first two dimensions of z (0 elsewhere), each N(mean, sigma^2 I).
-    #[serde(default = "ten")]
+    #[serde(default = "defaults::ten")]
     pub components: usize,
-    #[serde(default = "default_radius")]
+    #[serde(default = "defaults::radius")]
     pub radius: f64,
-    #[serde(default = "default_sigma")]
+    #[serde(default = "defaults::sigma")]
     pub sigma: f64,
     /// `mixture`: the example's class picks its component (the AAE paper's supervised
     /// variant); the discriminator also sees the class, one-hot.
@@ -87,95 +87,25 @@ impl Default for PriorConfig {
     fn default() -> Self {
         PriorConfig {
             kind: PriorKind::Gaussian,
-            components: ten(),
-            radius: default_radius(),
-            sigma: default_sigma(),
+            components: defaults::ten(),
+            radius: defaults::radius(),
+            sigma: defaults::sigma(),
             supervised: false,
         }
     }
 }
 
-fn default_latent() -> usize {
-    8
-}
-fn default_hidden() -> Vec<usize> {
-    vec![512, 512]
-}
-fn one_f() -> f64 {
-    1.0
-}
-fn ten() -> usize {
-    10
-}
-fn default_radius() -> f64 {
-    4.0
-}
-fn default_sigma() -> f64 {
-    0.5
+gen_base::defaults! {
+    latent: usize = 8;
+    hidden: Vec<usize> = vec![512, 512];
+    one_f: f64 = 1.0;
+    ten: usize = 10;
+    radius: f64 = 4.0;
+    sigma: f64 = 0.5;
+    deterministic: EncoderKind = EncoderKind::Deterministic;
 }
 
 impl AaeConfig {
-    /// Checks the values on their own.
-    fn validate_values(&self) -> Result<(), ConfigError> {
-        let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
-        self.schedule().validate()?;
-        gen_base::config::check_sizes(
-            self.latent,
-            &[("hidden", &self.hidden), ("d_hidden", &self.d_hidden)],
-        )?;
-        for (k, w) in [
-            ("adv_weight", self.adv_weight),
-            ("recon_weight", self.recon_weight),
-        ] {
-            if !(w >= 0.0 && w.is_finite()) {
-                return bad(k, format!("must be a finite number >= 0, got {w}"));
-            }
-        }
-        if self.adv_weight == 0.0 && self.recon_weight == 0.0 {
-            return bad(
-                "adv_weight",
-                "adv_weight and recon_weight are both 0: the autoencoder would learn nothing"
-                    .into(),
-            );
-        }
-        let p = &self.prior;
-        if p.kind == PriorKind::Mixture {
-            if p.components < 2 {
-                return bad(
-                    "prior.components",
-                    format!(
-                        "a mixture needs at least 2 components, got {} (for one, use kind: gaussian)",
-                        p.components
-                    ),
-                );
-            }
-            if self.latent < 2 {
-                return bad(
-                    "latent",
-                    "the mixture prior places its means on a circle in the first two dimensions of z, so it needs latent >= 2".into(),
-                );
-            }
-            if !(p.sigma > 0.0 && p.sigma.is_finite()) {
-                return bad(
-                    "prior.sigma",
-                    format!("must be a positive number, got {}", p.sigma),
-                );
-            }
-            if !(p.radius >= 0.0 && p.radius.is_finite()) {
-                return bad(
-                    "prior.radius",
-                    format!("must be a finite number >= 0, got {}", p.radius),
-                );
-            }
-        } else if p.supervised {
-            return bad(
-                "prior.supervised",
-                "the supervised variant picks a mixture component per class; set prior.kind: mixture".into(),
-            );
-        }
-        Ok(())
-    }
-
     /// The supervised prior needs one component per class.
     fn validate_prior_for(
         &self,
@@ -203,8 +133,55 @@ impl AaeConfig {
 }
 
 impl FamilyConfig for AaeConfig {
-    fn validate(&self, data: &DataInfo) -> Result<(), ConfigError> {
-        self.validate_values()?;
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
+        self.schedule().validate()?;
+        gen_base::config::check_sizes(
+            self.latent,
+            &[("hidden", &self.hidden), ("d_hidden", &self.d_hidden)],
+        )?;
+        for (k, w) in [
+            ("adv_weight", self.adv_weight),
+            ("recon_weight", self.recon_weight),
+        ] {
+            gen_base::config::non_negative(&format!("model.{k}"), w)?;
+        }
+        if self.adv_weight == 0.0 && self.recon_weight == 0.0 {
+            return bad(
+                "adv_weight",
+                "adv_weight and recon_weight are both 0: the autoencoder would learn nothing"
+                    .into(),
+            );
+        }
+        let p = &self.prior;
+        if p.kind == PriorKind::Mixture {
+            if p.components < 2 {
+                return bad(
+                    "prior.components",
+                    format!(
+                        "a mixture needs at least 2 components, got {} (for one, use kind: gaussian)",
+                        p.components
+                    ),
+                );
+            }
+            if self.latent < 2 {
+                return bad(
+                    "latent",
+                    "the mixture prior places its means on a circle in the first two dimensions of z, so it needs latent >= 2".into(),
+                );
+            }
+            gen_base::config::positive("model.prior.sigma", p.sigma)?;
+            gen_base::config::non_negative("model.prior.radius", p.radius)?;
+        } else if p.supervised {
+            return bad(
+                "prior.supervised",
+                "the supervised variant picks a mixture component per class; set prior.kind: mixture".into(),
+            );
+        }
+        Ok(())
+    }
+
+    fn validate_for(&self, data: &DataInfo) -> Result<(), ConfigError> {
         self.validate_prior_for(&data.name, data.classes)?;
         if self.reconstruction == Reconstruction::Bce {
             checks::values_in_unit_interval(
@@ -216,8 +193,4 @@ impl FamilyConfig for AaeConfig {
         }
         Ok(())
     }
-}
-
-fn deterministic() -> EncoderKind {
-    EncoderKind::Deterministic
 }

@@ -12,6 +12,7 @@ use candle_core::{DType, Device, Tensor};
 use gen_core::adversarial::{
     self, generator_loss, GeneratorLoss, Players, RatioEstimates, TwoPlayer,
 };
+use gen_core::gallery;
 use gen_core::model::{Batch, DataInfo};
 use gen_core::objective::scalar;
 use gen_core::{Family, KlDirection, Model, Report, Result, Rng, Setup, Store, Terms};
@@ -271,11 +272,7 @@ impl TwoPlayer for Aae {
 }
 
 impl Model for Aae {
-    gen_core::stored_in!(store);
-
-    fn train_step(&mut self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
-        adversarial::step(self, batch, rng)
-    }
+    gen_core::two_player_model!(store);
 
     /// On a test batch: reconstruction, the discriminator's estimates, and the unbiased
     /// MMD^2 between the batch's codes and as many prior draws.
@@ -316,16 +313,8 @@ impl Model for Aae {
             }
         }
         if self.cfg.latent == 2 && batch.size() > 0 {
-            let codes: Vec<f64> = self
-                .encode_mean(&self.input(batch)?)?
-                .to_dtype(DType::F64)?
-                .flatten_all()?
-                .to_vec1()?;
-            let labels: Option<Vec<u32>> = batch
-                .labels
-                .as_ref()
-                .map(|l| l.to_dtype(DType::U32)?.to_vec1())
-                .transpose()?;
+            let codes = self.encode_mean(&self.input(batch)?)?;
+            let (codes, labels) = gallery::code_points(&codes, batch.labels.as_ref())?;
             out.push((
                 "codes".to_string(),
                 crate::pictures::codes_over_prior(&codes, labels.as_deref(), &self.prior),

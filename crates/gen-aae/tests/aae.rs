@@ -4,7 +4,7 @@
 
 use candle_core::{Device, Tensor};
 use gen_aae::{Aae, AaeConfig, EncoderKind, PriorConfig, Reconstruction};
-use gen_core::model::{Batch, DataInfo, DataKind};
+use gen_core::model::{Batch, DataInfo};
 use gen_core::Family;
 use gen_core::Setup;
 use gen_core::{Model, Rng};
@@ -57,14 +57,7 @@ fn mmd(model: &Aae, held_out: &Batch) -> f64 {
 
 /// (MMD at initialization, MMD after `steps` training steps).
 fn run(adv_weight: f64, encoder: EncoderKind, steps: usize) -> (f64, f64) {
-    let info = DataInfo {
-        name: "circle".into(),
-        kind: DataKind::Points { dim: 4 },
-        classes: None,
-        modes: None,
-        train_size: 1000,
-        targets: None,
-    };
+    let info = DataInfo::points("circle", 4, 1000);
     let opt = OptimizerConfig {
         lr: 1e-3,
         betas: [0.5, 0.999],
@@ -144,12 +137,8 @@ fn supervised_prior_puts_each_class_in_its_component() {
         supervised: true,
     };
     let info = DataInfo {
-        name: "clusters".into(),
-        kind: DataKind::Points { dim: 4 },
         classes: Some(4),
-        modes: None,
-        train_size: 1000,
-        targets: None,
+        ..DataInfo::points("clusters", 4, 1000)
     };
     let opt = OptimizerConfig {
         lr: 1e-3,

@@ -3,7 +3,6 @@
 use gen_base::config::ConfigError;
 use gen_core::adversarial::drift;
 use gen_core::checks::FamilyConfig;
-use gen_core::model::DataInfo;
 use gen_nn::nn::{Activation, EncoderKind};
 use serde::{Deserialize, Serialize};
 
@@ -14,22 +13,22 @@ pub struct AliConfig {
     /// Always `ali` here (the registry has already dispatched on it).
     pub family: String,
     /// Dimension of z.
-    #[serde(default = "default_latent")]
+    #[serde(default = "defaults::latent")]
     pub latent: usize,
     /// The prior q(z).
     #[serde(default)]
     pub prior: LatentPrior,
     /// Generator widths from z up; the encoder mirrors them from x down.
-    #[serde(default = "default_hidden")]
+    #[serde(default = "defaults::hidden")]
     pub hidden: Vec<usize>,
     /// The joint discriminator's widths, on the concatenated (x, z).
-    #[serde(default = "default_hidden")]
+    #[serde(default = "defaults::hidden")]
     pub d_hidden: Vec<usize>,
     /// Dropout after every hidden layer of the discriminator (training only), as ALI uses.
-    #[serde(default = "default_dropout")]
+    #[serde(default = "defaults::dropout")]
     pub dropout: f64,
     /// Activation of generator and encoder (the discriminator uses LeakyReLU 0.2).
-    #[serde(default = "leaky")]
+    #[serde(default = "defaults::leaky")]
     pub activation: Activation,
     #[serde(default)]
     pub encoder: EncoderKind,
@@ -73,21 +72,14 @@ pub enum PairLoss {
     JointKl,
 }
 
-fn default_latent() -> usize {
-    64
+gen_base::defaults! {
+    latent: usize = 64;
+    hidden: Vec<usize> = vec![512, 512];
+    dropout: f64 = 0.2;
+    leaky: Activation = Activation::LeakyRelu;
 }
-fn default_hidden() -> Vec<usize> {
-    vec![512, 512]
-}
-fn default_dropout() -> f64 {
-    0.2
-}
-fn leaky() -> Activation {
-    Activation::LeakyRelu
-}
-impl AliConfig {
-    /// Checks the values on their own.
-    fn validate_values(&self) -> Result<(), ConfigError> {
+impl FamilyConfig for AliConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
         self.schedule().validate()?;
         gen_base::config::check_sizes(
@@ -105,12 +97,5 @@ impl AliConfig {
             );
         }
         Ok(())
-    }
-}
-
-impl FamilyConfig for AliConfig {
-    /// Nothing here depends on the data.
-    fn validate(&self, _data: &DataInfo) -> Result<(), ConfigError> {
-        self.validate_values()
     }
 }

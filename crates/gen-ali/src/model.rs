@@ -323,11 +323,7 @@ impl TwoPlayer for Ali {
 }
 
 impl Model for Ali {
-    gen_core::stored_in!(store);
-
-    fn train_step(&mut self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
-        adversarial::step(self, batch, rng)
-    }
+    gen_core::two_player_model!(store);
 
     /// Without dropout: the estimates, the losses, and the two reconstruction errors.
     fn evaluate(&self, batch: &Batch, rng: &mut Rng) -> Result<Report> {

@@ -4,7 +4,7 @@
 
 use candle_core::{Device, Tensor};
 use gen_ali::{Ali, AliConfig, EncoderKind, LatentPrior, PairLoss};
-use gen_core::model::{Batch, DataInfo, DataKind};
+use gen_core::model::{Batch, DataInfo};
 use gen_core::Family;
 use gen_core::Setup;
 use gen_core::{Model, Rng};
@@ -47,14 +47,7 @@ fn ring(n: usize, rng: &mut Rng) -> Batch {
 
 /// The ring's description as the model sees it.
 fn ring_info() -> DataInfo {
-    DataInfo {
-        name: "ring".into(),
-        kind: DataKind::Points { dim: 2 },
-        classes: None,
-        modes: None,
-        train_size: 1000,
-        targets: None,
-    }
+    DataInfo::points("ring", 2, 1000)
 }
 
 /// Held-out estimates of KL(p || q) every 50 of `iterations`.

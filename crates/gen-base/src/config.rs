@@ -290,6 +290,28 @@ pub struct ConfigError {
     pub hint: Option<String>,
 }
 
+/// `path` (e.g. `model.beta`) must be a positive, finite number.
+pub fn positive(path: &str, value: f64) -> Result<(), ConfigError> {
+    if value > 0.0 && value.is_finite() {
+        return Ok(());
+    }
+    Err(ConfigError::invalid(
+        path,
+        format!("must be a positive number, got {value}"),
+    ))
+}
+
+/// `path` must be a finite number >= 0.
+pub fn non_negative(path: &str, value: f64) -> Result<(), ConfigError> {
+    if value >= 0.0 && value.is_finite() {
+        return Ok(());
+    }
+    Err(ConfigError::invalid(
+        path,
+        format!("must be a finite number >= 0, got {value}"),
+    ))
+}
+
 /// Checks the model's latent dimension and layer widths (`model.latent`, then each
 /// `(key, widths)`): all at least 1, errors naming the key and the layer.
 pub fn check_sizes(latent: usize, widths: &[(&str, &[usize])]) -> Result<(), ConfigError> {

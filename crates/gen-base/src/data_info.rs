@@ -66,6 +66,34 @@ impl Targets {
 }
 
 impl DataInfo {
+    /// `train_size` points in R^dim, without labels, modes or targets.
+    pub fn points(name: &str, dim: usize, train_size: usize) -> DataInfo {
+        DataInfo {
+            name: name.to_string(),
+            kind: DataKind::Points { dim },
+            classes: None,
+            modes: None,
+            train_size,
+            targets: None,
+        }
+    }
+
+    /// `train_size` images of `(channels, height, width)`, without labels or targets.
+    pub fn images(
+        name: &str,
+        (channels, height, width): (usize, usize, usize),
+        train_size: usize,
+    ) -> DataInfo {
+        DataInfo {
+            kind: DataKind::Image {
+                channels,
+                height,
+                width,
+            },
+            ..DataInfo::points(name, channels * height * width, train_size)
+        }
+    }
+
     /// Values per example.
     pub fn dim(&self) -> usize {
         match self.kind {

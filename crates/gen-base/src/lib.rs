@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod data_info;
+mod defaults;
 pub mod error;
 pub mod rng;
 

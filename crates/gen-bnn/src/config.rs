@@ -17,34 +17,34 @@ pub struct BnnConfig {
     #[serde(default)]
     pub network: Network,
     /// Hidden widths of the MLP (Blundell et al.: 2x400 to 2x1200 on MNIST).
-    #[serde(default = "default_hidden")]
+    #[serde(default = "defaults::hidden")]
     pub hidden: Vec<usize>,
-    #[serde(default = "relu")]
+    #[serde(default = "defaults::relu")]
     pub activation: Activation,
     /// `P(y|x, θ)`; by default categorical on labelled data, Gaussian on targets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub likelihood: Option<Likelihood>,
     /// The Gaussian likelihood's noise standard deviation, in the targets' units (the
     /// fixed value, or the start of the learned one).
-    #[serde(default = "one")]
+    #[serde(default = "defaults::one")]
     pub noise: f64,
     /// Learn the Gaussian noise (one log-scale per target) instead of fixing it.
     #[serde(default)]
     pub learn_noise: bool,
     /// `P(θ)`, the same for every weight and bias.
-    #[serde(default = "default_prior")]
+    #[serde(default = "defaults::prior")]
     pub prior: WeightPrior,
     /// Every posterior scale starts at `softplus(posterior_init)` (Blundell et al.: -5 to
     /// -4, scales near 0.007 to 0.018).
-    #[serde(default = "default_rho")]
+    #[serde(default = "defaults::rho")]
     pub posterior_init: f64,
     #[serde(default)]
     pub estimator: Estimator,
     /// Monte-Carlo draws of θ per training step (the bound's expectation).
-    #[serde(default = "one_usize")]
+    #[serde(default = "defaults::one_usize")]
     pub train_samples: usize,
     /// Monte-Carlo draws of θ averaged in the predictive `p(y|x) = E_Q[P(y|x, θ)]`.
-    #[serde(default = "default_test_samples")]
+    #[serde(default = "defaults::test_samples")]
     pub test_samples: usize,
     #[serde(default)]
     pub kl_weighting: KlWeighting,
@@ -124,33 +124,20 @@ impl KlWeighting {
     }
 }
 
-fn default_hidden() -> Vec<usize> {
-    vec![400, 400]
-}
-fn relu() -> Activation {
-    Activation::Relu
-}
-fn one() -> f64 {
-    1.0
-}
-fn one_usize() -> usize {
-    1
-}
-fn default_test_samples() -> usize {
-    10
-}
-fn default_rho() -> f64 {
-    -5.0
-}
-/// Blundell et al.'s best MNIST prior: pi 1/2, -log sigma1 = 0, -log sigma2 = 6.
-fn default_prior() -> WeightPrior {
-    WeightPrior::ScaleMixture {
+gen_base::defaults! {
+    hidden: Vec<usize> = vec![400, 400];
+    relu: Activation = Activation::Relu;
+    one: f64 = 1.0;
+    one_usize: usize = 1;
+    test_samples: usize = 10;
+    rho: f64 = -5.0;
+    /// Blundell et al.'s best MNIST prior: pi 1/2, -log sigma1 = 0, -log sigma2 = 6.
+    prior: WeightPrior = WeightPrior::ScaleMixture {
         pi: 0.5,
         sigma1: 1.0,
         sigma2: (-6.0f64).exp(),
-    }
+    };
 }
-
 impl BnnConfig {
     /// The likelihood in force: the configured one, or what the data calls for.
     pub fn likelihood_for(&self, data: &DataInfo) -> Likelihood {
@@ -160,8 +147,10 @@ impl BnnConfig {
             Likelihood::Categorical
         })
     }
+}
 
-    fn validate_values(&self) -> Result<(), ConfigError> {
+impl FamilyConfig for BnnConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
         gen_base::config::check_sizes(1, &[("hidden", &self.hidden)])?;
         let positive = |v: f64| v > 0.0 && v.is_finite();
@@ -222,7 +211,7 @@ impl BnnConfig {
             }
         }
         // Point weights have nothing to sample; say so rather than ignore it.
-        let draws_set = self.train_samples != 1 || self.test_samples != default_test_samples();
+        let draws_set = self.train_samples != 1 || self.test_samples != defaults::test_samples();
         if self.weights != Weights::Bayes && draws_set {
             let k = if self.train_samples != 1 {
                 "train_samples"
@@ -236,11 +225,8 @@ impl BnnConfig {
         }
         Ok(())
     }
-}
 
-impl FamilyConfig for BnnConfig {
-    fn validate(&self, data: &DataInfo) -> Result<(), ConfigError> {
-        self.validate_values()?;
+    fn validate_for(&self, data: &DataInfo) -> Result<(), ConfigError> {
         if self.network == Network::Lenet {
             checks::image_28x28(data, "model.network", "LeNet is")?;
         }

@@ -16,12 +16,8 @@ fn config(yaml: &str) -> BnnConfig {
 
 fn points(dim: usize, classes: usize, n: usize) -> DataInfo {
     DataInfo {
-        name: "points".into(),
-        kind: DataKind::Points { dim },
         classes: Some(classes),
-        modes: None,
-        train_size: n,
-        targets: None,
+        ..DataInfo::points("points", dim, n)
     }
 }
 

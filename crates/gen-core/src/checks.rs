@@ -11,9 +11,15 @@ use serde::de::DeserializeOwned;
 
 /// A family's `model` section.
 pub trait FamilyConfig: DeserializeOwned {
-    /// Every check of the values, on their own and against the data; errors name
-    /// `model.<key>`.
-    fn validate(&self, data: &DataInfo) -> Result<(), ConfigError>;
+    /// The checks of the values on their own; errors name `model.<key>`.
+    fn validate(&self) -> Result<(), ConfigError>;
+
+    /// The checks against the data (a network for 28x28 images, labels to condition on);
+    /// none unless the family has some.
+    fn validate_for(&self, data: &DataInfo) -> Result<(), ConfigError> {
+        let _ = data;
+        Ok(())
+    }
 }
 
 /// `key` selects networks built for 28x28 gray images (`what`: "the conv networks are").

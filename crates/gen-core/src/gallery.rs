@@ -5,7 +5,7 @@
 
 use crate::model::{Batch, DataInfo, Model};
 use crate::{Result, Rng};
-use candle_core::Tensor;
+use candle_core::{DType, Tensor};
 use gen_plot::picture::Picture;
 
 /// Samples drawn for the `samples` grid, 8 a row.
@@ -55,4 +55,17 @@ pub fn reconstructions(model: &dyn Model, data: &DataInfo, x: &Tensor) -> Result
         return Ok(None);
     };
     Ok(Some(Picture::reconstructions(&xi, &ri)?))
+}
+
+/// A 2-D code map's points: the codes `(N, 2)` as `x0, y0, x1, ...` and the labels, if
+/// any, as class numbers (the `codes` picture of the VAE and the AAE).
+pub fn code_points(
+    codes: &Tensor,
+    labels: Option<&Tensor>,
+) -> Result<(Vec<f64>, Option<Vec<u32>>)> {
+    let points = codes.to_dtype(DType::F64)?.flatten_all()?.to_vec1()?;
+    let labels = labels
+        .map(|l| l.to_dtype(DType::U32)?.to_vec1())
+        .transpose()?;
+    Ok((points, labels))
 }

@@ -111,3 +111,21 @@ macro_rules! stored_in {
         }
     };
 }
+
+/// The `impl Model` lines every two-player family shares: [`stored_in!`] and a training
+/// step that is the one adversarial iteration ([`crate::adversarial::step`]). The family
+/// writes what is its own: `evaluate` and its optional capabilities.
+#[macro_export]
+macro_rules! two_player_model {
+    ($field:ident) => {
+        $crate::stored_in!($field);
+
+        fn train_step(
+            &mut self,
+            batch: &$crate::Batch,
+            rng: &mut $crate::Rng,
+        ) -> $crate::Result<$crate::Report> {
+            $crate::adversarial::step(self, batch, rng)
+        }
+    };
+}

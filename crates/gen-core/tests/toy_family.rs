@@ -7,7 +7,7 @@
 use candle_core::{DType, Device, Tensor};
 use gen_base::config::{ConfigError, ConfigSource};
 use gen_core::checks::FamilyConfig;
-use gen_core::model::{Batch, DataInfo, DataKind};
+use gen_core::model::{Batch, DataInfo};
 use gen_core::{
     descend, Build, BuildContext, Family, KlDirection, Model, ModelEntry, Report, Result, Rng,
     Setup, Store, Terms,
@@ -33,7 +33,7 @@ fn one() -> f64 {
 }
 
 impl FamilyConfig for ToyConfig {
-    fn validate(&self, _data: &DataInfo) -> std::result::Result<(), ConfigError> {
+    fn validate(&self) -> std::result::Result<(), ConfigError> {
         if !(self.sigma > 0.0 && self.sigma.is_finite()) {
             return Err(ConfigError::invalid(
                 "model.sigma",
@@ -112,14 +112,7 @@ pub const ENTRY: ModelEntry = ModelEntry::steps::<Toy>("toy", "a Gaussian with a
 // --- The test: the registry's view of it.
 
 fn data_info(n: usize) -> DataInfo {
-    DataInfo {
-        name: "points".into(),
-        kind: DataKind::Points { dim: 2 },
-        classes: None,
-        modes: None,
-        train_size: n,
-        targets: None,
-    }
+    DataInfo::points("points", 2, n)
 }
 
 fn build(yaml: &str, rng: &mut Rng) -> Result<Box<dyn Model>> {

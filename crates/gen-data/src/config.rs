@@ -216,14 +216,10 @@ impl DataConfig {
                 );
             }
             if let Some(s) = self.sigma {
-                if !(s > 0.0 && s.is_finite()) {
-                    return bad("sigma", format!("must be a positive number, got {s}"));
-                }
+                gen_base::config::positive("data.sigma", s)?;
             }
             if let Some(r) = self.radius {
-                if !(r > 0.0 && r.is_finite()) {
-                    return bad("radius", format!("must be a positive number, got {r}"));
-                }
+                gen_base::config::positive("data.radius", r)?;
             }
         } else {
             if let Some(d) = &self.dir {

@@ -2,7 +2,6 @@
 
 use gen_base::config::ConfigError;
 use gen_core::checks::FamilyConfig;
-use gen_core::model::DataInfo;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -12,12 +11,12 @@ pub struct EmConfig {
     /// Always `em` here (the registry has already dispatched on it).
     pub family: String,
     /// Number of mixture components (the values z takes).
-    #[serde(default = "default_components")]
+    #[serde(default = "defaults::components")]
     pub components: usize,
     #[serde(default)]
     pub covariance: CovarianceType,
     /// Added to every covariance's diagonal, keeping it positive definite.
-    #[serde(default = "default_reg_covar")]
+    #[serde(default = "defaults::reg_covar")]
     pub reg_covar: f64,
     #[serde(default)]
     pub init: InitMethod,
@@ -27,12 +26,12 @@ pub struct EmConfig {
     pub init_from: Option<PathBuf>,
     /// Restarts from fresh initializations; the one with the best training
     /// log-likelihood is kept.
-    #[serde(default = "one")]
+    #[serde(default = "defaults::one")]
     pub n_init: usize,
     /// Stop when the mean log-likelihood changes by less than this in one iteration.
-    #[serde(default = "default_tol")]
+    #[serde(default = "defaults::tol")]
     pub tol: f64,
-    #[serde(default = "default_max_iter")]
+    #[serde(default = "defaults::max_iter")]
     pub max_iter: usize,
 }
 
@@ -62,41 +61,22 @@ pub enum InitMethod {
     Random,
 }
 
-fn default_components() -> usize {
-    8
-}
-fn default_reg_covar() -> f64 {
-    1e-6
-}
-fn one() -> usize {
-    1
-}
-fn default_tol() -> f64 {
-    1e-3
-}
-fn default_max_iter() -> usize {
-    100
+gen_base::defaults! {
+    components: usize = 8;
+    reg_covar: f64 = 1e-6;
+    one: usize = 1;
+    tol: f64 = 1e-3;
+    max_iter: usize = 100;
 }
 
-impl EmConfig {
-    /// Checks the values on their own.
-    fn validate_values(&self) -> Result<(), ConfigError> {
+impl FamilyConfig for EmConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
         if self.components == 0 {
             return bad("components", "must be at least 1".into());
         }
-        if !(self.reg_covar >= 0.0 && self.reg_covar.is_finite()) {
-            return bad(
-                "reg_covar",
-                format!("must be a finite number >= 0, got {}", self.reg_covar),
-            );
-        }
-        if !(self.tol >= 0.0 && self.tol.is_finite()) {
-            return bad(
-                "tol",
-                format!("must be a finite number >= 0, got {}", self.tol),
-            );
-        }
+        gen_base::config::non_negative("model.reg_covar", self.reg_covar)?;
+        gen_base::config::non_negative("model.tol", self.tol)?;
         if self.max_iter == 0 {
             return bad("max_iter", "must be at least 1".into());
         }
@@ -122,12 +102,5 @@ impl EmConfig {
             );
         }
         Ok(())
-    }
-}
-
-impl FamilyConfig for EmConfig {
-    /// Nothing here depends on the data.
-    fn validate(&self, _data: &DataInfo) -> Result<(), ConfigError> {
-        self.validate_values()
     }
 }

@@ -3,7 +3,7 @@
 //! posterior (computed here independently, from the textbook density).
 
 use gen_core::fit::{FitFamily, FitModel, FitObserver, Iteration, Points};
-use gen_core::model::{DataInfo, DataKind};
+use gen_core::model::DataInfo;
 use gen_core::{Report, Rng};
 use gen_em::estep::e_step;
 use gen_em::{CovarianceType, EmConfig, GaussianMixtureEm, InitMethod, Mixture};
@@ -65,14 +65,7 @@ fn config(kind: CovarianceType, k: usize, init: InitMethod) -> EmConfig {
 }
 
 fn info() -> DataInfo {
-    DataInfo {
-        name: "test".into(),
-        kind: DataKind::Points { dim: 2 },
-        classes: None,
-        modes: None,
-        train_size: 1000,
-        targets: None,
-    }
+    DataInfo::points("test", 2, 1000)
 }
 
 /// Keeps every iteration's reports.

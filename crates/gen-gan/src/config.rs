@@ -17,11 +17,11 @@ pub struct GanConfig {
     #[serde(default)]
     pub network: Network,
     /// Dimension of the generator's input noise z ~ N(0, I).
-    #[serde(default = "default_latent")]
+    #[serde(default = "defaults::latent")]
     pub latent: usize,
     /// Hidden widths of the generator's MLP, from z up; the discriminator uses them in
     /// reverse, from x down.
-    #[serde(default = "default_hidden")]
+    #[serde(default = "defaults::hidden")]
     pub hidden: Vec<usize>,
     #[serde(default)]
     pub g_activation: Activation,
@@ -29,16 +29,16 @@ pub struct GanConfig {
     /// generator; the DCGAN generator always has it).
     #[serde(default, skip_serializing_if = "gen_core::checks::is_false")]
     pub batch_norm: bool,
-    #[serde(default = "leaky")]
+    #[serde(default = "defaults::leaky")]
     pub d_activation: Activation,
     /// The generator's loss on the discriminator's logits.
     #[serde(default)]
     pub loss: GeneratorLoss,
     /// Weight of the old-generator term `lambda * mean((G(z) - G_old(z))^2)` (0 = plain GAN).
-    #[serde(default = "default_lambda")]
+    #[serde(default = "defaults::lambda")]
     pub lambda: f64,
     /// PacGAN: the discriminator judges this many samples at once (1 = off).
-    #[serde(default = "one")]
+    #[serde(default = "defaults::one")]
     pub pack: usize,
 }
 // G_old is the generator before an iteration's first generator step: the term needs two.
@@ -56,25 +56,16 @@ pub enum Network {
     Dcgan,
 }
 
-fn default_latent() -> usize {
-    64
-}
-fn default_hidden() -> Vec<usize> {
-    vec![128, 128]
-}
-fn leaky() -> Activation {
-    Activation::LeakyRelu
-}
-fn default_lambda() -> f64 {
-    5.0
-}
-fn one() -> usize {
-    1
+gen_base::defaults! {
+    latent: usize = 64;
+    hidden: Vec<usize> = vec![128, 128];
+    leaky: Activation = Activation::LeakyRelu;
+    lambda: f64 = 5.0;
+    one: usize = 1;
 }
 
-impl GanConfig {
-    /// Checks the values on their own.
-    fn validate_values(&self) -> Result<(), ConfigError> {
+impl FamilyConfig for GanConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
         self.schedule().validate()?;
         gen_base::config::check_sizes(self.latent, &[("hidden", &self.hidden)])?;
@@ -84,11 +75,8 @@ impl GanConfig {
         }
         Ok(())
     }
-}
 
-impl FamilyConfig for GanConfig {
-    fn validate(&self, data: &DataInfo) -> Result<(), ConfigError> {
-        self.validate_values()?;
+    fn validate_for(&self, data: &DataInfo) -> Result<(), ConfigError> {
         if self.network == Network::Dcgan {
             checks::image_28x28(data, "model.network", "the DCGAN pair is")?;
             if self.batch_norm {

@@ -289,11 +289,7 @@ impl TwoPlayer for Gan {
 }
 
 impl Model for Gan {
-    gen_core::stored_in!(store);
-
-    fn train_step(&mut self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
-        adversarial::step(self, batch, rng)
-    }
+    gen_core::two_player_model!(store);
 
     fn evaluate(&self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
         let real = self.input(batch)?;

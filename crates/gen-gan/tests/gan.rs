@@ -4,7 +4,7 @@
 
 use candle_core::{DType, Device, Tensor};
 use gen_core::adversarial::{generator_loss, GeneratorLoss};
-use gen_core::model::{Batch, DataInfo, DataKind};
+use gen_core::model::{Batch, DataInfo};
 use gen_core::Family;
 use gen_core::Setup;
 use gen_core::{Model, Rng};
@@ -33,14 +33,7 @@ fn config(lambda: f64) -> GanConfig {
 }
 
 fn points(dim: usize) -> DataInfo {
-    DataInfo {
-        name: "test".into(),
-        kind: DataKind::Points { dim },
-        classes: None,
-        modes: None,
-        train_size: 1000,
-        targets: None,
-    }
+    DataInfo::points("test", dim, 1000)
 }
 
 /// Backpropagated gradients of `f(gan)` with respect to the generator's parameters equal
@@ -115,18 +108,7 @@ fn adversarial_gradient_reaches_the_generator() {
 }
 
 fn mnist_shape() -> DataInfo {
-    DataInfo {
-        name: "images".into(),
-        kind: DataKind::Image {
-            channels: 1,
-            height: 28,
-            width: 28,
-        },
-        classes: None,
-        modes: None,
-        train_size: 1000,
-        targets: None,
-    }
+    DataInfo::images("images", (1, 28, 28), 1000)
 }
 
 /// At MNIST's shapes (z 100 -> 256 -> 512 -> 784 sigmoid pixels, the discriminator

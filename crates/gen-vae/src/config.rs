@@ -16,10 +16,10 @@ pub struct VaeConfig {
     #[serde(default)]
     pub network: Network,
     /// Hidden widths of the encoder; the decoder mirrors them.
-    #[serde(default = "default_hidden")]
+    #[serde(default = "defaults::hidden")]
     pub hidden: Vec<usize>,
     /// Dimension of z.
-    #[serde(default = "default_latent")]
+    #[serde(default = "defaults::latent")]
     pub latent: usize,
     #[serde(default)]
     pub activation: Activation,
@@ -27,7 +27,7 @@ pub struct VaeConfig {
     pub decoder: DecoderKind,
     /// Standard deviation of the Gaussian decoder (ignored by `bernoulli`); with
     /// `decoder_variance: learned`, its starting value.
-    #[serde(default = "one")]
+    #[serde(default = "defaults::one")]
     pub decoder_sigma: f64,
     /// The Gaussian decoder's standard deviation: `fixed` at `decoder_sigma`, or `learned`
     /// (one per data coordinate, trained with the rest).
@@ -36,7 +36,7 @@ pub struct VaeConfig {
     #[serde(default)]
     pub kl: KlEstimator,
     /// Weight of `latent_kl` in the loss (1 = the ELBO; the report stays unweighted).
-    #[serde(default = "one")]
+    #[serde(default = "defaults::one")]
     pub beta: f64,
     /// KL warm-up: the weight of `latent_kl` in training rises linearly over the first
     /// this many epochs (epoch e of W trains with `beta * e / W`), then stays at `beta`.
@@ -45,7 +45,7 @@ pub struct VaeConfig {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub kl_warmup_epochs: usize,
     /// Reparameterized samples of z per data point (k of the IWAE bound).
-    #[serde(default = "default_samples")]
+    #[serde(default = "defaults::samples")]
     pub samples: usize,
     /// What the training step maximizes.
     #[serde(default)]
@@ -170,20 +170,14 @@ pub enum KlEstimator {
     Sampled,
 }
 
-fn default_hidden() -> Vec<usize> {
-    vec![400]
-}
-fn default_latent() -> usize {
-    20
-}
-fn default_samples() -> usize {
-    1
+gen_base::defaults! {
+    hidden: Vec<usize> = vec![400];
+    latent: usize = 20;
+    samples: usize = 1;
+    one: f64 = 1.0;
 }
 fn is_zero(n: &usize) -> bool {
     *n == 0
-}
-fn one() -> f64 {
-    1.0
 }
 
 impl VaeConfig {
@@ -195,17 +189,63 @@ impl VaeConfig {
             (epoch as f64 / self.kl_warmup_epochs as f64).min(1.0)
         }
     }
+}
 
-    /// Checks the values on their own.
-    fn validate_values(&self) -> Result<(), ConfigError> {
+impl VaeConfig {
+    /// The free model's keys belong to it, and it has no network to be conv, conditional
+    /// or an IWAE proposal.
+    fn validate_free(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
-        gen_base::config::check_sizes(self.latent, &[("hidden", &self.hidden)])?;
-        if !(self.beta >= 0.0 && self.beta.is_finite()) {
+        if self.encoder != VaeEncoder::Free {
+            for (key, given) in [
+                ("local_lr", self.local_lr.is_some()),
+                ("local_steps", self.local_steps.is_some()),
+                ("test_steps", self.test_steps.is_some()),
+            ] {
+                if given {
+                    return bad(
+                        key,
+                        "belongs to encoder: free (the examples' own Gaussians)".into(),
+                    );
+                }
+            }
+            return Ok(());
+        }
+        gen_base::config::positive("model.local_lr", self.local_lr())?;
+        if self.local_steps() == 0 {
+            return bad("local_steps", "at least 1 step per visit is needed".into());
+        }
+        if self.test_steps() == 0 {
+            return bad("test_steps", "at least 1 step fits a test example".into());
+        }
+        if self.network == Network::Conv || self.conditional {
             return bad(
-                "beta",
-                format!("must be a finite number >= 0, got {}", self.beta),
+                "encoder",
+                "encoder: free has no network; use network: mlp and conditional: false".into(),
             );
         }
+        if self.objective == Objective::Iwae || self.samples != 1 {
+            return bad(
+                "encoder",
+                "encoder: free trains the ELBO with one sample (objective: elbo, samples: 1)"
+                    .into(),
+            );
+        }
+        if self.kl == KlEstimator::Sampled {
+            return bad(
+                "kl",
+                "encoder: free uses the analytic KL (kl: analytic)".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+impl FamilyConfig for VaeConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
+        gen_base::config::check_sizes(self.latent, &[("hidden", &self.hidden)])?;
+        gen_base::config::non_negative("model.beta", self.beta)?;
         if self.samples == 0 {
             return bad(
                 "samples",
@@ -271,74 +311,11 @@ impl VaeConfig {
             );
         }
         self.validate_free()?;
-        if !(self.decoder_sigma > 0.0 && self.decoder_sigma.is_finite()) {
-            return bad(
-                "decoder_sigma",
-                format!("must be a positive number, got {}", self.decoder_sigma),
-            );
-        }
+        gen_base::config::positive("model.decoder_sigma", self.decoder_sigma)?;
         Ok(())
     }
-}
 
-impl VaeConfig {
-    /// The free model's keys belong to it, and it has no network to be conv, conditional
-    /// or an IWAE proposal.
-    fn validate_free(&self) -> Result<(), ConfigError> {
-        let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
-        if self.encoder != VaeEncoder::Free {
-            for (key, given) in [
-                ("local_lr", self.local_lr.is_some()),
-                ("local_steps", self.local_steps.is_some()),
-                ("test_steps", self.test_steps.is_some()),
-            ] {
-                if given {
-                    return bad(
-                        key,
-                        "belongs to encoder: free (the examples' own Gaussians)".into(),
-                    );
-                }
-            }
-            return Ok(());
-        }
-        if !(self.local_lr() > 0.0 && self.local_lr().is_finite()) {
-            return bad(
-                "local_lr",
-                format!("must be a positive number, got {}", self.local_lr()),
-            );
-        }
-        if self.local_steps() == 0 {
-            return bad("local_steps", "at least 1 step per visit is needed".into());
-        }
-        if self.test_steps() == 0 {
-            return bad("test_steps", "at least 1 step fits a test example".into());
-        }
-        if self.network == Network::Conv || self.conditional {
-            return bad(
-                "encoder",
-                "encoder: free has no network; use network: mlp and conditional: false".into(),
-            );
-        }
-        if self.objective == Objective::Iwae || self.samples != 1 {
-            return bad(
-                "encoder",
-                "encoder: free trains the ELBO with one sample (objective: elbo, samples: 1)"
-                    .into(),
-            );
-        }
-        if self.kl == KlEstimator::Sampled {
-            return bad(
-                "kl",
-                "encoder: free uses the analytic KL (kl: analytic)".into(),
-            );
-        }
-        Ok(())
-    }
-}
-
-impl FamilyConfig for VaeConfig {
-    fn validate(&self, data: &DataInfo) -> Result<(), ConfigError> {
-        self.validate_values()?;
+    fn validate_for(&self, data: &DataInfo) -> Result<(), ConfigError> {
         if self.network == Network::Conv {
             checks::image_28x28(data, "model.network", "the conv networks are")?;
         }

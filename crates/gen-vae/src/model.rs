@@ -376,16 +376,7 @@ impl Vae {
     /// mass).
     fn latent_pictures(&self, batch: &Batch) -> Result<Vec<(String, Picture)>> {
         let x = self.input(batch)?;
-        let codes: Vec<f64> = self
-            .code_mean(&x)?
-            .to_dtype(DType::F64)?
-            .flatten_all()?
-            .to_vec1()?;
-        let labels: Option<Vec<u32>> = batch
-            .labels
-            .as_ref()
-            .map(|l| l.to_dtype(DType::U32)?.to_vec1())
-            .transpose()?;
+        let (codes, labels) = gallery::code_points(&self.code_mean(&x)?, batch.labels.as_ref())?;
         let density = |a: f64, b: f64| (-(a * a + b * b) / 2.0).exp();
         let mut out = vec![(
             "codes".to_string(),
@@ -595,7 +586,7 @@ impl Model for Vae {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gen_core::model::DataKind;
+
     use gen_nn::optim::OptimizerConfig;
 
     fn tiny(decoder: DecoderKind, kl: KlEstimator, samples: usize) -> Vae {
@@ -629,14 +620,7 @@ mod tests {
             local_steps: None,
             test_steps: None,
         };
-        let data = DataInfo {
-            name: "test".into(),
-            kind: DataKind::Points { dim: 5 },
-            classes: None,
-            modes: None,
-            train_size: 1000,
-            targets: None,
-        };
+        let data = DataInfo::points("test", 5, 1000);
         Vae::new(
             cfg,
             &mut Setup {
@@ -876,14 +860,7 @@ mod tests {
         let mut cfg = tiny(DecoderKind::Gaussian, KlEstimator::Analytic, 1).cfg;
         cfg.decoder_variance = DecoderVariance::Learned;
         cfg.beta = 1.0;
-        let data = DataInfo {
-            name: "test".into(),
-            kind: DataKind::Points { dim: 5 },
-            classes: None,
-            modes: None,
-            train_size: 1000,
-            targets: None,
-        };
+        let data = DataInfo::points("test", 5, 1000);
         Vae::new(
             cfg,
             &mut Setup {
@@ -953,18 +930,7 @@ mod tests {
         let mut cfg = tiny(DecoderKind::Bernoulli, KlEstimator::Analytic, 1).cfg;
         cfg.network = Network::Conv;
         cfg.beta = 1.0;
-        let data = DataInfo {
-            name: "images".into(),
-            kind: DataKind::Image {
-                channels: 1,
-                height: 28,
-                width: 28,
-            },
-            classes: None,
-            modes: None,
-            train_size: 1000,
-            targets: None,
-        };
+        let data = DataInfo::images("images", (1, 28, 28), 1000);
         let vae = Vae::new(
             cfg,
             &mut Setup {

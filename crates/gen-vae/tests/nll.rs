@@ -2,7 +2,7 @@
 //! is known in closed form, and above the ELBO, tightening with k, on a trained model.
 
 use candle_core::{DType, Device, Tensor};
-use gen_core::model::{Batch, DataInfo, DataKind};
+use gen_core::model::{Batch, DataInfo};
 use gen_core::Family;
 use gen_core::Setup;
 use gen_core::{Model, Rng};
@@ -33,14 +33,7 @@ fn config(hidden: Vec<usize>, latent: usize, sigma: f64) -> VaeConfig {
 }
 
 fn points(dim: usize) -> DataInfo {
-    DataInfo {
-        name: "points".into(),
-        kind: DataKind::Points { dim },
-        classes: None,
-        modes: None,
-        train_size: 1000,
-        targets: None,
-    }
+    DataInfo::points("points", dim, 1000)
 }
 
 fn var(vae: &Vae, name: &str) -> candle_core::Var {

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device, Tensor};
 use gen_base::config::ConfigSource;
 use gen_core::kernels::flops;
-use gen_core::model::{Batch, BuildContext, DataInfo, DataKind};
+use gen_core::model::{Batch, BuildContext, DataInfo};
 use gen_core::Rng;
 use gen_core::Setup;
 use std::time::Instant;
@@ -120,18 +120,7 @@ impl Workload {
     }
 
     fn data(self) -> DataInfo {
-        DataInfo {
-            name: "random".into(),
-            kind: DataKind::Image {
-                channels: 1,
-                height: 28,
-                width: 28,
-            },
-            classes: None,
-            modes: None,
-            train_size: 1000,
-            targets: None,
-        }
+        DataInfo::images("random", (1, 28, 28), 1000)
     }
 
     /// A pixel: 0/1 for the Bernoulli VAEs, uniform in [0, 1] for the GAN.
