@@ -19,7 +19,7 @@ use gen_core::{Family, KlDirection, Model, Report, Result, Rng, Setup, Store, Te
 use gen_dist::dist::{sigmoid, DiagGaussian};
 use gen_dist::loss::{bce_with_logits_per_example, sum_per_example};
 use gen_metrics::mmd::{mmd2_unbiased, ImqKernel};
-use gen_nn::nn::{Activation, Encoder, Mlp};
+use gen_nn::nn::{Activation, Encode, Encoder, Mlp};
 use gen_plot::picture::Picture;
 
 pub struct Aae {
@@ -63,7 +63,7 @@ impl Family for Aae {
             .chain(cfg.hidden.iter().rev().copied())
             .chain(std::iter::once(dim))
             .collect();
-        let decoder = Mlp::new(&vb.pp("decoder"), &dec_sizes, cfg.activation, false)?;
+        let decoder = Mlp::new(&vb.pp("decoder"), &dec_sizes, cfg.activation)?;
         let prior = Prior::new(&cfg.prior, cfg.latent);
         let d_in = cfg.latent
             + if cfg.prior.supervised {
@@ -75,12 +75,7 @@ impl Family for Aae {
             .chain(cfg.d_hidden.iter().copied())
             .chain(std::iter::once(1))
             .collect();
-        let discriminator = Mlp::new(
-            &vb.pp("discriminator"),
-            &d_sizes,
-            Activation::LeakyRelu,
-            false,
-        )?;
+        let discriminator = Mlp::new(&vb.pp("discriminator"), &d_sizes, Activation::LeakyRelu)?;
         setup.continue_after(&vb);
         let params = vb.params();
         let players = Players::new(
@@ -111,7 +106,7 @@ impl Aae {
 
     /// p(z|x): its mean, and for the Gaussian encoder its log-variance.
     fn posterior(&self, x: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
-        Ok(self.encoder.forward(x)?)
+        Ok(self.encoder.encode(x)?)
     }
 
     /// A code z ~ p(z|x) (the deterministic encoder's output, or a reparameterized draw).

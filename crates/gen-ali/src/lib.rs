@@ -13,7 +13,7 @@ mod config;
 mod model;
 
 pub use config::{AliConfig, LatentPrior, PairLoss};
-pub use model::{pair_loss, Ali, JointDiscriminator};
+pub use model::{pair_loss, Ali};
 
 use gen_core::ModelEntry;
 pub use gen_nn::nn::EncoderKind;

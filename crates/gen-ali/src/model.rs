@@ -12,7 +12,7 @@ use gen_core::model::{Batch, DataInfo};
 use gen_core::objective::scalar;
 use gen_core::{Family, KlDirection, Model, Report, Result, Rng, Setup, Store, Terms};
 use gen_dist::dist::DiagGaussian;
-use gen_nn::nn::{dropout, Activation, Encoder, Linear, Mlp, Params};
+use gen_nn::nn::{Activation, BatchNormed, Encode, Encoder, Mlp, Params, Pass};
 use gen_nn::vars::Vb;
 
 /// The encoder's and generator's loss on the logits of encoder pairs (`enc`) and
@@ -24,42 +24,6 @@ pub fn pair_loss(kind: PairLoss, enc: &Tensor, gen: &Tensor) -> Result<Tensor> {
         PairLoss::JointKl => softplus(&enc.neg()?)?.mean_all()?,
     };
     Ok((encoder + generator)?)
-}
-
-/// The discriminator on concatenated `(x, z)`: LeakyReLU 0.2 and dropout after every
-/// hidden layer, one logit out.
-pub struct JointDiscriminator {
-    layers: Vec<Linear>,
-    dropout: f64,
-}
-
-impl JointDiscriminator {
-    /// Layer `i` is `vb.<i>`.
-    fn new(vb: &Vb, sizes: &[usize], dropout: f64) -> Result<Self> {
-        let layers = sizes
-            .windows(2)
-            .enumerate()
-            .map(|(i, w)| Linear::new(&vb.pp(i), w[0], w[1]))
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(JointDiscriminator { layers, dropout })
-    }
-
-    /// Logits `(B,)`; `rng` switches dropout on (training passes).
-    pub fn forward(&self, x: &Tensor, z: &Tensor, mut rng: Option<&mut Rng>) -> Result<Tensor> {
-        let mut h = Tensor::cat(&[x, z], 1)?;
-        let last = self.layers.len() - 1;
-        for (i, layer) in self.layers.iter().enumerate() {
-            if i == last {
-                h = layer.forward(&h)?;
-            } else {
-                h = layer.forward_act(&h, Activation::LeakyRelu)?;
-                if let Some(r) = rng.as_deref_mut() {
-                    h = dropout(&h, self.dropout, r)?;
-                }
-            }
-        }
-        Ok(h.flatten_all()?)
-    }
 }
 
 /// Copies of the encoder and generator for the drift term (not saved; `encoder_old.*`,
@@ -86,7 +50,9 @@ pub struct Ali {
     store: Store<Players>,
     encoder: Encoder,
     generator: Mlp,
-    discriminator: JointDiscriminator,
+    /// The joint discriminator on concatenated `(x, z)`: LeakyReLU 0.2 and dropout after
+    /// every hidden layer, one logit out.
+    discriminator: Mlp,
     /// With `lambda > 0`, the encoder and generator before this iteration's steps.
     old: Option<OldMaps>,
     device: Device,
@@ -114,15 +80,15 @@ impl Family for Ali {
                 cfg.activation,
                 cfg.encoder,
             )?;
-            let name = format!("generator{old}");
-            let generator = Mlp::maybe_normed(
-                &vb.pp(&name),
-                &buffers.pp(&name),
-                &gen_sizes,
-                cfg.activation,
-                cfg.batch_norm,
-            )?;
-            Ok((encoder, generator))
+            let (vb, buffers) = (
+                vb.pp(format!("generator{old}")),
+                buffers.pp(format!("generator{old}")),
+            );
+            let generator = Mlp::new(&vb, &gen_sizes, cfg.activation)?;
+            match cfg.batch_norm {
+                true => Ok((encoder, generator.with_batch_norm(&vb, &buffers)?)),
+                false => Ok((encoder, generator)),
+            }
         };
         let buffers_vb = setup.vb();
         let (encoder, generator) = maps(&vb, &buffers_vb, "")?;
@@ -130,8 +96,8 @@ impl Family for Ali {
             .chain(cfg.d_hidden.iter().copied())
             .chain(std::iter::once(1))
             .collect();
-        let discriminator =
-            JointDiscriminator::new(&vb.pp("discriminator"), &d_sizes, cfg.dropout)?;
+        let discriminator = Mlp::new(&vb.pp("discriminator"), &d_sizes, Activation::LeakyRelu)?
+            .with_dropout(cfg.dropout);
         // The old copies' own store continues the same random stream after the players'
         // (their values are overwritten by the first snapshot); they run on batch
         // statistics only, so their batch-norm averages are never read.
@@ -184,12 +150,12 @@ impl Ali {
     /// `G(z)` in the players' space (images: tanh, pixels in [-1, 1]). `train`: batch norm
     /// (if any) on the batch's statistics, moving the running averages; otherwise on them.
     pub fn generate(&self, z: &Tensor, train: bool) -> Result<Tensor> {
-        self.generate_with(&self.generator, z, train, train)
+        self.generate_with(&self.generator, z, Pass::from(train))
     }
 
-    /// `net(z)` in the players' space, batch norm as [`Mlp::forward_norm`] has it.
-    fn generate_with(&self, net: &Mlp, z: &Tensor, train: bool, update: bool) -> Result<Tensor> {
-        let out = net.forward_norm(z, train, update)?;
+    /// `net(z)` in the players' space.
+    fn generate_with(&self, net: &Mlp, z: &Tensor, pass: Pass) -> Result<Tensor> {
+        let out = net.forward_pass(z, pass)?;
         Ok(if self.data.is_image() {
             out.tanh()?
         } else {
@@ -199,7 +165,7 @@ impl Ali {
 
     /// The encoder's mean and (Gaussian encoder) log-variance at `x` in the players' space.
     fn posterior(&self, x: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
-        Ok(self.encoder.forward(x)?)
+        Ok(self.encoder.encode(x)?)
     }
 
     /// z ~ p(z|x) for `x` in the players' space.
@@ -210,9 +176,14 @@ impl Ali {
         }
     }
 
-    /// The discriminator's logits on pairs (players' space); `rng` turns dropout on.
+    /// The discriminator's logits `(B,)` on pairs (players' space); `rng` turns dropout on.
     pub fn logits(&self, x: &Tensor, z: &Tensor, rng: Option<&mut Rng>) -> Result<Tensor> {
-        self.discriminator.forward(x, z, rng)
+        let pairs = Tensor::cat(&[x, z], 1)?;
+        let logits = match rng {
+            Some(rng) => self.discriminator.forward_dropout(&pairs, rng)?,
+            None => self.discriminator.forward(&pairs)?,
+        };
+        Ok(logits.flatten_all()?)
     }
 
     /// A data batch in the players' space: images to [-1, 1], as in the GAN.
@@ -252,9 +223,9 @@ impl Ali {
     /// `(mean((E(x) - E_old(x))^2), mean((G(z) - G_old(z))^2))` on the code means and the
     /// samples `fake = G(z)` already drawn.
     fn drift(&self, old: &OldMaps, x: &Tensor, p: &Pairs) -> Result<(Tensor, Tensor)> {
-        let old_code = old.encoder.forward(x)?.0;
+        let old_code = old.encoder.encode(x)?.0;
         let code = self.posterior(x)?.0;
-        let old = self.generate_with(&old.generator, &p.z, true, false)?;
+        let old = self.generate_with(&old.generator, &p.z, Pass::Frozen)?;
         Ok((
             drift::drift(&code, &old_code)?,
             drift::drift(&p.fake, &old)?,

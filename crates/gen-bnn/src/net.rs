@@ -8,7 +8,7 @@ use crate::posterior::GaussianWeights;
 use crate::prior::WeightPrior;
 use candle_core::{Result, Tensor};
 use gen_core::Rng;
-use gen_nn::nn::{Activation, Conv2d, Linear};
+use gen_nn::nn::{Activation, Conv2d, Linear, Module};
 use gen_nn::vars::Vb;
 
 /// A fully connected layer.
@@ -57,9 +57,7 @@ impl Conv {
             Weights::Bayes => {
                 Conv::Bayes(BayesConv::new(vb, c_in, c_out, k, pad, cfg.posterior_init)?)
             }
-            Weights::Point | Weights::Map => {
-                Conv::Point(Conv2d::new(vb, c_in, c_out, k, 1, pad, false)?)
-            }
+            Weights::Point | Weights::Map => Conv::Point(Conv2d::new(vb, c_in, c_out, k, 1, pad)?),
         })
     }
 

@@ -6,7 +6,7 @@
 use candle_core::{Result, Tensor, Var};
 use gen_core::kernels::fused;
 use gen_core::kernels::Activation::{self, Identity, LeakyRelu, Tanh};
-use gen_nn::norm::BatchNorm;
+use gen_nn::norm::{BatchNorm, BatchNormed, Pass};
 use gen_nn::vars::{Init, Vb};
 
 /// Channels of the generator's 7x7 base and of its 14x14 stage (the discriminator mirrors them).
@@ -122,15 +122,16 @@ impl Generator {
             up2: Conv::new(&vb.pp("up2"), MID, 1, true)?,
         })
     }
+}
 
-    /// `train`: batch statistics (and, with `update`, running averages); else running averages.
-    pub fn forward(&self, z: &Tensor, train: bool, update: bool) -> Result<Tensor> {
+impl BatchNormed for Generator {
+    fn forward_pass(&self, z: &Tensor, pass: Pass) -> candle_core::Result<Tensor> {
         let b = z.dim(0)?;
         let h = self.project.forward(z, false)?.reshape((b, BASE, 7, 7))?;
-        let h = self.bn0.forward(&h, train, update)?.relu()?;
+        let h = self.bn0.forward_pass(&h, pass)?.relu()?;
         let h = self
             .bn1
-            .forward(&self.up1.forward(&h, Identity, false)?, train, update)?
+            .forward_pass(&self.up1.forward(&h, Identity, false)?, pass)?
             .relu()?;
         self.up2.forward(&h, Tanh, false)?.reshape((b, 784))
     }
@@ -184,7 +185,7 @@ mod tests {
         let d = Discriminator::new(&vb.pp("d"), 2).unwrap();
         let mut rng = vb.rng();
         let z = rng.randn((4, 8), DType::F32, &Device::Cpu).unwrap();
-        let x = g.forward(&z, true, false).unwrap();
+        let x = g.forward_pass(&z, Pass::Frozen).unwrap();
         assert_eq!(x.dims(), &[4, 784]);
         let v: Vec<f32> = x.flatten_all().unwrap().to_vec1().unwrap();
         assert!(v.iter().all(|p| (-1.0..=1.0).contains(p)));

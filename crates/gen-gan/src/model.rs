@@ -13,29 +13,16 @@ use candle_core::{DType, Device, Tensor};
 use gen_core::adversarial::{self, drift, generator_loss, pack, Players, TwoPlayer};
 use gen_core::model::{Batch, DataInfo};
 use gen_core::{Family, KlDirection, Model, Report, Result, Rng, Setup, Store, Terms};
-use gen_nn::nn::{Mlp, Params};
+use gen_nn::nn::{BatchNormed, Mlp, Params, Pass};
+use gen_nn::vars::Vb;
 
-/// The generator network: an MLP, or the DCGAN stack (with batch norm).
-pub enum GeneratorNet {
-    Mlp(Mlp),
-    Dcgan(dcgan::Generator),
-}
+/// The generator network: an MLP (batch norm optional), or the DCGAN stack.
+type Generator = Box<dyn BatchNormed + Send + Sync>;
 
 /// The discriminator network, on packed rows.
 pub enum DiscriminatorNet {
     Mlp(Mlp),
     Dcgan(dcgan::Discriminator),
-}
-
-/// How a generator forward pass treats batch norm.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Pass {
-    /// Batch statistics; running averages updated.
-    Train,
-    /// Batch statistics, averages left alone (the discriminator's turn, G_old).
-    TrainFrozen,
-    /// Running averages (evaluation and sampling).
-    Eval,
 }
 
 pub struct Gan {
@@ -44,11 +31,11 @@ pub struct Gan {
     /// Both players' parameters (`generator.*`, `discriminator.*`), the generator's
     /// batch-norm averages and the two optimizers.
     store: Store<Players>,
-    generator: GeneratorNet,
+    generator: Generator,
     discriminator: DiscriminatorNet,
     /// The generator before this iteration's generator steps (not saved: it is a copy).
     old_params: Params,
-    old_generator: GeneratorNet,
+    old_generator: Generator,
     device: Device,
     dtype: DType,
 }
@@ -60,66 +47,45 @@ impl Family for Gan {
         let dim = setup.data.dim();
         let vb = setup.vb();
         let buffers_vb = setup.vb();
-        let (generator, discriminator, old_generator, old_vb) = match cfg.network {
+        let g_sizes: Vec<usize> = std::iter::once(cfg.latent)
+            .chain(cfg.hidden.iter().copied())
+            .chain(std::iter::once(dim))
+            .collect();
+        // The generator under `vb.<name>`, its batch-norm averages under `buffers.<name>`.
+        let build_generator = |vb: &Vb, buffers: &Vb, name: &str| -> Result<Generator> {
+            let (vb, buffers) = (vb.pp(name), buffers.pp(name));
+            Ok(match cfg.network {
+                Network::Mlp => {
+                    let g = Mlp::new(&vb, &g_sizes, cfg.g_activation)?;
+                    match cfg.batch_norm {
+                        true => Box::new(g.with_batch_norm(&vb, &buffers)?),
+                        false => Box::new(g),
+                    }
+                }
+                Network::Dcgan => Box::new(dcgan::Generator::new(&vb, &buffers, cfg.latent)?),
+            })
+        };
+        let generator = build_generator(&vb, &buffers_vb, "generator")?;
+        let discriminator = match cfg.network {
             Network::Mlp => {
-                let g_sizes: Vec<usize> = std::iter::once(cfg.latent)
-                    .chain(cfg.hidden.iter().copied())
-                    .chain(std::iter::once(dim))
-                    .collect();
                 // The discriminator mirrors the generator: widest layer first.
                 let d_sizes: Vec<usize> = std::iter::once(dim * cfg.pack)
                     .chain(cfg.hidden.iter().rev().copied())
                     .chain(std::iter::once(1))
                     .collect();
-                let g = Mlp::maybe_normed(
-                    &vb.pp("generator"),
-                    &buffers_vb.pp("generator"),
-                    &g_sizes,
-                    cfg.g_activation,
-                    cfg.batch_norm,
-                )?;
-                let d = Mlp::new(&vb.pp("discriminator"), &d_sizes, cfg.d_activation, false)?;
-                // G_old's own store continues the same random stream (its values are
-                // overwritten by the first snapshot anyway).
-                let old_vb = vb.after();
-                // G_old runs on batch statistics only: its averages are never read.
-                let unused_buffers = vb.after();
-                let old = Mlp::maybe_normed(
-                    &old_vb.pp("generator_old"),
-                    &unused_buffers.pp("generator_old"),
-                    &g_sizes,
-                    cfg.g_activation,
-                    cfg.batch_norm,
-                )?;
-                (
-                    GeneratorNet::Mlp(g),
-                    DiscriminatorNet::Mlp(d),
-                    GeneratorNet::Mlp(old),
-                    old_vb,
-                )
+                let d = Mlp::new(&vb.pp("discriminator"), &d_sizes, cfg.d_activation)?;
+                DiscriminatorNet::Mlp(d)
             }
-            Network::Dcgan => {
-                let g = dcgan::Generator::new(
-                    &vb.pp("generator"),
-                    &buffers_vb.pp("generator"),
-                    cfg.latent,
-                )?;
-                let d = dcgan::Discriminator::new(&vb.pp("discriminator"), cfg.pack)?;
-                let old_vb = vb.after();
-                let unused_buffers = vb.after();
-                let old = dcgan::Generator::new(
-                    &old_vb.pp("generator_old"),
-                    &unused_buffers.pp("generator_old"),
-                    cfg.latent,
-                )?;
-                (
-                    GeneratorNet::Dcgan(g),
-                    DiscriminatorNet::Dcgan(d),
-                    GeneratorNet::Dcgan(old),
-                    old_vb,
-                )
-            }
+            Network::Dcgan => DiscriminatorNet::Dcgan(dcgan::Discriminator::new(
+                &vb.pp("discriminator"),
+                cfg.pack,
+            )?),
         };
+        // G_old's own store continues the same random stream (its values are overwritten by
+        // the first snapshot anyway); it runs on batch statistics only, so its averages are
+        // never read.
+        let old_vb = vb.after();
+        let old_generator = build_generator(&old_vb, &vb.after(), "generator_old")?;
         setup.continue_after(&old_vb);
         let (params, buffers, old_params) = (vb.params(), buffers_vb.params(), old_vb.params());
         let players = Players::new(
@@ -146,24 +112,21 @@ impl Family for Gan {
 impl Gan {
     /// `G(z)` as rows, in the players' space: images with pixels in [-1, 1] (tanh), raw
     /// values for points.
-    fn generate(&self, net: &GeneratorNet, z: &Tensor, pass: Pass) -> Result<Tensor> {
-        Ok(match net {
-            GeneratorNet::Mlp(m) => {
-                let out = m.forward_norm(z, pass != Pass::Eval, pass == Pass::Train)?;
-                if self.data.is_image() {
-                    out.tanh()?
-                } else {
-                    out
-                }
-            }
-            GeneratorNet::Dcgan(g) => g.forward(z, pass != Pass::Eval, pass == Pass::Train)?,
-        })
+    fn generate(&self, net: &Generator, z: &Tensor, pass: Pass) -> Result<Tensor> {
+        let out = net.forward_pass(z, pass)?;
+        // The DCGAN ends in tanh itself; an MLP's output is tanh'ed for images.
+        Ok(
+            match self.cfg.network == Network::Mlp && self.data.is_image() {
+                true => out.tanh()?,
+                false => out,
+            },
+        )
     }
 
     /// `G(z)` as the generator step sees it (tracked for gradients; batch statistics; images
     /// in [-1, 1]).
     pub fn sample_tracked(&self, z: &Tensor) -> Result<Tensor> {
-        self.generate(&self.generator, z, Pass::TrainFrozen)
+        self.generate(&self.generator, z, Pass::Frozen)
     }
 
     /// Samples from the current generator (batch norm on its running averages), in the
@@ -209,7 +172,7 @@ impl Gan {
     /// `lambda`), and the generator's output `G(z)` it was computed from.
     pub fn drift(&self, z: &Tensor) -> Result<(Tensor, Tensor)> {
         let fake = self.generate(&self.generator, z, Pass::Train)?;
-        let old = self.generate(&self.old_generator, z, Pass::TrainFrozen)?;
+        let old = self.generate(&self.old_generator, z, Pass::Frozen)?;
         Ok((drift::drift(&fake, &old)?, fake))
     }
 
@@ -258,7 +221,7 @@ impl TwoPlayer for Gan {
             .generate(
                 &self.generator,
                 &self.noise(real.dim(0)?, rng)?,
-                Pass::TrainFrozen,
+                Pass::Frozen,
             )?
             .detach();
         Ok((self.logits(&real)?, self.logits(&fake)?))

@@ -4,6 +4,37 @@
 use crate::vars::{Init, Vb};
 use candle_core::{Result, Tensor, Var};
 
+/// How batch norm treats a forward pass. candle-nn's `ModuleT::forward_t(x, train)` has the
+/// first and the last; a GAN also runs its generator on batch statistics without moving the
+/// averages (the discriminator's turn, the old generator), so that one training pass per
+/// iteration sets them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// The batch's statistics; running averages moved toward them.
+    Train,
+    /// The batch's statistics; averages left alone.
+    Frozen,
+    /// The running averages (evaluation and sampling).
+    Eval,
+}
+
+impl From<bool> for Pass {
+    /// `forward_t`'s `train` flag.
+    fn from(train: bool) -> Self {
+        if train {
+            Pass::Train
+        } else {
+            Pass::Eval
+        }
+    }
+}
+
+/// A network with batch norm, run in one of the three [`Pass`]es (an MLP generator, the
+/// DCGAN's).
+pub trait BatchNormed {
+    fn forward_pass(&self, x: &Tensor, pass: Pass) -> Result<Tensor>;
+}
+
 /// Batch normalization per channel: over (batch, height, width) of `(B, C, H, W)`, or
 /// over the batch of `(B, C)` features. Training uses the batch's statistics and updates
 /// running averages (momentum 0.1); evaluation uses the averages.
@@ -26,12 +57,13 @@ impl BatchNorm {
             running_var: buffers.var(c, "running_var", Init::Const(1.0))?,
         })
     }
+}
 
-    /// `update`: in training, also move the running averages toward this batch.
-    pub fn forward(&self, x: &Tensor, train: bool, update: bool) -> Result<Tensor> {
+impl BatchNormed for BatchNorm {
+    fn forward_pass(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
         if x.rank() == 2 {
             let (b, c) = x.dims2()?;
-            let y = self.forward(&x.reshape((b, c, 1, 1))?, train, update)?;
+            let y = self.forward_pass(&x.reshape((b, c, 1, 1))?, pass)?;
             return y.reshape((b, c));
         }
         let c = x.dim(1)?;
@@ -43,8 +75,8 @@ impl BatchNorm {
                 .mean_keepdim(0)?
                 .flatten_all()
         };
-        if train {
-            if update {
+        if pass != Pass::Eval {
+            if pass == Pass::Train {
                 let mean = per_channel(&x.detach())?;
                 let var = per_channel(&x.detach().broadcast_sub(&mean.reshape(shape)?)?.sqr()?)?;
                 let m = (self.running_mean.as_tensor() * 0.9)?.add(&(mean * 0.1)?)?;
@@ -68,6 +100,12 @@ impl BatchNorm {
         x.broadcast_sub(&self.running_mean.reshape(shape)?)?
             .broadcast_mul(&scale)?
             .broadcast_add(&self.beta.reshape(shape)?)
+    }
+}
+
+impl candle_nn::ModuleT for BatchNorm {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_pass(x, Pass::from(train))
     }
 }
 
@@ -101,7 +139,7 @@ mod tests {
             .unwrap()
             + 7.0)
             .unwrap();
-        let y = bn.forward(&x, true, true).unwrap();
+        let y = bn.forward_pass(&x, Pass::Train).unwrap();
         let gamma: Vec<f64> = bn.gamma.as_tensor().to_vec1().unwrap();
         let channel = |t: &Tensor, c: usize| -> Vec<f64> {
             t.narrow(1, c, 1)
@@ -139,9 +177,9 @@ mod tests {
             .unwrap()
             * 4.0)
             .unwrap();
-        let y = bn.forward(&x, true, false).unwrap();
+        let y = bn.forward_pass(&x, Pass::Frozen).unwrap();
         let as_images = bn
-            .forward(&x.reshape((50, 3, 1, 1)).unwrap(), true, false)
+            .forward_pass(&x.reshape((50, 3, 1, 1)).unwrap(), Pass::Frozen)
             .unwrap();
         assert_eq!(y.dims(), &[50, 3]);
         let (a, b): (Vec<f64>, Vec<f64>) = (

@@ -6,7 +6,7 @@
 use candle_core::Tensor;
 use gen_core::kernels::Activation::Relu;
 use gen_core::Result;
-use gen_nn::nn::{Conv2d, Linear};
+use gen_nn::nn::{Conv2d, Encode, Linear, Module};
 use gen_nn::vars::Vb;
 
 /// Channels after the first and second convolutions (and before the last two up).
@@ -24,19 +24,21 @@ impl ConvEncoder {
     /// Parameters under `vb` (`encoder`): `conv1`, `conv2`, `mean`, `logvar`.
     pub fn new(vb: &Vb, latent: usize) -> Result<Self> {
         Ok(ConvEncoder {
-            down1: Conv2d::new(&vb.pp("conv1"), 1, C1, 3, 2, 1, false)?,
-            down2: Conv2d::new(&vb.pp("conv2"), C1, C2, 3, 2, 1, false)?,
+            down1: Conv2d::new(&vb.pp("conv1"), 1, C1, 3, 2, 1)?,
+            down2: Conv2d::new(&vb.pp("conv2"), C1, C2, 3, 2, 1)?,
             mean: Linear::new(&vb.pp("mean"), C2 * 49, latent)?,
             logvar: Linear::new(&vb.pp("logvar"), C2 * 49, latent)?,
         })
     }
+}
 
+impl Encode for ConvEncoder {
     /// Rows of 784 pixels -> (mean, log-variance) of the code.
-    pub fn forward(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+    fn encode(&self, x: &Tensor) -> candle_core::Result<(Tensor, Option<Tensor>)> {
         let b = x.dim(0)?;
         let h = self.down1.forward_act(&x.reshape((b, 1, 28, 28))?, Relu)?;
         let h = self.down2.forward_act(&h, Relu)?.reshape((b, C2 * 49))?;
-        Ok((self.mean.forward(&h)?, self.logvar.forward(&h)?))
+        Ok((self.mean.forward(&h)?, Some(self.logvar.forward(&h)?)))
     }
 }
 
@@ -52,18 +54,20 @@ impl ConvDecoder {
     pub fn new(vb: &Vb, latent: usize) -> Result<Self> {
         Ok(ConvDecoder {
             project: Linear::new(&vb.pp("project"), latent, C1 * 49)?,
-            up1: Conv2d::new(&vb.pp("up1"), C1, C2, 4, 2, 1, true)?,
-            up2: Conv2d::new(&vb.pp("up2"), C2, C1, 4, 2, 1, true)?,
-            out: Conv2d::new(&vb.pp("out"), C1, 1, 3, 1, 1, false)?,
+            up1: Conv2d::transposed(&vb.pp("up1"), C1, C2, 4, 2, 1)?,
+            up2: Conv2d::transposed(&vb.pp("up2"), C2, C1, 4, 2, 1)?,
+            out: Conv2d::new(&vb.pp("out"), C1, 1, 3, 1, 1)?,
         })
     }
+}
 
+impl Module for ConvDecoder {
     /// Codes -> rows of 784 logits.
-    pub fn forward(&self, z: &Tensor) -> Result<Tensor> {
+    fn forward(&self, z: &Tensor) -> candle_core::Result<Tensor> {
         let b = z.dim(0)?;
         let h = self.project.forward(z)?.relu()?.reshape((b, C1, 7, 7))?;
         let h = self.up1.forward_act(&h, Relu)?;
         let h = self.up2.forward_act(&h, Relu)?;
-        Ok(self.out.forward(&h)?.reshape((b, 784))?)
+        self.out.forward(&h)?.reshape((b, 784))
     }
 }

@@ -12,7 +12,7 @@ use gen_dist::dist::{sigmoid, DiagGaussian, LN_2PI};
 use gen_dist::kl;
 use gen_dist::local_vi::LocalTable;
 use gen_dist::loss::{bce_with_logits_per_example, logsumexp_keepdim, sum_per_example};
-use gen_nn::nn::{Encoder, Mlp};
+use gen_nn::nn::{Encode, Encoder, Mlp, ModuleT};
 use gen_nn::optim::Adam;
 use gen_nn::vars::Init;
 use gen_plot::picture::Picture;
@@ -26,12 +26,14 @@ pub struct Vae {
     data: DataInfo,
     /// The encoder's and decoder's parameters and their Adam.
     pub(crate) store: Store<Adam>,
-    encoder: EncoderNet,
+    /// The MLP or conv encoder; none with `encoder: free`.
+    encoder: Option<Box<dyn Encode + Send + Sync>>,
     /// The Gaussian decoder's learned log standard deviation per coordinate.
     log_sigma: Option<Var>,
     /// Number of classes conditioned on (0: not conditional).
     classes: usize,
-    decoder: DecoderNet,
+    /// The MLP or transposed-conv decoder.
+    decoder: Box<dyn ModuleT + Send + Sync>,
     /// `encoder: free`: every training example's own Gaussian.
     pub(crate) local: Option<LocalTable>,
     device: Device,
@@ -59,27 +61,29 @@ impl Family for Vae {
         let vb = setup.vb();
         let (encoder, decoder) = match cfg.network {
             Network::Conv => (
-                EncoderNet::Conv(ConvEncoder::new(&vb.pp("encoder"), cfg.latent)?),
-                DecoderNet::Conv(ConvDecoder::new(&vb.pp("decoder"), cfg.latent)?),
+                Some(Box::new(ConvEncoder::new(&vb.pp("encoder"), cfg.latent)?)
+                    as Box<dyn Encode + Send + Sync>),
+                Box::new(ConvDecoder::new(&vb.pp("decoder"), cfg.latent)?)
+                    as Box<dyn ModuleT + Send + Sync>,
             ),
             Network::Mlp => {
                 let encoder = match cfg.encoder.network() {
-                    Some(kind) => EncoderNet::Mlp(Encoder::new(
+                    Some(kind) => Some(Box::new(Encoder::new(
                         &vb.pp("encoder"),
                         dim + classes,
                         &cfg.hidden,
                         cfg.latent,
                         cfg.activation,
                         kind,
-                    )?),
-                    None => EncoderNet::Free,
+                    )?) as Box<dyn Encode + Send + Sync>),
+                    None => None,
                 };
                 let dec_sizes: Vec<usize> = std::iter::once(cfg.latent + classes)
                     .chain(cfg.hidden.iter().rev().copied())
                     .chain(std::iter::once(dim))
                     .collect();
-                let decoder = Mlp::new(&vb.pp("decoder"), &dec_sizes, cfg.activation, false)?;
-                (encoder, DecoderNet::Mlp(decoder))
+                let decoder = Mlp::new(&vb.pp("decoder"), &dec_sizes, cfg.activation)?;
+                (encoder, Box::new(decoder) as Box<dyn ModuleT + Send + Sync>)
             }
         };
         let log_sigma = match cfg.decoder_variance {
@@ -120,7 +124,7 @@ impl Vae {
 
     /// p(z|x, y) for the conditional VAE (`y` one-hot rows), p(z|x) with `None`.
     pub fn posterior_given(&self, x: &Tensor, y: Option<&Tensor>) -> Result<DiagGaussian> {
-        match self.encoder.forward(&join(x, y)?)? {
+        match self.encode_given(x, y)? {
             (mean, Some(logvar)) => Ok(DiagGaussian::new(mean, logvar)),
             (_, None) => Err(gen_core::Error::Msg(
                 "a deterministic encoder has no posterior distribution".into(),
@@ -134,7 +138,17 @@ impl Vae {
     }
 
     pub fn code_mean_given(&self, x: &Tensor, y: Option<&Tensor>) -> Result<Tensor> {
-        Ok(self.encoder.forward(&join(x, y)?)?.0)
+        Ok(self.encode_given(x, y)?.0)
+    }
+
+    /// The encoder's mean and log-variance at `x` (and `y`); an error without an encoder.
+    fn encode_given(&self, x: &Tensor, y: Option<&Tensor>) -> Result<(Tensor, Option<Tensor>)> {
+        let encoder = self.encoder.as_ref().ok_or_else(|| {
+            gen_core::Error::Msg(
+                "encoder: free has no network to give p(z|x) of a new x; its Gaussian is fitted (gen eval --refine)".into(),
+            )
+        })?;
+        Ok(encoder.encode(&join(x, y)?)?)
     }
 
     /// The decoder's output: logits (Bernoulli) or means (Gaussian).
@@ -144,7 +158,7 @@ impl Vae {
 
     /// The decoder's output at codes `z` and (conditional VAE) classes `y`, one-hot.
     pub fn decoder_output_given(&self, z: &Tensor, y: Option<&Tensor>) -> Result<Tensor> {
-        self.decoder.forward(&join(z, y)?)
+        Ok(self.decoder.forward_t(&join(z, y)?, false)?)
     }
 
     /// The decoder's mean image E[x|z], in [0, 1] for Bernoulli.
@@ -315,46 +329,6 @@ impl Vae {
             _ => None,
         };
         Ok(self.decode_mean_given(&z, y.as_ref())?.detach())
-    }
-}
-
-/// The encoder: an MLP, or the conv stack for 28x28 images.
-enum EncoderNet {
-    Mlp(Encoder),
-    Conv(ConvEncoder),
-    /// `encoder: free`: no network.
-    Free,
-}
-
-impl EncoderNet {
-    fn forward(&self, x: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
-        Ok(match self {
-            EncoderNet::Mlp(e) => e.forward(x)?,
-            EncoderNet::Conv(e) => {
-                let (mean, logvar) = e.forward(x)?;
-                (mean, Some(logvar))
-            }
-            EncoderNet::Free => {
-                return Err(gen_core::Error::Msg(
-                    "encoder: free has no network to give p(z|x) of a new x; its Gaussian is fitted (gen eval --refine)".into(),
-                ))
-            }
-        })
-    }
-}
-
-/// The decoder: an MLP, or the transposed-conv stack for 28x28 images.
-enum DecoderNet {
-    Mlp(Mlp),
-    Conv(ConvDecoder),
-}
-
-impl DecoderNet {
-    fn forward(&self, z: &Tensor) -> Result<Tensor> {
-        Ok(match self {
-            DecoderNet::Mlp(d) => d.forward(z)?,
-            DecoderNet::Conv(d) => d.forward(z)?,
-        })
     }
 }
 
