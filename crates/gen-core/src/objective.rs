@@ -12,7 +12,7 @@
 //! and derived in docs/theory.md.
 
 use candle_core::{DType, Tensor};
-use gen_nn::optim::Adam;
+use gen_nn::optim::Optimizer;
 use std::fmt;
 
 /// Which way round the divergence a model minimizes is taken.
@@ -272,8 +272,9 @@ pub fn sum<E: From<candle_core::Error>>(
 }
 
 /// One gradient step on `terms`: their weighted sum is the loss, backpropagated and
-/// applied by `opt` (to its variables only); the report comes from the same terms.
-pub fn descend(opt: &mut Adam, terms: &Terms) -> crate::Result<Report> {
+/// applied by `opt` (to its variables only); the report comes from the same terms. Any
+/// candle-nn optimizer steps: gen's [`gen_nn::optim::Adam`], or candle-nn's own.
+pub fn descend<O: Optimizer>(opt: &mut O, terms: &Terms) -> crate::Result<Report> {
     let loss = terms.loss()?;
     opt.backward_step(&loss)?;
     terms.report_with_loss(scalar(&loss)?)
@@ -501,7 +502,7 @@ mod tests {
     /// x by -lr * sign(gradient).
     #[test]
     fn descend_steps_on_the_weighted_sum() {
-        use gen_nn::optim::OptimizerConfig;
+        use gen_nn::optim::{Adam, OptimizerConfig};
         let d = candle_core::Device::Cpu;
         let x = candle_core::Var::new(3.0f64, &d).unwrap();
         let mut opt = Adam::new(
@@ -518,5 +519,20 @@ mod tests {
         assert_eq!(r.loss, -6.0 + 4.5);
         let moved = x.as_tensor().to_scalar::<f64>().unwrap();
         assert!((moved - 2.9).abs() < 1e-6, "{moved}");
+    }
+
+    /// The same terms through candle-nn's plain SGD: x moves by -lr * (a + 2 b x) =
+    /// -0.1 * (-2 + 0.5 * 2 * 3) = -0.1.
+    #[test]
+    fn descend_takes_any_candle_optimizer() {
+        let d = candle_core::Device::Cpu;
+        let x = candle_core::Var::new(3.0f64, &d).unwrap();
+        let mut sgd = candle_nn::SGD::new(vec![x.clone()], 0.1).unwrap();
+        let terms = Terms::additive(KlDirection::Forward)
+            .term("linear", (x.as_tensor() * 1.0).unwrap(), -2.0)
+            .term("square", x.as_tensor().sqr().unwrap(), 0.5);
+        descend(&mut sgd, &terms).unwrap();
+        let moved = x.as_tensor().to_scalar::<f64>().unwrap();
+        assert!((moved - 2.9).abs() < 1e-12, "{moved}");
     }
 }

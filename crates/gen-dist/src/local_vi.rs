@@ -13,6 +13,7 @@
 use crate::dist::DiagGaussian;
 use candle_core::{DType, Tensor, Var, D};
 use gen_base::{Result, Rng};
+use gen_nn::optim::Optimizer;
 use gen_nn::optim::{Adam, OptimizerConfig};
 use std::collections::HashMap;
 

@@ -3,6 +3,8 @@
 
 use candle_core::backprop::GradStore;
 use candle_core::{CpuStorage, DType, Device, Layout, Result, Tensor, Var};
+/// candle-nn's optimizer interface, which [`Adam`] implements.
+pub use candle_nn::Optimizer;
 use gen_base::config::ConfigError;
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
@@ -152,12 +154,6 @@ impl Adam {
         self.step
     }
 
-    /// Backpropagates `loss` and applies one update.
-    pub fn backward_step(&mut self, loss: &Tensor) -> Result<()> {
-        let grads = loss.backward()?;
-        self.step(&grads)
-    }
-
     /// Applies one update from precomputed gradients; variables without a gradient are left.
     pub fn step(&mut self, grads: &GradStore) -> Result<()> {
         self.step += 1;
@@ -244,6 +240,29 @@ impl Adam {
             }
         }
         Ok(())
+    }
+}
+
+/// candle-nn's optimizer interface, so what takes one (`gen_core::descend`, candle-nn
+/// code) takes gen's Adam too. The learning rate it reads and sets is the effective one,
+/// `lr` times the schedule's scale.
+impl candle_nn::Optimizer for Adam {
+    type Config = OptimizerConfig;
+
+    fn new(vars: Vec<Var>, cfg: OptimizerConfig) -> Result<Self> {
+        Ok(Adam::new(vars, cfg))
+    }
+
+    fn step(&mut self, grads: &GradStore) -> Result<()> {
+        Adam::step(self, grads)
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.cfg.lr * self.lr_scale
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr_scale = lr / self.cfg.lr;
     }
 }
 

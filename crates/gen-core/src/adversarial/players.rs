@@ -4,7 +4,7 @@
 use crate::adversarial::Schedule;
 use candle_core::{Result, Tensor};
 use gen_nn::nn::Params;
-use gen_nn::optim::{Adam, OptimizerConfig};
+use gen_nn::optim::{Adam, Optimizer, OptimizerConfig};
 
 /// One player: its own optimizer over its own variables.
 pub struct Player {
