@@ -13,9 +13,9 @@ use gen_core::adversarial::{
     self, generator_loss, GeneratorLoss, Players, RatioEstimates, TwoPlayer,
 };
 use gen_core::gallery;
-use gen_core::model::{Batch, DataInfo};
+use gen_core::model::Batch;
 use gen_core::objective::scalar;
-use gen_core::{Family, KlDirection, Model, Report, Result, Rng, Setup, Store, Terms};
+use gen_core::{Family, Frame, KlDirection, Model, Report, Result, Rng, Setup, Store, Terms};
 use gen_dist::dist::{sigmoid, DiagGaussian};
 use gen_dist::loss::{bce_with_logits_per_example, sum_per_example};
 use gen_metrics::mmd::{mmd2_unbiased, ImqKernel};
@@ -24,15 +24,14 @@ use gen_plot::picture::Picture;
 
 pub struct Aae {
     cfg: AaeConfig,
-    data: DataInfo,
+    /// Its device, dtype and data shape.
+    frame: Frame,
     prior: Prior,
     /// `encoder.*`, `decoder.*` and `discriminator.*`, and the two players' optimizers.
     store: Store<Players>,
     encoder: Encoder,
     decoder: Mlp,
     discriminator: Mlp,
-    device: Device,
-    dtype: DType,
 }
 
 /// One batch's codes and what the players make of them.
@@ -88,13 +87,11 @@ impl Family for Aae {
         Ok(Aae {
             store: Store::new(&cfg, KlDirection::Forward, params, players),
             cfg,
-            data: setup.data.clone(),
+            frame: setup.frame(),
             prior,
             encoder,
             decoder,
             discriminator,
-            device: setup.device.clone(),
-            dtype: setup.dtype,
         })
     }
 }
@@ -172,8 +169,8 @@ impl Aae {
         let v = self.prior.sample_from(components, rng);
         Ok(
             Tensor::from_vec(v, (components.len(), self.cfg.latent), &Device::Cpu)?
-                .to_dtype(self.dtype)?
-                .to_device(&self.device)?,
+                .to_dtype(self.frame.dtype)?
+                .to_device(&self.frame.device)?,
         )
     }
 
@@ -187,8 +184,8 @@ impl Aae {
                 onehot[i * k + c % k] = 1.0;
             }
             let onehot = Tensor::from_vec(onehot, (components.len(), k), &Device::Cpu)?
-                .to_dtype(self.dtype)?
-                .to_device(&self.device)?;
+                .to_dtype(self.frame.dtype)?
+                .to_device(&self.frame.device)?;
             Tensor::cat(&[z, &onehot], 1)?
         } else {
             z.clone()
@@ -199,10 +196,6 @@ impl Aae {
     /// The encoder's adversarial loss on its codes' logits.
     fn adversarial(&self, code_logits: &Tensor) -> Result<Tensor> {
         Ok(generator_loss(GeneratorLoss::Nonsaturating, code_logits)?)
-    }
-
-    fn input(&self, batch: &Batch) -> Result<Tensor> {
-        Ok(batch.x.to_dtype(self.dtype)?.to_device(&self.device)?)
     }
 
     /// The MMD kernel for codes of this prior (stated in the README and `gen eval`).
@@ -248,12 +241,12 @@ impl TwoPlayer for Aae {
     fn discriminator_logits(&self, batch: &Batch, rng: &mut Rng) -> Result<(Tensor, Tensor)> {
         let comps = self.components(batch, rng)?;
         let prior = self.prior_draws(&comps, rng)?;
-        let codes = self.sample_code(&self.input(batch)?, rng)?.detach();
+        let codes = self.sample_code(&self.frame.input(batch)?, rng)?.detach();
         Ok((self.logits(&prior, &comps)?, self.logits(&codes, &comps)?))
     }
 
     fn other_terms(&self, batch: &Batch, rng: &mut Rng) -> Result<Terms> {
-        let x = self.input(batch)?;
+        let x = self.frame.input(batch)?;
         let comps = self.components(batch, rng)?;
         let pass = self.pass(&x, rng)?;
         self.autoencoder_terms(&x, &pass, &self.logits(&pass.codes, &comps)?)
@@ -272,7 +265,7 @@ impl Model for Aae {
     /// On a test batch: reconstruction, the discriminator's estimates, and the unbiased
     /// MMD^2 between the batch's codes and as many prior draws.
     fn evaluate(&self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
-        let x = self.input(batch)?;
+        let x = self.frame.input(batch)?;
         let comps = self.components(batch, rng)?;
         let prior = self.prior_draws(&comps, rng)?;
         let pass = self.pass(&x, rng)?;
@@ -303,12 +296,12 @@ impl Model for Aae {
         if self.cfg.prior.kind == PriorKind::Mixture {
             let comps: Vec<usize> = (0..self.prior.components()).flat_map(|c| [c; 8]).collect();
             let z = self.prior_draws(&comps, rng)?;
-            if let Some(images) = self.data.as_images(&self.decode_mean(&z)?.detach())? {
+            if let Some(images) = self.frame.data.as_images(&self.decode_mean(&z)?.detach())? {
                 out.push(("samples".to_string(), Picture::grid(&images, 8)?));
             }
         }
         if self.cfg.latent == 2 && batch.size() > 0 {
-            let codes = self.encode_mean(&self.input(batch)?)?;
+            let codes = self.encode_mean(&self.frame.input(batch)?)?;
             let (codes, labels) = gallery::code_points(&codes, batch.labels.as_ref())?;
             out.push((
                 "codes".to_string(),
@@ -320,13 +313,13 @@ impl Model for Aae {
 
     /// Decoder means at codes `z`.
     fn decode(&self, z: &Tensor) -> Result<Option<Tensor>> {
-        let z = z.to_dtype(self.dtype)?.to_device(&self.device)?;
+        let z = self.frame.here(z)?;
         Ok(Some(self.decode_mean(&z)?.detach()))
     }
 
     /// Code means `E[z|x]`.
     fn encode(&self, x: &Tensor) -> Result<Option<Tensor>> {
-        let x = x.to_dtype(self.dtype)?.to_device(&self.device)?;
+        let x = self.frame.here(x)?;
         Ok(Some(self.encode_mean(&x)?.detach()))
     }
 

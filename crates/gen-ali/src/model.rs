@@ -6,11 +6,11 @@
 //! `E_p[l]` estimates `KL(p || q)` and `E_q[-l]` estimates `KL(q || p)`.
 
 use crate::config::{AliConfig, LatentPrior, PairLoss};
-use candle_core::{DType, Device, Tensor};
+use candle_core::Tensor;
 use gen_core::adversarial::{self, drift, softplus, Players, TwoPlayer};
-use gen_core::model::{Batch, DataInfo};
+use gen_core::model::Batch;
 use gen_core::objective::scalar;
-use gen_core::{Family, KlDirection, Model, Report, Result, Rng, Setup, Store, Terms};
+use gen_core::{Family, Frame, KlDirection, Model, Report, Result, Rng, Setup, Store, Terms};
 use gen_dist::dist::DiagGaussian;
 use gen_nn::nn::{Activation, BatchNormed, Encode, Encoder, Mlp, Params, Pass};
 use gen_nn::vars::Vb;
@@ -44,7 +44,8 @@ struct Pairs {
 
 pub struct Ali {
     cfg: AliConfig,
-    data: DataInfo,
+    /// Its device, dtype and data shape.
+    frame: Frame,
     /// `encoder.*`, `generator.*`, `discriminator.*`, the generator's batch-norm averages
     /// (empty without `batch_norm`) and the two players' optimizers.
     store: Store<Players>,
@@ -55,8 +56,6 @@ pub struct Ali {
     discriminator: Mlp,
     /// With `lambda > 0`, the encoder and generator before this iteration's steps.
     old: Option<OldMaps>,
-    device: Device,
-    dtype: DType,
 }
 
 impl Family for Ali {
@@ -126,13 +125,11 @@ impl Family for Ali {
             store: Store::new(&cfg, KlDirection::Reverse, params, players)
                 .with_buffers(buffers_vb.params()),
             cfg,
-            data: setup.data.clone(),
+            frame: setup.frame(),
             encoder,
             generator,
             discriminator,
             old,
-            device: setup.device.clone(),
-            dtype: setup.dtype,
         })
     }
 }
@@ -142,8 +139,10 @@ impl Ali {
     pub fn prior(&self, n: usize, rng: &mut Rng) -> Result<Tensor> {
         let shape = (n, self.cfg.latent);
         Ok(match self.cfg.prior {
-            LatentPrior::Gaussian => rng.randn(shape, self.dtype, &self.device)?,
-            LatentPrior::Uniform => rng.rand_uniform(shape, -1.0, 1.0, self.dtype, &self.device)?,
+            LatentPrior::Gaussian => rng.randn(shape, self.frame.dtype, &self.frame.device)?,
+            LatentPrior::Uniform => {
+                rng.rand_uniform(shape, -1.0, 1.0, self.frame.dtype, &self.frame.device)?
+            }
         })
     }
 
@@ -156,7 +155,7 @@ impl Ali {
     /// `net(z)` in the players' space.
     fn generate_with(&self, net: &Mlp, z: &Tensor, pass: Pass) -> Result<Tensor> {
         let out = net.forward_pass(z, pass)?;
-        Ok(if self.data.is_image() {
+        Ok(if self.frame.data.is_image() {
             out.tanh()?
         } else {
             out
@@ -184,25 +183,6 @@ impl Ali {
             None => self.discriminator.forward(&pairs)?,
         };
         Ok(logits.flatten_all()?)
-    }
-
-    /// A data batch in the players' space: images to [-1, 1], as in the GAN.
-    pub fn input(&self, batch: &Batch) -> Result<Tensor> {
-        let x = batch.x.to_dtype(self.dtype)?.to_device(&self.device)?;
-        Ok(if self.data.is_image() {
-            ((x * 2.0)? - 1.0)?
-        } else {
-            x
-        })
-    }
-
-    /// From the players' space back to the data's (images to [0, 1]).
-    fn to_data(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(if self.data.is_image() {
-            ((x + 1.0)? * 0.5)?
-        } else {
-            x.clone()
-        })
     }
 
     /// Logits of encoder pairs and generator pairs for one batch (dropout on), with the
@@ -264,7 +244,7 @@ impl TwoPlayer for Ali {
     }
 
     fn discriminator_logits(&self, batch: &Batch, rng: &mut Rng) -> Result<(Tensor, Tensor)> {
-        let p = self.pairs(&self.input(batch)?, rng, false)?;
+        let p = self.pairs(&self.frame.players_input(batch)?, rng, false)?;
         Ok((p.enc, p.gen))
     }
 
@@ -279,7 +259,7 @@ impl TwoPlayer for Ali {
     }
 
     fn other_terms(&self, batch: &Batch, rng: &mut Rng) -> Result<Terms> {
-        let x = self.input(batch)?;
+        let x = self.frame.players_input(batch)?;
         let p = self.pairs(&x, rng, true)?;
         let drift = match &self.old {
             Some(old) => Some(self.drift(old, &x, &p)?),
@@ -298,15 +278,21 @@ impl Model for Ali {
 
     /// Without dropout: the estimates, the losses, and the two reconstruction errors.
     fn evaluate(&self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
-        let x = self.input(batch)?;
+        let x = self.frame.players_input(batch)?;
         let z = self.prior(x.dim(0)?, rng)?;
         let fake = self.generate(&z, false)?.detach();
         let code = self.sample_code(&x, rng)?.detach();
         let enc = self.logits(&x, &code, None)?;
         let gen = self.logits(&fake, &z, None)?;
         let mean_code = self.posterior(&x)?.0.detach();
-        let back = self.to_data(&self.generate(&mean_code, false)?)?;
-        let x_err = scalar(&(back - &batch.x.to_dtype(self.dtype)?)?.sqr()?.mean_all()?)?;
+        let back = self
+            .frame
+            .from_players(&self.generate(&mean_code, false)?)?;
+        let x_err = scalar(
+            &(back - &batch.x.to_dtype(self.frame.dtype)?)?
+                .sqr()?
+                .mean_all()?,
+        )?;
         let z_back = self.posterior(&fake)?.0;
         let z_err = scalar(&(z_back - &z)?.sqr()?.mean_all()?)?;
         let terms = self
@@ -318,26 +304,38 @@ impl Model for Ali {
 
     /// `G(z)` in the data's space.
     fn decode(&self, z: &Tensor) -> Result<Option<Tensor>> {
-        let z = z.to_dtype(self.dtype)?.to_device(&self.device)?;
-        Ok(Some(self.to_data(&self.generate(&z, false)?)?.detach()))
+        let z = self.frame.here(z)?;
+        Ok(Some(
+            self.frame
+                .from_players(&self.generate(&z, false)?)?
+                .detach(),
+        ))
     }
 
     /// Encoder means `E[z|x]` for `x` in the data's space.
     fn encode(&self, x: &Tensor) -> Result<Option<Tensor>> {
         let batch = Batch::inputs(x.clone());
-        Ok(Some(self.posterior(&self.input(&batch)?)?.0.detach()))
+        Ok(Some(
+            self.posterior(&self.frame.players_input(&batch)?)?
+                .0
+                .detach(),
+        ))
     }
 
     /// `G(z)` at prior draws, in the data's space.
     fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
         let z = self.prior(n, rng)?;
-        Ok(Some(self.to_data(&self.generate(&z, false)?.detach())?))
+        Ok(Some(
+            self.frame
+                .from_players(&self.generate(&z, false)?.detach())?,
+        ))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::Device;
 
     /// Both loss forms against hand-computed values on fixed logits, with
     /// `softplus(a) = log(1 + e^a)`: standard = mean softplus(enc) + mean softplus(-gen),

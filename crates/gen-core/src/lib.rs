@@ -17,12 +17,14 @@
 pub mod adversarial;
 pub mod checks;
 pub mod fit;
+pub mod frame;
 pub mod gallery;
 pub mod model;
 pub mod objective;
 pub mod store;
 
 pub use fit::{FitModel, FitObserver, Iteration, Points};
+pub use frame::Frame;
 pub use gen_base::{yaml, Error, Result, Rng};
 pub use model::{
     Batch, Build, BuildContext, DataInfo, EvalOptions, Family, Model, ModelEntry, Prediction,

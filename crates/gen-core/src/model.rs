@@ -100,6 +100,15 @@ impl<'a> Setup<'a> {
         Vb::new(self.rng.clone(), self.dtype, &self.device)
     }
 
+    /// The device, dtype and data shape a family keeps.
+    pub fn frame(&self) -> crate::Frame {
+        crate::Frame {
+            data: self.data.clone(),
+            device: self.device.clone(),
+            dtype: self.dtype,
+        }
+    }
+
     /// Moves the run's generator past the draws `vb`'s initialization took.
     pub fn continue_after(&mut self, vb: &Vb) {
         *self.rng = vb.rng();

@@ -9,10 +9,10 @@
 
 use crate::config::{GanConfig, Network};
 use crate::dcgan;
-use candle_core::{DType, Device, Tensor};
+use candle_core::Tensor;
 use gen_core::adversarial::{self, drift, generator_loss, pack, Players, TwoPlayer};
-use gen_core::model::{Batch, DataInfo};
-use gen_core::{Family, KlDirection, Model, Report, Result, Rng, Setup, Store, Terms};
+use gen_core::model::Batch;
+use gen_core::{Family, Frame, KlDirection, Model, Report, Result, Rng, Setup, Store, Terms};
 use gen_nn::nn::{BatchNormed, Mlp, Params, Pass};
 use gen_nn::vars::Vb;
 
@@ -27,7 +27,8 @@ pub enum DiscriminatorNet {
 
 pub struct Gan {
     cfg: GanConfig,
-    data: DataInfo,
+    /// Its device, dtype and data shape.
+    frame: Frame,
     /// Both players' parameters (`generator.*`, `discriminator.*`), the generator's
     /// batch-norm averages and the two optimizers.
     store: Store<Players>,
@@ -36,8 +37,6 @@ pub struct Gan {
     /// The generator before this iteration's generator steps (not saved: it is a copy).
     old_params: Params,
     old_generator: Generator,
-    device: Device,
-    dtype: DType,
 }
 
 impl Family for Gan {
@@ -98,13 +97,11 @@ impl Family for Gan {
         Ok(Gan {
             store: Store::new(&cfg, KlDirection::Reverse, params, players).with_buffers(buffers),
             cfg,
-            data: setup.data.clone(),
+            frame: setup.frame(),
             generator,
             discriminator,
             old_params,
             old_generator,
-            device: setup.device.clone(),
-            dtype: setup.dtype,
         })
     }
 }
@@ -116,7 +113,7 @@ impl Gan {
         let out = net.forward_pass(z, pass)?;
         // The DCGAN ends in tanh itself; an MLP's output is tanh'ed for images.
         Ok(
-            match self.cfg.network == Network::Mlp && self.data.is_image() {
+            match self.cfg.network == Network::Mlp && self.frame.data.is_image() {
                 true => out.tanh()?,
                 false => out,
             },
@@ -133,11 +130,7 @@ impl Gan {
     /// data's space: images back in [0, 1].
     pub fn samples(&self, z: &Tensor) -> Result<Tensor> {
         let x = self.generate(&self.generator, z, Pass::Eval)?.detach();
-        if self.data.is_image() {
-            Ok(((x + 1.0)? * 0.5)?)
-        } else {
-            Ok(x)
-        }
+        self.frame.from_players(&x)
     }
 
     /// The discriminator's logits on rows `x`, `pack` samples per logit.
@@ -157,7 +150,7 @@ impl Gan {
     }
 
     fn noise(&self, n: usize, rng: &mut Rng) -> Result<Tensor> {
-        Ok(rng.randn((n, self.cfg.latent), self.dtype, &self.device)?)
+        Ok(rng.randn((n, self.cfg.latent), self.frame.dtype, &self.frame.device)?)
     }
 
     /// Copies the generator into `G_old`.
@@ -190,18 +183,6 @@ impl Gan {
             &adv,
         )?)
     }
-
-    /// A data batch in the players' space. Images go to [-1, 1], the DCGAN convention:
-    /// with pixels in [0, 1] and a sigmoid generator the MLP pair collapsed to one image
-    /// within an epoch (so did the same networks in PyTorch); with tanh it does not.
-    fn input(&self, batch: &Batch) -> Result<Tensor> {
-        let x = batch.x.to_dtype(self.dtype)?.to_device(&self.device)?;
-        if self.data.is_image() {
-            Ok(((x * 2.0)? - 1.0)?)
-        } else {
-            Ok(x)
-        }
-    }
 }
 
 /// The GAN as a two-player game: the discriminator against the generator, whose terms
@@ -216,7 +197,7 @@ impl TwoPlayer for Gan {
     }
 
     fn discriminator_logits(&self, batch: &Batch, rng: &mut Rng) -> Result<(Tensor, Tensor)> {
-        let real = self.input(batch)?;
+        let real = self.frame.players_input(batch)?;
         let fake = self
             .generate(
                 &self.generator,
@@ -255,7 +236,7 @@ impl Model for Gan {
     gen_core::two_player_model!(store);
 
     fn evaluate(&self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
-        let real = self.input(batch)?;
+        let real = self.frame.players_input(batch)?;
         let z = self.noise(real.dim(0)?, rng)?;
         let fake = self.generate(&self.generator, &z, Pass::Eval)?.detach();
         let (lr, lf) = (self.logits(&real)?, self.logits(&fake)?);

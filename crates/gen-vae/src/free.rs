@@ -21,7 +21,7 @@ impl Vae {
                     .into(),
             )
         })?;
-        let x = self.input(batch)?;
+        let x = self.frame.input(batch)?;
         let (lr, extra) = (self.cfg.local_lr(), self.cfg.local_steps() - 1);
         let (q, vars) = self.table_rows(&idx, &x)?;
         let terms = self.terms_of(&q, &x, None, self.kl_weight, rng)?;
@@ -42,7 +42,7 @@ impl Vae {
     /// The held-out report: each example's Gaussian fitted from the prior (`test_steps`
     /// at most, decoder frozen), then the ELBO's terms at it.
     pub(crate) fn free_evaluate(&self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
-        let x = self.input(batch)?;
+        let x = self.frame.input(batch)?;
         let q = self.fit_from_prior(&x, self.cfg.test_steps(), rng)?;
         self.terms_of(&q, &x, None, self.cfg.beta, rng)?.report()
     }

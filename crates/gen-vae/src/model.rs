@@ -6,8 +6,10 @@ use crate::config::{
 use crate::conv::{ConvDecoder, ConvEncoder};
 use candle_core::{DType, Device, Tensor, Var};
 use gen_core::gallery;
-use gen_core::model::{Batch, DataInfo};
-use gen_core::{descend, Family, KlDirection, Model, Report, Result, Rng, Setup, Store, Terms};
+use gen_core::model::Batch;
+use gen_core::{
+    descend, Family, Frame, KlDirection, Model, Report, Result, Rng, Setup, Store, Terms,
+};
 use gen_dist::dist::{sigmoid, DiagGaussian, LN_2PI};
 use gen_dist::kl;
 use gen_dist::local_vi::LocalTable;
@@ -23,7 +25,8 @@ pub const TABLE_PREFIX: &str = "local.";
 
 pub struct Vae {
     pub(crate) cfg: VaeConfig,
-    data: DataInfo,
+    /// Its device, dtype and data shape.
+    pub(crate) frame: Frame,
     /// The encoder's and decoder's parameters and their Adam.
     pub(crate) store: Store<Adam>,
     /// The MLP or conv encoder; none with `encoder: free`.
@@ -36,8 +39,6 @@ pub struct Vae {
     decoder: Box<dyn ModuleT + Send + Sync>,
     /// `encoder: free`: every training example's own Gaussian.
     pub(crate) local: Option<LocalTable>,
-    device: Device,
-    dtype: DType,
     /// The weight of `latent_kl` in training steps: `beta`, or less during a KL warm-up.
     pub(crate) kl_weight: f64,
 }
@@ -105,12 +106,10 @@ impl Family for Vae {
             kl_weight: cfg.beta,
             store: Store::new(&cfg, KlDirection::Forward, params, opt),
             cfg,
-            data: setup.data.clone(),
+            frame: setup.frame(),
             encoder,
             decoder,
             classes,
-            device: setup.device.clone(),
-            dtype: setup.dtype,
         })
     }
 }
@@ -290,10 +289,6 @@ impl Vae {
         })
     }
 
-    pub(crate) fn input(&self, batch: &Batch) -> Result<Tensor> {
-        Ok(batch.x.to_dtype(self.dtype)?.to_device(&self.device)?)
-    }
-
     /// The batch's classes one-hot, for the conditional VAE (`None` otherwise).
     pub fn condition(&self, batch: &Batch) -> Result<Option<Tensor>> {
         if self.classes == 0 {
@@ -314,13 +309,13 @@ impl Vae {
             v[i * k + (c as usize).min(k - 1)] = 1.0;
         }
         Ok(Tensor::from_vec(v, (classes.len(), k), &Device::Cpu)?
-            .to_dtype(self.dtype)?
-            .to_device(&self.device)?)
+            .to_dtype(self.frame.dtype)?
+            .to_device(&self.frame.device)?)
     }
 
     /// Decoder means at `n` prior draws for the given classes (cycled), or unconditionally.
     fn sample_classes(&self, n: usize, classes: Option<&[u32]>, rng: &mut Rng) -> Result<Tensor> {
-        let z = rng.randn((n, self.cfg.latent), self.dtype, &self.device)?;
+        let z = rng.randn((n, self.cfg.latent), self.frame.dtype, &self.frame.device)?;
         let y = match classes {
             Some(c) if self.classes > 0 => {
                 let cycled: Vec<u32> = (0..n).map(|i| c[i % c.len()]).collect();
@@ -349,7 +344,7 @@ impl Vae {
     /// spaced by the normal quantiles of (i + 0.5) / 20, so each cell holds equal prior
     /// mass).
     fn latent_pictures(&self, batch: &Batch) -> Result<Vec<(String, Picture)>> {
-        let x = self.input(batch)?;
+        let x = self.frame.input(batch)?;
         let (codes, labels) = gallery::code_points(&self.code_mean(&x)?, batch.labels.as_ref())?;
         let density = |a: f64, b: f64| (-(a * a + b * b) / 2.0).exp();
         let mut out = vec![(
@@ -372,9 +367,9 @@ impl Vae {
             })
             .collect();
         let z = Tensor::from_vec(grid, (MANIFOLD_SIDE * MANIFOLD_SIDE, 2), &Device::Cpu)?
-            .to_dtype(self.dtype)?
-            .to_device(&self.device)?;
-        if let Some(images) = self.data.as_images(&self.decode_mean(&z)?.detach())? {
+            .to_dtype(self.frame.dtype)?
+            .to_device(&self.frame.device)?;
+        if let Some(images) = self.frame.data.as_images(&self.decode_mean(&z)?.detach())? {
             out.push((
                 "manifold".to_string(),
                 Picture::grid(&images, MANIFOLD_SIDE)?,
@@ -391,7 +386,7 @@ impl Model for Vae {
         if self.local.is_some() {
             return self.free_train_step(batch, rng);
         }
-        let x = self.input(batch)?;
+        let x = self.frame.input(batch)?;
         let y = self.condition(batch)?;
         let terms = self.terms_weighted(&x, y.as_ref(), self.kl_weight, rng)?;
         descend(&mut self.store.opt, &terms)
@@ -402,7 +397,7 @@ impl Model for Vae {
             return self.free_evaluate(batch, rng);
         }
         let y = self.condition(batch)?;
-        self.terms_given(&self.input(batch)?, y.as_ref(), rng)?
+        self.terms_given(&self.frame.input(batch)?, y.as_ref(), rng)?
             .report()
     }
 
@@ -413,12 +408,12 @@ impl Model for Vae {
         if self.classes > 0 {
             let classes: Vec<u32> = (0..self.classes as u32).flat_map(|c| [c; 8]).collect();
             let samples = self.sample_classes(classes.len(), Some(&classes), rng)?;
-            if let Some(samples) = self.data.as_images(&samples)? {
+            if let Some(samples) = self.frame.data.as_images(&samples)? {
                 out.push(("samples".to_string(), Picture::grid(&samples, 8)?));
             }
             let n = batch.size().min(gallery::RECONSTRUCTIONS);
             if n > 0 {
-                let x = self.input(batch)?.narrow(0, 0, n)?;
+                let x = self.frame.input(batch)?.narrow(0, 0, n)?;
                 let y = self
                     .condition(batch)?
                     .map(|y| y.narrow(0, 0, n))
@@ -426,9 +421,10 @@ impl Model for Vae {
                 let recon = self
                     .decode_mean_given(&self.code_mean_given(&x, y.as_ref())?, y.as_ref())?
                     .detach();
-                if let (Some(xi), Some(ri)) =
-                    (self.data.as_images(&x)?, self.data.as_images(&recon)?)
-                {
+                if let (Some(xi), Some(ri)) = (
+                    self.frame.data.as_images(&x)?,
+                    self.frame.data.as_images(&recon)?,
+                ) {
                     out.push((
                         "reconstructions".to_string(),
                         Picture::reconstructions(&xi, &ri)?,
@@ -459,7 +455,7 @@ impl Model for Vae {
         if self.local.is_some() {
             // No encoder: the proposal is each example's Gaussian fitted from the prior, as
             // for the test report.
-            let x = self.input(batch)?;
+            let x = self.frame.input(batch)?;
             let q = self.fit_from_prior(&x, self.cfg.test_steps(), rng)?;
             let ll = self.log_likelihood_is_with(&q, &x, None, options.importance_samples, rng)?;
             let nll = -ll.iter().sum::<f64>() / ll.len().max(1) as f64;
@@ -468,7 +464,7 @@ impl Model for Vae {
         if self.cfg.encoder == VaeEncoder::Deterministic {
             return Ok(vec![]); // no posterior: no likelihood bound, no KL
         }
-        let x = self.input(batch)?;
+        let x = self.frame.input(batch)?;
         let y = self.condition(batch)?;
         let ll = self.log_likelihood_is_given(&x, y.as_ref(), options.importance_samples, rng)?;
         let mut out = vec![(
@@ -492,7 +488,7 @@ impl Model for Vae {
         if self.classes > 0 {
             return Ok(None); // the decoder needs a class
         }
-        let z = z.to_dtype(self.dtype)?.to_device(&self.device)?;
+        let z = self.frame.here(z)?;
         Ok(Some(self.decode_mean(&z)?.detach()))
     }
 
@@ -518,7 +514,7 @@ impl Model for Vae {
             // free model has no encoder.
             return Ok(None);
         }
-        let x = x.to_dtype(self.dtype)?.to_device(&self.device)?;
+        let x = self.frame.here(x)?;
         Ok(Some(self.code_mean(&x)?.detach()))
     }
 
@@ -560,6 +556,7 @@ impl Model for Vae {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gen_core::model::DataInfo;
 
     use gen_nn::optim::OptimizerConfig;
 

@@ -18,7 +18,7 @@ impl Vae {
         rng: &mut Rng,
         on_steps: &mut dyn FnMut(usize),
     ) -> Result<Refinement> {
-        let x = self.input(batch)?;
+        let x = self.frame.input(batch)?;
         let y = self.condition(batch)?;
         let nll_at =
             |z: &Tensor| self.neg_log_likelihood(&self.decoder_output_given(z, y.as_ref())?, &x);
