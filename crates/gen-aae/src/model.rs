@@ -16,10 +16,10 @@ use gen_core::gallery;
 use gen_core::model::Batch;
 use gen_core::objective::scalar;
 use gen_core::{Family, Frame, KlDirection, Model, Report, Result, Rng, Setup, Store, Terms};
-use gen_dist::dist::{sigmoid, DiagGaussian};
+use gen_dist::dist::{sample_code, sigmoid};
 use gen_dist::loss::{bce_with_logits_per_example, sum_per_example};
 use gen_metrics::mmd::{mmd2_unbiased, ImqKernel};
-use gen_nn::nn::{Activation, Encode, Encoder, Mlp};
+use gen_nn::nn::{widths, Activation, Encode, Encoder, Mlp};
 use gen_plot::picture::Picture;
 
 pub struct Aae {
@@ -58,10 +58,7 @@ impl Family for Aae {
             cfg.activation,
             cfg.encoder,
         )?;
-        let dec_sizes: Vec<usize> = std::iter::once(cfg.latent)
-            .chain(cfg.hidden.iter().rev().copied())
-            .chain(std::iter::once(dim))
-            .collect();
+        let dec_sizes = widths(cfg.latent, cfg.hidden.iter().rev().copied(), dim);
         let decoder = Mlp::new(&vb.pp("decoder"), &dec_sizes, cfg.activation)?;
         let prior = Prior::new(&cfg.prior, cfg.latent);
         let d_in = cfg.latent
@@ -70,10 +67,7 @@ impl Family for Aae {
             } else {
                 0
             };
-        let d_sizes: Vec<usize> = std::iter::once(d_in)
-            .chain(cfg.d_hidden.iter().copied())
-            .chain(std::iter::once(1))
-            .collect();
+        let d_sizes = widths(d_in, cfg.d_hidden.iter().copied(), 1);
         let discriminator = Mlp::new(&vb.pp("discriminator"), &d_sizes, Activation::LeakyRelu)?;
         setup.continue_after(&vb);
         let params = vb.params();
@@ -106,14 +100,6 @@ impl Aae {
         Ok(self.encoder.encode(x)?)
     }
 
-    /// A code z ~ p(z|x) (the deterministic encoder's output, or a reparameterized draw).
-    pub fn sample_code(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
-        match self.posterior(x)? {
-            (mean, None) => Ok(mean),
-            (mean, Some(logvar)) => Ok(DiagGaussian::new(mean, logvar).rsample(rng)?),
-        }
-    }
-
     /// The code means E[z|x], for pictures and `gen encode`.
     pub fn encode_mean(&self, x: &Tensor) -> Result<Tensor> {
         Ok(self.posterior(x)?.0)
@@ -141,7 +127,7 @@ impl Aae {
     }
 
     fn pass(&self, x: &Tensor, rng: &mut Rng) -> Result<Pass> {
-        let codes = self.sample_code(x, rng)?;
+        let codes = sample_code(self.posterior(x)?, rng)?;
         let out = self.decoder.forward(&codes)?;
         let reconstruction = self.reconstruction(&out, x)?;
         Ok(Pass {
@@ -241,7 +227,7 @@ impl TwoPlayer for Aae {
     fn discriminator_logits(&self, batch: &Batch, rng: &mut Rng) -> Result<(Tensor, Tensor)> {
         let comps = self.components(batch, rng)?;
         let prior = self.prior_draws(&comps, rng)?;
-        let codes = self.sample_code(&self.frame.input(batch)?, rng)?.detach();
+        let codes = sample_code(self.posterior(&self.frame.input(batch)?)?, rng)?.detach();
         Ok((self.logits(&prior, &comps)?, self.logits(&codes, &comps)?))
     }
 

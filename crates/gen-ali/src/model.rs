@@ -11,8 +11,8 @@ use gen_core::adversarial::{self, drift, softplus, Players, TwoPlayer};
 use gen_core::model::Batch;
 use gen_core::objective::scalar;
 use gen_core::{Family, Frame, KlDirection, Model, Report, Result, Rng, Setup, Store, Terms};
-use gen_dist::dist::DiagGaussian;
-use gen_nn::nn::{Activation, BatchNormed, Encode, Encoder, Mlp, Params, Pass};
+use gen_dist::dist::sample_code;
+use gen_nn::nn::{widths, Activation, BatchNormed, Encode, Encoder, Mlp, Params, Pass};
 use gen_nn::vars::Vb;
 
 /// The encoder's and generator's loss on the logits of encoder pairs (`enc`) and
@@ -65,10 +65,7 @@ impl Family for Ali {
         let dim = setup.data.dim();
         let vb = setup.vb();
         let enc_hidden: Vec<usize> = cfg.hidden.iter().rev().copied().collect();
-        let gen_sizes: Vec<usize> = std::iter::once(cfg.latent)
-            .chain(cfg.hidden.iter().copied())
-            .chain(std::iter::once(dim))
-            .collect();
+        let gen_sizes = widths(cfg.latent, cfg.hidden.iter().copied(), dim);
         // The encoder under `vb.<prefix>`, the generator under `vb.<prefix'>`.
         let maps = |vb: &Vb, buffers: &Vb, old: &str| -> Result<(Encoder, Mlp)> {
             let encoder = Encoder::new(
@@ -83,18 +80,16 @@ impl Family for Ali {
                 vb.pp(format!("generator{old}")),
                 buffers.pp(format!("generator{old}")),
             );
-            let generator = Mlp::new(&vb, &gen_sizes, cfg.activation)?;
-            match cfg.batch_norm {
-                true => Ok((encoder, generator.with_batch_norm(&vb, &buffers)?)),
-                false => Ok((encoder, generator)),
-            }
+            let generator = Mlp::new(&vb, &gen_sizes, cfg.activation)?.with_batch_norm_if(
+                cfg.batch_norm,
+                &vb,
+                &buffers,
+            )?;
+            Ok((encoder, generator))
         };
         let buffers_vb = setup.vb();
         let (encoder, generator) = maps(&vb, &buffers_vb, "")?;
-        let d_sizes: Vec<usize> = std::iter::once(dim + cfg.latent)
-            .chain(cfg.d_hidden.iter().copied())
-            .chain(std::iter::once(1))
-            .collect();
+        let d_sizes = widths(dim + cfg.latent, cfg.d_hidden.iter().copied(), 1);
         let discriminator = Mlp::new(&vb.pp("discriminator"), &d_sizes, Activation::LeakyRelu)?
             .with_dropout(cfg.dropout);
         // The old copies' own store continues the same random stream after the players'
@@ -167,14 +162,6 @@ impl Ali {
         Ok(self.encoder.encode(x)?)
     }
 
-    /// z ~ p(z|x) for `x` in the players' space.
-    pub fn sample_code(&self, x: &Tensor, rng: &mut Rng) -> Result<Tensor> {
-        match self.posterior(x)? {
-            (mean, None) => Ok(mean),
-            (mean, Some(logvar)) => Ok(DiagGaussian::new(mean, logvar).rsample(rng)?),
-        }
-    }
-
     /// The discriminator's logits `(B,)` on pairs (players' space); `rng` turns dropout on.
     pub fn logits(&self, x: &Tensor, z: &Tensor, rng: Option<&mut Rng>) -> Result<Tensor> {
         let pairs = Tensor::cat(&[x, z], 1)?;
@@ -189,7 +176,10 @@ impl Ali {
     /// encoder and generator tracked or not, and the noise and samples they used.
     fn pairs(&self, x: &Tensor, rng: &mut Rng, track: bool) -> Result<Pairs> {
         let z = self.prior(x.dim(0)?, rng)?;
-        let (mut fake, mut code) = (self.generate(&z, true)?, self.sample_code(x, rng)?);
+        let (mut fake, mut code) = (
+            self.generate(&z, true)?,
+            sample_code(self.posterior(x)?, rng)?,
+        );
         if !track {
             fake = fake.detach();
             code = code.detach();
@@ -281,7 +271,7 @@ impl Model for Ali {
         let x = self.frame.players_input(batch)?;
         let z = self.prior(x.dim(0)?, rng)?;
         let fake = self.generate(&z, false)?.detach();
-        let code = self.sample_code(&x, rng)?.detach();
+        let code = sample_code(self.posterior(&x)?, rng)?.detach();
         let enc = self.logits(&x, &code, None)?;
         let gen = self.logits(&fake, &z, None)?;
         let mean_code = self.posterior(&x)?.0.detach();
@@ -329,37 +319,5 @@ impl Model for Ali {
             self.frame
                 .from_players(&self.generate(&z, false)?.detach())?,
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use candle_core::Device;
-
-    /// Both loss forms against hand-computed values on fixed logits, with
-    /// `softplus(a) = log(1 + e^a)`: standard = mean softplus(enc) + mean softplus(-gen),
-    /// joint_kl = mean softplus(-enc) + mean softplus(-gen).
-    #[test]
-    fn pair_losses_against_hand_computed_values() {
-        let sp = |a: f64| (1.0 + a.exp()).ln();
-        let enc = Tensor::new(&[1.5f64, -0.5], &Device::Cpu).unwrap();
-        let gen = Tensor::new(&[-2.0f64, 0.25, 3.0], &Device::Cpu).unwrap();
-        let g = (sp(2.0) + sp(-0.25) + sp(-3.0)) / 3.0;
-        let standard = pair_loss(PairLoss::Standard, &enc, &gen)
-            .unwrap()
-            .to_scalar::<f64>()
-            .unwrap();
-        assert!((standard - ((sp(1.5) + sp(-0.5)) / 2.0 + g)).abs() < 1e-12);
-        let joint = pair_loss(PairLoss::JointKl, &enc, &gen)
-            .unwrap()
-            .to_scalar::<f64>()
-            .unwrap();
-        assert!((joint - ((sp(-1.5) + sp(0.5)) / 2.0 + g)).abs() < 1e-12);
-        // The same numbers as -log(1 - D) and -log D with D = sigmoid(logit).
-        let d = |a: f64| 1.0 / (1.0 + (-a).exp());
-        let standard_d = (-(1.0 - d(1.5)).ln() - (1.0 - d(-0.5)).ln()) / 2.0
-            + (-d(-2.0).ln() - d(0.25).ln() - d(3.0).ln()) / 3.0;
-        assert!((standard - standard_d).abs() < 1e-12);
     }
 }

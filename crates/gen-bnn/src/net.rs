@@ -8,7 +8,7 @@ use crate::posterior::GaussianWeights;
 use crate::prior::WeightPrior;
 use candle_core::{Result, Tensor};
 use gen_core::Rng;
-use gen_nn::nn::{Activation, Conv2d, Linear, Module};
+use gen_nn::nn::{widths, Activation, Conv2d, Linear, Module};
 use gen_nn::vars::Vb;
 
 /// A fully connected layer.
@@ -82,10 +82,7 @@ impl Net {
     pub fn new(vb: &Vb, cfg: &BnnConfig, inputs: usize, outputs: usize) -> Result<Self> {
         let (convs, sizes, names): (Vec<Conv>, Vec<usize>, Vec<String>) = match cfg.network {
             Network::Mlp => {
-                let sizes: Vec<usize> = std::iter::once(inputs)
-                    .chain(cfg.hidden.iter().copied())
-                    .chain(std::iter::once(outputs))
-                    .collect();
+                let sizes = widths(inputs, cfg.hidden.iter().copied(), outputs);
                 let names = (0..sizes.len() - 1).map(|i| i.to_string()).collect();
                 (vec![], sizes, names)
             }

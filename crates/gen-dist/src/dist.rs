@@ -17,6 +17,15 @@ pub struct DiagGaussian {
     pub logvar: Tensor,
 }
 
+/// z ~ p(z|x) from an encoder's output: a reparameterized draw for a Gaussian encoder
+/// (mean and log-variance), the code itself for a deterministic one (no log-variance).
+pub fn sample_code((mean, logvar): (Tensor, Option<Tensor>), rng: &mut Rng) -> Result<Tensor> {
+    match logvar {
+        None => Ok(mean),
+        Some(logvar) => DiagGaussian::new(mean, logvar).rsample(rng),
+    }
+}
+
 impl DiagGaussian {
     pub fn new(mean: Tensor, logvar: Tensor) -> Self {
         DiagGaussian { mean, logvar }

@@ -13,7 +13,7 @@ use candle_core::Tensor;
 use gen_core::adversarial::{self, drift, generator_loss, pack, Players, TwoPlayer};
 use gen_core::model::Batch;
 use gen_core::{Family, Frame, KlDirection, Model, Report, Result, Rng, Setup, Store, Terms};
-use gen_nn::nn::{BatchNormed, Mlp, Params, Pass};
+use gen_nn::nn::{widths, BatchNormed, Mlp, Params, Pass};
 use gen_nn::vars::Vb;
 
 /// The generator network: an MLP (batch norm optional), or the DCGAN stack.
@@ -46,20 +46,14 @@ impl Family for Gan {
         let dim = setup.data.dim();
         let vb = setup.vb();
         let buffers_vb = setup.vb();
-        let g_sizes: Vec<usize> = std::iter::once(cfg.latent)
-            .chain(cfg.hidden.iter().copied())
-            .chain(std::iter::once(dim))
-            .collect();
+        let g_sizes = widths(cfg.latent, cfg.hidden.iter().copied(), dim);
         // The generator under `vb.<name>`, its batch-norm averages under `buffers.<name>`.
         let build_generator = |vb: &Vb, buffers: &Vb, name: &str| -> Result<Generator> {
             let (vb, buffers) = (vb.pp(name), buffers.pp(name));
             Ok(match cfg.network {
                 Network::Mlp => {
                     let g = Mlp::new(&vb, &g_sizes, cfg.g_activation)?;
-                    match cfg.batch_norm {
-                        true => Box::new(g.with_batch_norm(&vb, &buffers)?),
-                        false => Box::new(g),
-                    }
+                    Box::new(g.with_batch_norm_if(cfg.batch_norm, &vb, &buffers)?)
                 }
                 Network::Dcgan => Box::new(dcgan::Generator::new(&vb, &buffers, cfg.latent)?),
             })
@@ -68,10 +62,7 @@ impl Family for Gan {
         let discriminator = match cfg.network {
             Network::Mlp => {
                 // The discriminator mirrors the generator: widest layer first.
-                let d_sizes: Vec<usize> = std::iter::once(dim * cfg.pack)
-                    .chain(cfg.hidden.iter().rev().copied())
-                    .chain(std::iter::once(1))
-                    .collect();
+                let d_sizes = widths(dim * cfg.pack, cfg.hidden.iter().rev().copied(), 1);
                 let d = Mlp::new(&vb.pp("discriminator"), &d_sizes, cfg.d_activation)?;
                 DiscriminatorNet::Mlp(d)
             }

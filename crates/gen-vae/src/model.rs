@@ -14,7 +14,7 @@ use gen_dist::dist::{sigmoid, DiagGaussian, LN_2PI};
 use gen_dist::kl;
 use gen_dist::local_vi::LocalTable;
 use gen_dist::loss::{bce_with_logits_per_example, logsumexp_keepdim, sum_per_example};
-use gen_nn::nn::{Encode, Encoder, Mlp, ModuleT};
+use gen_nn::nn::{widths, Encode, Encoder, Mlp, ModuleT};
 use gen_nn::optim::Adam;
 use gen_nn::vars::Init;
 use gen_plot::picture::Picture;
@@ -79,10 +79,7 @@ impl Family for Vae {
                     )?) as Box<dyn Encode + Send + Sync>),
                     None => None,
                 };
-                let dec_sizes: Vec<usize> = std::iter::once(cfg.latent + classes)
-                    .chain(cfg.hidden.iter().rev().copied())
-                    .chain(std::iter::once(dim))
-                    .collect();
+                let dec_sizes = widths(cfg.latent + classes, cfg.hidden.iter().rev().copied(), dim);
                 let decoder = Mlp::new(&vb.pp("decoder"), &dec_sizes, cfg.activation)?;
                 (encoder, Box::new(decoder) as Box<dyn ModuleT + Send + Sync>)
             }

@@ -21,6 +21,15 @@ pub struct Mlp {
     dropout: f64,
 }
 
+/// Every width of a stack from `input` through `hidden` to `output`, as [`Mlp::new`] takes
+/// them.
+pub fn widths(input: usize, hidden: impl IntoIterator<Item = usize>, output: usize) -> Vec<usize> {
+    std::iter::once(input)
+        .chain(hidden)
+        .chain(std::iter::once(output))
+        .collect()
+}
+
 impl Mlp {
     /// Linear layers of the widths in `sizes` (every width from input to output, e.g.
     /// `[784, 400, 20]`; layer `i` is `vb.<i>`), `activation` between them, the last one
@@ -66,6 +75,14 @@ impl Mlp {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(self)
+    }
+
+    /// [`Mlp::with_batch_norm`] when `on`, else the plain stack (a config's `batch_norm`).
+    pub fn with_batch_norm_if(self, on: bool, vb: &Vb, buffers: &Vb) -> Result<Self> {
+        match on {
+            true => self.with_batch_norm(vb, buffers),
+            false => Ok(self),
+        }
     }
 
     /// With dropout of probability `p` after every hidden activation, in

@@ -20,7 +20,7 @@ pub use conv::Conv2d;
 pub use dropout::dropout;
 pub use encoder::{Encode, Encoder, EncoderKind};
 pub use linear::Linear;
-pub use mlp::Mlp;
+pub use mlp::{widths, Mlp};
 
 /// Element-wise non-linearities, named as in configs (defined beside the fused kernel
 /// that applies them).
