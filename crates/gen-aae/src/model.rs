@@ -71,13 +71,7 @@ impl Family for Aae {
         let discriminator = Mlp::new(&vb.pp("discriminator"), &d_sizes, Activation::LeakyRelu)?;
         setup.continue_after(&vb);
         let params = vb.params();
-        let players = Players::new(
-            &params,
-            &cfg.schedule(),
-            setup.optimizer,
-            &["encoder.", "decoder."],
-            "ae_optimizer.",
-        );
+        let players = cfg.players(&params, setup, &["encoder.", "decoder."], "ae_optimizer.");
         Ok(Aae {
             store: Store::new(&cfg, KlDirection::Forward, params, players),
             cfg,
@@ -216,13 +210,7 @@ impl Aae {
 /// The AAE as a two-player game on z: the latent discriminator (prior draws its "real"
 /// side, codes its "fake" side) against encoder and decoder.
 impl TwoPlayer for Aae {
-    fn players(&mut self) -> &mut Players {
-        &mut self.store.opt
-    }
-
-    fn tag(&self) -> &'static str {
-        "aae"
-    }
+    gen_core::players_in!(store, "aae");
 
     fn discriminator_logits(&self, batch: &Batch, rng: &mut Rng) -> Result<(Tensor, Tensor)> {
         let comps = self.components(batch, rng)?;

@@ -109,13 +109,7 @@ impl Family for Ali {
         };
         setup.continue_after(&vb);
         let params = vb.params();
-        let players = Players::new(
-            &params,
-            &cfg.schedule(),
-            setup.optimizer,
-            &["encoder.", "generator."],
-            "eg_optimizer.",
-        );
+        let players = cfg.players(&params, setup, &["encoder.", "generator."], "eg_optimizer.");
         Ok(Ali {
             store: Store::new(&cfg, KlDirection::Reverse, params, players)
                 .with_buffers(buffers_vb.params()),
@@ -225,13 +219,7 @@ impl Ali {
 
 /// ALI as a two-player game: the joint discriminator against encoder and generator.
 impl TwoPlayer for Ali {
-    fn players(&mut self) -> &mut Players {
-        &mut self.store.opt
-    }
-
-    fn tag(&self) -> &'static str {
-        "ali"
-    }
+    gen_core::players_in!(store, "ali");
 
     fn discriminator_logits(&self, batch: &Batch, rng: &mut Rng) -> Result<(Tensor, Tensor)> {
         let p = self.pairs(&self.frame.players_input(batch)?, rng, false)?;

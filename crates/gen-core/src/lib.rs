@@ -33,5 +33,9 @@ pub use model::{
 pub use objective::{descend, JointKl, KlDirection, Report, ReportMean, Terms};
 pub use store::{Store, Stored};
 
+/// The layers crate, for the paths inside this crate's macros.
+#[doc(hidden)]
+pub use gen_nn as __gen_nn;
+
 /// The fused kernels, fast math, thread helper and CPU set-up under the layers.
 pub use gen_kernels as kernels;

@@ -129,3 +129,19 @@ macro_rules! two_player_model {
         }
     };
 }
+
+/// [`crate::adversarial::TwoPlayer`]'s `players` and `tag` for a family whose
+/// `Store<Players>` is the field `$field` and whose reports are tagged `$tag`:
+/// `impl TwoPlayer for Ali { gen_core::players_in!(store, "ali"); ... }`.
+#[macro_export]
+macro_rules! players_in {
+    ($field:ident, $tag:literal) => {
+        fn players(&mut self) -> &mut $crate::adversarial::Players {
+            &mut self.$field.opt
+        }
+
+        fn tag(&self) -> &'static str {
+            $tag
+        }
+    };
+}

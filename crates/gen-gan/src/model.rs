@@ -78,13 +78,7 @@ impl Family for Gan {
         let old_generator = build_generator(&old_vb, &vb.after(), "generator_old")?;
         setup.continue_after(&old_vb);
         let (params, buffers, old_params) = (vb.params(), buffers_vb.params(), old_vb.params());
-        let players = Players::new(
-            &params,
-            &cfg.schedule(),
-            setup.optimizer,
-            &["generator."],
-            "g_optimizer.",
-        );
+        let players = cfg.players(&params, setup, &["generator."], "g_optimizer.");
         Ok(Gan {
             store: Store::new(&cfg, KlDirection::Reverse, params, players).with_buffers(buffers),
             cfg,
@@ -179,13 +173,7 @@ impl Gan {
 /// The GAN as a two-player game: the discriminator against the generator, whose terms
 /// are its adversarial loss and the old-generator term.
 impl TwoPlayer for Gan {
-    fn players(&mut self) -> &mut Players {
-        &mut self.store.opt
-    }
-
-    fn tag(&self) -> &'static str {
-        "gan"
-    }
+    gen_core::players_in!(store, "gan");
 
     fn discriminator_logits(&self, batch: &Batch, rng: &mut Rng) -> Result<(Tensor, Tensor)> {
         let real = self.frame.players_input(batch)?;

@@ -52,11 +52,8 @@ fn old_generator_term_gradient_matches_finite_differences() {
     let gan = Gan::new(
         config(3.0),
         &mut Setup {
-            data: &points(2),
-            optimizer: &OptimizerConfig::default(),
-            device: Device::Cpu,
             dtype: DType::F64,
-            rng: &mut Rng::new(1),
+            ..Setup::cpu(&points(2), &OptimizerConfig::default(), &mut Rng::new(1))
         },
     )
     .unwrap();
@@ -90,11 +87,8 @@ fn adversarial_gradient_reaches_the_generator() {
         let gan = Gan::new(
             cfg,
             &mut Setup {
-                data: &points(2),
-                optimizer: &OptimizerConfig::default(),
-                device: Device::Cpu,
                 dtype: DType::F64,
-                rng: &mut Rng::new(4),
+                ..Setup::cpu(&points(2), &OptimizerConfig::default(), &mut Rng::new(4))
             },
         )
         .unwrap();
@@ -122,11 +116,12 @@ fn adversarial_gradient_matches_finite_differences_at_mnist_shapes() {
     let gan = Gan::new(
         cfg,
         &mut Setup {
-            data: &mnist_shape(),
-            optimizer: &OptimizerConfig::default(),
-            device: Device::Cpu,
             dtype: DType::F64,
-            rng: &mut Rng::new(6),
+            ..Setup::cpu(
+                &mnist_shape(),
+                &OptimizerConfig::default(),
+                &mut Rng::new(6),
+            )
         },
     )
     .unwrap();

@@ -592,11 +592,8 @@ mod tests {
         Vae::new(
             cfg,
             &mut Setup {
-                data: &data,
-                optimizer: &OptimizerConfig::default(),
-                device: Device::Cpu,
                 dtype: DType::F64,
-                rng: &mut Rng::new(11),
+                ..Setup::cpu(&data, &OptimizerConfig::default(), &mut Rng::new(11))
             },
         )
         .unwrap()
@@ -832,11 +829,8 @@ mod tests {
         Vae::new(
             cfg,
             &mut Setup {
-                data: &data,
-                optimizer: &OptimizerConfig::default(),
-                device: Device::Cpu,
                 dtype: DType::F64,
-                rng: &mut Rng::new(11),
+                ..Setup::cpu(&data, &OptimizerConfig::default(), &mut Rng::new(11))
             },
         )
         .unwrap()
@@ -902,11 +896,8 @@ mod tests {
         let vae = Vae::new(
             cfg,
             &mut Setup {
-                data: &data,
-                optimizer: &OptimizerConfig::default(),
-                device: Device::Cpu,
                 dtype: DType::F64,
-                rng: &mut Rng::new(4),
+                ..Setup::cpu(&data, &OptimizerConfig::default(), &mut Rng::new(4))
             },
         )
         .unwrap();

@@ -134,6 +134,21 @@ macro_rules! two_player_config {
                     label_smoothing: self.label_smoothing,
                 }
             }
+
+            /// The players this config describes: the discriminator owns
+            /// `discriminator.*` of `params`, the other side the entries under `side`
+            /// (saved under `side_prefix`), each with the run's optimizer settings at its
+            /// own learning rate.
+            pub fn players(
+                &self,
+                params: &$crate::__gen_nn::params::Params,
+                setup: &$crate::Setup<'_>,
+                side: &[&str],
+                side_prefix: &'static str,
+            ) -> $crate::adversarial::Players {
+                let base = setup.optimizer;
+                $crate::adversarial::Players::new(params, &self.schedule(), base, side, side_prefix)
+            }
         }
     };
 }
