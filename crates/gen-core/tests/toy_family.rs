@@ -9,8 +9,8 @@ use gen_base::config::{ConfigError, ConfigSource};
 use gen_core::checks::FamilyConfig;
 use gen_core::model::{Batch, DataInfo};
 use gen_core::{
-    descend, Build, BuildContext, Family, KlDirection, Model, ModelEntry, Report, Result, Rng,
-    Setup, Store, Terms,
+    descend, Build, BuildContext, Family, Frame, KlDirection, Model, ModelEntry, Report, Result,
+    Rng, Setup, Store, Terms,
 };
 use gen_dist::dist::LN_2PI;
 use gen_nn::optim::{Adam, OptimizerConfig};
@@ -24,23 +24,17 @@ use serde::{Deserialize, Serialize};
 pub struct ToyConfig {
     pub family: String,
     /// The fixed scale `s` of q(x).
-    #[serde(default = "one")]
+    #[serde(default = "defaults::sigma")]
     pub sigma: f64,
 }
 
-fn one() -> f64 {
-    1.0
+gen_base::defaults! {
+    sigma: f64 = 1.0;
 }
 
 impl FamilyConfig for ToyConfig {
     fn validate(&self) -> std::result::Result<(), ConfigError> {
-        if !(self.sigma > 0.0 && self.sigma.is_finite()) {
-            return Err(ConfigError::invalid(
-                "model.sigma",
-                format!("must be a positive number, got {}", self.sigma),
-            ));
-        }
-        Ok(())
+        gen_base::config::positive("model.sigma", self.sigma)
     }
 }
 
@@ -48,6 +42,8 @@ impl FamilyConfig for ToyConfig {
 
 pub struct Toy {
     cfg: ToyConfig,
+    /// Its device, dtype and data shape.
+    frame: Frame,
     mean: candle_core::Var,
     store: Store<Adam>,
 }
@@ -56,10 +52,9 @@ impl Family for Toy {
     type Config = ToyConfig;
 
     fn new(cfg: ToyConfig, setup: &mut Setup<'_>) -> Result<Self> {
-        let (data, optimizer) = (setup.data, setup.optimizer);
         let vb = setup.vb();
         let mean = vb.pp("generator").var(
-            data.dim(),
+            setup.data.dim(),
             "mean",
             Init::Normal {
                 mean: 0.0,
@@ -68,10 +63,11 @@ impl Family for Toy {
         )?;
         setup.continue_after(&vb);
         let params = vb.params();
-        let opt = Adam::new(params.vars(), optimizer.clone());
+        let opt = Adam::new(params.vars(), setup.optimizer.clone());
         Ok(Toy {
             store: Store::new(&cfg, KlDirection::Forward, params, opt),
             cfg,
+            frame: setup.frame(),
             mean,
         })
     }
@@ -96,12 +92,12 @@ impl Model for Toy {
     gen_core::stored_in!(store);
 
     fn train_step(&mut self, batch: &Batch, _rng: &mut Rng) -> Result<Report> {
-        let terms = self.terms(&batch.x)?;
+        let terms = self.terms(&self.frame.input(batch)?)?;
         descend(&mut self.store.opt, &terms)
     }
 
     fn evaluate(&self, batch: &Batch, _rng: &mut Rng) -> Result<Report> {
-        self.terms(&batch.x)?.report()
+        self.terms(&self.frame.input(batch)?)?.report()
     }
 }
 
