@@ -7,12 +7,13 @@
 
 use crate::config::{AliConfig, LatentPrior, PairLoss};
 use candle_core::Tensor;
-use gen_core::adversarial::{self, drift, softplus, Players, TwoPlayer};
+use gen_core::adversarial::drift::{self, Snapshot};
+use gen_core::adversarial::{self, softplus, Players, TwoPlayer};
 use gen_core::model::Batch;
 use gen_core::objective::scalar;
 use gen_core::{Family, Frame, KlDirection, Model, Report, Result, Rng, Setup, Store, Terms};
 use gen_dist::dist::sample_code;
-use gen_nn::nn::{widths, Activation, BatchNormed, Encode, Encoder, Mlp, Params, Pass};
+use gen_nn::nn::{widths, Activation, BatchNormed, Encode, Encoder, Mlp, Pass};
 use gen_nn::vars::Vb;
 
 /// The encoder's and generator's loss on the logits of encoder pairs (`enc`) and
@@ -24,14 +25,6 @@ pub fn pair_loss(kind: PairLoss, enc: &Tensor, gen: &Tensor) -> Result<Tensor> {
         PairLoss::JointKl => softplus(&enc.neg()?)?.mean_all()?,
     };
     Ok((encoder + generator)?)
-}
-
-/// Copies of the encoder and generator for the drift term (not saved; `encoder_old.*`,
-/// `generator_old.*`).
-struct OldMaps {
-    params: Params,
-    encoder: Encoder,
-    generator: Mlp,
 }
 
 /// One pass over both kinds of pairs: the logits, and the noise and samples behind them.
@@ -54,8 +47,9 @@ pub struct Ali {
     /// The joint discriminator on concatenated `(x, z)`: LeakyReLU 0.2 and dropout after
     /// every hidden layer, one logit out.
     discriminator: Mlp,
-    /// With `lambda > 0`, the encoder and generator before this iteration's steps.
-    old: Option<OldMaps>,
+    /// With `lambda > 0`, the encoder and generator before this iteration's steps
+    /// (`encoder_old.*`, `generator_old.*`).
+    old: Option<Snapshot<(Encoder, Mlp)>>,
 }
 
 impl Family for Ali {
@@ -97,13 +91,8 @@ impl Family for Ali {
         // statistics only, so their batch-norm averages are never read.
         let old = if cfg.lambda > 0.0 {
             let old_vb = vb.after();
-            let unused = vb.after();
-            let (encoder, generator) = maps(&old_vb, &unused, "_old")?;
-            Some(OldMaps {
-                params: old_vb.params(),
-                encoder,
-                generator,
-            })
+            let maps = maps(&old_vb, &vb.after(), "_old")?;
+            Some(Snapshot::new(&old_vb, &["encoder.", "generator."], maps))
         } else {
             None
         };
@@ -186,10 +175,15 @@ impl Ali {
     /// The drift of both maps from their copies `old` before this iteration's steps:
     /// `(mean((E(x) - E_old(x))^2), mean((G(z) - G_old(z))^2))` on the code means and the
     /// samples `fake = G(z)` already drawn.
-    fn drift(&self, old: &OldMaps, x: &Tensor, p: &Pairs) -> Result<(Tensor, Tensor)> {
-        let old_code = old.encoder.encode(x)?.0;
+    fn drift(
+        &self,
+        (encoder, generator): &(Encoder, Mlp),
+        x: &Tensor,
+        p: &Pairs,
+    ) -> Result<(Tensor, Tensor)> {
+        let old_code = encoder.encode(x)?.0;
         let code = self.posterior(x)?.0;
-        let old = self.generate_with(&old.generator, &p.z, Pass::Frozen)?;
+        let old = self.generate_with(generator, &p.z, Pass::Frozen)?;
         Ok((
             drift::drift(&code, &old_code)?,
             drift::drift(&p.fake, &old)?,
@@ -228,19 +222,17 @@ impl TwoPlayer for Ali {
 
     /// Copies the encoder and the generator into their old versions (for the drift).
     fn before_other_steps(&mut self) -> Result<()> {
-        if let Some(old) = &self.old {
-            self.store
-                .params
-                .copy_into(&["encoder.", "generator."], &old.params)?;
+        match &self.old {
+            Some(old) => Ok(old.take(&self.store.params)?),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     fn other_terms(&self, batch: &Batch, rng: &mut Rng) -> Result<Terms> {
         let x = self.frame.players_input(batch)?;
         let p = self.pairs(&x, rng, true)?;
         let drift = match &self.old {
-            Some(old) => Some(self.drift(old, &x, &p)?),
+            Some(old) => Some(self.drift(&old.nets, &x, &p)?),
             None => None,
         };
         self.pair_terms(&p.enc, &p.gen, drift)

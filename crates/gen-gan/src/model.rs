@@ -10,10 +10,11 @@
 use crate::config::{GanConfig, Network};
 use crate::dcgan;
 use candle_core::Tensor;
+use gen_core::adversarial::drift::Snapshot;
 use gen_core::adversarial::{self, drift, generator_loss, pack, Players, TwoPlayer};
 use gen_core::model::Batch;
 use gen_core::{Family, Frame, KlDirection, Model, Report, Result, Rng, Setup, Store, Terms};
-use gen_nn::nn::{widths, BatchNormed, Mlp, Params, Pass};
+use gen_nn::nn::{widths, BatchNormed, Mlp, Pass};
 use gen_nn::vars::Vb;
 
 /// The generator network: an MLP (batch norm optional), or the DCGAN stack.
@@ -35,8 +36,7 @@ pub struct Gan {
     generator: Generator,
     discriminator: DiscriminatorNet,
     /// The generator before this iteration's generator steps (not saved: it is a copy).
-    old_params: Params,
-    old_generator: Generator,
+    old: Snapshot<Generator>,
 }
 
 impl Family for Gan {
@@ -75,9 +75,9 @@ impl Family for Gan {
         // the first snapshot anyway); it runs on batch statistics only, so its averages are
         // never read.
         let old_vb = vb.after();
-        let old_generator = build_generator(&old_vb, &vb.after(), "generator_old")?;
+        let old = build_generator(&old_vb, &vb.after(), "generator_old")?;
         setup.continue_after(&old_vb);
-        let (params, buffers, old_params) = (vb.params(), buffers_vb.params(), old_vb.params());
+        let (params, buffers) = (vb.params(), buffers_vb.params());
         let players = cfg.players(&params, setup, &["generator."], "g_optimizer.");
         Ok(Gan {
             store: Store::new(&cfg, KlDirection::Reverse, params, players).with_buffers(buffers),
@@ -85,8 +85,7 @@ impl Family for Gan {
             frame: setup.frame(),
             generator,
             discriminator,
-            old_params,
-            old_generator,
+            old: Snapshot::new(&old_vb, &["generator."], old),
         })
     }
 }
@@ -140,17 +139,14 @@ impl Gan {
 
     /// Copies the generator into `G_old`.
     pub fn snapshot(&self) -> Result<()> {
-        Ok(self
-            .store
-            .params
-            .copy_into(&["generator."], &self.old_params)?)
+        Ok(self.old.take(&self.store.params)?)
     }
 
     /// The old-generator term `mean((G(z) - G_old(z))^2)` for noise `z` (its weight is
     /// `lambda`), and the generator's output `G(z)` it was computed from.
     pub fn drift(&self, z: &Tensor) -> Result<(Tensor, Tensor)> {
         let fake = self.generate(&self.generator, z, Pass::Train)?;
-        let old = self.generate(&self.old_generator, z, Pass::Frozen)?;
+        let old = self.generate(&self.old.nets, z, Pass::Frozen)?;
         Ok((drift::drift(&fake, &old)?, fake))
     }
 

@@ -10,6 +10,34 @@
 use crate::objective::Terms;
 use candle_core::{Result, Tensor};
 use gen_base::config::ConfigError;
+use gen_nn::params::Params;
+use gen_nn::vars::Vb;
+
+/// Copies of some players' networks `N` from before the iteration's steps: built like the
+/// originals (the same shapes, in the same order) on a store of their own that is never
+/// saved, and overwritten from the originals by [`Snapshot::take`].
+pub struct Snapshot<N> {
+    params: Params,
+    /// The originals' name prefixes (`generator.`; `encoder.`, `generator.`).
+    owners: &'static [&'static str],
+    pub nets: N,
+}
+
+impl<N> Snapshot<N> {
+    /// The copies `nets`, built on `store`, of the entries under `owners`.
+    pub fn new(store: &Vb, owners: &'static [&'static str], nets: N) -> Self {
+        Snapshot {
+            params: store.params(),
+            owners,
+            nets,
+        }
+    }
+
+    /// Copies the originals' current values out of `params` into the copies.
+    pub fn take(&self, params: &Params) -> Result<()> {
+        params.copy_into(self.owners, &self.params)
+    }
+}
 
 /// `mean((new - old)^2)`, the gradient flowing into `new` only.
 pub fn drift(new: &Tensor, old: &Tensor) -> Result<Tensor> {
