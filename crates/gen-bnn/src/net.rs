@@ -57,7 +57,9 @@ impl Conv {
             Weights::Bayes => {
                 Conv::Bayes(BayesConv::new(vb, c_in, c_out, k, pad, cfg.posterior_init)?)
             }
-            Weights::Point | Weights::Map => Conv::Point(Conv2d::new(vb, c_in, c_out, k, 1, pad)?),
+            Weights::Point | Weights::Map => {
+                Conv::Point(Conv2d::new(vb, (c_in, c_out, k), 1, pad)?)
+            }
         })
     }
 

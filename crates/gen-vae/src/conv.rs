@@ -24,8 +24,8 @@ impl ConvEncoder {
     /// Parameters under `vb` (`encoder`): `conv1`, `conv2`, `mean`, `logvar`.
     pub fn new(vb: &Vb, latent: usize) -> Result<Self> {
         Ok(ConvEncoder {
-            down1: Conv2d::new(&vb.pp("conv1"), 1, C1, 3, 2, 1)?,
-            down2: Conv2d::new(&vb.pp("conv2"), C1, C2, 3, 2, 1)?,
+            down1: Conv2d::new(&vb.pp("conv1"), (1, C1, 3), 2, 1)?,
+            down2: Conv2d::new(&vb.pp("conv2"), (C1, C2, 3), 2, 1)?,
             mean: Linear::new(&vb.pp("mean"), C2 * 49, latent)?,
             logvar: Linear::new(&vb.pp("logvar"), C2 * 49, latent)?,
         })
@@ -54,9 +54,9 @@ impl ConvDecoder {
     pub fn new(vb: &Vb, latent: usize) -> Result<Self> {
         Ok(ConvDecoder {
             project: Linear::new(&vb.pp("project"), latent, C1 * 49)?,
-            up1: Conv2d::transposed(&vb.pp("up1"), C1, C2, 4, 2, 1)?,
-            up2: Conv2d::transposed(&vb.pp("up2"), C2, C1, 4, 2, 1)?,
-            out: Conv2d::new(&vb.pp("out"), C1, 1, 3, 1, 1)?,
+            up1: Conv2d::transposed(&vb.pp("up1"), (C1, C2, 4), 2, 1)?,
+            up2: Conv2d::transposed(&vb.pp("up2"), (C2, C1, 4), 2, 1)?,
+            out: Conv2d::new(&vb.pp("out"), (C1, 1, 3), 1, 1)?,
         })
     }
 }

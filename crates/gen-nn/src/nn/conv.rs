@@ -18,28 +18,20 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
-    /// A convolution `c_in -> c_out` with `k x k` kernels: `vb.weight` and `vb.bias`.
-    pub fn new(
-        vb: &Vb,
-        c_in: usize,
-        c_out: usize,
-        k: usize,
-        stride: usize,
-        pad: usize,
-    ) -> Result<Self> {
-        Self::build(vb, (c_in, c_out, k), stride, pad, false)
+    /// A convolution of `shape = (c_in, c_out, k)`, `k x k` kernels: `vb.weight` and
+    /// `vb.bias`.
+    pub fn new(vb: &Vb, shape: (usize, usize, usize), stride: usize, pad: usize) -> Result<Self> {
+        Self::build(vb, shape, stride, pad, false)
     }
 
-    /// The transposed convolution (up-sampling) of the same shape arguments.
+    /// The transposed convolution (up-sampling) of the same arguments.
     pub fn transposed(
         vb: &Vb,
-        c_in: usize,
-        c_out: usize,
-        k: usize,
+        shape: (usize, usize, usize),
         stride: usize,
         pad: usize,
     ) -> Result<Self> {
-        Self::build(vb, (c_in, c_out, k), stride, pad, true)
+        Self::build(vb, shape, stride, pad, true)
     }
 
     fn build(
