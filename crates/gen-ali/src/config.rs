@@ -78,6 +78,7 @@ gen_base::defaults! {
     dropout: f64 = 0.2;
     leaky: Activation = Activation::LeakyRelu;
 }
+
 impl FamilyConfig for AliConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));

@@ -138,6 +138,7 @@ gen_base::defaults! {
         sigma2: (-6.0f64).exp(),
     };
 }
+
 impl BnnConfig {
     /// The likelihood in force: the configured one, or what the data calls for.
     pub fn likelihood_for(&self, data: &DataInfo) -> Likelihood {

@@ -133,6 +133,7 @@ impl std::fmt::Display for Column {
 fn default_train_size() -> usize {
     50_000
 }
+
 fn default_test_size() -> usize {
     10_000
 }

@@ -176,6 +176,7 @@ gen_base::defaults! {
     samples: usize = 1;
     one: f64 = 1.0;
 }
+
 fn is_zero(n: &usize) -> bool {
     *n == 0
 }
