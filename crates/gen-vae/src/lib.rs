@@ -15,6 +15,7 @@ mod conv;
 mod free;
 mod model;
 mod nll;
+mod pictures;
 mod refine;
 
 pub use config::{
