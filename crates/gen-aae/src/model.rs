@@ -50,14 +50,8 @@ impl Family for Aae {
     fn new(cfg: AaeConfig, setup: &mut Setup<'_>) -> Result<Self> {
         let dim = setup.data.dim();
         let vb = setup.vb();
-        let encoder = Encoder::new(
-            &vb.pp("encoder"),
-            dim,
-            &cfg.hidden,
-            cfg.latent,
-            cfg.activation,
-            cfg.encoder,
-        )?;
+        let enc_sizes = widths(dim, cfg.hidden.iter().copied(), cfg.latent);
+        let encoder = Encoder::new(&vb.pp("encoder"), &enc_sizes, cfg.activation, cfg.encoder)?;
         let dec_sizes = widths(cfg.latent, cfg.hidden.iter().rev().copied(), dim);
         let decoder = Mlp::new(&vb.pp("decoder"), &dec_sizes, cfg.activation)?;
         let prior = Prior::new(&cfg.prior, cfg.latent);

@@ -58,28 +58,19 @@ impl Family for Ali {
     fn new(cfg: AliConfig, setup: &mut Setup<'_>) -> Result<Self> {
         let dim = setup.data.dim();
         let vb = setup.vb();
-        let enc_hidden: Vec<usize> = cfg.hidden.iter().rev().copied().collect();
+        let enc_sizes = widths(dim, cfg.hidden.iter().rev().copied(), cfg.latent);
         let gen_sizes = widths(cfg.latent, cfg.hidden.iter().copied(), dim);
         // The encoder under `vb.<prefix>`, the generator under `vb.<prefix'>`.
         let maps = |vb: &Vb, buffers: &Vb, old: &str| -> Result<(Encoder, Mlp)> {
-            let encoder = Encoder::new(
-                &vb.pp(format!("encoder{old}")),
-                dim,
-                &enc_hidden,
-                cfg.latent,
-                cfg.activation,
-                cfg.encoder,
-            )?;
-            let (vb, buffers) = (
-                vb.pp(format!("generator{old}")),
-                buffers.pp(format!("generator{old}")),
-            );
-            let generator = Mlp::new(&vb, &gen_sizes, cfg.activation)?.with_batch_norm_if(
-                cfg.batch_norm,
-                &vb,
-                &buffers,
-            )?;
-            Ok((encoder, generator))
+            let encoder_vb = vb.pp(format!("encoder{old}"));
+            let encoder = Encoder::new(&encoder_vb, &enc_sizes, cfg.activation, cfg.encoder)?;
+            let name = format!("generator{old}");
+            let (vb, buffers) = (vb.pp(&name), buffers.pp(&name));
+            let generator = Mlp::new(&vb, &gen_sizes, cfg.activation)?;
+            Ok((
+                encoder,
+                generator.with_batch_norm_if(cfg.batch_norm, &vb, &buffers)?,
+            ))
         };
         let buffers_vb = setup.vb();
         let (encoder, generator) = maps(&vb, &buffers_vb, "")?;
@@ -132,12 +123,12 @@ impl Ali {
 
     /// `net(z)` in the players' space.
     fn generate_with(&self, net: &Mlp, z: &Tensor, pass: Pass) -> Result<Tensor> {
-        let out = net.forward_pass(z, pass)?;
-        Ok(if self.frame.data.is_image() {
-            out.tanh()?
-        } else {
-            out
-        })
+        self.frame.players_output(net.forward_pass(z, pass)?)
+    }
+
+    /// `G(z)` in the data's space (batch norm on its averages).
+    fn generate_data(&self, z: &Tensor) -> Result<Tensor> {
+        self.frame.from_players(&self.generate(z, false)?)
     }
 
     /// The encoder's mean and (Gaussian encoder) log-variance at `x` in the players' space.
@@ -254,15 +245,8 @@ impl Model for Ali {
         let code = sample_code(self.posterior(&x)?, rng)?.detach();
         let enc = self.logits(&x, &code, None)?;
         let gen = self.logits(&fake, &z, None)?;
-        let mean_code = self.posterior(&x)?.0.detach();
-        let back = self
-            .frame
-            .from_players(&self.generate(&mean_code, false)?)?;
-        let x_err = scalar(
-            &(back - &batch.x.to_dtype(self.frame.dtype)?)?
-                .sqr()?
-                .mean_all()?,
-        )?;
+        let back = self.generate_data(&self.posterior(&x)?.0.detach())?;
+        let x_err = scalar(&(back - self.frame.input(batch)?)?.sqr()?.mean_all()?)?;
         let z_back = self.posterior(&fake)?.0;
         let z_err = scalar(&(z_back - &z)?.sqr()?.mean_all()?)?;
         let terms = self
@@ -274,30 +258,17 @@ impl Model for Ali {
 
     /// `G(z)` in the data's space.
     fn decode(&self, z: &Tensor) -> Result<Option<Tensor>> {
-        let z = self.frame.here(z)?;
-        Ok(Some(
-            self.frame
-                .from_players(&self.generate(&z, false)?)?
-                .detach(),
-        ))
+        Ok(Some(self.generate_data(&self.frame.here(z)?)?.detach()))
     }
 
     /// Encoder means `E[z|x]` for `x` in the data's space.
     fn encode(&self, x: &Tensor) -> Result<Option<Tensor>> {
-        let batch = Batch::inputs(x.clone());
-        Ok(Some(
-            self.posterior(&self.frame.players_input(&batch)?)?
-                .0
-                .detach(),
-        ))
+        let x = self.frame.players_input(&Batch::inputs(x.clone()))?;
+        Ok(Some(self.posterior(&x)?.0.detach()))
     }
 
     /// `G(z)` at prior draws, in the data's space.
     fn sample(&self, n: usize, rng: &mut Rng) -> Result<Option<Tensor>> {
-        let z = self.prior(n, rng)?;
-        Ok(Some(
-            self.frame
-                .from_players(&self.generate(&z, false)?.detach())?,
-        ))
+        Ok(Some(self.generate_data(&self.prior(n, rng)?)?.detach()))
     }
 }

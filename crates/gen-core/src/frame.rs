@@ -35,6 +35,15 @@ impl Frame {
         })
     }
 
+    /// A generator's last layer into the players' space: tanh for images, as it is for
+    /// points.
+    pub fn players_output(&self, out: Tensor) -> Result<Tensor> {
+        Ok(match self.data.is_image() {
+            true => out.tanh()?,
+            false => out,
+        })
+    }
+
     /// From the players' space back to the data's: images to [0, 1].
     pub fn from_players(&self, x: &Tensor) -> Result<Tensor> {
         Ok(match self.data.is_image() {

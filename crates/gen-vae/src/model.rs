@@ -69,14 +69,12 @@ impl Family for Vae {
             ),
             Network::Mlp => {
                 let encoder = match cfg.encoder.network() {
-                    Some(kind) => Some(Box::new(Encoder::new(
-                        &vb.pp("encoder"),
-                        dim + classes,
-                        &cfg.hidden,
-                        cfg.latent,
-                        cfg.activation,
-                        kind,
-                    )?) as Box<dyn Encode + Send + Sync>),
+                    Some(kind) => {
+                        let sizes = widths(dim + classes, cfg.hidden.iter().copied(), cfg.latent);
+                        let encoder =
+                            Encoder::new(&vb.pp("encoder"), &sizes, cfg.activation, kind)?;
+                        Some(Box::new(encoder) as Box<dyn Encode + Send + Sync>)
+                    }
                     None => None,
                 };
                 let dec_sizes = widths(cfg.latent + classes, cfg.hidden.iter().rev().copied(), dim);

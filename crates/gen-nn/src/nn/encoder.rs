@@ -27,19 +27,17 @@ pub struct Encoder {
 }
 
 impl Encoder {
+    /// `sizes`: every width from the input through the hidden layers to the code, as
+    /// [`super::widths`] gives them.
     pub fn new(
         vb: &Vb,
-        input: usize,
-        hidden: &[usize],
-        latent: usize,
+        sizes: &[usize],
         activation: Activation,
         kind: EncoderKind,
     ) -> Result<Self> {
-        let sizes: Vec<usize> = std::iter::once(input)
-            .chain(hidden.iter().copied())
-            .collect();
-        let body = Mlp::activated(vb, &sizes, activation)?;
-        let top = *sizes.last().unwrap_or(&input);
+        let (body_sizes, latent) = (&sizes[..sizes.len() - 1], sizes[sizes.len() - 1]);
+        let body = Mlp::activated(vb, body_sizes, activation)?;
+        let top = body_sizes[body_sizes.len() - 1];
         let mean = Linear::new(&vb.pp("mean"), top, latent)?;
         let logvar = (kind == EncoderKind::Gaussian)
             .then(|| Linear::new(&vb.pp("logvar"), top, latent))
