@@ -3,6 +3,7 @@
 use gen_base::config::ConfigError;
 use gen_core::adversarial::drift;
 use gen_core::checks::FamilyConfig;
+use gen_dist::prior::LatentPrior;
 use gen_nn::nn::{Activation, EncoderKind};
 use serde::{Deserialize, Serialize};
 
@@ -46,16 +47,6 @@ pub struct AliConfig {
     pub lambda: f64,
 }
 g_steps = 1;
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LatentPrior {
-    /// N(0, I).
-    #[default]
-    Gaussian,
-    /// Uniform on [-1, 1]^latent (BiGAN's choice).
-    Uniform,
 }
 
 /// The encoder's and generator's loss. Pairs from the encoder are the discriminator's

@@ -12,7 +12,8 @@
 mod config;
 mod model;
 
-pub use config::{AliConfig, LatentPrior, PairLoss};
+pub use config::{AliConfig, PairLoss};
+pub use gen_dist::prior::LatentPrior;
 pub use model::{pair_loss, Ali};
 
 use gen_core::ModelEntry;

@@ -5,7 +5,7 @@
 //! generator, y = 0). The joint discriminator's logit estimates `log p(x,z) / q(x,z)`, so
 //! `E_p[l]` estimates `KL(p || q)` and `E_q[-l]` estimates `KL(q || p)`.
 
-use crate::config::{AliConfig, LatentPrior, PairLoss};
+use crate::config::{AliConfig, PairLoss};
 use candle_core::Tensor;
 use gen_core::adversarial::drift::{self, Snapshot};
 use gen_core::adversarial::{self, softplus, Players, TwoPlayer};
@@ -106,13 +106,11 @@ impl Family for Ali {
 impl Ali {
     /// Draws from the prior q(z).
     pub fn prior(&self, n: usize, rng: &mut Rng) -> Result<Tensor> {
-        let shape = (n, self.cfg.latent);
-        Ok(match self.cfg.prior {
-            LatentPrior::Gaussian => rng.randn(shape, self.frame.dtype, &self.frame.device)?,
-            LatentPrior::Uniform => {
-                rng.rand_uniform(shape, -1.0, 1.0, self.frame.dtype, &self.frame.device)?
-            }
-        })
+        let (dtype, device) = (self.frame.dtype, &self.frame.device);
+        Ok(self
+            .cfg
+            .prior
+            .sample((n, self.cfg.latent), dtype, device, rng)?)
     }
 
     /// `G(z)` in the players' space (images: tanh, pixels in [-1, 1]). `train`: batch norm
