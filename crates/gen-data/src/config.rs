@@ -87,9 +87,9 @@ pub struct DataConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_subset: Option<usize>,
     /// Toy sets: number of training and test points.
-    #[serde(default = "default_train_size")]
+    #[serde(default = "defaults::train_size")]
     pub train_size: usize,
-    #[serde(default = "default_test_size")]
+    #[serde(default = "defaults::test_size")]
     pub test_size: usize,
     /// Toy sets: ring radius, or half-width of the grid (default 2 for the ring, 4 for the grid).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -130,12 +130,9 @@ impl std::fmt::Display for Column {
     }
 }
 
-fn default_train_size() -> usize {
-    50_000
-}
-
-fn default_test_size() -> usize {
-    10_000
+gen_base::defaults! {
+    train_size: usize = 50_000;
+    test_size: usize = 10_000;
 }
 
 impl DataConfig {
