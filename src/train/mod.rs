@@ -93,14 +93,12 @@ fn train_steps(
         init_params(model.as_ref(), &cfg.family, from)?;
     }
     let resolved = cfg.resolved(model.resolved_config());
-    let estimate = {
-        let session = Session {
-            cfg,
-            data: &data,
-            device: device.clone(),
-        };
-        memory::training_estimate(model.as_ref(), &session, plan.bytes)?
+    let session = Session {
+        cfg,
+        data: &data,
+        device,
     };
+    let estimate = memory::training_estimate(model.as_ref(), &session, plan.bytes)?;
     memory::check(&estimate, available.as_ref(), cfg)?;
 
     let (dir, _lock) = match &args.resume {
@@ -158,11 +156,6 @@ fn train_steps(
     println!("{}", memory::line(&estimate, available.as_ref()));
     println!("objective: {}", model.direction());
 
-    let session = Session {
-        cfg,
-        data: &data,
-        device,
-    };
     let mut saver = Saver {
         ckpt: Checkpointer::new(
             &dir,
