@@ -1,7 +1,7 @@
 //! The `model` section for `family: bnn`.
 
 use crate::prior::WeightPrior;
-use gen_base::config::ConfigError;
+use gen_base::config::{positive, ConfigError};
 use gen_core::checks::{self, FamilyConfig};
 use gen_core::model::DataInfo;
 use gen_nn::nn::Activation;
@@ -154,14 +154,8 @@ impl FamilyConfig for BnnConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
         gen_base::config::check_sizes(1, &[("hidden", &self.hidden)])?;
-        let positive = |v: f64| v > 0.0 && v.is_finite();
         match self.prior {
-            WeightPrior::Gaussian { sigma } if !positive(sigma) => {
-                return bad(
-                    "prior.sigma",
-                    format!("must be a positive number, got {sigma}"),
-                )
-            }
+            WeightPrior::Gaussian { sigma } => positive("model.prior.sigma", sigma)?,
             WeightPrior::ScaleMixture { pi, sigma1, sigma2 } => {
                 if !(pi > 0.0 && pi < 1.0) {
                     return bad(
@@ -170,12 +164,7 @@ impl FamilyConfig for BnnConfig {
                     );
                 }
                 for (k, s) in [("sigma1", sigma1), ("sigma2", sigma2)] {
-                    if !positive(s) {
-                        return bad(
-                            &format!("prior.{k}"),
-                            format!("must be a positive number, got {s}"),
-                        );
-                    }
+                    positive(&format!("model.prior.{k}"), s)?;
                 }
                 if sigma2 >= sigma1 {
                     return bad(
@@ -186,7 +175,6 @@ impl FamilyConfig for BnnConfig {
                     );
                 }
             }
-            _ => {}
         }
         if !self.posterior_init.is_finite() || self.posterior_init > 5.0 {
             return bad(
@@ -197,7 +185,7 @@ impl FamilyConfig for BnnConfig {
                 ),
             );
         }
-        if !positive(self.noise) {
+        if !(self.noise > 0.0 && self.noise.is_finite()) {
             return bad(
                 "noise",
                 format!("must be a positive standard deviation, got {}", self.noise),

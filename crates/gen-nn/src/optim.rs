@@ -72,9 +72,7 @@ impl OptimizerConfig {
     /// Range checks; `path` is where this block sits in the config (e.g. `train.optimizer`).
     pub fn validate(&self, path: &str) -> std::result::Result<(), ConfigError> {
         let bad = |key: &str, msg: &str| Err(ConfigError::invalid(format!("{path}.{key}"), msg));
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return bad("lr", &format!("must be a positive number, got {}", self.lr));
-        }
+        gen_base::config::positive(&format!("{path}.lr"), self.lr)?;
         if !self.betas.iter().all(|b| (0.0..1.0).contains(b)) {
             return bad(
                 "betas",

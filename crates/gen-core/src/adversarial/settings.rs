@@ -38,12 +38,7 @@ impl Schedule {
         }
         for (k, v) in [("d_lr", self.d_lr), ("g_lr", self.g_lr)] {
             if let Some(lr) = v {
-                if !(lr > 0.0 && lr.is_finite()) {
-                    return Err(ConfigError::invalid(
-                        format!("model.{k}"),
-                        format!("must be a positive number, got {lr}"),
-                    ));
-                }
+                gen_base::config::positive(&format!("model.{k}"), lr)?;
             }
         }
         Ok(())
