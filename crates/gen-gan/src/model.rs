@@ -95,13 +95,10 @@ impl Gan {
     /// values for points.
     fn generate(&self, net: &Generator, z: &Tensor, pass: Pass) -> Result<Tensor> {
         let out = net.forward_pass(z, pass)?;
-        // The DCGAN ends in tanh itself; an MLP's output is tanh'ed for images.
-        Ok(
-            match self.cfg.network == Network::Mlp && self.frame.data.is_image() {
-                true => out.tanh()?,
-                false => out,
-            },
-        )
+        match self.cfg.network {
+            Network::Mlp => self.frame.players_output(out),
+            Network::Dcgan => Ok(out), // it ends in tanh itself
+        }
     }
 
     /// `G(z)` as the generator step sees it (tracked for gradients; batch statistics; images
