@@ -141,11 +141,8 @@ impl Aae {
     /// Prior draws for `components`, as a `(n, latent)` tensor.
     fn prior_draws(&self, components: &[usize], rng: &mut Rng) -> Result<Tensor> {
         let v = self.prior.sample_from(components, rng);
-        Ok(
-            Tensor::from_vec(v, (components.len(), self.cfg.latent), &Device::Cpu)?
-                .to_dtype(self.frame.dtype)?
-                .to_device(&self.frame.device)?,
-        )
+        let draws = Tensor::from_vec(v, (components.len(), self.cfg.latent), &Device::Cpu)?;
+        self.frame.here(&draws)
     }
 
     /// The latent discriminator's logits on codes `z` (with the classes one-hot, in the
@@ -157,9 +154,8 @@ impl Aae {
             for (i, &c) in components.iter().enumerate() {
                 onehot[i * k + c % k] = 1.0;
             }
-            let onehot = Tensor::from_vec(onehot, (components.len(), k), &Device::Cpu)?
-                .to_dtype(self.frame.dtype)?
-                .to_device(&self.frame.device)?;
+            let onehot = Tensor::from_vec(onehot, (components.len(), k), &Device::Cpu)?;
+            let onehot = self.frame.here(&onehot)?;
             Tensor::cat(&[z, &onehot], 1)?
         } else {
             z.clone()

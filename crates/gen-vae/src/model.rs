@@ -303,9 +303,8 @@ impl Vae {
         for (i, &c) in classes.iter().enumerate() {
             v[i * k + (c as usize).min(k - 1)] = 1.0;
         }
-        Ok(Tensor::from_vec(v, (classes.len(), k), &Device::Cpu)?
-            .to_dtype(self.frame.dtype)?
-            .to_device(&self.frame.device)?)
+        self.frame
+            .here(&Tensor::from_vec(v, (classes.len(), k), &Device::Cpu)?)
     }
 
     /// Decoder means at `n` prior draws for the given classes (cycled), or unconditionally.
