@@ -72,22 +72,12 @@ gen_base::defaults! {
 
 impl FamilyConfig for AliConfig {
     fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
         self.schedule().validate()?;
         gen_base::config::check_sizes(
             self.latent,
             &[("hidden", &self.hidden), ("d_hidden", &self.d_hidden)],
         )?;
         drift::validate(self.lambda, self.g_steps.0, "off")?;
-        if !(0.0..1.0).contains(&self.dropout) {
-            return bad(
-                "dropout",
-                format!(
-                    "must be in [0, 1) (the fraction of units dropped), got {}",
-                    self.dropout
-                ),
-            );
-        }
-        Ok(())
+        gen_base::config::fraction("model.dropout", self.dropout, "of units dropped")
     }
 }

@@ -60,17 +60,14 @@ impl Family for Ali {
         let vb = setup.vb();
         let enc_sizes = widths(dim, cfg.hidden.iter().rev().copied(), cfg.latent);
         let gen_sizes = widths(cfg.latent, cfg.hidden.iter().copied(), dim);
-        // The encoder under `vb.<prefix>`, the generator under `vb.<prefix'>`.
+        // The encoder and generator (`old`: their copies' names end in `_old`).
         let maps = |vb: &Vb, buffers: &Vb, old: &str| -> Result<(Encoder, Mlp)> {
-            let encoder_vb = vb.pp(format!("encoder{old}"));
-            let encoder = Encoder::new(&encoder_vb, &enc_sizes, cfg.activation, cfg.encoder)?;
-            let name = format!("generator{old}");
-            let (vb, buffers) = (vb.pp(&name), buffers.pp(&name));
-            let generator = Mlp::new(&vb, &gen_sizes, cfg.activation)?;
-            Ok((
-                encoder,
-                generator.with_batch_norm_if(cfg.batch_norm, &vb, &buffers)?,
-            ))
+            let (encoder, generator) = (format!("encoder{old}"), format!("generator{old}"));
+            let act = cfg.activation;
+            let encoder = Encoder::new(&vb.pp(encoder), &enc_sizes, act, cfg.encoder)?;
+            let (vb, buffers) = (vb.pp(&generator), buffers.pp(&generator));
+            let generator = Mlp::generator(&vb, &buffers, &gen_sizes, act, cfg.batch_norm)?;
+            Ok((encoder, generator))
         };
         let buffers_vb = setup.vb();
         let (encoder, generator) = maps(&vb, &buffers_vb, "")?;
@@ -105,37 +102,24 @@ impl Family for Ali {
 
 impl Ali {
     /// Draws from the prior q(z).
-    pub fn prior(&self, n: usize, rng: &mut Rng) -> Result<Tensor> {
-        let (dtype, device) = (self.frame.dtype, &self.frame.device);
-        Ok(self
-            .cfg
-            .prior
-            .sample((n, self.cfg.latent), dtype, device, rng)?)
+    fn prior(&self, n: usize, rng: &mut Rng) -> Result<Tensor> {
+        self.frame.codes(self.cfg.prior, (n, self.cfg.latent), rng)
     }
 
-    /// `G(z)` in the players' space (images: tanh, pixels in [-1, 1]). `train`: batch norm
-    /// (if any) on the batch's statistics, moving the running averages; otherwise on them.
-    pub fn generate(&self, z: &Tensor, train: bool) -> Result<Tensor> {
-        self.generate_with(&self.generator, z, Pass::from(train))
-    }
-
-    /// `net(z)` in the players' space.
-    fn generate_with(&self, net: &Mlp, z: &Tensor, pass: Pass) -> Result<Tensor> {
+    /// `net(z)` in the players' space (images: tanh, pixels in [-1, 1]); `pass` says which
+    /// statistics batch norm (if any) uses.
+    fn generate(&self, net: &Mlp, z: &Tensor, pass: Pass) -> Result<Tensor> {
         self.frame.players_output(net.forward_pass(z, pass)?)
     }
 
     /// `G(z)` in the data's space (batch norm on its averages).
     fn generate_data(&self, z: &Tensor) -> Result<Tensor> {
-        self.frame.from_players(&self.generate(z, false)?)
-    }
-
-    /// The encoder's mean and (Gaussian encoder) log-variance at `x` in the players' space.
-    fn posterior(&self, x: &Tensor) -> Result<(Tensor, Option<Tensor>)> {
-        Ok(self.encoder.encode(x)?)
+        let x = self.generate(&self.generator, z, Pass::Eval)?;
+        self.frame.from_players(&x)
     }
 
     /// The discriminator's logits `(B,)` on pairs (players' space); `rng` turns dropout on.
-    pub fn logits(&self, x: &Tensor, z: &Tensor, rng: Option<&mut Rng>) -> Result<Tensor> {
+    fn logits(&self, x: &Tensor, z: &Tensor, rng: Option<&mut Rng>) -> Result<Tensor> {
         let pairs = Tensor::cat(&[x, z], 1)?;
         let logits = match rng {
             Some(rng) => self.discriminator.forward_dropout(&pairs, rng)?,
@@ -144,39 +128,19 @@ impl Ali {
         Ok(logits.flatten_all()?)
     }
 
-    /// Logits of encoder pairs and generator pairs for one batch (dropout on), with the
-    /// encoder and generator tracked or not, and the noise and samples they used.
-    fn pairs(&self, x: &Tensor, rng: &mut Rng, track: bool) -> Result<Pairs> {
+    /// Logits of encoder pairs and generator pairs for one batch, and the noise and samples
+    /// behind them. Training (`train`): batch statistics and dropout, the encoder and
+    /// generator tracked or not (`track`); otherwise an evaluation.
+    fn pairs(&self, x: &Tensor, rng: &mut Rng, train: bool, track: bool) -> Result<Pairs> {
         let z = self.prior(x.dim(0)?, rng)?;
-        let (mut fake, mut code) = (
-            self.generate(&z, true)?,
-            sample_code(self.posterior(x)?, rng)?,
-        );
+        let mut fake = self.generate(&self.generator, &z, Pass::from(train))?;
+        let mut code = sample_code(self.encoder.encode(x)?, rng)?;
         if !track {
-            fake = fake.detach();
-            code = code.detach();
+            (fake, code) = (fake.detach(), code.detach());
         }
-        let enc = self.logits(x, &code, Some(rng))?;
-        let gen = self.logits(&fake, &z, Some(rng))?;
+        let enc = self.logits(x, &code, train.then_some(&mut *rng))?;
+        let gen = self.logits(&fake, &z, train.then_some(&mut *rng))?;
         Ok(Pairs { enc, gen, z, fake })
-    }
-
-    /// The drift of both maps from their copies `old` before this iteration's steps:
-    /// `(mean((E(x) - E_old(x))^2), mean((G(z) - G_old(z))^2))` on the code means and the
-    /// samples `fake = G(z)` already drawn.
-    fn drift(
-        &self,
-        (encoder, generator): &(Encoder, Mlp),
-        x: &Tensor,
-        p: &Pairs,
-    ) -> Result<(Tensor, Tensor)> {
-        let old_code = encoder.encode(x)?.0;
-        let code = self.posterior(x)?.0;
-        let old = self.generate_with(generator, &p.z, Pass::Frozen)?;
-        Ok((
-            drift::drift(&code, &old_code)?,
-            drift::drift(&p.fake, &old)?,
-        ))
     }
 
     /// The encoder's and generator's terms on the logits of one pass; with `lambda > 0`
@@ -205,23 +169,30 @@ impl TwoPlayer for Ali {
     gen_core::players_in!(store, "ali");
 
     fn discriminator_logits(&self, batch: &Batch, rng: &mut Rng) -> Result<(Tensor, Tensor)> {
-        let p = self.pairs(&self.frame.players_input(batch)?, rng, false)?;
+        let p = self.pairs(&self.frame.players_input(batch)?, rng, true, false)?;
         Ok((p.enc, p.gen))
     }
 
     /// Copies the encoder and the generator into their old versions (for the drift).
     fn before_other_steps(&mut self) -> Result<()> {
-        match &self.old {
-            Some(old) => Ok(old.take(&self.store.params)?),
-            None => Ok(()),
-        }
+        let params = &self.store.params;
+        Ok(self.old.as_ref().map_or(Ok(()), |old| old.take(params))?)
     }
 
+    /// The pair loss, and with `lambda > 0` the drift of both maps from their copies before
+    /// this iteration's steps: `mean((E(x) - E_old(x))^2)` on the code means and
+    /// `mean((G(z) - G_old(z))^2)` on the samples already drawn.
     fn other_terms(&self, batch: &Batch, rng: &mut Rng) -> Result<Terms> {
         let x = self.frame.players_input(batch)?;
-        let p = self.pairs(&x, rng, true)?;
+        let p = self.pairs(&x, rng, true, true)?;
         let drift = match &self.old {
-            Some(old) => Some(self.drift(&old.nets, &x, &p)?),
+            Some(Snapshot {
+                nets: (encoder, generator),
+                ..
+            }) => Some((
+                drift::drift(&self.encoder.encode(&x)?.0, &encoder.encode(&x)?.0)?,
+                drift::drift(&p.fake, &self.generate(generator, &p.z, Pass::Frozen)?)?,
+            )),
             None => None,
         };
         self.pair_terms(&p.enc, &p.gen, drift)
@@ -238,20 +209,16 @@ impl Model for Ali {
     /// Without dropout: the estimates, the losses, and the two reconstruction errors.
     fn evaluate(&self, batch: &Batch, rng: &mut Rng) -> Result<Report> {
         let x = self.frame.players_input(batch)?;
-        let z = self.prior(x.dim(0)?, rng)?;
-        let fake = self.generate(&z, false)?.detach();
-        let code = sample_code(self.posterior(&x)?, rng)?.detach();
-        let enc = self.logits(&x, &code, None)?;
-        let gen = self.logits(&fake, &z, None)?;
-        let back = self.generate_data(&self.posterior(&x)?.0.detach())?;
+        let p = self.pairs(&x, rng, false, false)?;
+        let back = self.generate_data(&self.encoder.encode(&x)?.0.detach())?;
         let x_err = scalar(&(back - self.frame.input(batch)?)?.sqr()?.mean_all()?)?;
-        let z_back = self.posterior(&fake)?.0;
-        let z_err = scalar(&(z_back - &z)?.sqr()?.mean_all()?)?;
+        let z_back = self.encoder.encode(&p.fake)?.0;
+        let z_err = scalar(&(z_back - &p.z)?.sqr()?.mean_all()?)?;
         let terms = self
-            .pair_terms(&enc, &gen, None)?
+            .pair_terms(&p.enc, &p.gen, None)?
             .number("ali/recon_x_mse", x_err)
             .number("ali/recon_z_mse", z_err);
-        adversarial::evaluation_report(self, &enc, &gen, &terms)
+        adversarial::evaluation_report(self, &p.enc, &p.gen, &terms)
     }
 
     /// `G(z)` in the data's space.
@@ -262,7 +229,7 @@ impl Model for Ali {
     /// Encoder means `E[z|x]` for `x` in the data's space.
     fn encode(&self, x: &Tensor) -> Result<Option<Tensor>> {
         let x = self.frame.players_input(&Batch::inputs(x.clone()))?;
-        Ok(Some(self.posterior(&x)?.0.detach()))
+        Ok(Some(self.encoder.encode(&x)?.0.detach()))
     }
 
     /// `G(z)` at prior draws, in the data's space.

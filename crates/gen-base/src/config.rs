@@ -312,6 +312,17 @@ pub fn non_negative(path: &str, value: f64) -> Result<(), ConfigError> {
     ))
 }
 
+/// `path` must be a fraction in [0, 1) (`what` says of what, e.g. "of units dropped").
+pub fn fraction(path: &str, value: f64, what: &str) -> Result<(), ConfigError> {
+    if (0.0..1.0).contains(&value) {
+        return Ok(());
+    }
+    Err(ConfigError::invalid(
+        path,
+        format!("must be in [0, 1) (the fraction {what}), got {value}"),
+    ))
+}
+
 /// Checks the model's latent dimension and layer widths (`model.latent`, then each
 /// `(key, widths)`): all at least 1, errors naming the key and the layer.
 pub fn check_sizes(latent: usize, widths: &[(&str, &[usize])]) -> Result<(), ConfigError> {
@@ -424,6 +435,18 @@ mod tests {
     }
 
     const TEXT: &str = "# a comment\nmodel:\n  family: vae\n  latent: 20\ntrain:\n  epochs: 3\n";
+
+    #[test]
+    fn a_fraction_is_in_zero_to_one_with_one_left_out() {
+        for ok in [0.0, 0.2, 0.999] {
+            assert!(fraction("model.dropout", ok, "of units dropped").is_ok());
+        }
+        for bad in [1.0, -0.1, f64::NAN] {
+            let e = fraction("model.dropout", bad, "of units dropped").unwrap_err();
+            assert!(e.to_string().contains("model.dropout"), "{e}");
+            assert!(e.to_string().contains("[0, 1)"), "{e}");
+        }
+    }
 
     #[test]
     fn reads_a_section_and_ignores_the_others() {

@@ -4,6 +4,8 @@
 use crate::model::{Batch, DataInfo};
 use crate::Result;
 use candle_core::{DType, Device, Tensor};
+use gen_base::Rng;
+use gen_dist::prior::LatentPrior;
 
 /// A family's device, dtype and data shape, from [`crate::Setup::frame`].
 #[derive(Clone, Debug)]
@@ -42,6 +44,16 @@ impl Frame {
             true => out.tanh()?,
             false => out,
         })
+    }
+
+    /// `n` codes of `latent` coordinates drawn from `prior`, here.
+    pub fn codes(
+        &self,
+        prior: LatentPrior,
+        (n, latent): (usize, usize),
+        rng: &mut Rng,
+    ) -> Result<Tensor> {
+        Ok(prior.sample((n, latent), self.dtype, &self.device, rng)?)
     }
 
     /// From the players' space back to the data's: images to [0, 1].

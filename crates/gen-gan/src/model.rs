@@ -14,6 +14,7 @@ use gen_core::adversarial::drift::Snapshot;
 use gen_core::adversarial::{self, drift, generator_loss, pack, Players, TwoPlayer};
 use gen_core::model::Batch;
 use gen_core::{Family, Frame, KlDirection, Model, Report, Result, Rng, Setup, Store, Terms};
+use gen_dist::prior::LatentPrior;
 use gen_nn::nn::{widths, BatchNormed, Mlp, Pass};
 use gen_nn::vars::Vb;
 
@@ -51,10 +52,13 @@ impl Family for Gan {
         let build_generator = |vb: &Vb, buffers: &Vb, name: &str| -> Result<Generator> {
             let (vb, buffers) = (vb.pp(name), buffers.pp(name));
             Ok(match cfg.network {
-                Network::Mlp => {
-                    let g = Mlp::new(&vb, &g_sizes, cfg.g_activation)?;
-                    Box::new(g.with_batch_norm_if(cfg.batch_norm, &vb, &buffers)?)
-                }
+                Network::Mlp => Box::new(Mlp::generator(
+                    &vb,
+                    &buffers,
+                    &g_sizes,
+                    cfg.g_activation,
+                    cfg.batch_norm,
+                )?),
                 Network::Dcgan => Box::new(dcgan::Generator::new(&vb, &buffers, cfg.latent)?),
             })
         };
@@ -131,7 +135,8 @@ impl Gan {
     }
 
     fn noise(&self, n: usize, rng: &mut Rng) -> Result<Tensor> {
-        Ok(rng.randn((n, self.cfg.latent), self.frame.dtype, &self.frame.device)?)
+        self.frame
+            .codes(LatentPrior::Gaussian, (n, self.cfg.latent), rng)
     }
 
     /// Copies the generator into `G_old`.

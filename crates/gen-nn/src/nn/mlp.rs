@@ -77,11 +77,19 @@ impl Mlp {
         Ok(self)
     }
 
-    /// [`Mlp::with_batch_norm`] when `on`, else the plain stack (a config's `batch_norm`).
-    pub fn with_batch_norm_if(self, on: bool, vb: &Vb, buffers: &Vb) -> Result<Self> {
-        match on {
-            true => self.with_batch_norm(vb, buffers),
-            false => Ok(self),
+    /// A generator's stack: [`Mlp::new`] under `vb`, with [`Mlp::with_batch_norm`] (its
+    /// averages under `buffers`) when `batch_norm` (a config's `batch_norm`).
+    pub fn generator(
+        vb: &Vb,
+        buffers: &Vb,
+        sizes: &[usize],
+        activation: Activation,
+        batch_norm: bool,
+    ) -> Result<Self> {
+        let plain = Self::new(vb, sizes, activation)?;
+        match batch_norm {
+            true => plain.with_batch_norm(vb, buffers),
+            false => Ok(plain),
         }
     }
 
