@@ -307,9 +307,9 @@ pub struct SampleArgs {
     /// Number of samples.
     #[arg(short = 'n', long, default_value_t = 64)]
     pub n: usize,
-    /// Output file: .png or .npy.
+    /// Output file: .png or .npy (text runs: .txt, or none to print the lines).
     #[arg(short = 'o', long)]
-    pub output: PathBuf,
+    pub output: Option<PathBuf>,
     /// Seed of the sampling noise.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

@@ -13,6 +13,7 @@ pub const MODELS: &[&ModelEntry] = &[
     &gen_aae::ENTRY,
     &gen_ali::ENTRY,
     &gen_bnn::ENTRY,
+    &gen_text::ENTRY,
 ];
 
 pub fn find(name: &str) -> Option<&'static ModelEntry> {

@@ -109,6 +109,8 @@ fn families() -> Vec<&'static str> {
 fn minimal(family: &str) -> String {
     let data = if family == "em" {
         "data:\n  name: ring\n  train_size: 400\n  test_size: 200\n"
+    } else if family.starts_with("text") {
+        "data:\n  name: tang-couplets\n"
     } else {
         "data:\n  name: mnist\n"
     };

@@ -1,5 +1,6 @@
 //! `gen sample RUN_DIR -n N -o FILE`: samples from a trained model, as a picture or as
-//! raw numbers. A `.npy` is written in batches, so memory does not grow with `n`.
+//! raw numbers; a text model's as lines (printed, or `-o FILE.txt`). A `.npy` is written
+//! in batches, so memory does not grow with `n`.
 
 use crate::cli::SampleArgs;
 use crate::run::checkpoint::free_space;
@@ -23,30 +24,56 @@ const MAX_PNG_POINTS: usize = 1_000_000;
 pub fn run(args: SampleArgs) -> Result<()> {
     let ext = args
         .output
-        .extension()
+        .as_deref()
+        .and_then(|o| o.extension())
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
-    if ext != "png" && ext != "npy" {
+    if let Some(out) = args
+        .output
+        .as_deref()
+        .filter(|_| !["png", "npy", "txt"].contains(&ext.as_str()))
+    {
         bail!(
-            "-o {}: the output must end in .png (a picture) or .npy (the raw samples)",
-            args.output.display()
+            "-o {}: the output must end in .png (a picture), .npy (the raw samples) or .txt (a text model's lines)",
+            out.display()
         );
     }
     if args.n == 0 {
         bail!("-n must be at least 1");
     }
     let run = load_model(&args.run_dir)?;
+    if let Some(vocab) = run.info.vocab() {
+        if ext != "npy" {
+            return text(&run, &args, vocab);
+        }
+    }
+    let Some(output) = args.output.clone() else {
+        bail!("-o FILE is needed: .png (a picture) or .npy (the raw samples)");
+    };
+    if ext == "txt" {
+        bail!(
+            "-o {}: .txt is for text models, and this `{}` run draws {}; write .png or .npy",
+            output.display(),
+            run.cfg.family,
+            if run.info.is_image() {
+                "images"
+            } else {
+                "points"
+            }
+        );
+    }
     if let Some(class) = args.class {
         check_class(&run, class)?;
     }
     let dim = run.info.dim();
     let mut rng = Rng::new(args.seed);
     if ext == "npy" {
-        write_npy(&run, &args, dim, &mut rng)?;
+        write_npy(&run, &args, &output, dim, &mut rng)?;
     } else {
         let limit = match run.info.kind {
             DataKind::Image { .. } => MAX_PNG_IMAGES,
             DataKind::Points { .. } => MAX_PNG_POINTS,
+            DataKind::Text { .. } => usize::MAX,
         };
         if args.n > limit {
             bail!(
@@ -56,15 +83,58 @@ pub fn run(args: SampleArgs) -> Result<()> {
         }
         let x = draw(&run, args.n, args.class, &mut rng)?;
         let bytes = png(&run, args.n, &x)?;
-        std::fs::write(&args.output, bytes)
-            .with_context(|| format!("writing {}", args.output.display()))?;
+        std::fs::write(&output, bytes).with_context(|| format!("writing {}", output.display()))?;
     }
     println!(
         "wrote {} samples ({} values each) to {}",
         args.n,
         dim,
-        args.output.display()
+        output.display()
     );
+    Ok(())
+}
+
+/// A text model's samples as lines: printed, or written to `-o FILE.txt`.
+fn text(run: &ModelRun, args: &SampleArgs, vocab: &gen_base::Vocabulary) -> Result<()> {
+    if let Some(out) = args
+        .output
+        .as_deref()
+        .filter(|o| o.extension().is_some_and(|e| e == "png"))
+    {
+        bail!(
+            "-o {}: a text model's samples are lines; write .txt (or leave -o out to print them)",
+            out.display()
+        );
+    }
+    let mut rng = Rng::new(args.seed);
+    let dim = run.info.dim();
+    let mut lines = Vec::with_capacity(args.n);
+    let mut done = 0;
+    while done < args.n {
+        let k = BATCH.min(args.n - done);
+        let ids = draw(run, k, args.class, &mut rng)?;
+        lines.extend(
+            ids.chunks(dim)
+                .map(|r| vocab.decode(&r.iter().map(|&v| v as u32).collect::<Vec<_>>())),
+        );
+        done += k;
+    }
+    match &args.output {
+        None => {
+            for l in &lines {
+                println!("{l}");
+            }
+        }
+        Some(path) => {
+            std::fs::write(path, lines.join("\n") + "\n")
+                .with_context(|| format!("writing {}", path.display()))?;
+            println!(
+                "wrote {} samples (one per line) to {}",
+                args.n,
+                path.display()
+            );
+        }
+    }
     Ok(())
 }
 
@@ -109,8 +179,13 @@ fn draw(run: &ModelRun, n: usize, class: Option<usize>, rng: &mut Rng) -> Result
 
 /// Streams `args.n` samples to a `.npy`: a temporary file beside it, renamed when
 /// complete, so a failure (a full disk) leaves no half-written file under the name.
-fn write_npy(run: &ModelRun, args: &SampleArgs, dim: usize, rng: &mut Rng) -> Result<()> {
-    let path = &args.output;
+fn write_npy(
+    run: &ModelRun,
+    args: &SampleArgs,
+    path: &Path,
+    dim: usize,
+    rng: &mut Rng,
+) -> Result<()> {
     let header = gen_data::npy::encode_f32(args.n, dim, &[]);
     let need = (args.n as u64)
         .saturating_mul(dim as u64)
@@ -175,6 +250,7 @@ fn png(run: &ModelRun, n: usize, x: &[f32]) -> Result<Vec<u8>> {
             let v: Vec<f64> = x.iter().map(|&v| v as f64).collect();
             gen_plot::plot::samples_over_modes(&v, run.info.modes.as_ref())
         }
+        DataKind::Text { .. } => bail!("text samples are written as .txt, not .png"),
         DataKind::Points { dim } => bail!(
             "a PNG shows images or 2-D points, and these samples have {dim} dimensions; write .npy instead"
         ),

@@ -104,6 +104,18 @@ impl Summaries {
         Ok(())
     }
 
+    /// Each text (lines) in TensorBoard's text tab, one line per paragraph so each shows
+    /// on its own, and as `<name>-epoch-NNN.txt`.
+    pub fn texts(&mut self, texts: &[(String, String)], epoch: usize, step: u64) -> Result<()> {
+        for (name, lines) in texts {
+            self.text(name, &lines.replace('\n', "\n\n"), step)?;
+            let file = self.dir.join(format!("{name}-epoch-{epoch:03}.txt"));
+            std::fs::write(&file, format!("{lines}\n"))
+                .with_context(|| format!("writing {}", file.display()))?;
+        }
+        Ok(())
+    }
+
     pub fn text(&mut self, tag: &str, text: &str, step: u64) -> Result<()> {
         Ok(self.writer.add_text(tag, text, step)?)
     }

@@ -440,5 +440,7 @@ fn pictures(
     let mut pics = gen_core::gallery::standard(model, &session.data.info, &batch, &skip, &mut rng)?;
     pics.extend(own);
     pics.extend(samples.and_then(|s| session.scatter(s)));
-    sums.pictures(&pics, epoch, step)
+    sums.pictures(&pics, epoch, step)?;
+    let texts = gen_core::gallery::texts(model, &session.data.info, &batch, &mut rng)?;
+    sums.texts(&texts, epoch, step)
 }

@@ -1,7 +1,9 @@
 //! What a model knows of its data: the shape of an example, the classes, the regression
 //! targets and the size of the training set.
 
+use crate::vocab::Vocabulary;
 use candle_core::Tensor;
+use std::sync::Arc;
 
 /// The shape of one example.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,6 +16,8 @@ pub enum DataKind {
     },
     /// Points in R^dim (toy densities, tabular data).
     Points { dim: usize },
+    /// Sequences of `len` token ids (stored as exact small floats), characters of `vocab`.
+    Text { len: usize, vocab: Arc<Vocabulary> },
 }
 
 /// What a model needs to know about its data to build itself.
@@ -94,6 +98,25 @@ impl DataInfo {
         }
     }
 
+    /// `train_size` sequences of `len` token ids from `vocab`.
+    pub fn text(name: &str, len: usize, vocab: Vocabulary, train_size: usize) -> DataInfo {
+        DataInfo {
+            kind: DataKind::Text {
+                len,
+                vocab: Arc::new(vocab),
+            },
+            ..DataInfo::points(name, len, train_size)
+        }
+    }
+
+    /// The vocabulary of a text set.
+    pub fn vocab(&self) -> Option<&Vocabulary> {
+        match &self.kind {
+            DataKind::Text { vocab, .. } => Some(vocab),
+            _ => None,
+        }
+    }
+
     /// Values per example.
     pub fn dim(&self) -> usize {
         match self.kind {
@@ -103,6 +126,7 @@ impl DataInfo {
                 width,
             } => channels * height * width,
             DataKind::Points { dim } => dim,
+            DataKind::Text { len, .. } => len,
         }
     }
 
@@ -122,7 +146,7 @@ impl DataInfo {
                 flat.clamp(0.0, 1.0)?
                     .reshape(((), channels, height, width))?,
             ),
-            DataKind::Points { .. } => None,
+            DataKind::Points { .. } | DataKind::Text { .. } => None,
         })
     }
 }

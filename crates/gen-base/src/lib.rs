@@ -10,9 +10,11 @@ pub mod data_info;
 mod defaults;
 pub mod error;
 pub mod rng;
+pub mod vocab;
 
 pub use data_info::{DataInfo, DataKind, KnownModes, Targets};
 pub use error::{Error, Result};
 pub use rng::Rng;
 /// The YAML library configs are read with, re-exported so every crate uses the same one.
 pub use serde_norway as yaml;
+pub use vocab::Vocabulary;

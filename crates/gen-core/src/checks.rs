@@ -11,6 +11,9 @@ use serde::de::DeserializeOwned;
 
 /// A family's `model` section.
 pub trait FamilyConfig: DeserializeOwned {
+    /// The family models token sequences (text), not images or points.
+    const TEXT: bool = false;
+
     /// The checks of the values on their own; errors name `model.<key>`.
     fn validate(&self) -> Result<(), ConfigError>;
 
@@ -20,6 +23,28 @@ pub trait FamilyConfig: DeserializeOwned {
         let _ = data;
         Ok(())
     }
+}
+
+/// Text data goes to text families only, and the other way round; the error names
+/// `model.family` and the families that fit.
+pub fn modality<C: FamilyConfig>(data: &DataInfo) -> Result<(), ConfigError> {
+    let text = data.vocab().is_some();
+    if text == C::TEXT {
+        return Ok(());
+    }
+    let message = match text {
+        true => format!(
+            "`{}` is text (sequences of characters), which this family does not model; use \
+             `family: text-vae`",
+            data.name
+        ),
+        false => format!(
+            "this family models text, and `{}` is not text; use `data.name: tang-couplets` \
+             or `data.name: text` with your own lines",
+            data.name
+        ),
+    };
+    Err(ConfigError::invalid("model.family", message))
 }
 
 /// `key` selects networks built for 28x28 gray images (`what`: "the conv networks are").

@@ -57,6 +57,50 @@ pub fn reconstructions(model: &dyn Model, data: &DataInfo, x: &Tensor) -> Result
     Ok(Some(Picture::reconstructions(&xi, &ri)?))
 }
 
+/// Lines of text sampled for the `samples` text, and test lines shown with their
+/// reconstructions.
+pub const TEXT_LINES: usize = 20;
+
+/// For text data, `samples` (prior draws decoded) and `reconstructions` (test lines, each
+/// with `decode(encode(x))` after an arrow) as text, one line per example; empty for
+/// other data or what the model cannot draw.
+pub fn texts(
+    model: &dyn Model,
+    data: &DataInfo,
+    batch: &Batch,
+    rng: &mut Rng,
+) -> Result<Vec<(String, String)>> {
+    let Some(vocab) = data.vocab() else {
+        return Ok(vec![]);
+    };
+    let lines = |x: &Tensor| -> Result<Vec<String>> {
+        let rows: Vec<Vec<f32>> = x.to_dtype(DType::F32)?.to_vec2()?;
+        Ok(rows
+            .iter()
+            .map(|r| vocab.decode(&r.iter().map(|&v| v as u32).collect::<Vec<_>>()))
+            .collect())
+    };
+    let mut out = vec![];
+    if let Some(x) = model.sample(TEXT_LINES, rng)? {
+        out.push(("samples".to_string(), lines(&x)?.join("\n")));
+    }
+    let n = batch.size().min(TEXT_LINES);
+    if n > 0 {
+        let x = batch.x.narrow(0, 0, n)?;
+        if let Some(z) = model.encode(&x)? {
+            if let Some(back) = model.decode(&z)? {
+                let pairs: Vec<String> = lines(&x)?
+                    .iter()
+                    .zip(lines(&back)?)
+                    .map(|(a, b)| format!("{a} → {b}"))
+                    .collect();
+                out.push(("reconstructions".to_string(), pairs.join("\n")));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// A 2-D code map's points: the codes `(N, 2)` as `x0, y0, x1, ...` and the labels, if
 /// any, as class numbers (the `codes` picture of the VAE and the AAE).
 pub fn code_points(

@@ -65,7 +65,8 @@ impl BuildContext<'_> {
     /// names the file, line and key.
     pub fn model_config<C: crate::checks::FamilyConfig>(&self) -> Result<C> {
         let cfg: C = self.config.section("model")?;
-        cfg.validate()
+        crate::checks::modality::<C>(self.setup.data)
+            .and_then(|()| cfg.validate())
             .and_then(|()| cfg.validate_for(self.setup.data))
             .map_err(|e| e.locate_in(self.config))?;
         Ok(cfg)

@@ -18,6 +18,10 @@ pub enum DatasetName {
     Cubic,
     /// Points read from `train` / `test` files.
     File,
+    /// The five-character couplets of the Tang poems ([`crate::text`]).
+    TangCouplets,
+    /// A user's lines from `train` / `test` UTF-8 files, characters as tokens.
+    Text,
 }
 
 impl DatasetName {
@@ -31,15 +35,30 @@ impl DatasetName {
             DatasetName::Moons => "moons",
             DatasetName::Cubic => "cubic",
             DatasetName::File => "file",
+            DatasetName::TangCouplets => "tang-couplets",
+            DatasetName::Text => "text",
         }
     }
 
     /// The 2-D toy densities (ring, grid, spiral, moons).
     pub fn is_toy(self) -> bool {
-        !matches!(
+        matches!(
             self,
-            DatasetName::Mnist | DatasetName::FashionMnist | DatasetName::File | DatasetName::Cubic
+            DatasetName::Ring | DatasetName::Grid | DatasetName::Spiral | DatasetName::Moons
         )
+    }
+
+    /// Sequences of characters (the couplets, a user's lines).
+    pub fn is_text(self) -> bool {
+        matches!(self, DatasetName::TangCouplets | DatasetName::Text)
+    }
+
+    /// The folder under `$GEN_DATA_DIR` and the repository's `data/` that holds it.
+    pub fn folder(self) -> &'static str {
+        match self {
+            DatasetName::TangCouplets => "chinese-poetry",
+            other => other.as_str(),
+        }
     }
 
     /// Sets sampled from a seed (the 2-D toys and the regression toy).
@@ -107,6 +126,17 @@ pub struct DataConfig {
     /// labelled "test" are computed on the training points.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<PathBuf>,
+    /// Text sets: characters seen fewer times than this on the training side become the
+    /// unknown token (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_count: Option<usize>,
+    /// `name: text`: the longest example in characters (default: the longest training
+    /// line); each example is then `max_len + 1` tokens, its end token and padding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_len: Option<usize>,
+    /// `name: text`: cut lines longer than `max_len` instead of stopping with an error.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncate: bool,
     /// `name: file`: the columns that are regression targets (by index from 0, or by a
     /// `.csv` header's name); the other columns are the inputs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -136,8 +166,57 @@ gen_base::defaults! {
 }
 
 impl DataConfig {
+    /// Text sets: the `min_count` in effect.
+    pub fn min_count(&self) -> usize {
+        self.min_count.unwrap_or(2)
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("data.{k}"), m));
+        let text_keys = [
+            ("min_count", self.min_count.is_some()),
+            ("max_len", self.max_len.is_some()),
+            ("truncate", self.truncate),
+        ];
+        if let Some((key, _)) = text_keys.iter().find(|(_, set)| *set) {
+            if !self.name.is_text() {
+                return bad(
+                    key,
+                    format!(
+                        "applies to text sets (`tang-couplets`, `text`), not to `{}`",
+                        self.name.as_str()
+                    ),
+                );
+            }
+            if self.name == DatasetName::TangCouplets && *key != "min_count" {
+                return bad(
+                    key,
+                    "the couplets are all ten characters long; max_len and \
+                                 truncate apply to `name: text`"
+                        .into(),
+                );
+            }
+        }
+        if self.min_count == Some(0) || self.max_len == Some(0) {
+            let key = if self.min_count == Some(0) {
+                "min_count"
+            } else {
+                "max_len"
+            };
+            return bad(key, "must be at least 1".into());
+        }
+        if self.name.is_text() && self.pixels != Pixels::Continuous {
+            return bad(
+                "pixels",
+                "binarization applies to images only, not to text".into(),
+            );
+        }
+        if self.name == DatasetName::Text && self.train.is_none() {
+            return bad(
+                "train",
+                "`name: text` needs `train: PATH` (a UTF-8 file, one example per line)".into(),
+            );
+        }
         if self.name == DatasetName::File {
             if self.train.is_none() {
                 return bad(
@@ -169,11 +248,11 @@ impl DataConfig {
             );
         }
         for (key, given) in [("train", &self.train), ("test", &self.test)] {
-            if given.is_some() {
+            if given.is_some() && self.name != DatasetName::Text {
                 return bad(
                     key,
                     format!(
-                        "data files are read only with `name: file`, not with `name: {}`",
+                        "data files are read only with `name: file` or `name: text`, not with `name: {}`",
                         self.name.as_str()
                     ),
                 );

@@ -3,7 +3,7 @@
 use crate::config::{Column, DataConfig, DatasetName, Pixels};
 use crate::error::DataError;
 use crate::source::Locator;
-use crate::{idx, points_file, toy};
+use crate::{idx, points_file, text, toy};
 use gen_base::data_info::{DataInfo, DataKind, Targets};
 use gen_base::Rng;
 use std::path::Path;
@@ -133,6 +133,9 @@ impl Dataset {
         }
         if cfg.name == DatasetName::File {
             return Self::files(cfg);
+        }
+        if cfg.name.is_text() {
+            return Self::text(cfg, locator);
         }
         let files = locator.resolve(cfg.name)?;
         let train = read_split(&files.train_images, &files.train_labels)?;
@@ -284,6 +287,57 @@ impl Dataset {
             },
             pixels: Pixels::Continuous,
             test_is_train: cfg.test.is_none(),
+            train,
+            test,
+        })
+    }
+
+    /// A text set: the couplets found by `locator`'s search (the IDX look-up order), or the
+    /// lines of `data.train` / `data.test`; rows of token ids over the training side's
+    /// vocabulary.
+    fn text(cfg: &DataConfig, locator: &Locator) -> Result<Dataset, DataError> {
+        let (corpus, len, end, name) = if cfg.name == DatasetName::TangCouplets {
+            let corpus = text::tang_couplets(&locator.search)?;
+            (
+                corpus,
+                text::COUPLET_LEN,
+                false,
+                "tang-couplets".to_string(),
+            )
+        } else {
+            let train_path = cfg
+                .train
+                .as_deref()
+                .ok_or_else(|| DataError::Invalid("`name: text` needs `data.train`".into()))?;
+            let train = text::read_lines(train_path)?;
+            let test = match &cfg.test {
+                Some(p) => text::read_lines(p)?,
+                None => train.clone(),
+            };
+            let longest = train.iter().map(|l| l.chars().count()).max().unwrap_or(1);
+            let max_len = cfg.max_len.unwrap_or(longest);
+            text::check_lengths(train_path, &train, max_len, cfg.truncate)?;
+            if let Some(p) = &cfg.test {
+                text::check_lengths(p, &test, max_len, cfg.truncate)?;
+            }
+            let name = train_path.display().to_string();
+            (text::Corpus { train, test }, max_len + 1, true, name)
+        };
+        let vocab = text::vocabulary(&corpus.train, cfg.min_count())?;
+        let split = |examples: &[String]| Split {
+            x: text::encode_rows(&vocab, examples, len, end),
+            x_f64: None,
+            labels: None,
+            targets: None,
+            target_dim: 0,
+            n: examples.len(),
+            dim: len,
+        };
+        let (train, test) = (split(&corpus.train), split(&corpus.test));
+        Ok(Dataset {
+            info: DataInfo::text(&name, len, vocab, train.n),
+            pixels: Pixels::Continuous,
+            test_is_train: cfg.name == DatasetName::Text && cfg.test.is_none(),
             train,
             test,
         })

@@ -8,6 +8,8 @@
 //! - Any point set in a `.npy` or `.csv` file (`name: file`, [`points_file`]), with
 //!   regression target columns if `targets` names them.
 //!
+//! - Text: the Tang couplets and a user's lines as character ids ([`text`]).
+//!
 //! Pixels can be continuous, dynamically or statically binarized ([`Pixels`]).
 
 #![forbid(unsafe_code)]
@@ -22,6 +24,7 @@ pub mod npy;
 pub mod plan;
 pub mod points_file;
 pub mod source;
+pub mod text;
 pub mod toy;
 
 pub use config::{DataConfig, Pixels};
@@ -46,6 +49,14 @@ pub const DATASETS: &[(&str, &str)] = &[
     (
         "cubic",
         "regression toy y = x^3 + N(0, 3^2), x uniform in [-4, 4] (1 input, 1 target)",
+    ),
+    (
+        "tang-couplets",
+        "five-character couplets of the Tang poems, 10 characters each (ships with the repository)",
+    ),
+    (
+        "text",
+        "your own lines from data.train (and data.test), UTF-8, one example per line, characters as tokens",
     ),
     (
         "file",

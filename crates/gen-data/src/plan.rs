@@ -48,6 +48,10 @@ impl Dataset {
                 (cfg.train_size as u64 + cfg.test_size as u64) * per_example(2),
             ),
             DatasetName::File => (None, file_bytes(cfg)),
+            // The vocabulary comes from the text: the model waits for the load. The couplets
+            // hold about 10 MB as strings and rows; a user's text a few times its size.
+            DatasetName::TangCouplets => (None, 64 << 20),
+            DatasetName::Text => (None, file_bytes(cfg) * 4),
             _ => {
                 let files = locator.resolve(cfg.name)?;
                 let (train, test) = (

@@ -111,10 +111,10 @@ pub fn search_dirs(cfg: &DataConfig, repo_data: Option<&Path>) -> Vec<PathBuf> {
         dirs.push(d.clone());
     }
     if let Some(env) = std::env::var_os("GEN_DATA_DIR").filter(|v| !v.is_empty()) {
-        dirs.push(PathBuf::from(env).join(name));
+        dirs.push(PathBuf::from(env).join(cfg.name.folder()));
     }
     if let Some(r) = repo_data {
-        dirs.push(r.join(name));
+        dirs.push(r.join(cfg.name.folder()));
     }
     dirs.push(PathBuf::from("/usr/share/datasets").join(name));
     dirs

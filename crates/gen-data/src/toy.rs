@@ -80,6 +80,8 @@ pub fn sample(
             DatasetName::Mnist
             | DatasetName::FashionMnist
             | DatasetName::File
+            | DatasetName::TangCouplets
+            | DatasetName::Text
             | DatasetName::Cubic => {
                 unreachable!("not a 2-D toy set")
             }

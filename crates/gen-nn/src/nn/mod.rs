@@ -9,7 +9,10 @@
 
 mod conv;
 mod dropout;
+mod embedding;
 mod encoder;
+mod gated_conv;
+mod gru;
 mod linear;
 mod mlp;
 
@@ -18,7 +21,10 @@ pub use crate::params::Params;
 pub use candle_nn::{Module, ModuleT};
 pub use conv::Conv2d;
 pub use dropout::dropout;
+pub use embedding::Embedding;
 pub use encoder::{Encode, Encoder, EncoderKind};
+pub use gated_conv::GatedConv1d;
+pub use gru::Gru;
 pub use linear::Linear;
 pub use mlp::{widths, Mlp};
 
