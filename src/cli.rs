@@ -55,22 +55,22 @@ Examples:\n  gen bench --batch 32,128,512 --peer bench/setup-peers.sh\n  \
 gen bench --model dcgan,conv-vae --threads 1,2 --peer bench/setup-peers.sh"
 )]
 pub struct BenchArgs {
-    /// What to time: vae, conv-vae, dcgan (comma-separated for several).
+    /// What to time: vae, conv-vae, dcgan, poem-vae (comma-separated for several).
     #[arg(long, value_delimiter = ',', default_value = "vae")]
     pub model: Vec<String>,
-    /// Batch sizes to time [default: 128 for vae, 32 for conv-vae, 64 for dcgan].
+    /// Batch sizes to time [default: 128 for vae, 32 for conv-vae, 64 for dcgan and poem-vae].
     #[arg(long, value_delimiter = ',')]
     pub batch: Vec<usize>,
     /// Thread counts to time [default: 1 and the number of cores].
     #[arg(long, value_delimiter = ',')]
     pub threads: Vec<usize>,
-    /// Timed steps per run [default: 200 for vae, 60 for conv-vae, 20 for dcgan].
+    /// Timed steps per run [default: 200 for vae, 60 for conv-vae, 20 for dcgan, 100 for poem-vae].
     #[arg(long)]
     pub steps: Option<usize>,
     /// Timed runs per row (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
-    /// Untimed steps first [default: 20 for vae, 5 for conv-vae, 2 for dcgan].
+    /// Untimed steps first [default: 20 for vae, 5 for conv-vae, 2 for dcgan, 10 for poem-vae].
     #[arg(long)]
     pub warmup: Option<usize>,
     /// The peer launcher (bench/setup-peers.sh, or ../shared/bench/setup-peers.sh for vae and dcgan): times JAX on the same step, alternating with gen.

@@ -1,6 +1,6 @@
 //! Numerically stable losses.
 
-use candle_core::{Result, Tensor};
+use candle_core::{DType, Result, Tensor};
 
 /// Element-wise binary cross-entropy on logits `l` against targets `x` in [0, 1], in the
 /// stable form `max(l, 0) - l*x + log(1 + exp(-|l|))`. (candle-nn's version returns NaN
@@ -17,6 +17,28 @@ pub fn bce_with_logits_per_example(logits: &Tensor, target: &Tensor) -> Result<T
         return gen_kernels::fused::bce_with_logits_rows(logits, target);
     }
     sum_per_example(&bce_with_logits(logits, target)?)
+}
+
+/// `-log softmax(logits)[target]` per row of `logits` `(N, V)` for class ids `targets`
+/// `(N,)` (any integer or whole-float dtype); rows whose target is `skip` (padding) cost 0.
+/// One fused pass each way on the CPU.
+pub fn categorical_nll_rows(
+    logits: &Tensor,
+    targets: &Tensor,
+    skip: Option<u32>,
+) -> Result<Tensor> {
+    let ids = targets.to_dtype(DType::U32)?;
+    if gen_kernels::fused::fusable(logits) {
+        return gen_kernels::fused::categorical_nll_rows(logits, ids.to_vec1()?, skip);
+    }
+    let picked = log_softmax(logits, 1)?
+        .gather(&ids.unsqueeze(1)?, 1)?
+        .squeeze(1)?;
+    let kept = match skip {
+        Some(s) => ids.ne(s)?.to_dtype(picked.dtype())?,
+        None => picked.ones_like()?,
+    };
+    (picked * kept)?.neg()
 }
 
 /// Sums over all dimensions but the first (the batch dimension).

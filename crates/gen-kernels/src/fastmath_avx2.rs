@@ -1,4 +1,4 @@
-//! AVX2 + FMA versions of the BCE kernels' inner loops, chosen at run time.
+//! AVX2 + FMA versions of the BCE and categorical kernels' inner loops, chosen at run time.
 //!
 //! The workspace builds for baseline x86-64, where the compiler left these loops scalar
 //! (the f32 -> i32 conversion and clamps of `exp` need SSE4.1/AVX2 to vectorize). Same
@@ -26,6 +26,30 @@ pub fn bce_grad_row(l: &[f32], x: &[f32], g: f32, out: &mut [f32]) -> Option<()>
         return Some(());
     }
     let _ = (l, x, g, out);
+    None
+}
+
+/// `ln sum exp(l)` over a row (stabilized by its maximum), if the CPU has AVX2/FMA.
+pub fn log_sum_exp_row(l: &[f32]) -> Option<f32> {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: as above.
+        return Some(unsafe { x86::log_sum_exp_row(l) });
+    }
+    let _ = l;
+    None
+}
+
+/// `out = g * exp(l - shift)` over a row (a softmax's gradient before its target's `-g`),
+/// if the CPU has AVX2/FMA.
+pub fn scaled_exp_row(l: &[f32], shift: f32, g: f32, out: &mut [f32]) -> Option<()> {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: as above.
+        unsafe { x86::scaled_exp_row(l, shift, g, out) };
+        return Some(());
+    }
+    let _ = (l, shift, g, out);
     None
 }
 
@@ -123,6 +147,53 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn log_sum_exp_row(l: &[f32]) -> f32 {
+        let n = l.len();
+        let full = n - n % 8;
+        let mut mv = _mm256_set1_ps(f32::NEG_INFINITY);
+        for i in (0..full).step_by(8) {
+            // SAFETY: i + 8 <= full <= n.
+            mv = _mm256_max_ps(mv, unsafe { _mm256_loadu_ps(l.as_ptr().add(i)) });
+        }
+        let mut lanes = [0f32; 8];
+        // SAFETY: lanes holds 8 floats.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), mv) };
+        let max = lanes
+            .iter()
+            .chain(&l[full..])
+            .copied()
+            .fold(f32::NEG_INFINITY, f32::max);
+        let (maxv, mut acc) = (_mm256_set1_ps(max), _mm256_setzero_ps());
+        for i in (0..full).step_by(8) {
+            // SAFETY: as above.
+            let v = unsafe { _mm256_loadu_ps(l.as_ptr().add(i)) };
+            acc = _mm256_add_ps(acc, exp(_mm256_sub_ps(v, maxv)));
+        }
+        // SAFETY: as above.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
+        let sum =
+            lanes.iter().sum::<f32>() + l[full..].iter().map(|&v| f32::exp_k(v - max)).sum::<f32>();
+        max + f32::ln_k(sum)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn scaled_exp_row(l: &[f32], shift: f32, g: f32, out: &mut [f32]) {
+        let n = l.len().min(out.len());
+        let full = n - n % 8;
+        let (sv, gv) = (_mm256_set1_ps(shift), _mm256_set1_ps(g));
+        for i in (0..full).step_by(8) {
+            // SAFETY: i + 8 <= full <= n, within both slices.
+            let v = unsafe { _mm256_loadu_ps(l.as_ptr().add(i)) };
+            let o = _mm256_mul_ps(gv, exp(_mm256_sub_ps(v, sv)));
+            // SAFETY: as above.
+            unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(i), o) };
+        }
+        for i in full..n {
+            out[i] = g * f32::exp_k(l[i] - shift);
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
     pub unsafe fn bce_grad_row(l: &[f32], x: &[f32], g: f32, out: &mut [f32]) {
         let n = l.len().min(x.len()).min(out.len());
         let full = n - n % 8;
@@ -181,7 +252,19 @@ mod tests {
         };
         let got = got as f64;
         assert!((got - want).abs() < 1e-5 * want.abs(), "{got} vs {want}");
+        let lse = log_sum_exp_row(&l).expect("AVX2 present") as f64;
+        let m = l.iter().fold(f64::NEG_INFINITY, |a, &v| a.max(v as f64));
+        let want_lse = m + l.iter().map(|&v| (v as f64 - m).exp()).sum::<f64>().ln();
+        assert!(
+            (lse - want_lse).abs() < 1e-5 * want_lse.abs(),
+            "{lse} vs {want_lse}"
+        );
         let mut out = vec![0f32; n];
+        assert!(scaled_exp_row(&l, lse as f32, 2.0, &mut out).is_some());
+        for i in 0..n {
+            let want = 2.0 * (l[i] as f64 - lse).exp();
+            assert!((out[i] as f64 - want).abs() < 1e-6 * (1.0 + want), "{i}");
+        }
         assert!(bce_grad_row(&l, &x, 0.5, &mut out).is_some());
         for i in 0..n {
             let want = 0.5 * (1.0 / (1.0 + (-(l[i] as f64)).exp()) - x[i] as f64);

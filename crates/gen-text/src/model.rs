@@ -86,7 +86,7 @@ impl TextVae {
         }
     }
 
-    /// The logits `(B, L, vocab)` of `q(x|z)` at the characters `x` (the GRU reads them
+    /// The logits `(B L, vocab)` of `q(x|z)` at the characters `x` (the GRU reads them
     /// shifted; with `dropout`, thinned).
     pub(crate) fn logits(
         &self,
@@ -147,7 +147,10 @@ impl TextVae {
         rng: &mut Rng,
     ) -> Result<Tensor> {
         Ok(match &self.decoder {
-            Decoder::Conv(d) => argmax_ids(&d.forward(z.expect("the conv decoder has a code"))?)?,
+            Decoder::Conv(d) => argmax_ids(
+                &d.forward(z.expect("the conv decoder has a code"))?,
+                self.len,
+            )?,
             Decoder::Gru(d) => d.generate(z, n, self.len, greedy, rng)?,
         })
     }

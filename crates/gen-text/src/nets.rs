@@ -3,7 +3,7 @@
 use candle_core::{DType, Result, Tensor, D};
 use gen_base::vocab::{END, PAD, UNK};
 use gen_base::Rng;
-use gen_dist::loss::log_softmax;
+use gen_dist::loss::categorical_nll_rows;
 use gen_nn::nn::{Embedding, GatedConv1d, Gru, Linear, Module};
 use gen_nn::vars::Vb;
 
@@ -60,12 +60,14 @@ impl ConvDecoder {
         })
     }
 
-    /// The logits `(B, L, vocab)` of `q(x|z)` at codes `z`.
+    /// The logits of `q(x|z)` at codes `z`, a row per position: `(B L, vocab)` (rows, not
+    /// `(B, L, vocab)`: each reshape of the largest tensor of the step costs a pass over
+    /// it and its gradient).
     pub fn forward(&self, z: &Tensor) -> Result<Tensor> {
         let b = z.dim(0)?;
         let h = self.dense.forward(z)?.reshape((b, self.len, self.width))?;
         let rows = self.conv.forward(&h)?.reshape((b * self.len, self.width))?;
-        self.out.forward(&rows)?.reshape((b, self.len, ()))
+        self.out.forward(&rows)
     }
 }
 
@@ -119,7 +121,7 @@ impl GruDecoder {
         }
     }
 
-    /// The logits `(B, L, vocab)` of `q(x_t | x_<t, z)` for targets `x` `(B, L)` (teacher
+    /// The logits of `q(x_t | x_<t, z)`, a row per position `(B L, vocab)`, for targets `x` `(B, L)` (teacher
     /// forcing), the inputs being `x` shifted right after the start token; with `dropout`
     /// each input character after the first becomes the unknown token with probability p.
     pub fn forward(
@@ -146,7 +148,7 @@ impl GruDecoder {
         let h0 = self.start(z, &self.out.weight, b)?;
         let states = self.gru.forward(&self.inputs(&inputs, z)?, &h0)?;
         let rows = states.reshape((b * l, self.gru.hidden()))?;
-        self.out.forward(&rows)?.reshape((b, l, ()))
+        self.out.forward(&rows)
     }
 
     /// `len` characters per code, each drawn from `q(x_t | x_<t, z)` (`greedy`: the most
@@ -190,16 +192,14 @@ impl GruDecoder {
     }
 }
 
-/// `-log q(x|.)` per example `(B,)` from logits `(B, L, V)` and target ids `x` `(B, L)`:
+/// `-log q(x|.)` per example `(B,)` from logits `(B L, V)` (a row per position) and target
+/// ids `x` `(B, L)`:
 /// the characters' negative log-probabilities summed over positions, padding left out.
 pub fn token_nll(logits: &Tensor, x: &Tensor) -> Result<Tensor> {
-    let logp = log_softmax(logits, 2)?;
-    let ids = x.to_dtype(DType::U32)?;
-    let picked = logp
-        .gather(&ids.unsqueeze(2)?.contiguous()?, 2)?
-        .squeeze(2)?;
-    let mask = ids.ne(PAD)?.to_dtype(picked.dtype())?;
-    (picked * mask)?.sum(1)?.neg()
+    let (b, l) = x.dims2()?;
+    categorical_nll_rows(logits, &x.flatten_all()?, Some(PAD))?
+        .reshape((b, l))?
+        .sum(1)
 }
 
 /// The characters counted per example (all but padding), `(B,)` as floats.
@@ -210,9 +210,13 @@ pub fn counted(x: &Tensor) -> Result<Tensor> {
         .sum(1)
 }
 
-/// The most likely character at each position: id rows `(B, L)` as floats.
-pub fn argmax_ids(logits: &Tensor) -> Result<Tensor> {
-    logits.argmax(D::Minus1)?.to_dtype(DType::F32)
+/// The most likely character at each position of logit rows `(B L, V)`: id rows `(B, L)`
+/// as floats.
+pub fn argmax_ids(logits: &Tensor, len: usize) -> Result<Tensor> {
+    logits
+        .argmax(D::Minus1)?
+        .reshape(((), len))?
+        .to_dtype(DType::F32)
 }
 
 #[cfg(test)]
@@ -226,7 +230,7 @@ mod tests {
     #[test]
     fn the_categorical_reconstruction_by_hand() {
         let l2 = 2f64.ln();
-        let logits = Tensor::new(&[[[0.0, l2, 0.0], [5.0, 1.0, 0.0]]], &Device::Cpu).unwrap();
+        let logits = Tensor::new(&[[0.0, l2, 0.0], [5.0, 1.0, 0.0]], &Device::Cpu).unwrap();
         let x = Tensor::new(&[[1f32, PAD as f32]], &Device::Cpu).unwrap();
         let nll: Vec<f64> = token_nll(&logits, &x).unwrap().to_vec1().unwrap();
         assert!((nll[0] - l2).abs() < 1e-12, "{nll:?}");

@@ -25,15 +25,27 @@ pub enum Workload {
     ConvVae,
     /// One iteration of `configs/dcgan.yaml` (1 discriminator step, 2 generator steps).
     Dcgan,
+    /// One step of `configs/poem-vae.yaml`'s model (Su's CNN poem VAE) over the couplets'
+    /// vocabulary.
+    PoemVae,
 }
 
+/// The couplets' vocabulary at `min_count: 2`, special tokens included (what
+/// `configs/poem-vae.yaml` trains on; the peer uses the same).
+const POEM_VOCAB: usize = 6745;
+
 impl Workload {
-    pub const ALL: [Workload; 3] = [Workload::Vae, Workload::ConvVae, Workload::Dcgan];
+    pub const ALL: [Workload; 4] = [
+        Workload::Vae,
+        Workload::ConvVae,
+        Workload::Dcgan,
+        Workload::PoemVae,
+    ];
 
     pub fn parse(s: &str) -> Result<Workload> {
         match Workload::ALL.iter().find(|w| w.name() == s) {
             Some(w) => Ok(*w),
-            None => bail!("--model {s}: not a benchmark; one of vae, conv-vae, dcgan"),
+            None => bail!("--model {s}: not a benchmark; one of vae, conv-vae, dcgan, poem-vae"),
         }
     }
 
@@ -42,6 +54,7 @@ impl Workload {
             Workload::Vae => "vae",
             Workload::ConvVae => "conv-vae",
             Workload::Dcgan => "dcgan",
+            Workload::PoemVae => "poem-vae",
         }
     }
 
@@ -50,6 +63,7 @@ impl Workload {
             Workload::Vae => "reference VAE step (784-400-20 MLP, BCE + analytic KL, Adam 1e-3)",
             Workload::ConvVae => "conv VAE step of configs/vae-conv.yaml (2 convs down, 2 transposed up, BCE + analytic KL, Adam)",
             Workload::Dcgan => "DCGAN iteration of configs/dcgan.yaml (1 D step + 2 G steps)",
+            Workload::PoemVae => "poem VAE step of configs/poem-vae.yaml (Su's CNN + gated-conv decoder, 10 characters over 6,745, cross-entropy + analytic KL, Adam)",
         }
     }
 
@@ -59,6 +73,7 @@ impl Workload {
             Workload::Vae => (128, 200, 20),
             Workload::ConvVae => (32, 60, 5),
             Workload::Dcgan => (64, 20, 2),
+            Workload::PoemVae => (64, 100, 10),
         }
     }
 
@@ -75,6 +90,19 @@ impl Workload {
                     s,
                     "--warmup".into(),
                     w,
+                ],
+            ),
+            Workload::PoemVae => (
+                "peer_poem_vae_jax.py",
+                vec![
+                    "--batch".into(),
+                    b,
+                    "--steps".into(),
+                    s,
+                    "--warmup".into(),
+                    w,
+                    "--vocab".into(),
+                    POEM_VOCAB.to_string(),
                 ],
             ),
             Workload::ConvVae => (
@@ -108,6 +136,7 @@ impl Workload {
         match self {
             Workload::Vae | Workload::ConvVae => "vae",
             Workload::Dcgan => "gan",
+            Workload::PoemVae => "text-vae",
         }
     }
 
@@ -116,17 +145,33 @@ impl Workload {
             Workload::Vae => REFERENCE_VAE,
             Workload::ConvVae => include_str!("../../../configs/vae-conv.yaml"),
             Workload::Dcgan => include_str!("../../../configs/dcgan.yaml"),
+            Workload::PoemVae => include_str!("../../../configs/poem-vae.yaml"),
         }
     }
 
     fn data(self) -> DataInfo {
-        DataInfo::images("random", (1, 28, 28), 1000)
+        match self {
+            Workload::PoemVae => {
+                // Any characters will do: the ids, not their meaning, are timed.
+                let chars = (0..POEM_VOCAB - gen_base::vocab::SPECIALS)
+                    .map(|i| char::from_u32(0x4e00 + i as u32).unwrap_or('?'))
+                    .collect();
+                let vocab = gen_base::Vocabulary::from_chars(chars);
+                DataInfo::text("random", 10, vocab, 1000)
+            }
+            _ => DataInfo::images("random", (1, 28, 28), 1000),
+        }
     }
 
-    /// A pixel: 0/1 for the Bernoulli VAEs, uniform in [0, 1] for the GAN.
-    fn pixel(self, rng: &mut Rng) -> f32 {
+    /// A value of an example: 0/1 for the Bernoulli VAEs, uniform in [0, 1] for the GAN, a
+    /// character id (not a special token) for the poem VAE.
+    fn value(self, rng: &mut Rng) -> f32 {
         match self {
             Workload::Dcgan => rng.uniform() as f32,
+            Workload::PoemVae => {
+                let specials = gen_base::vocab::SPECIALS;
+                (specials + rng.below(POEM_VOCAB - specials)) as f32
+            }
             _ => (rng.uniform() > 0.5) as u8 as f32,
         }
     }
@@ -161,10 +206,11 @@ pub fn time(w: Workload, b: usize, steps: usize, warmup: usize) -> Result<Timed>
             rng: &mut rng,
         },
     })?;
+    let dim = w.data().dim();
     let pool: Vec<Batch> = (0..10)
         .map(|_| {
-            let x: Vec<f32> = (0..b * 784).map(|_| w.pixel(&mut rng)).collect();
-            Ok(Batch::inputs(Tensor::from_vec(x, (b, 784), &Device::Cpu)?))
+            let x: Vec<f32> = (0..b * dim).map(|_| w.value(&mut rng)).collect();
+            Ok(Batch::inputs(Tensor::from_vec(x, (b, dim), &Device::Cpu)?))
         })
         .collect::<Result<_>>()?;
     let mut noise = Rng::new(1);

@@ -1,9 +1,8 @@
 //! Binary cross-entropy with logits, summed per row, forward and backward in one pass each.
 
-use super::data;
+use super::{as_f32, as_f32_mut, data};
 use crate::fastmath::{lane_sum, KernelMath};
 use crate::fastmath_avx2;
-use candle_core::DType;
 use candle_core::{
     bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, WithDType,
 };
@@ -47,20 +46,6 @@ fn bce_fwd<T: WithDType + KernelMath>(
         }
     });
     Ok((T::to_cpu_storage_owned(out), Shape::from(rows)))
-}
-
-/// `s` as `&[f32]` when `T` is f32 (the SIMD rows are f32 only).
-fn as_f32<T: WithDType>(s: &[T]) -> Option<&[f32]> {
-    // SAFETY: T is f32 (checked by its dtype), so the cast is the identity.
-    (T::DTYPE == DType::F32)
-        .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) })
-}
-
-/// `s` as `&mut [f32]`; only called when `T` is f32.
-fn as_f32_mut<T: WithDType>(s: &mut [T]) -> &mut [f32] {
-    assert_eq!(T::DTYPE, DType::F32, "as_f32_mut on a non-f32 slice");
-    // SAFETY: T is f32 (asserted), so the cast is the identity.
-    unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len()) }
 }
 
 impl CustomOp2 for BceRows {

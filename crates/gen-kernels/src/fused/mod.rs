@@ -16,6 +16,20 @@ fn data<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a
     }
 }
 
+/// `s` as `&[f32]` when `T` is f32 (the SIMD rows are f32 only).
+pub(crate) fn as_f32<T: WithDType>(s: &[T]) -> Option<&[f32]> {
+    // SAFETY: T is f32 (checked by its dtype), so the cast is the identity.
+    (T::DTYPE == DType::F32)
+        .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) })
+}
+
+/// `s` as `&mut [f32]`; only called when `T` is f32.
+pub(crate) fn as_f32_mut<T: WithDType>(s: &mut [T]) -> &mut [f32] {
+    assert_eq!(T::DTYPE, DType::F32, "as_f32_mut on a non-f32 slice");
+    // SAFETY: T is f32 (asserted), so the cast is the identity.
+    unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len()) }
+}
+
 /// Whether the fused kernels apply to `t`.
 pub fn fusable(t: &Tensor) -> bool {
     t.device().is_cpu() && matches!(t.dtype(), DType::F32 | DType::F64)
@@ -32,6 +46,7 @@ macro_rules! by_dtype {
 }
 
 mod bce;
+mod categorical;
 mod channels;
 mod conv;
 mod gaussian;
@@ -40,6 +55,7 @@ mod linear;
 mod weights;
 
 pub use bce::bce_with_logits_rows;
+pub use categorical::categorical_nll_rows;
 pub use channels::{batch_norm, channel_bias, channel_bias_act};
 pub use conv::{conv2d, conv2d_bias_act, conv_transpose2d, conv_transpose2d_bias_act};
 pub use gaussian::{kl_std_normal_rows, reparameterize};
