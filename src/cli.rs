@@ -127,8 +127,9 @@ pub struct EvalArgs {
     pub run_dir: PathBuf,
     /// Importance samples per test example for the VAE's log-likelihood bound (`nll/importance`);
     /// 5000 is the standard NLL estimate (minutes on a CPU), smaller is faster and looser.
-    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub importance_samples: u64,
+    /// [default: 5000; 100 for text runs]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub importance_samples: Option<u64>,
     /// A classifier's out-of-distribution check: the AUROC of predictive entropy between
     /// this data set's test images and the run's (e.g. --ood fashion-mnist for an MNIST model).
     #[arg(long, value_name = "DATASET")]
@@ -280,18 +281,18 @@ pub struct ReconstructArgs {
 pub struct InterpolateArgs {
     /// A run directory written by `gen train` (a model with an encoder and a decoder).
     pub run_dir: PathBuf,
-    /// Index of the first test image.
+    /// The first end: a test example's index, or (text runs) a line of text.
     #[arg(long)]
-    pub from: usize,
-    /// Index of the last test image.
+    pub from: String,
+    /// The other end, as `--from`.
     #[arg(long)]
-    pub to: usize,
-    /// Images along the line, both ends included.
+    pub to: String,
+    /// Points along the line, both ends included.
     #[arg(long, default_value_t = 10)]
     pub steps: usize,
-    /// Output file (.png).
+    /// Output file: .png (images); text runs print the lines, or write them to a .txt.
     #[arg(short = 'o', long)]
-    pub output: PathBuf,
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -1,6 +1,6 @@
 """Reads a run directory with TensorBoard's own EventAccumulator and prints JSON:
-scalar tags, each image's declared and decoded size, histogram tags, text tags and the
-HParams plugin's session (parsed by the plugin's own metadata module)."""
+scalar tags, each image's declared and decoded size, histogram tags, text tags and each
+text summary's last text, and the HParams plugin's session (parsed by the plugin's own metadata module)."""
 import json, struct, sys, zlib
 
 from google.protobuf import json_format
@@ -49,4 +49,9 @@ if hp.SESSION_START_INFO_TAG in content:
     hparams["values"] = {k: json_format.MessageToDict(v) for k, v in start.hparams.items()}
 if hp.SESSION_END_INFO_TAG in content:
     hparams["status"] = hp.parse_session_end_info_plugin_data(content[hp.SESSION_END_INFO_TAG]).status
-print(json.dumps({"scalars": scalars, "images": images, "histograms": histos, "tensors": tags["tensors"], "hparams": hparams}))
+try:
+    text_tags = acc.PluginTagToContent("text")
+except KeyError:
+    text_tags = {}
+texts = {t: acc.Tensors(t)[-1].tensor_proto.string_val[0].decode("utf-8") for t in text_tags}
+print(json.dumps({"scalars": scalars, "images": images, "histograms": histos, "tensors": tags["tensors"], "texts": texts, "hparams": hparams}))

@@ -116,21 +116,44 @@ pub fn reconstruct(args: ReconstructArgs) -> Result<()> {
 
 /// `gen interpolate`: `steps` images decoded along the straight line in z from test image
 /// `from`'s code to test image `to`'s.
-pub fn interpolate(args: InterpolateArgs) -> Result<()> {
-    check_ext(&args.output, "png")?;
-    let run = load(&args.run_dir)?;
-    let model = autoencoder(&run, "interpolate")?;
+/// An end of the line: a test example by index, or a text run's own line encoded.
+fn end_point(run: &Run, flag: &str, given: &str) -> Result<Vec<f32>> {
     let n = run.data.test.n;
-    for (flag, i) in [("--from", args.from), ("--to", args.to)] {
+    if let Ok(i) = given.trim().parse::<usize>() {
         if i >= n {
             bail!("{flag} {i}: the test set has {n} examples (0 to {})", n - 1);
         }
+        return Ok(run.data.test.row(i).to_vec());
     }
+    match run.data.info.encode_line(given) {
+        None => bail!(
+            "{flag} {given}: expected a test example's index (0 to {})",
+            n - 1
+        ),
+        Some(Err(why)) => bail!("{flag} {given}: {why}"),
+        Some(Ok(ids)) => Ok(ids.into_iter().map(|i| i as f32).collect()),
+    }
+}
+
+pub fn interpolate(args: InterpolateArgs) -> Result<()> {
+    let run = load(&args.run_dir)?;
+    let text = run.data.info.vocab().is_some();
+    match (&args.output, text) {
+        (Some(out), false) => check_ext(out, "png")?,
+        (Some(out), true) => check_ext(out, "txt")?,
+        (None, false) => bail!("-o FILE.png is needed: the images are drawn as one row"),
+        (None, true) => {}
+    }
+    let model = autoencoder(&run, "interpolate")?;
     if args.steps < 2 {
         bail!("--steps must be at least 2 (the two end points)");
     }
     let family = &run.cfg.family;
-    let x = test_rows(&run, &[args.from, args.to])?;
+    let ends = [
+        end_point(&run, "--from", &args.from)?,
+        end_point(&run, "--to", &args.to)?,
+    ];
+    let x = Tensor::from_vec(ends.concat(), (2, run.data.info.dim()), &Device::Cpu)?;
     let z: Vec<Vec<f32>> = codes(model, &x, family)?
         .to_dtype(DType::F32)?
         .to_device(&Device::Cpu)?
@@ -145,16 +168,42 @@ pub fn interpolate(args: InterpolateArgs) -> Result<()> {
     let images = decoded(model, &line, family)?
         .to_dtype(DType::F32)?
         .to_device(&Device::Cpu)?;
+    if let Some(vocab) = run.data.info.vocab() {
+        let rows: Vec<Vec<f32>> = images.to_vec2()?;
+        let lines: Vec<String> = rows
+            .iter()
+            .map(|r| vocab.decode(&r.iter().map(|&v| v as u32).collect::<Vec<_>>()))
+            .collect();
+        return match &args.output {
+            None => {
+                lines.iter().for_each(|l| println!("{l}"));
+                Ok(())
+            }
+            Some(out) => {
+                std::fs::write(out, lines.join("\n") + "\n")
+                    .with_context(|| format!("writing {}", out.display()))?;
+                println!(
+                    "wrote {} lines from {} to {} to {}",
+                    args.steps,
+                    args.from,
+                    args.to,
+                    out.display()
+                );
+                Ok(())
+            }
+        };
+    }
     let Some(images) = run.data.info.as_images(&images)? else {
         bail!("`{}` holds points, not images", run.data.info.name);
     };
-    write_png(&args.output, &Picture::grid(&images, args.steps)?)?;
+    let out = args.output.as_deref().expect("checked above");
+    write_png(out, &Picture::grid(&images, args.steps)?)?;
     println!(
         "wrote {} images from test image {} to {} to {}",
         args.steps,
         args.from,
         args.to,
-        args.output.display()
+        out.display()
     );
     Ok(())
 }

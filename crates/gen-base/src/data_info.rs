@@ -16,8 +16,14 @@ pub enum DataKind {
     },
     /// Points in R^dim (toy densities, tabular data).
     Points { dim: usize },
-    /// Sequences of `len` token ids (stored as exact small floats), characters of `vocab`.
-    Text { len: usize, vocab: Arc<Vocabulary> },
+    /// Sequences of `len` token ids (stored as exact small floats), characters of `vocab`;
+    /// `ended`: each example's characters are followed by the end token (and padding), as
+    /// lines of varying length are; fixed-length examples (the couplets) have none.
+    Text {
+        len: usize,
+        vocab: Arc<Vocabulary>,
+        ended: bool,
+    },
 }
 
 /// What a model needs to know about its data to build itself.
@@ -98,12 +104,19 @@ impl DataInfo {
         }
     }
 
-    /// `train_size` sequences of `len` token ids from `vocab`.
-    pub fn text(name: &str, len: usize, vocab: Vocabulary, train_size: usize) -> DataInfo {
+    /// `train_size` sequences of `len` token ids from `vocab` (`ended`: see
+    /// [`DataKind::Text`]).
+    pub fn text(
+        name: &str,
+        (len, ended): (usize, bool),
+        vocab: Vocabulary,
+        train_size: usize,
+    ) -> DataInfo {
         DataInfo {
             kind: DataKind::Text {
                 len,
                 vocab: Arc::new(vocab),
+                ended,
             },
             ..DataInfo::points(name, len, train_size)
         }
@@ -115,6 +128,22 @@ impl DataInfo {
             DataKind::Text { vocab, .. } => Some(vocab),
             _ => None,
         }
+    }
+
+    /// A line of text as an example's ids, for text data (`None` otherwise); an error says
+    /// how many characters fit when it is too long.
+    pub fn encode_line(&self, line: &str) -> Option<Result<Vec<u32>, String>> {
+        let DataKind::Text { len, vocab, ended } = &self.kind else {
+            return None;
+        };
+        let room = len - usize::from(*ended);
+        let n = line.chars().count();
+        Some(match n <= room {
+            true => Ok(vocab.encode(line, *len, *ended)),
+            false => Err(format!(
+                "{n} characters, and this data's examples hold at most {room}"
+            )),
+        })
     }
 
     /// Values per example.

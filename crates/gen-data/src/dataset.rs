@@ -335,7 +335,7 @@ impl Dataset {
         };
         let (train, test) = (split(&corpus.train), split(&corpus.test));
         Ok(Dataset {
-            info: DataInfo::text(&name, len, vocab, train.n),
+            info: DataInfo::text(&name, (len, end), vocab, train.n),
             pixels: Pixels::Continuous,
             test_is_train: cfg.name == DatasetName::Text && cfg.test.is_none(),
             train,

@@ -12,3 +12,4 @@ pub mod linalg;
 pub mod mmd;
 pub mod modes;
 pub mod sample_quality;
+pub mod text;

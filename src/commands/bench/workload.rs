@@ -157,7 +157,7 @@ impl Workload {
                     .map(|i| char::from_u32(0x4e00 + i as u32).unwrap_or('?'))
                     .collect();
                 let vocab = gen_base::Vocabulary::from_chars(chars);
-                DataInfo::text("random", 10, vocab, 1000)
+                DataInfo::text("random", (10, false), vocab, 1000)
             }
             _ => DataInfo::images("random", (1, 28, 28), 1000),
         }

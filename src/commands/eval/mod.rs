@@ -5,6 +5,7 @@ pub mod predictive;
 pub mod probe;
 pub mod quality;
 pub mod refine;
+pub mod text;
 
 use crate::cli::EvalArgs;
 use crate::run::config::RunConfig;
@@ -66,6 +67,10 @@ fn quality_rows(
     )
 }
 
+/// `--importance-samples` left out on a text run: each sample decodes a whole sequence over
+/// the vocabulary, so the images' 5,000 would take an hour on the couplets' test set.
+const TEXT_IMPORTANCE_SAMPLES: u64 = 100;
+
 /// Noise of the eval-only figures (fixed, so `gen eval` is repeatable).
 const EVAL_METRICS_SEED: u64 = 0x5EED_E7A1;
 
@@ -104,10 +109,16 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 rows.extend(scores.rows());
             }
             let batch = run.cfg.train.eval_batch_size;
+            let is_text = run.data.info.vocab().is_some();
             let options = gen_core::EvalOptions {
-                importance_samples: args.importance_samples as usize,
+                importance_samples: args.importance_samples.unwrap_or(match is_text {
+                    true => TEXT_IMPORTANCE_SAMPLES,
+                    false => 5000,
+                }) as usize,
             };
             rows.extend(eval_metrics(model.as_ref(), &session, &options)?);
+            let text = text::rows(model.as_ref(), &run.data, &rows)?;
+            rows.extend(text);
             if args.refine.refine > 0 {
                 let refined = crate::commands::eval::refine::run(
                     model.as_ref(),
