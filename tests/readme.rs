@@ -501,7 +501,7 @@ fn write_idx(dir: &Path, prefix: &str, n: usize, side: usize) {
 fn own_data_examples_train_on_files_of_the_documented_shapes() {
     let text = page("docs/data.md");
     let configs = code_blocks(section(&text, "# Your own data"), "yaml");
-    assert_eq!(configs.len(), 4, "the four example configs");
+    assert_eq!(configs.len(), 5, "the five example configs");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("my-data");
     std::fs::create_dir_all(data.join("images")).unwrap();
@@ -525,6 +525,18 @@ fn own_data_examples_train_on_files_of_the_documented_shapes() {
         houses += &format!("{rooms},{area},{age},{price}\n");
     }
     std::fs::write(data.join("houses.csv"), houses).unwrap();
+    // Lines of text: made-up names.
+    let names: String = (0..300)
+        .map(|r| {
+            format!(
+                "{}{}{}\n",
+                ["ka", "ri", "mo", "ten"][r % 4],
+                ["la", "so", "n"][r % 3],
+                ["", "a", "ro"][(r / 3) % 3]
+            )
+        })
+        .collect();
+    std::fs::write(data.join("lines.txt"), names).unwrap();
     // 16x16 images: a square size other than MNIST's, as the text allows for MLPs.
     write_idx(&data.join("images"), "train", 300, 16);
     write_idx(&data.join("images"), "t10k", 100, 16);
