@@ -41,6 +41,22 @@ pub fn categorical_nll_rows(
     (picked * kept)?.neg()
 }
 
+/// [`categorical_nll_rows`] of the logits `h W + b` of an output layer, without storing
+/// them: on the CPU one fused op makes them a block of rows at a time (the step's largest
+/// tensor over a large vocabulary never exists whole).
+pub fn linear_categorical_nll_rows(
+    h: &Tensor,
+    (w, b): (&Tensor, &Tensor),
+    targets: &Tensor,
+    skip: Option<u32>,
+) -> Result<Tensor> {
+    if gen_kernels::fused::fusable(h) && h.dtype() == w.dtype() {
+        let ids = targets.to_dtype(DType::U32)?.to_vec1()?;
+        return gen_kernels::fused::linear_categorical_nll_rows(h, w, b, ids, skip);
+    }
+    categorical_nll_rows(&h.matmul(w)?.broadcast_add(b)?, targets, skip)
+}
+
 /// Sums over all dimensions but the first (the batch dimension).
 pub fn sum_per_example(t: &Tensor) -> Result<Tensor> {
     if t.rank() <= 1 {

@@ -86,22 +86,23 @@ impl TextVae {
         }
     }
 
-    /// The logits `(B L, vocab)` of `q(x|z)` at the characters `x` (the GRU reads them
-    /// shifted; with `dropout`, thinned).
-    pub(crate) fn logits(
+    /// `-log q(x|z)` per example `(B,)` at codes `z` (`None`: the language model) for
+    /// ids `x` (the GRU reads them shifted; with `dropout`, thinned).
+    pub(crate) fn nll(
         &self,
         z: Option<&Tensor>,
         x: &Tensor,
         dropout: Option<&mut Rng>,
     ) -> Result<Tensor> {
-        Ok(match &self.decoder {
-            Decoder::Conv(d) => d.forward(z.expect("the conv decoder has a code"))?,
+        let (hidden, out) = match &self.decoder {
+            Decoder::Conv(d) => (d.hidden(z.expect("the conv decoder has a code"))?, d.out()),
             Decoder::Gru(d) => {
                 let p = self.cfg.char_dropout;
                 let thin = dropout.filter(|_| p > 0.0).map(|rng| (p, rng));
-                d.forward(z, x, thin)?
+                (d.hidden(z, x, thin)?, d.out())
             }
-        })
+        };
+        Ok(token_nll(&hidden, out, x)?)
     }
 
     /// The terms on ids `x`: `reconstruction` `E[-log q(x|z)]` and `latent_kl`
@@ -110,8 +111,7 @@ impl TextVae {
     fn terms(&self, x: &Tensor, kl_weight: f64, rng: &mut Rng, train: bool) -> Result<Terms> {
         let q = self.posterior(x)?;
         let z = q.as_ref().map(|q| q.rsample(rng)).transpose()?;
-        let logits = self.logits(z.as_ref(), x, train.then_some(rng))?;
-        let reconstruction = token_nll(&logits, x)?.mean_all()?;
+        let reconstruction = self.nll(z.as_ref(), x, train.then_some(rng))?.mean_all()?;
         let chars = scalar(&counted(x)?.mean_all()?)?;
         let mut terms = Terms::additive(KlDirection::Forward);
         let mut total = scalar(&reconstruction)?;

@@ -3,7 +3,7 @@
 use candle_core::{DType, Result, Tensor, D};
 use gen_base::vocab::{END, PAD, UNK};
 use gen_base::Rng;
-use gen_dist::loss::categorical_nll_rows;
+use gen_dist::loss::linear_categorical_nll_rows;
 use gen_nn::nn::{Embedding, GatedConv1d, Gru, Linear, Module};
 use gen_nn::vars::Vb;
 
@@ -60,14 +60,21 @@ impl ConvDecoder {
         })
     }
 
-    /// The logits of `q(x|z)` at codes `z`, a row per position: `(B L, vocab)` (rows, not
-    /// `(B, L, vocab)`: each reshape of the largest tensor of the step costs a pass over
-    /// it and its gradient).
-    pub fn forward(&self, z: &Tensor) -> Result<Tensor> {
+    /// The last hidden layer at codes `z`, a row per position `(B L, width)`: the output
+    /// layer [`ConvDecoder::out`] makes them the logits of `q(x|z)`.
+    pub fn hidden(&self, z: &Tensor) -> Result<Tensor> {
         let b = z.dim(0)?;
         let h = self.dense.forward(z)?.reshape((b, self.len, self.width))?;
-        let rows = self.conv.forward(&h)?.reshape((b * self.len, self.width))?;
-        self.out.forward(&rows)
+        self.conv.forward(&h)?.reshape((b * self.len, self.width))
+    }
+
+    /// The logits of `q(x|z)`, a row per position `(B L, vocab)`.
+    pub fn forward(&self, z: &Tensor) -> Result<Tensor> {
+        self.out.forward(&self.hidden(z)?)
+    }
+
+    pub fn out(&self) -> &Linear {
+        &self.out
     }
 }
 
@@ -121,10 +128,12 @@ impl GruDecoder {
         }
     }
 
-    /// The logits of `q(x_t | x_<t, z)`, a row per position `(B L, vocab)`, for targets `x` `(B, L)` (teacher
-    /// forcing), the inputs being `x` shifted right after the start token; with `dropout`
-    /// each input character after the first becomes the unknown token with probability p.
-    pub fn forward(
+    /// The GRU's states, a row per position `(B L, hidden)`, from which the output layer
+    /// [`GruDecoder::out`] makes the logits of `q(x_t | x_<t, z)`, for targets `x` `(B, L)`
+    /// (teacher forcing): the inputs are `x` shifted right after the start token; with
+    /// `dropout` each input character after the first becomes the unknown token with
+    /// probability p.
+    pub fn hidden(
         &self,
         z: Option<&Tensor>,
         x: &Tensor,
@@ -147,8 +156,11 @@ impl GruDecoder {
         let inputs = Tensor::from_vec(inputs, (b, l), x.device())?;
         let h0 = self.start(z, &self.out.weight, b)?;
         let states = self.gru.forward(&self.inputs(&inputs, z)?, &h0)?;
-        let rows = states.reshape((b * l, self.gru.hidden()))?;
-        self.out.forward(&rows)
+        states.reshape((b * l, self.gru.hidden()))
+    }
+
+    pub fn out(&self) -> &Linear {
+        &self.out
     }
 
     /// `len` characters per code, each drawn from `q(x_t | x_<t, z)` (`greedy`: the most
@@ -192,12 +204,14 @@ impl GruDecoder {
     }
 }
 
-/// `-log q(x|.)` per example `(B,)` from logits `(B L, V)` (a row per position) and target
-/// ids `x` `(B, L)`:
-/// the characters' negative log-probabilities summed over positions, padding left out.
-pub fn token_nll(logits: &Tensor, x: &Tensor) -> Result<Tensor> {
+/// `-log q(x|.)` per example `(B,)` from the last hidden layer's rows `(B L, width)`
+/// through the output layer `out`, for target ids `x` `(B, L)`: the characters' negative
+/// log-probabilities summed over positions, padding left out (the logits are never stored
+/// whole: [`gen_dist::loss::linear_categorical_nll_rows`]).
+pub fn token_nll(hidden: &Tensor, out: &Linear, x: &Tensor) -> Result<Tensor> {
     let (b, l) = x.dims2()?;
-    categorical_nll_rows(logits, &x.flatten_all()?, Some(PAD))?
+    let layer = (out.weight.as_tensor(), out.bias.as_tensor());
+    linear_categorical_nll_rows(hidden, layer, &x.flatten_all()?, Some(PAD))?
         .reshape((b, l))?
         .sum(1)
 }
@@ -230,12 +244,18 @@ mod tests {
     #[test]
     fn the_categorical_reconstruction_by_hand() {
         let l2 = 2f64.ln();
+        // An identity output layer: the hidden rows are the logits.
+        let eye = Tensor::eye(3, DType::F64, &Device::Cpu).unwrap();
+        let out = Linear {
+            weight: candle_core::Var::from_tensor(&eye).unwrap(),
+            bias: candle_core::Var::zeros(3, DType::F64, &Device::Cpu).unwrap(),
+        };
         let logits = Tensor::new(&[[0.0, l2, 0.0], [5.0, 1.0, 0.0]], &Device::Cpu).unwrap();
         let x = Tensor::new(&[[1f32, PAD as f32]], &Device::Cpu).unwrap();
-        let nll: Vec<f64> = token_nll(&logits, &x).unwrap().to_vec1().unwrap();
+        let nll: Vec<f64> = token_nll(&logits, &out, &x).unwrap().to_vec1().unwrap();
         assert!((nll[0] - l2).abs() < 1e-12, "{nll:?}");
         let x = Tensor::new(&[[1f32, 2.0]], &Device::Cpu).unwrap();
-        let nll: Vec<f64> = token_nll(&logits, &x).unwrap().to_vec1().unwrap();
+        let nll: Vec<f64> = token_nll(&logits, &out, &x).unwrap().to_vec1().unwrap();
         let lse = (5f64.exp() + 1f64.exp() + 1.0).ln();
         assert!((nll[0] - (l2 + lse)).abs() < 1e-12, "{nll:?}");
         assert_eq!(counted(&x).unwrap().to_vec1::<f64>().unwrap(), [2.0]);

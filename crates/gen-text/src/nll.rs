@@ -3,7 +3,7 @@
 //! example and per character; the language model's likelihood is exact.
 
 use crate::model::TextVae;
-use crate::nets::{counted, token_nll};
+use crate::nets::counted;
 use candle_core::{DType, Tensor};
 use gen_core::objective::scalar;
 use gen_core::{Result, Rng};
@@ -17,7 +17,7 @@ impl TextVae {
     /// (exact for the language model).
     pub fn log_likelihood(&self, x: &Tensor, k: usize, rng: &mut Rng) -> Result<Vec<f64>> {
         let Some(q) = self.posterior(x)? else {
-            let nll = token_nll(&self.logits(None, x, None)?, x)?;
+            let nll = self.nll(None, x, None)?;
             return Ok(nll.neg()?.to_dtype(DType::F64)?.to_vec1()?);
         };
         let n = q.mean.dim(0)?;
@@ -33,7 +33,7 @@ impl TextVae {
                 let post = DiagGaussian::new(one(&q.mean, m)?, one(&q.logvar, m)?);
                 let z = post.rsample(rng)?;
                 let xs = one(x, m)?;
-                let nll = token_nll(&self.logits(Some(&z), &xs, None)?, &xs)?;
+                let nll = self.nll(Some(&z), &xs, None)?;
                 let prior = DiagGaussian::standard_like(&z)?;
                 let w = ((prior.log_prob(&z)? - post.log_prob(&z)?)? - nll)?;
                 log_w.extend(w.to_dtype(DType::F64)?.to_vec1::<f64>()?);

@@ -52,6 +52,7 @@ mod conv;
 mod gaussian;
 mod layout;
 mod linear;
+mod linear_xent;
 mod weights;
 
 pub use bce::bce_with_logits_rows;
@@ -61,6 +62,7 @@ pub use conv::{conv2d, conv2d_bias_act, conv_transpose2d, conv_transpose2d_bias_
 pub use gaussian::{kl_std_normal_rows, reparameterize};
 pub use layout::{channels_to_rows, rows_to_channels};
 pub use linear::{linear_act, matmul};
+pub use linear_xent::linear_categorical_nll_rows;
 pub use weights::{softplus_sq, weight_kl, Prior};
 
 #[cfg(test)]
