@@ -21,16 +21,14 @@ pub fn bce_with_logits_per_example(logits: &Tensor, target: &Tensor) -> Result<T
 
 /// `-log softmax(logits)[target]` per row of `logits` `(N, V)` for class ids `targets`
 /// `(N,)` (any integer or whole-float dtype); rows whose target is `skip` (padding) cost 0.
-/// One fused pass each way on the CPU.
+/// (On the CPU an output layer's logits go through [`linear_categorical_nll_rows`]
+/// instead, fused.)
 pub fn categorical_nll_rows(
     logits: &Tensor,
     targets: &Tensor,
     skip: Option<u32>,
 ) -> Result<Tensor> {
     let ids = targets.to_dtype(DType::U32)?;
-    if gen_kernels::fused::fusable(logits) {
-        return gen_kernels::fused::categorical_nll_rows(logits, ids.to_vec1()?, skip);
-    }
     let picked = log_softmax(logits, 1)?
         .gather(&ids.unsqueeze(1)?, 1)?
         .squeeze(1)?;

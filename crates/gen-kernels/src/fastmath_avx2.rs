@@ -40,16 +40,16 @@ pub fn log_sum_exp_row(l: &[f32]) -> Option<f32> {
     None
 }
 
-/// `out = g * exp(l - shift)` over a row (a softmax's gradient before its target's `-g`),
-/// if the CPU has AVX2/FMA.
-pub fn scaled_exp_row(l: &[f32], shift: f32, g: f32, out: &mut [f32]) -> Option<()> {
+/// `l = g * exp(l - shift)` over a row, in place (a softmax's gradient before its target's
+/// `-g`), if the CPU has AVX2/FMA.
+pub fn scaled_exp_in_place(l: &mut [f32], shift: f32, g: f32) -> Option<()> {
     #[cfg(target_arch = "x86_64")]
     if has_avx2_fma() {
         // SAFETY: as above.
-        unsafe { x86::scaled_exp_row(l, shift, g, out) };
+        unsafe { x86::scaled_exp_in_place(l, shift, g) };
         return Some(());
     }
-    let _ = (l, shift, g, out);
+    let _ = (l, shift, g);
     None
 }
 
@@ -177,19 +177,19 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn scaled_exp_row(l: &[f32], shift: f32, g: f32, out: &mut [f32]) {
-        let n = l.len().min(out.len());
+    pub unsafe fn scaled_exp_in_place(l: &mut [f32], shift: f32, g: f32) {
+        let n = l.len();
         let full = n - n % 8;
         let (sv, gv) = (_mm256_set1_ps(shift), _mm256_set1_ps(g));
         for i in (0..full).step_by(8) {
-            // SAFETY: i + 8 <= full <= n, within both slices.
+            // SAFETY: i + 8 <= full <= n; each block of lanes is read, then written back.
             let v = unsafe { _mm256_loadu_ps(l.as_ptr().add(i)) };
             let o = _mm256_mul_ps(gv, exp(_mm256_sub_ps(v, sv)));
             // SAFETY: as above.
-            unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(i), o) };
+            unsafe { _mm256_storeu_ps(l.as_mut_ptr().add(i), o) };
         }
-        for i in full..n {
-            out[i] = g * f32::exp_k(l[i] - shift);
+        for v in &mut l[full..] {
+            *v = g * f32::exp_k(*v - shift);
         }
     }
 
@@ -259,8 +259,8 @@ mod tests {
             (lse - want_lse).abs() < 1e-5 * want_lse.abs(),
             "{lse} vs {want_lse}"
         );
-        let mut out = vec![0f32; n];
-        assert!(scaled_exp_row(&l, lse as f32, 2.0, &mut out).is_some());
+        let mut out = l.clone();
+        assert!(scaled_exp_in_place(&mut out, lse as f32, 2.0).is_some());
         for i in 0..n {
             let want = 2.0 * (l[i] as f64 - lse).exp();
             assert!((out[i] as f64 - want).abs() < 1e-6 * (1.0 + want), "{i}");

@@ -255,9 +255,7 @@ fn backward<T: WithDType + KernelMath + 'static>(
                 let gr = g[first + r];
                 let simd = super::as_f32(row).is_some().then(|| {
                     let (s, g32) = (shift.to_f32()?, gr.to_f32()?);
-                    let r32 = super::as_f32_mut(row);
-                    let copy = r32.to_vec();
-                    crate::fastmath_avx2::scaled_exp_row(&copy, s, g32, r32)
+                    crate::fastmath_avx2::scaled_exp_in_place(super::as_f32_mut(row), s, g32)
                 });
                 if simd.flatten().is_none() {
                     row.iter_mut().for_each(|x| *x = gr * T::exp_k(*x - shift));

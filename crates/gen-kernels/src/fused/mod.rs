@@ -46,7 +46,6 @@ macro_rules! by_dtype {
 }
 
 mod bce;
-mod categorical;
 mod channels;
 mod conv;
 mod gaussian;
@@ -56,7 +55,6 @@ mod linear_xent;
 mod weights;
 
 pub use bce::bce_with_logits_rows;
-pub use categorical::categorical_nll_rows;
 pub use channels::{batch_norm, channel_bias, channel_bias_act};
 pub use conv::{conv2d, conv2d_bias_act, conv_transpose2d, conv_transpose2d_bias_act};
 pub use gaussian::{kl_std_normal_rows, reparameterize};
