@@ -170,10 +170,7 @@ pub fn interpolate(args: InterpolateArgs) -> Result<()> {
         .to_device(&Device::Cpu)?;
     if let Some(vocab) = run.data.info.vocab() {
         let rows: Vec<Vec<f32>> = images.to_vec2()?;
-        let lines: Vec<String> = rows
-            .iter()
-            .map(|r| vocab.decode(&r.iter().map(|&v| v as u32).collect::<Vec<_>>()))
-            .collect();
+        let lines: Vec<String> = rows.iter().map(|r| vocab.decode_row(r)).collect();
         return match &args.output {
             None => {
                 lines.iter().for_each(|l| println!("{l}"));

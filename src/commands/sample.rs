@@ -113,10 +113,7 @@ fn text(run: &ModelRun, args: &SampleArgs, vocab: &gen_base::Vocabulary) -> Resu
     while done < args.n {
         let k = BATCH.min(args.n - done);
         let ids = draw(run, k, args.class, &mut rng)?;
-        lines.extend(
-            ids.chunks(dim)
-                .map(|r| vocab.decode(&r.iter().map(|&v| v as u32).collect::<Vec<_>>())),
-        );
+        lines.extend(ids.chunks(dim).map(|r| vocab.decode_row(r)));
         done += k;
     }
     match &args.output {

@@ -87,6 +87,11 @@ impl Vocabulary {
         ids
     }
 
+    /// [`Vocabulary::decode`] of a row as batches and samples carry it (ids as floats).
+    pub fn decode_row(&self, row: &[f32]) -> String {
+        self.decode(&row.iter().map(|&v| v as u32).collect::<Vec<_>>())
+    }
+
     /// The text of ids up to the first [`END`] or [`PAD`]; unknown ids as [`UNK_CHAR`].
     pub fn decode(&self, ids: &[u32]) -> String {
         ids.iter()
@@ -114,6 +119,7 @@ mod tests {
         let ids = v.encode("cab", 5, true);
         assert_eq!(ids, vec![4, 3, 5, END, PAD]);
         assert_eq!(v.decode(&ids), "cab");
+        assert_eq!(v.decode_row(&[4.0, 3.0, 5.0, 2.0, 0.0]), "cab");
         assert_eq!(v.decode(&v.encode("a b", 3, false)), "a□b");
         assert_eq!(v.encode("abcab", 3, true), vec![3, 5, 4]);
         assert_eq!(Vocabulary::from_chars(v.chars().to_vec()), v);

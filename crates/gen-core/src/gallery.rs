@@ -75,10 +75,7 @@ pub fn texts(
     };
     let lines = |x: &Tensor| -> Result<Vec<String>> {
         let rows: Vec<Vec<f32>> = x.to_dtype(DType::F32)?.to_vec2()?;
-        Ok(rows
-            .iter()
-            .map(|r| vocab.decode(&r.iter().map(|&v| v as u32).collect::<Vec<_>>()))
-            .collect())
+        Ok(rows.iter().map(|r| vocab.decode_row(r)).collect())
     };
     let mut out = vec![];
     if let Some(x) = model.sample(TEXT_LINES, rng)? {

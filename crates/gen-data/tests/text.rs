@@ -83,9 +83,7 @@ fn couplets_split_by_poem_with_an_unknown_token_and_round_trip() {
     let data = Dataset::load_from(&config("name: tang-couplets"), &locator(dir.path())).unwrap();
     let vocab = data.info.vocab().unwrap();
     let lines = |s: &gen_data::Split| -> Vec<String> {
-        (0..s.n)
-            .map(|i| vocab.decode(&s.row(i).iter().map(|&v| v as u32).collect::<Vec<_>>()))
-            .collect()
+        (0..s.n).map(|i| vocab.decode_row(s.row(i))).collect()
     };
     assert_eq!((data.train.dim, data.info.dim()), (10, 10));
     assert_eq!(
