@@ -164,3 +164,47 @@ fn a_text_family_on_images_and_an_image_family_on_text_say_which_fits() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("tang-couplets"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_text_run_saves_its_vocabulary_and_refuses_other_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    let train_file = tmp.path().join("train.txt");
+    let test_file = tmp.path().join("test.txt");
+    std::fs::write(&train_file, "abcab\nbcabc\ncabca\naabbc\n".repeat(8)).unwrap();
+    std::fs::write(&test_file, "abcba\ncbacb\n").unwrap();
+    let cfg = tmp.path().join("names.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "model:\n  family: text-vae\n  latent: 4\n  embedding: 8\n  conv_layers: 1\n\
+             data:\n  name: text\n  train: {}\n  test: {}\n  max_len: 6\n  min_count: 1\n\
+             train:\n  epochs: 1\n  batch_size: 8\n",
+            train_file.display(),
+            test_file.display()
+        ),
+    )
+    .unwrap();
+    let run = tmp.path().join("run");
+    ok(&gen(&[
+        "train",
+        cfg.to_str().unwrap(),
+        "--run-dir",
+        run.to_str().unwrap(),
+    ]));
+    // Line i is id i: the special tokens, then the characters by falling count (a and b
+    // are seen 7 times per repeat of the four lines and tie, broken by code point; c 6).
+    let vocab = std::fs::read_to_string(run.join("vocab.txt")).unwrap();
+    let lines: Vec<&str> = vocab.lines().collect();
+    assert_eq!(lines, ["<pad>", "<unk>", "<end>", "a", "b", "c"], "{vocab}");
+    ok(&gen(&["sample", run.to_str().unwrap(), "-n", "2"]));
+
+    // The same run opened on other text would read its ids as other characters.
+    std::fs::write(&train_file, "xyzxy\n".repeat(8)).unwrap();
+    let out = gen(&["sample", run.to_str().unwrap(), "-n", "2"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("vocab.txt") && err.contains("data changed since training"),
+        "{err}"
+    );
+}

@@ -67,6 +67,7 @@ fn open(dir: &Path, need_data: bool) -> Result<(ModelRun, Option<Dataset>, Posit
             (Some(data), info)
         }
     };
+    crate::run::vocab::check(dir, &info)?;
     let mut rng = Rng::new(cfg.train.seed);
     let loading = || format!("loading {}", dir.display());
     let (model, device) = match entry.build {

@@ -10,3 +10,4 @@ pub mod progress;
 pub mod session;
 pub mod setup;
 pub mod summaries;
+pub mod vocab;

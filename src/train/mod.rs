@@ -119,6 +119,7 @@ fn train_steps(
                 );
             }
             run::dir::check_writable(dir)?;
+            run::vocab::check(dir, &data.info)?;
             println!(
                 "resuming {} at epoch {} (step {})",
                 dir.display(),
@@ -130,6 +131,7 @@ fn train_steps(
         None => {
             let dir = run::dir::create(&args.runs, &run_name, args.run_dir.as_deref())?;
             let lock = crate::run::lock::acquire(&dir, "gen train")?;
+            run::vocab::save(&dir, &data.info)?;
             (dir, Some(lock))
         }
     };
