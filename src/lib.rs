@@ -15,6 +15,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod flags;
 pub mod registry;
 pub mod run;
 pub mod train;

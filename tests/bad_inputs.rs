@@ -64,6 +64,77 @@ fn every_bad_config_is_rejected_with_its_message() {
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
 }
 
+/// A `--set` mistake is blamed on the `--set` (not on a line of the file), says what is
+/// expected in a user's words and suggests the key in the section it belongs to.
+#[test]
+fn set_mistakes_name_the_set_the_expected_form_and_the_right_key() {
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "optimizer.lr=1e-4",
+            &[
+                "--set optimizer.lr=1e-4: ",
+                "did you mean `train.optimizer.lr`?",
+            ],
+        ),
+        ("model.lr=1e-4", &["did you mean `train.optimizer.lr`?"]),
+        ("train.latent=3", &["did you mean `model.latent`?"]),
+        ("train.batchsize=32", &["did you mean `batch_size`?"]),
+        (
+            "train.epochs=-1",
+            &["--set train.epochs=-1: `train.epochs`: expected a whole number >= 0, got -1"],
+        ),
+        ("log.pictures_every=yes", &["expected a whole number >= 0"]),
+        (
+            "train.optimizer.lr=fast",
+            &["expected a number (e.g. 0.001 or 1e-3), got the text \"fast\""],
+        ),
+        (
+            "model.hidden=400,400",
+            &[
+                "expected a list, written [a, b]",
+                "--set 'model.hidden=[400, 400]'",
+            ],
+        ),
+    ];
+    for (set, expects) in cases {
+        let o = gen(&["train", "configs/vae.yaml", "--set", set]);
+        assert_clean_failure(&o, set);
+        let err = stderr(&o);
+        assert!(
+            !err.contains("configs/vae.yaml:"),
+            "{set}: blamed on the file: {err}"
+        );
+        assert!(
+            !err.contains("usize") && !err.contains("f64"),
+            "{set}: {err}"
+        );
+        for e in *expects {
+            assert!(err.contains(e), "{set}: expected `{e}` in {err}");
+        }
+    }
+}
+
+/// A config key written as a flag gets the `--set` that says it, not clap's `-- --epochs`.
+#[test]
+fn a_config_key_written_as_a_flag_gets_its_set() {
+    for (args, expect) in [
+        (&["--epochs", "1"][..], "--set train.epochs=1"),
+        (&["--batch-size=32"][..], "--set train.batch_size=32"),
+        (&["--lr", "3e-4"][..], "--set train.optimizer.lr=3e-4"),
+    ] {
+        let mut all = vec!["train", "configs/vae.yaml"];
+        all.extend(args);
+        let o = gen(&all);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(expect),
+            "{args:?}: expected `{expect}` in {err}"
+        );
+        assert!(!err.contains("-- --"), "{args:?}: {err}");
+    }
+}
+
 #[test]
 fn cli_level_mistakes() {
     let tmp = tempfile::tempdir().unwrap();
@@ -83,7 +154,7 @@ fn cli_level_mistakes() {
         ),
         (
             vec!["train", "configs/vae.yaml", "--set", "train.epochs=zero"],
-            "(from --set train.epochs=zero)",
+            "--set train.epochs=zero: `train.epochs`: expected a whole number >= 0",
         ),
         (
             vec!["train", "configs/vae.yaml", "--set", "model.latnet=3"],

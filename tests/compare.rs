@@ -131,4 +131,27 @@ fn compares_runs_of_different_families() {
         "{}",
         stderr(&bad)
     );
+
+    // `--importance-samples 0` skips the importance-sampled NLL (and says so).
+    let before = std::fs::read_to_string(vae.join("eval.json")).unwrap();
+    assert!(before.contains("nll/importance"), "{before}");
+    let quick = gen(&[
+        "eval",
+        v,
+        "--importance-samples",
+        "0",
+        "--quality-samples",
+        "0",
+    ]);
+    ok(&quick);
+    assert!(
+        stdout(&quick).contains("--importance-samples 0"),
+        "{}",
+        stdout(&quick)
+    );
+    let after = std::fs::read_to_string(vae.join("eval.json")).unwrap();
+    assert!(
+        !after.contains("nll/importance") && after.contains("loss/test"),
+        "{after}"
+    );
 }

@@ -201,10 +201,12 @@ pub struct RunConfig {
 impl RunConfig {
     pub fn parse(src: &ConfigSource) -> Result<Self, ConfigError> {
         let doc: Document = src.whole().map_err(|mut e| {
-            e.message = e.message.replace(
-                "struct Document",
-                "a mapping with the sections model, data, train, device, log, checkpoint",
-            );
+            if e.path.is_empty() {
+                e.message = e.message.replace(
+                    "a section (keys indented under it)",
+                    "a mapping with the sections model, data, train, device, log, checkpoint",
+                );
+            }
             e
         })?;
         let family = doc.model.family;
@@ -289,6 +291,30 @@ impl RunConfig {
         );
         gen_core::yaml::to_string(&Value::Mapping(m)).unwrap_or_default()
     }
+}
+
+/// The key paths of every section but `model` with their defaults (`train.optimizer.lr`,
+/// `data.train_subset`...): what a key given in the wrong section is matched against.
+pub fn default_key_paths() -> Vec<String> {
+    use gen_core::yaml::{to_value, Mapping, Value};
+    let mut m = Mapping::new();
+    if let Ok(data) = gen_core::yaml::from_str::<DataConfig>("name: mnist") {
+        m.insert("data".into(), to_value(&data).unwrap_or(Value::Null));
+    }
+    m.insert(
+        "train".into(),
+        to_value(TrainConfig::default()).unwrap_or(Value::Null),
+    );
+    m.insert(
+        "log".into(),
+        to_value(LogConfig::default()).unwrap_or(Value::Null),
+    );
+    m.insert(
+        "checkpoint".into(),
+        to_value(CheckpointConfig::default()).unwrap_or(Value::Null),
+    );
+    m.insert("device".into(), Value::Null);
+    gen_base::config::key_paths(&Value::Mapping(m))
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ pub fn read_config(args: &TrainArgs) -> Result<(ConfigSource, String)> {
         }
         (None, None) => bail!("give a config file or --resume RUN_DIR"),
     };
+    let src = src.with_known_paths(crate::run::config::default_key_paths());
     Ok((src.with_overrides(&args.sets)?, run_name))
 }
 

@@ -20,6 +20,9 @@ pub struct ConfigSource {
     pub original: String,
     /// `--set` overrides as (dotted path, raw value).
     pub overrides: Vec<(String, String)>,
+    /// Key paths valid beside the ones the text holds (the defaults' keys), for suggesting
+    /// the right section when a key is given in the wrong one.
+    pub known_paths: Vec<String>,
 }
 
 impl ConfigSource {
@@ -30,7 +33,25 @@ impl ConfigSource {
             original: text.clone(),
             text,
             overrides: vec![],
+            known_paths: vec![],
         }
+    }
+
+    /// Adds key paths valid beside the text's own (see [`ConfigSource::known_paths`]).
+    pub fn with_known_paths(mut self, paths: impl IntoIterator<Item = String>) -> Self {
+        self.known_paths.extend(paths);
+        self
+    }
+
+    /// Every dotted key path of the user's text and of [`ConfigSource::known_paths`].
+    pub fn key_paths(&self) -> Vec<String> {
+        let mut paths = self.known_paths.clone();
+        if let Ok(doc) = serde_norway::from_str::<serde_norway::Value>(&self.original) {
+            paths.extend(key_paths(&doc));
+        }
+        paths.sort();
+        paths.dedup();
+        paths
     }
 
     /// Applies `key.path=value` overrides (the value is parsed as YAML).
@@ -131,17 +152,59 @@ impl ConfigSource {
             }
         }
         let path = if path == "." { String::new() } else { path };
-        let (path, hint) = explain_unknown(&msg, path);
+        let (path, mut hint) = explain_unknown(&msg, path);
+        if msg.starts_with("unknown field") && hint.is_none() {
+            // `--set optimizer.lr=..` fails at `optimizer`; the whole key says more.
+            let given = self
+                .overrides
+                .iter()
+                .rev()
+                .map(|(p, _)| p)
+                .find(|p| p.starts_with(&format!("{path}.")))
+                .unwrap_or(&path);
+            hint = suggest_path(given, &self.key_paths()).map(|p| format!("did you mean `{p}`?"));
+        }
         let location = if self.overrides.is_empty() {
             e.location().map(|l| (l.line(), l.column()))
         } else {
             None
         };
+        if let Some(tab) = location.and_then(|(line, _)| self.tab_on(line)) {
+            return ConfigError {
+                location: Some((tab, 1)),
+                ..ConfigError::whole(
+                    self,
+                    &format!(
+                        "line {tab} is indented with a tab; YAML indents with spaces only \
+                         (replace the tab with spaces)"
+                    ),
+                )
+            };
+        }
+        let msg = in_user_words(&msg);
         let mut err = ConfigError::at(self, path, msg, hint);
         if location.is_some() {
             err.location = location;
         }
+        if let Some(list) = err.set_by.as_deref().and_then(list_override_hint) {
+            if err.message.starts_with("expected a list") {
+                err.hint = Some(list);
+            }
+        }
         err
+    }
+
+    /// The line with a tab in its indentation at or just before `line` (the YAML parser
+    /// reports a tab where the token after it starts).
+    fn tab_on(&self, line: usize) -> Option<usize> {
+        let lines: Vec<&str> = self.text.lines().collect();
+        (line.saturating_sub(1)..=line)
+            .rev()
+            .filter(|&l| l >= 1 && l <= lines.len())
+            .find(|&l| {
+                let text = lines[l - 1];
+                text[..text.len() - text.trim_start().len()].contains('\t')
+            })
     }
 }
 
@@ -208,6 +271,106 @@ pub fn closest<'a>(bad: &str, known: &[&'a str]) -> Option<&'a str> {
         .filter(|(s, _)| *s >= 0.5)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, k)| k)
+}
+
+/// For a key that is unknown where it was given (`optimizer.lr` at the top, `model.lr`),
+/// the valid path it most likely meant: one ending in the same keys (`train.optimizer.lr`),
+/// the longest such ending first.
+pub fn suggest_path(bad: &str, known: &[String]) -> Option<String> {
+    let bad_segs: Vec<&str> = bad.split('.').collect();
+    let shared = |k: &str| {
+        k.split('.')
+            .rev()
+            .zip(bad_segs.iter().rev())
+            .take_while(|(a, b)| a == *b)
+            .count()
+    };
+    known
+        .iter()
+        .filter(|k| k.as_str() != bad)
+        .map(|k| (shared(k), k))
+        .filter(|(n, _)| *n >= 1)
+        .max_by_key(|(n, k)| (*n, std::cmp::Reverse(k.len())))
+        .map(|(_, k)| k.clone())
+}
+
+/// Every dotted key path in a YAML document (`train`, `train.optimizer`,
+/// `train.optimizer.lr`).
+pub fn key_paths(doc: &serde_norway::Value) -> Vec<String> {
+    let mut out = vec![];
+    collect_paths(doc, "", &mut out);
+    out
+}
+
+fn collect_paths(value: &serde_norway::Value, prefix: &str, out: &mut Vec<String>) {
+    let serde_norway::Value::Mapping(map) = value else {
+        return;
+    };
+    for (k, v) in map {
+        let Some(k) = k.as_str() else { continue };
+        let path = if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        collect_paths(v, &path, out);
+        out.push(path);
+    }
+}
+
+/// serde's type names and phrasing ("invalid type: integer `-1`, expected usize") in a
+/// user's words ("expected a whole number >= 0, got -1").
+pub fn in_user_words(msg: &str) -> String {
+    let Some((got, expected)) = msg.split_once(", expected ") else {
+        return msg.to_string();
+    };
+    let Some(got) = got
+        .strip_prefix("invalid type: ")
+        .or_else(|| got.strip_prefix("invalid value: "))
+    else {
+        return msg.to_string();
+    };
+    let expected = match expected {
+        "usize" | "u64" | "u32" | "u16" | "u8" => "a whole number >= 0",
+        "isize" | "i64" | "i32" => "a whole number",
+        "f64" | "f32" => "a number (e.g. 0.001 or 1e-3)",
+        "a boolean" => "true or false",
+        "a sequence" => "a list, written [a, b]",
+        "a string" => "a name or text",
+        e if e.starts_with("struct ") || e == "a map" => "a section (keys indented under it)",
+        e => e,
+    };
+    let got = match got.split_once(' ') {
+        Some(("integer" | "floating", rest)) => rest
+            .trim_start_matches("point ")
+            .trim_matches('`')
+            .to_string(),
+        Some(("string", s)) => format!("the text {s}"),
+        _ if got == "sequence" => "a list".to_string(),
+        _ if got == "map" => "a section".to_string(),
+        _ if got == "unit value" => "nothing (an empty value)".to_string(),
+        _ if got.starts_with("boolean") => got
+            .trim_start_matches("boolean ")
+            .trim_matches('`')
+            .to_string(),
+        _ => got.to_string(),
+    };
+    format!("expected {expected}, got {got}")
+}
+
+/// For `--set KEY=a,b` where a list was expected: the same `--set` written as a list,
+/// quoted so that no shell expands the brackets.
+fn list_override_hint(set_by: &str) -> Option<String> {
+    let (key, raw) = set_by.strip_prefix("--set ")?.split_once('=')?;
+    let items: Vec<&str> = raw
+        .trim_matches(['[', ']'])
+        .split([',', ' '])
+        .filter(|s| !s.is_empty())
+        .collect();
+    Some(format!(
+        "write --set '{key}=[{}]' (quoted, so that the shell leaves the brackets alone)",
+        items.join(", ")
+    ))
 }
 
 /// Finds the line and column of a dotted key path in block-style YAML.
@@ -381,12 +544,11 @@ impl ConfigError {
     /// Fills in the file and position of this error's key path from `src`.
     pub fn locate_in(mut self, src: &ConfigSource) -> Self {
         self.origin = Some(src.origin.clone());
-        if let Some((p, raw)) = src
-            .overrides
-            .iter()
-            .rev()
-            .find(|(p, _)| self.path == *p || self.path.starts_with(&format!("{p}.")))
-        {
+        if let Some((p, raw)) = src.overrides.iter().rev().find(|(p, _)| {
+            self.path == *p
+                || self.path.starts_with(&format!("{p}."))
+                || (!self.path.is_empty() && p.starts_with(&format!("{}.", self.path)))
+        }) {
             self.set_by = Some(format!("--set {p}={raw}"));
         } else if self.location.is_none() {
             self.location = locate(&src.original, &self.path);
@@ -397,7 +559,10 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(o) = &self.origin {
+        // A value from the command line is blamed there, not on a line of the file.
+        if let Some(s) = &self.set_by {
+            write!(f, "{s}: ")?;
+        } else if let Some(o) = &self.origin {
             write!(f, "{o}")?;
             if let Some((l, c)) = self.location {
                 write!(f, ":{l}:{c}")?;
@@ -408,9 +573,6 @@ impl fmt::Display for ConfigError {
             write!(f, "`{}`: ", self.path)?;
         }
         write!(f, "{}", self.message)?;
-        if let Some(s) = &self.set_by {
-            write!(f, " (from {s})")?;
-        }
         if let Some(h) = &self.hint {
             write!(f, "; {h}")?;
         }
@@ -479,7 +641,11 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.path, "model.latent");
         assert_eq!(e.location, Some((3, 11)));
-        assert!(e.message.contains("invalid"), "{}", e.message);
+        assert!(
+            e.message.contains("expected a whole number"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -496,6 +662,93 @@ mod tests {
         assert!(ConfigSource::new("c.yaml", TEXT)
             .with_overrides(&["nonsense".into()])
             .is_err());
+    }
+
+    #[test]
+    fn serde_phrasing_becomes_a_users() {
+        let cases = [
+            (
+                "invalid type: integer `-1`, expected usize",
+                "expected a whole number >= 0, got -1",
+            ),
+            (
+                "invalid value: integer `300`, expected u8",
+                "expected a whole number >= 0, got 300",
+            ),
+            (
+                "invalid type: string \"abc\", expected f64",
+                "expected a number (e.g. 0.001 or 1e-3), got the text \"abc\"",
+            ),
+            (
+                "invalid type: floating point `0.5`, expected usize",
+                "expected a whole number >= 0, got 0.5",
+            ),
+            (
+                "invalid type: sequence, expected f64",
+                "expected a number (e.g. 0.001 or 1e-3), got a list",
+            ),
+            (
+                "invalid type: boolean `true`, expected a sequence",
+                "expected a list, written [a, b], got true",
+            ),
+            ("missing field `name`", "missing field `name`"),
+        ];
+        for (serde, ours) in cases {
+            assert_eq!(in_user_words(serde), ours);
+        }
+    }
+
+    #[test]
+    fn a_key_in_the_wrong_section_finds_its_own() {
+        let known: Vec<String> = [
+            "train",
+            "train.optimizer",
+            "train.optimizer.lr",
+            "model.local_lr",
+            "model.latent",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            suggest_path("optimizer.lr", &known).as_deref(),
+            Some("train.optimizer.lr")
+        );
+        assert_eq!(
+            suggest_path("model.lr", &known).as_deref(),
+            Some("train.optimizer.lr")
+        );
+        assert_eq!(
+            suggest_path("train.latent", &known).as_deref(),
+            Some("model.latent")
+        );
+        assert_eq!(suggest_path("train.nothing", &known), None);
+        // The file's own keys count as known, beside the given defaults.
+        let src = ConfigSource::new("c.yaml", TEXT)
+            .with_known_paths(["train.optimizer.lr".to_string()])
+            .with_overrides(&["train.latent=3".into()])
+            .unwrap();
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Train {
+            epochs: usize,
+        }
+        let e = src.section::<Train>("train").unwrap_err();
+        assert_eq!(
+            e.hint.as_deref(),
+            Some("did you mean `model.latent`?"),
+            "{e}"
+        );
+        assert!(e.to_string().starts_with("--set train.latent=3: "), "{e}");
+    }
+
+    #[test]
+    fn a_tab_in_the_indentation_is_named() {
+        let e = ConfigSource::new("c.yaml", "model:\n\tfamily: vae\n")
+            .section::<Model>("model")
+            .unwrap_err();
+        assert_eq!(e.location, Some((2, 1)), "{e}");
+        assert!(e.to_string().contains("indented with a tab"), "{e}");
     }
 
     #[test]

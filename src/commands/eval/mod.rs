@@ -116,10 +116,19 @@ pub fn run(args: EvalArgs) -> Result<()> {
                     false => 5000,
                 }) as usize,
             };
-            rows.extend(eval_metrics(model.as_ref(), &session, &options)?);
+            if options.importance_samples > 0 {
+                rows.extend(eval_metrics(model.as_ref(), &session, &options)?);
+            } else {
+                println!("skipping the importance-sampled NLL (--importance-samples 0)");
+            }
             let text = text::rows(model.as_ref(), &run.data, &rows)?;
             rows.extend(text);
             if args.refine.refine > 0 {
+                if options.importance_samples == 0 {
+                    anyhow::bail!(
+                        "--refine scores each fitted Gaussian by importance sampling; give --importance-samples 1 or more"
+                    );
+                }
                 let refined = crate::commands::eval::refine::run(
                     model.as_ref(),
                     &session,
