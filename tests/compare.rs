@@ -7,6 +7,16 @@ mod support;
 use std::path::PathBuf;
 use support::*;
 
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
 fn train_and_eval(tmp: &std::path::Path, name: &str, config: &str, sets: &[&str]) -> PathBuf {
     let dir = tmp.join(name);
     let mut args = vec!["train", config, "--run-dir", dir.to_str().unwrap()];
@@ -49,6 +59,23 @@ fn compares_runs_of_different_families() {
             .unwrap_or_else(|| panic!("no {name}: {out}"))
     };
     assert!(rows.iter().all(|r| r.len() == rows[0].len()));
+    // One parameters column (EM reports its count as a figure, the VAE's comes from the
+    // checkpoint), and every digit of eval.json in csv.
+    assert_eq!(
+        rows[0].iter().filter(|h| h.contains("parameters")).count(),
+        1,
+        "{out}"
+    );
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(vae.join("eval.json")).unwrap()).unwrap();
+    let loss = eval["metrics"]["loss/test"].as_f64().unwrap();
+    assert_eq!(
+        rows[1][col("loss/test")].parse::<f64>().unwrap(),
+        loss,
+        "{out}"
+    );
+    assert_eq!(eval["conditions"]["importance_samples"], 2);
+    assert_eq!(eval["conditions"]["quality_samples"], 500);
     let (fd, family, bic) = (col("quality/fd"), col("family"), col("BIC (train)"));
     assert_eq!((rows[1][family], rows[2][family]), ("vae", "em"));
     assert!(
@@ -124,12 +151,57 @@ fn compares_runs_of_different_families() {
         "--run-dir",
         fresh.to_str().unwrap(),
     ]));
-    let bad = gen(&["compare", v, fresh.to_str().unwrap()]);
+    // An unevaluated run is left out with a warning; alone, it is an error.
+    let mixed = gen(&["compare", v, fresh.to_str().unwrap(), "--format", "csv"]);
+    ok(&mixed);
+    assert_eq!(stdout(&mixed).lines().count(), 2, "{}", stdout(&mixed));
+    assert!(
+        stderr(&mixed).contains("has no eval.json and is left out"),
+        "{}",
+        stderr(&mixed)
+    );
+    let bad = gen(&["compare", fresh.to_str().unwrap()]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(
         stderr(&bad).contains("no eval.json: run `gen eval"),
         "{}",
         stderr(&bad)
+    );
+
+    // The same model evaluated at another K: both NLLs are shown with their K, and a
+    // warning says they are not comparable.
+    let other_k = tmp.path().join("vae-k3");
+    copy_dir(&vae, &other_k);
+    let k3 = other_k.to_str().unwrap();
+    ok(&gen(&[
+        "eval",
+        k3,
+        "--importance-samples",
+        "3",
+        "--quality-samples",
+        "500",
+    ]));
+    let both = gen(&["compare", v, k3]);
+    ok(&both);
+    let warning = stderr(&both);
+    assert!(
+        warning.contains(
+            "nll/importance measured with different importance samples K (vae: 2, vae-k3: 3)"
+        ),
+        "{warning}"
+    );
+    let table = stdout(&both);
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap()
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert!(
+        header.contains(&"K") && header.contains(&"quality n"),
+        "{table}"
     );
 
     // `--importance-samples 0` skips the importance-sampled NLL (and says so).

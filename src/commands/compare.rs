@@ -13,6 +13,8 @@ struct Row {
     dir: PathBuf,
     /// (column, text) for the fixed columns, then the figures.
     info: Vec<(&'static str, String)>,
+    /// How eval.json's figures were measured (`None` for an older eval.json).
+    conditions: Option<serde_json::Map<String, serde_json::Value>>,
     figures: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -35,11 +37,25 @@ fn per_dimension(name: &str) -> bool {
 }
 
 pub fn run(args: CompareArgs) -> Result<()> {
-    let rows = args
-        .run_dirs
-        .iter()
-        .map(|d| read_row(d))
-        .collect::<Result<Vec<_>>>()?;
+    let mut rows = vec![];
+    let mut unevaluated = vec![];
+    for dir in &args.run_dirs {
+        match read_row(dir)? {
+            Some(row) => rows.push(row),
+            None => unevaluated.push(dir),
+        }
+    }
+    if rows.is_empty() {
+        let d = unevaluated[0].display();
+        bail!("{d} has no eval.json: run `gen eval {d}` first");
+    }
+    for d in &unevaluated {
+        eprintln!(
+            "warning: {} has no eval.json and is left out (run `gen eval {}`)",
+            d.display(),
+            d.display()
+        );
+    }
     let wide = matches!(args.format, CompareFormat::Csv | CompareFormat::Json);
     let mut figures: Vec<String> = vec![];
     for r in &rows {
@@ -66,11 +82,12 @@ pub fn run(args: CompareArgs) -> Result<()> {
         .map(|r| {
             std::iter::once(r.name.clone())
                 .chain(r.info.iter().map(|(_, v)| v.clone()))
-                .chain(
-                    figures
-                        .iter()
-                        .map(|k| r.figures.get(k).map(number).unwrap_or_default()),
-                )
+                .chain(figures.iter().map(|k| match r.figures.get(k) {
+                    // csv keeps every digit eval.json holds, as json does.
+                    Some(v) if wide => v.to_string(),
+                    Some(v) => number(v),
+                    None => String::new(),
+                }))
                 .collect()
         })
         .collect();
@@ -122,6 +139,9 @@ pub fn run(args: CompareArgs) -> Result<()> {
     {
         eprintln!("(per-dimension figures such as vae/kl_dim_* are in --format csv and json)");
     }
+    for w in condition_warnings(&rows) {
+        eprintln!("warning: {w}");
+    }
     if let Some(png) = &args.png {
         write_grids(&rows, png)?;
         eprintln!("sample grids side by side: {}", png.display());
@@ -129,15 +149,15 @@ pub fn run(args: CompareArgs) -> Result<()> {
     Ok(())
 }
 
-fn read_row(dir: &Path) -> Result<Row> {
+/// The run's row, `None` when it has no eval.json yet.
+fn read_row(dir: &Path) -> Result<Option<Row>> {
     let eval_path = dir.join("eval.json");
-    let text = std::fs::read_to_string(&eval_path).map_err(|_| {
-        anyhow::anyhow!(
-            "{} has no eval.json: run `gen eval {}` first",
-            dir.display(),
-            dir.display()
-        )
-    })?;
+    if !dir.join("config.yaml").is_file() {
+        bail!("{} is not a run directory (no config.yaml)", dir.display());
+    }
+    let Ok(text) = std::fs::read_to_string(&eval_path) else {
+        return Ok(None);
+    };
     let eval: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", eval_path.display()))?;
     let config: serde_norway::Value = serde_norway::from_str(
@@ -146,9 +166,24 @@ fn read_row(dir: &Path) -> Result<Row> {
     )
     .with_context(|| format!("{}: config.yaml", dir.display()))?;
     let text_of = |v: &serde_norway::Value| v.as_str().map(String::from).unwrap_or_default();
+    let conditions = &eval["conditions"];
+    let condition = |k: &str| {
+        conditions[k]
+            .as_u64()
+            .map(|v| v.to_string())
+            .unwrap_or_default()
+    };
+    let mut figures = eval["metrics"].as_object().cloned().unwrap_or_default();
+    // A closed-form fit reports its parameter count as a figure: one column, not two.
+    let parameters = parameters(dir)
+        .map(|n| n.to_string())
+        .or_else(|| figures.remove("parameters").map(|v| number(&v)))
+        .unwrap_or_default();
     let info = vec![
         ("family", text_of(&config["model"]["family"])),
-        ("data", text_of(&config["data"]["name"])),
+        ("data", data_label(&config["data"])),
+        ("K", condition("importance_samples")),
+        ("quality n", condition("quality_samples")),
         (
             "epochs",
             eval["epoch"]
@@ -160,22 +195,98 @@ fn read_row(dir: &Path) -> Result<Row> {
             "train wall",
             training_wall(dir).map(minutes).unwrap_or_default(),
         ),
-        (
-            "parameters",
-            parameters(dir).map(|n| n.to_string()).unwrap_or_default(),
-        ),
+        ("parameters", parameters),
     ];
-    let figures = eval["metrics"].as_object().cloned().unwrap_or_default();
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| dir.display().to_string());
-    Ok(Row {
+    Ok(Some(Row {
         name,
         dir: dir.to_path_buf(),
         info,
+        conditions: conditions.as_object().cloned(),
         figures,
-    })
+    }))
+}
+
+/// The data set's name, with the subsets a run trained and was tested on
+/// (`mnist (train 2000, test 500)`), so that a subset run does not pass for a whole one.
+fn data_label(data: &serde_norway::Value) -> String {
+    let name = data["name"].as_str().unwrap_or_default();
+    let subsets: Vec<String> = [("train", "train_subset"), ("test", "test_subset")]
+        .iter()
+        .filter_map(|(side, key)| data[*key].as_u64().map(|n| format!("{side} {n}")))
+        .collect();
+    match subsets.is_empty() {
+        true => name.to_string(),
+        false => format!("{name} ({})", subsets.join(", ")),
+    }
+}
+
+/// A warning for each condition that differs between runs reporting the figures it
+/// governs (K for the NLL, N for sample quality, the test examples for every figure), and
+/// for runs evaluated before eval.json recorded its conditions.
+fn condition_warnings(rows: &[Row]) -> Vec<String> {
+    let mut out = vec![];
+    let checks = [
+        (
+            "importance_samples",
+            "nll/importance",
+            "importance samples K",
+        ),
+        ("quality_samples", "quality/", "quality samples N"),
+        ("test_examples", "", "test examples"),
+    ];
+    for (key, prefix, what) in checks {
+        let values: Vec<(String, String)> = rows
+            .iter()
+            .filter(|r| r.figures.keys().any(|k| k.starts_with(prefix)))
+            .filter_map(|r| {
+                let v = r.conditions.as_ref()?.get(key)?.as_u64()?;
+                Some((r.name.clone(), v.to_string()))
+            })
+            .collect();
+        // Test sets of different data sets differ anyway; within one data set they must not.
+        let data_of = |name: &str| {
+            rows.iter().find(|r| r.name == name).and_then(|r| {
+                r.conditions
+                    .as_ref()?
+                    .get("data")?
+                    .as_str()
+                    .map(String::from)
+            })
+        };
+        let differs = values.iter().any(|(n, v)| {
+            values
+                .iter()
+                .any(|(m, w)| v != w && (key != "test_examples" || data_of(n) == data_of(m)))
+        });
+        if differs {
+            let figures = match prefix {
+                "" => "every figure".to_string(),
+                p if p.ends_with('/') => format!("{p}*"),
+                p => p.to_string(),
+            };
+            let listed: Vec<String> = values.iter().map(|(n, v)| format!("{n}: {v}")).collect();
+            out.push(format!(
+                "{figures} measured with different {what} ({}); those figures are not comparable",
+                listed.join(", ")
+            ));
+        }
+    }
+    let unknown: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.conditions.is_none())
+        .map(|r| r.name.as_str())
+        .collect();
+    if !unknown.is_empty() && unknown.len() < rows.len() {
+        out.push(format!(
+            "{} evaluated before gen recorded how (K, N, test examples); run `gen eval` again to compare like with like",
+            unknown.join(", ")
+        ));
+    }
+    out
 }
 
 /// Seconds of training: the span of each top-level event file (one per `gen train`

@@ -79,6 +79,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let _lock = crate::run::lock::acquire_run(dir, "gen eval")?;
     let run = load(dir)?;
     let mut histograms = vec![];
+    let importance_samples = args
+        .importance_samples
+        .unwrap_or(match run.data.info.vocab() {
+            Some(_) => TEXT_IMPORTANCE_SAMPLES,
+            None => 5000,
+        }) as usize;
     let (rows, unit) = match &run.model {
         LoadedModel::Fit(_) if args.ood.is_some() => {
             anyhow::bail!(
@@ -109,13 +115,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 rows.extend(scores.rows());
             }
             let batch = run.cfg.train.eval_batch_size;
-            let is_text = run.data.info.vocab().is_some();
-            let options = gen_core::EvalOptions {
-                importance_samples: args.importance_samples.unwrap_or(match is_text {
-                    true => TEXT_IMPORTANCE_SAMPLES,
-                    false => 5000,
-                }) as usize,
-            };
+            let options = gen_core::EvalOptions { importance_samples };
             if options.importance_samples > 0 {
                 rows.extend(eval_metrics(model.as_ref(), &session, &options)?);
             } else {
@@ -206,6 +206,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let json = serde_json::json!({
         "family": run.cfg.family,
         "epoch": run.pos.epoch,
+        "conditions": conditions(&args, &run, &rows, importance_samples),
         "metrics": rows.iter().map(|(k, v)| (k.clone(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
     });
     let path = dir.join("eval.json");
@@ -214,6 +215,26 @@ pub fn run(args: EvalArgs) -> Result<()> {
     write_events(dir, &rows, &histograms, run.pos.step)?;
     println!("written to {}", path.display());
     Ok(())
+}
+
+/// How the figures were measured, for `gen compare` to line up only like with like: the
+/// importance samples K and the quality samples N where such figures were computed, the
+/// examples each side held (a subset shows here), and the binary's version.
+fn conditions(
+    args: &EvalArgs,
+    run: &crate::run::loader::LoadedRun,
+    rows: &[(String, f64)],
+    importance_samples: usize,
+) -> serde_json::Value {
+    let has = |prefix: &str| rows.iter().any(|(k, _)| k.starts_with(prefix));
+    serde_json::json!({
+        "importance_samples": has("nll/importance").then_some(importance_samples),
+        "quality_samples": has("quality/").then_some(args.quality_samples),
+        "data": run.data.info.name,
+        "train_examples": run.data.train.n,
+        "test_examples": run.data.test.n,
+        "gen_version": env!("CARGO_PKG_VERSION"),
+    })
 }
 
 /// The figures as scalars of `RUN_DIR/eval/` at the run's last step: TensorBoard shows
