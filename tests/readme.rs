@@ -373,6 +373,57 @@ fn small_vae_run(dir: &Path, commands: &[Vec<String>]) {
     }
 }
 
+/// The README's first commands, run exactly as written (from a directory with configs/
+/// beside it, as in a clone), take under a minute on one core and give what the text
+/// says a user should see.
+#[test]
+fn the_quick_starts_first_path_runs_as_written_in_under_a_minute() {
+    let readme = page("README.md");
+    let first = &code_blocks(section(&readme, "## Quick start"), "sh")[0];
+    let commands: Vec<Vec<String>> = first
+        .lines()
+        .map(|l| l.split('#').next().unwrap().trim())
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split_whitespace().map(String::from).collect())
+        .collect();
+    assert_eq!(commands.len(), 3, "{first}");
+    let tmp = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(repo().join("configs"), tmp.path().join("configs")).unwrap();
+    let started = std::time::Instant::now();
+    let mut outputs = vec![];
+    for cmd in &commands {
+        assert_eq!(cmd[0], "gen", "{cmd:?}");
+        let args: Vec<&str> = cmd[1..].iter().map(String::as_str).collect();
+        let o = gen_in(tmp.path(), &args);
+        ok(&o);
+        outputs.push(stdout(&o));
+    }
+    let wall = started.elapsed().as_secs_f64();
+    assert!(wall < 60.0, "the first path took {wall:.1} s");
+    let run = tmp.path().join("runs/first");
+    let epochs = outputs[0]
+        .lines()
+        .filter(|l| l.starts_with("epoch "))
+        .count();
+    assert_eq!(epochs, 2, "{}", outputs[0]);
+    let eval: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("eval.json")).unwrap()).unwrap();
+    let m = &eval["metrics"];
+    let (loss, nll) = (
+        m["loss/test"].as_f64().unwrap(),
+        m["nll/importance"].as_f64().unwrap(),
+    );
+    // "about 160" and "about 152": within 10%, and the bound below the loss.
+    assert!(
+        (loss - 160.0).abs() < 16.0 && nll < loss && (nll - 152.0).abs() < 15.0,
+        "{m}"
+    );
+    assert!(m["quality/fd"].as_f64().unwrap() < 1500.0, "{m}");
+    assert_eq!(m["codes/active_units"], 20.0);
+    let img = image::open(run.join("samples.png")).unwrap();
+    assert!(img.width() >= 8 * 28 && img.height() >= 8 * 28);
+}
+
 /// The fenced blocks of `lang` in `text`.
 fn code_blocks(text: &str, lang: &str) -> Vec<String> {
     let fence = format!("```{lang}\n");
