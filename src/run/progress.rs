@@ -1,16 +1,94 @@
-//! Progress: a bar per epoch on a terminal, nothing but the epoch lines otherwise.
+//! Progress: a bar on a terminal; otherwise (a log file, a pipe, a cluster job) a plain
+//! line every half minute, so a long command is never silent until it ends.
 
 use gen_core::Report;
 use indicatif::{ProgressBar, ProgressStyle};
+use std::cell::Cell;
 use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+/// Seconds between two progress lines when the output is not a terminal.
+const LINE_EVERY: Duration = Duration::from_secs(30);
+
+/// `  <what>: pos/len <unit> (P%), <detail>, M min S s left`, at most every [`LINE_EVERY`]
+/// (indented, so that the epoch lines stand out in a log).
+struct Lines {
+    what: String,
+    unit: String,
+    len: u64,
+    pos: Cell<u64>,
+    started: Instant,
+    last: Cell<Instant>,
+}
+
+impl Lines {
+    fn new(what: impl Into<String>, unit: &str, len: u64) -> Self {
+        let now = Instant::now();
+        Lines {
+            what: what.into(),
+            unit: unit.to_string(),
+            len,
+            pos: Cell::new(0),
+            started: now,
+            last: Cell::new(now),
+        }
+    }
+
+    fn inc(&self, n: u64, detail: impl FnOnce() -> String) {
+        self.pos.set(self.pos.get() + n);
+        if self.last.get().elapsed() < LINE_EVERY || self.pos.get() >= self.len {
+            return;
+        }
+        self.last.set(Instant::now());
+        println!("{}", self.line(&detail()));
+    }
+
+    fn line(&self, detail: &str) -> String {
+        let (pos, len) = (self.pos.get(), self.len.max(1));
+        let spent = self.started.elapsed().as_secs_f64();
+        let left = spent * (len.saturating_sub(pos)) as f64 / pos.max(1) as f64;
+        let detail = match detail.is_empty() {
+            true => String::new(),
+            false => format!(", {detail}"),
+        };
+        format!(
+            "  {}: {pos}/{len} {} ({:.0}%){detail}, {} left",
+            self.what,
+            self.unit,
+            100.0 * pos as f64 / len as f64,
+            duration(left)
+        )
+    }
+}
+
+/// `2 h 05 min`, `3 min 20 s`, `12 s`.
+fn duration(seconds: f64) -> String {
+    let s = seconds.round() as u64;
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min {:02} s", s / 60, s % 60),
+        _ => format!("{} h {:02} min", s / 3600, s % 3600 / 60),
+    }
+}
+
+enum Shown {
+    Bar(ProgressBar),
+    Lines(Lines),
+}
 
 pub struct EpochProgress {
-    bar: Option<ProgressBar>,
+    shown: Shown,
 }
 
 impl EpochProgress {
     pub fn new(epoch: usize, epochs: usize, batches: u64) -> Self {
-        let bar = std::io::stdout().is_terminal().then(|| {
+        if !std::io::stdout().is_terminal() {
+            let lines = Lines::new(format!("epoch {epoch}/{epochs}"), "batches", batches);
+            return EpochProgress {
+                shown: Shown::Lines(lines),
+            };
+        }
+        let bar = {
             let b = ProgressBar::new(batches);
             b.set_style(
                 ProgressStyle::with_template(
@@ -21,19 +99,25 @@ impl EpochProgress {
             );
             b.set_prefix(format!("{epoch}/{epochs}"));
             b
-        });
-        EpochProgress { bar }
+        };
+        EpochProgress {
+            shown: Shown::Bar(bar),
+        }
     }
 
     pub fn update(&self, loss: f64, samples_per_s: f64) {
-        if let Some(b) = &self.bar {
-            b.set_message(format!("loss {loss:.3}  {samples_per_s:.0} samples/s"));
-            b.inc(1);
+        let detail = || format!("loss {loss:.3}, {samples_per_s:.0} samples/s");
+        match &self.shown {
+            Shown::Bar(b) => {
+                b.set_message(detail());
+                b.inc(1);
+            }
+            Shown::Lines(l) => l.inc(1, detail),
         }
     }
 
     pub fn finish(self) {
-        if let Some(b) = self.bar {
+        if let Shown::Bar(b) = self.shown {
             b.finish_and_clear();
         }
     }
@@ -41,7 +125,7 @@ impl EpochProgress {
 
 /// A bar over the test examples for `gen eval`'s slow figures (terminal only).
 pub struct EvalProgress {
-    bar: Option<ProgressBar>,
+    shown: Shown,
 }
 
 impl EvalProgress {
@@ -51,28 +135,33 @@ impl EvalProgress {
 
     /// A bar reading `<what> [====>   ] pos/len <unit> ETA ..`.
     pub fn labelled(what: &str, unit: &str, len: u64) -> Self {
-        let bar = std::io::stdout().is_terminal().then(|| {
-            let b = ProgressBar::new(len);
-            b.set_style(
-                ProgressStyle::with_template(&format!(
-                    "{what} [{{bar:30}}] {{pos}}/{{len}} {unit} ETA {{eta}}"
-                ))
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            b
-        });
-        EvalProgress { bar }
+        if !std::io::stdout().is_terminal() {
+            return EvalProgress {
+                shown: Shown::Lines(Lines::new(what, unit, len)),
+            };
+        }
+        let b = ProgressBar::new(len);
+        b.set_style(
+            ProgressStyle::with_template(&format!(
+                "{what} [{{bar:30}}] {{pos}}/{{len}} {unit} ETA {{eta}}"
+            ))
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        EvalProgress {
+            shown: Shown::Bar(b),
+        }
     }
 
     pub fn inc(&self, n: u64) {
-        if let Some(b) = &self.bar {
-            b.inc(n);
+        match &self.shown {
+            Shown::Bar(b) => b.inc(n),
+            Shown::Lines(l) => l.inc(n, String::new),
         }
     }
 
     pub fn finish(self) {
-        if let Some(b) = self.bar {
+        if let Shown::Bar(b) = self.shown {
             b.finish_and_clear();
         }
     }
@@ -97,4 +186,24 @@ pub fn terms_line(r: &Report) -> String {
         return terms;
     }
     format!("{terms}; predictive {}", predictive.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_says_how_far_and_how_long_is_left() {
+        let l = Lines::new("evaluating", "examples", 400);
+        l.pos.set(100);
+        let line = l.line("");
+        assert!(
+            line.starts_with("  evaluating: 100/400 examples (25%), "),
+            "{line}"
+        );
+        assert!(line.ends_with(" left"), "{line}");
+        assert_eq!(duration(59.4), "59 s");
+        assert_eq!(duration(200.0), "3 min 20 s");
+        assert_eq!(duration(7500.0), "2 h 05 min");
+    }
 }
