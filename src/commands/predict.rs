@@ -26,8 +26,18 @@ pub fn run(args: PredictArgs) -> Result<()> {
             run.cfg.family
         );
     };
-    let input = gen_data::points_file::read(&args.input)?;
     let dim = run.data.test.dim;
+    // Asked first, with one of the run's own test rows: a generative run is the likelier
+    // mistake than a file of the wrong width, and the fix differs.
+    let probe = &run.data.test.x[..dim.min(run.data.test.x.len())];
+    if predict_rows(model.as_ref(), probe, dim, 1, &run.device)?.is_none() {
+        bail!(
+            "`{}` does not predict labels or targets: gen predict needs a `family: bnn` run \
+             (e.g. configs/bnn-mnist.yaml); for a generative model try gen sample",
+            run.cfg.family
+        );
+    }
+    let input = gen_data::points_file::read(&args.input)?;
     if input.cols != dim {
         bail!(
             "{}: {} columns per row, but the model takes {dim} inputs (the run's data without its target columns)",

@@ -41,6 +41,15 @@ pub fn run(
         return Err(e.locate_in(src).into());
     }
     check_data(src, cfg)?;
+    let unused = unused_step_keys(src);
+    if !unused.is_empty() {
+        println!(
+            "note: `{}` fits in closed form until model.tol or model.max_iter; {} {} not used",
+            cfg.family,
+            unused.join(", "),
+            if unused.len() == 1 { "is" } else { "are" }
+        );
+    }
     let plan = plan_data(cfg)?;
     crate::train::memory::check_data(crate::train::memory::available()?.as_ref(), plan.bytes)?;
     let data = plan.load()?;
@@ -189,4 +198,27 @@ impl FitObserver for Observer<'_> {
         println!("note: {message}");
         let _ = self.sums.text("notes", message, self.half_step);
     }
+}
+
+/// The gradient-training keys a config (or a `--set`) gives that a closed-form fit ignores.
+fn unused_step_keys(src: &ConfigSource) -> Vec<String> {
+    const STEP_KEYS: [&str; 5] = [
+        "train.epochs",
+        "train.batch_size",
+        "train.optimizer",
+        "train.lr_schedule",
+        "train.on_nonfinite",
+    ];
+    let given = ConfigSource::new(&src.origin, src.original.as_str()).key_paths();
+    let set: Vec<&str> = src.overrides.iter().map(|(p, _)| p.as_str()).collect();
+    STEP_KEYS
+        .iter()
+        .filter(|k| {
+            given.iter().any(|g| g == *k)
+                || set
+                    .iter()
+                    .any(|p| p == *k || p.starts_with(&format!("{k}.")))
+        })
+        .map(|k| format!("`{k}`"))
+        .collect()
 }

@@ -146,17 +146,17 @@ fn train_steps(
     }
     sums.session_start(&resolved)?;
     println!(
-        "training {} on {} ({} train / {} test, {} parameters) for {} epochs -> {}",
+        "training {} on {} ({} train / {} test, {} parameters) for {} -> {}",
         cfg.family,
         data.info.name,
         data.train.n,
         data.test.n,
         model.params().count(),
-        cfg.train.epochs,
+        plural(cfg.train.epochs, "epoch"),
         dir.display()
     );
     println!("{}", memory::line(&estimate, available.as_ref()));
-    println!("objective: {}", model.direction());
+    println!("objective: {}", model.objective());
 
     let mut saver = Saver {
         ckpt: Checkpointer::new(
@@ -445,4 +445,12 @@ fn pictures(
     sums.pictures(&pics, epoch, step)?;
     let texts = gen_core::gallery::texts(model, &session.data.info, &batch, &mut rng)?;
     sums.texts(&texts, epoch, step)
+}
+
+/// `1 epoch`, `10 epochs`.
+pub fn plural(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        _ => format!("{n} {noun}s"),
+    }
 }

@@ -258,6 +258,12 @@ pub trait Model: Send {
         self.store().direction()
     }
 
+    /// What training minimizes, for the run's first lines: the joint KL and its direction,
+    /// unless the family says otherwise (a plain autoencoder has no KL term).
+    fn objective(&self) -> String {
+        self.direction().to_string()
+    }
+
     /// One optimization step (all of its players) on a batch.
     fn train_step(&mut self, batch: &Batch, rng: &mut Rng) -> Result<Report>;
 

@@ -330,6 +330,17 @@ fn join(t: &Tensor, y: Option<&Tensor>) -> Result<Tensor> {
 }
 
 impl Model for Vae {
+    fn objective(&self) -> String {
+        match self.cfg.encoder {
+            VaeEncoder::Deterministic => {
+                "reconstruction only, E[-log q(x|z)] at z = f(x): a plain \
+                autoencoder (no KL term, so no bound on KL(p(x,z) || q(x,z)))"
+                    .to_string()
+            }
+            _ => self.direction().to_string(),
+        }
+    }
+
     gen_core::stored_in!(store);
 
     fn train_step(&mut self, batch: &Batch, rng: &mut Rng) -> Result<Report> {

@@ -93,13 +93,19 @@ pub fn run(args: EvalArgs) -> Result<()> {
             )
         }
         LoadedModel::Fit(model) => {
+            if args.importance_samples.is_some() {
+                println!(
+                    "note: `{}` computes its likelihood exactly; --importance-samples is not used",
+                    run.cfg.family
+                );
+            }
             let mut rows = model.eval_table(&points(&run.data.train), &points(&run.data.test))?;
             // Draws as the model makes them (a Gaussian mixture's leave [0, 1]).
             rows.extend(quality_rows(&args, &run.cfg, &run.data, |n, rng| {
                 let x = model.sample(n, rng)?;
                 Ok(Some(x.iter().map(|&v| v as f32).collect()))
             })?);
-            (rows, "iterations")
+            (rows, "iteration")
         }
         LoadedModel::Steps(model) => {
             let session = Session {
@@ -191,17 +197,32 @@ pub fn run(args: EvalArgs) -> Result<()> {
                     rows.push(("codes/1nn_test_accuracy".to_string(), acc));
                 }
             }
-            (rows, "epochs")
+            (rows, "epoch")
         }
     };
     println!(
-        "{} ({}, {} {unit} done)",
+        "{} ({}, {} done)",
         dir.display(),
         run.cfg.family,
-        run.pos.epoch
+        crate::train::plural(run.pos.epoch, unit)
     );
-    for (name, v) in &rows {
+    // Per-dimension series (`vae/kl_dim_NN`) as one line: eval.json keeps every value.
+    let per_dim: Vec<f64> = rows
+        .iter()
+        .filter(|(k, _)| k.starts_with("vae/kl_dim_"))
+        .map(|(_, v)| *v)
+        .collect();
+    for (name, v) in rows.iter().filter(|(k, _)| !k.starts_with("vae/kl_dim_")) {
         println!("  {name:<28} {v:.6}");
+    }
+    if !per_dim.is_empty() {
+        let max = per_dim.iter().copied().fold(f64::MIN, f64::max);
+        let min = per_dim.iter().copied().fold(f64::MAX, f64::min);
+        println!(
+            "  {:<28} {} values from {min:.4} to {max:.4} (each in eval.json)",
+            format!("vae/kl_dim_00..{:02}", per_dim.len() - 1),
+            per_dim.len()
+        );
     }
     let json = serde_json::json!({
         "family": run.cfg.family,
