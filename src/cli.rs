@@ -45,9 +45,12 @@ pub enum Command {
 #[derive(Args, Debug)]
 #[command(
     after_help = "Models: vae, the reference step (784-400-20 MLP VAE, summed BCE + analytic KL, Adam 1e-3, \
-exactly what ../shared/bench/peer_vae_jax.py times); conv-vae, a step of configs/vae-conv.yaml's model \
-(bench/peer_conv_vae_jax.py); dcgan, an iteration of configs/dcgan.yaml (../shared/bench/peer_dcgan_jax.py). \
-f32 on random data. Each run is its own process with RAYON_NUM_THREADS set and pinned to that many cores \
+the step of the peer peer_vae_jax.py); conv-vae, a step of configs/vae-conv.yaml's model \
+(peer: bench/peer_conv_vae_jax.py); dcgan, an iteration of configs/dcgan.yaml (peer: peer_dcgan_jax.py); \
+poem-vae, a step of configs/poem-vae.yaml's model (peer: bench/peer_poem_vae_jax.py). \
+f32 on random data. The conv and poem VAEs' peers ship in bench/; the MLP VAE's and the DCGAN's are \
+not in the repository: bench/setup-peers.sh looks for them in $GEN_SHARED_BENCH (default \
+../shared/bench beside the clone) and says so when they are missing; without --peer gen is timed alone. Each run is its own process with RAYON_NUM_THREADS set and pinned to that many cores \
 (taskset), gen and the peer alternating; the figures are medians. GFLOP/s counts the matrix products' \
 operations, against the best rate of a large product on the same threads (measured after every run). Build with --release for \
 meaningful figures.\n\n\
@@ -73,7 +76,7 @@ pub struct BenchArgs {
     /// Untimed steps first [default: 20 for vae, 5 for conv-vae, 2 for dcgan, 10 for poem-vae].
     #[arg(long)]
     pub warmup: Option<usize>,
-    /// The peer launcher (bench/setup-peers.sh, or ../shared/bench/setup-peers.sh for vae and dcgan): times JAX on the same step, alternating with gen.
+    /// The peer launcher, bench/setup-peers.sh: times JAX on the same step, alternating with gen.
     #[arg(long, value_name = "SETUP_PEERS_SH")]
     pub peer: Option<PathBuf>,
     /// Also time three configs as `gen train` runs them: one epoch of configs/vae.yaml and of configs/gan-ring.yaml, and the whole EM fit of configs/em-gmm.yaml.
@@ -202,8 +205,8 @@ pub struct ScoreArgs {
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Every figure of each run's eval.json (run `gen eval RUN_DIR` first), one run per row, blank where a figure does not apply. With --png, the runs' sample grids (samples.png of their last epoch) side by side under their names.\n\n\
-Example:\n  gen compare runs/vae-* runs/gan-* --format md --png compare.png"
+    after_help = "Every figure of each run's eval.json (run `gen eval RUN_DIR` first), one run per row, blank where a figure does not apply. With -o FILE.png (also --output, --png), the runs' sample grids (samples.png of their last epoch) side by side under their names.\n\n\
+Example:\n  gen compare runs/vae-* runs/gan-* --format md -o compare.png"
 )]
 pub struct CompareArgs {
     /// Run directories written by `gen train` and evaluated by `gen eval`.
@@ -213,7 +216,12 @@ pub struct CompareArgs {
     #[arg(long, value_enum, default_value_t = CompareFormat::Table)]
     pub format: CompareFormat,
     /// Also write the runs' sample grids side by side to this PNG.
-    #[arg(long, value_name = "FILE.png")]
+    #[arg(
+        long = "output",
+        short = 'o',
+        visible_alias = "png",
+        value_name = "FILE.png"
+    )]
     pub png: Option<PathBuf>,
 }
 
