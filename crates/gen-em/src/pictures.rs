@@ -54,5 +54,5 @@ fn scatter(mix: &Mixture, train: &Points) -> Picture {
         let m = [mix.means[j * 2], mix.means[j * 2 + 1]];
         canvas.ellipse(m, mix.cov_2x2(j), 2.0, color(j));
     }
-    canvas.into_picture()
+    canvas.into_picture_with_axes()
 }

@@ -184,6 +184,98 @@ impl Canvas {
             data: self.rgb,
         }
     }
+
+    /// The canvas in a frame with ticks and their values on both axes, so that a reader
+    /// can tell where the points are (a code map, a fit, samples of 2-D data).
+    pub fn into_picture_with_axes(self) -> Picture {
+        const SCALE: usize = 2;
+        const LEFT: usize = 6 * text::ADVANCE * SCALE + 10;
+        const BOTTOM: usize = text::HEIGHT * SCALE + 14;
+        const PAD: usize = 10;
+        let n = self.size;
+        let (w, h) = (LEFT + n + PAD, PAD + n + BOTTOM);
+        let mut rgb = vec![255u8; w * h * 3];
+        for y in 0..n {
+            let from = y * n * 3;
+            let to = ((PAD + y) * w + LEFT) * 3;
+            rgb[to..to + n * 3].copy_from_slice(&self.rgb[from..from + n * 3]);
+        }
+        // Ink (frame, ticks, labels) goes into a gray layer first: the font draws gray.
+        let mut ink = vec![255u8; w * h];
+        let (left, top, right, bottom) = (LEFT - 1, PAD - 1, LEFT + n, PAD + n);
+        for x in left..=right {
+            ink[top * w + x] = 0;
+            ink[bottom * w + x] = 0;
+        }
+        for y in top..=bottom {
+            ink[y * w + left] = 0;
+            ink[y * w + right] = 0;
+        }
+        let [x0, x1, y0, y1] = self.window;
+        for (v, label) in ticks(x0, x1) {
+            let (px, _) = self.to_pixel(v, y0);
+            let px = LEFT + px.round() as usize;
+            for y in bottom..bottom + 5 {
+                ink[y * w + px] = 0;
+            }
+            let lx = px.saturating_sub(text::width(&label, SCALE) / 2);
+            text::draw(&mut ink, w, (lx, bottom + 7), &label, SCALE, 0);
+        }
+        for (v, label) in ticks(y0, y1) {
+            let (_, py) = self.to_pixel(x0, v);
+            let py = PAD + py.round() as usize;
+            for x in left - 5..left {
+                ink[py * w + x] = 0;
+            }
+            let lx = (left - 7).saturating_sub(text::width(&label, SCALE));
+            let ly = py.saturating_sub(text::HEIGHT * SCALE / 2);
+            text::draw(&mut ink, w, (lx, ly), &label, SCALE, 0);
+        }
+        for (i, &v) in ink.iter().enumerate() {
+            if v == 0 {
+                rgb[i * 3..i * 3 + 3].copy_from_slice(&[40, 40, 40]);
+            }
+        }
+        Picture {
+            width: w,
+            height: h,
+            channels: 3,
+            data: rgb,
+        }
+    }
+}
+
+/// Round tick values inside `[lo, hi]` (steps of 1, 2 or 5 times a power of ten, four to
+/// ten of them) with their labels, written with as many decimals as the step needs.
+pub fn ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
+    if !(hi > lo) || !lo.is_finite() || !hi.is_finite() {
+        return vec![];
+    }
+    let rough = (hi - lo) / 5.0;
+    let power = 10f64.powf(rough.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * power)
+        .find(|s| (hi - lo) / s <= 8.0)
+        .unwrap_or(10.0 * power);
+    let decimals = (-step.log10().floor()).max(0.0) as usize;
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last)
+        .map(|k| {
+            let v = k as f64 * step;
+            let label = format!("{v:.decimals$}");
+            let label = match label
+                .trim_start_matches('-')
+                .chars()
+                .all(|c| c == '0' || c == '.')
+            {
+                true => "0".to_string(),
+                false => label,
+            };
+            (v, label)
+        })
+        .collect()
 }
 
 /// Codes (interleaved `(z1, z2)`) as dots coloured by `labels` (one colour without them)
@@ -204,7 +296,7 @@ pub fn codes_over_density(
         let c = labels.map_or(PALETTE[0], |l| color(l[i] as usize));
         canvas.dot(p[0], p[1], 1.5, c, 0.7);
     }
-    canvas.into_picture()
+    canvas.into_picture_with_axes()
 }
 
 /// Samples (interleaved `(x, y)`) as dots over the true modes, each drawn as a black dot
@@ -228,7 +320,7 @@ pub fn samples_over_modes(xy: &[f64], modes: Option<&gen_base::KnownModes>) -> P
             canvas.ellipse([c[0], c[1]], [v, 0.0, v], 3.0, [0, 0, 0]);
         }
     }
-    canvas.into_picture()
+    canvas.into_picture_with_axes()
 }
 
 #[cfg(test)]
@@ -239,6 +331,38 @@ mod tests {
     pub(crate) fn pixel(p: &Picture, x: usize, y: usize) -> [u8; 3] {
         let i = (y * p.width + x) * 3;
         [p.data[i], p.data[i + 1], p.data[i + 2]]
+    }
+
+    #[test]
+    fn ticks_are_round_numbers_inside_the_window() {
+        let t = ticks(-1.05, 1.05);
+        let values: Vec<&str> = t.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(values, ["-1.0", "-0.5", "0", "0.5", "1.0"]);
+        let t = ticks(0.0, 28.0);
+        assert_eq!(
+            t.iter().map(|(v, _)| *v).collect::<Vec<_>>(),
+            [0.0, 5.0, 10.0, 15.0, 20.0, 25.0]
+        );
+        assert!(ticks(1.0, 1.0).is_empty());
+    }
+
+    #[test]
+    fn axes_frame_the_plot_and_label_its_ticks() {
+        let mut c = Canvas::new(100, [-1.0, 1.0, -1.0, 1.0]);
+        c.dot(0.0, 0.0, 2.0, [255, 0, 0], 1.0);
+        let p = c.into_picture_with_axes();
+        assert!(p.width > 100 && p.height > 100);
+        // The red dot is still at the centre of the plot area, which is framed in dark gray.
+        let (left, top) = (p.width - 10 - 100, 10);
+        assert_eq!(pixel(&p, left + 50, top + 50), [255, 0, 0]);
+        assert_eq!(pixel(&p, left - 1, top + 30), [40, 40, 40]);
+        // The tick at x = 0 has ink below the frame, and its label under it.
+        assert_eq!(pixel(&p, left + 50, top + 102), [40, 40, 40]);
+        let label_ink = (top + 107..p.height)
+            .flat_map(|y| (left + 40..left + 60).map(move |x| (x, y)))
+            .filter(|&(x, y)| pixel(&p, x, y) == [40, 40, 40])
+            .count();
+        assert!(label_ink > 5, "{label_ink}");
     }
 
     #[test]
