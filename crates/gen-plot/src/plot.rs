@@ -248,7 +248,10 @@ impl Canvas {
 /// Round tick values inside `[lo, hi]` (steps of 1, 2 or 5 times a power of ten, four to
 /// ten of them) with their labels, written with as many decimals as the step needs.
 pub fn ticks(lo: f64, hi: f64) -> Vec<(f64, String)> {
-    if !(hi > lo) || !lo.is_finite() || !hi.is_finite() {
+    if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater)
+        || !lo.is_finite()
+        || !hi.is_finite()
+    {
         return vec![];
     }
     let rough = (hi - lo) / 5.0;
