@@ -173,7 +173,8 @@ fn eval_reports_importance_nll_per_dimension_kl_and_probes() {
         ev["scalars"]["quality/fd"][0][1].as_f64().unwrap() as f32,
         fd as f32
     );
-    let bad = gen(&["eval", dir.to_str().unwrap(), "--importance-samples", "0"]);
+    // 0 skips the NLL (tests/compare.rs); a negative count is a usage error.
+    let bad = gen(&["eval", dir.to_str().unwrap(), "--importance-samples=-1"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(
         stderr(&bad).contains("importance-samples"),
@@ -217,7 +218,7 @@ fn latent_commands_write_codes_reconstructions_and_interpolations() {
         "interpolate",
         d,
         "--from",
-        "3",
+        "0",
         "--to",
         "7",
         "--steps",
@@ -225,7 +226,17 @@ fn latent_commands_write_codes_reconstructions_and_interpolations() {
         "-o",
         line.to_str().unwrap(),
     ]));
-    assert_eq!(png_size(&line), (6 * 30 + 2, 30 + 2));
+    // Test image 0, the six decoded points, test image 7.
+    assert_eq!(png_size(&line), (8 * 30 + 2, 30 + 2));
+    // The row opens with test image 0 itself: the same cell as the first input `gen
+    // reconstruct` drew.
+    let (a, b) = (
+        image::open(&line).unwrap().to_luma8(),
+        image::open(&recon).unwrap().to_luma8(),
+    );
+    for (x, y) in (0..32).flat_map(|x| (0..32).map(move |y| (x, y))) {
+        assert_eq!(a.get_pixel(x, y), b.get_pixel(x, y), "({x}, {y})");
+    }
 
     for (args, expect) in [
         (

@@ -190,15 +190,18 @@ pub fn interpolate(args: InterpolateArgs) -> Result<()> {
             }
         };
     }
-    let Some(images) = run.data.info.as_images(&images)? else {
+    // The two images themselves open and close the row, so the line can be judged
+    // against what it joins.
+    let row = Tensor::cat(&[&x.narrow(0, 0, 1)?, &images, &x.narrow(0, 1, 1)?], 0)?;
+    let Some(images) = run.data.info.as_images(&row)? else {
         bail!("`{}` holds points, not images", run.data.info.name);
     };
     let out = args.output.as_deref().expect("checked above");
-    write_png(out, &Picture::grid(&images, args.steps)?)?;
+    write_png(out, &Picture::grid(&images, args.steps + 2)?)?;
     println!(
-        "wrote {} images from test image {} to {} to {}",
-        args.steps,
+        "wrote test image {}, {} images on the line to test image {}, and that image, to {}",
         args.from,
+        args.steps,
         args.to,
         out.display()
     );
