@@ -108,6 +108,12 @@ fn known_sets_score_in_the_expected_order() {
     assert!(itself["fd"].abs() < 1e-3, "{itself:?}");
     assert_eq!((itself["precision"], itself["recall"]), (1.0, 1.0));
     assert!(itself["class_kl"].abs() < 1e-12);
+    // quality/is_test is the test images' own IS, the same for every sample file.
+    assert!(
+        (itself["is"] - itself["is_test"]).abs() < 1e-9,
+        "{itself:?}"
+    );
+    assert_eq!(blur["is_test"], itself["is_test"]);
     assert!(
         itself["is"] > 9.0,
         "a 99%-accurate classifier on balanced classes: {itself:?}"

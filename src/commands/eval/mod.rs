@@ -213,7 +213,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
         .map(|(_, v)| *v)
         .collect();
     for (name, v) in rows.iter().filter(|(k, _)| !k.starts_with("vae/kl_dim_")) {
-        println!("  {name:<28} {v:.6}");
+        match reference(name, &rows) {
+            Some(r) => println!("  {name:<28} {v:.6}  ({r})"),
+            None => println!("  {name:<28} {v:.6}"),
+        }
     }
     if !per_dim.is_empty() {
         let max = per_dim.iter().copied().fold(f64::MIN, f64::max);
@@ -236,6 +239,22 @@ pub fn run(args: EvalArgs) -> Result<()> {
     write_events(dir, &rows, &histograms, run.pos.step)?;
     println!("written to {}", path.display());
     Ok(())
+}
+
+/// What a figure is judged against, for the table: its best value, or what the test set
+/// itself scores.
+fn reference(name: &str, rows: &[(String, f64)]) -> Option<String> {
+    let value = |k: &str| rows.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+    Some(match name {
+        "quality/fd" | "quality/class_kl" => "0 at best".into(),
+        "quality/precision" | "quality/recall" => "1 at best".into(),
+        "quality/is" => format!("the test images score {:.2}", value("quality/is_test")?),
+        "nll/importance" => format!(
+            "-ELBO {:.3}; the bound tightens with K",
+            value("loss/test")?
+        ),
+        _ => return None,
+    })
 }
 
 /// How the figures were measured, for `gen compare` to line up only like with like: the

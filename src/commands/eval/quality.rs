@@ -140,6 +140,11 @@ pub fn figures(real: &Scored, fake: &Scored) -> Result<Vec<(String, f64)>> {
             "quality/is".into(),
             inception_score(&fake.probs, fake.classes),
         ),
+        // The ceiling of quality/is: what the test images themselves score.
+        (
+            "quality/is_test".into(),
+            inception_score(&real.probs, real.classes),
+        ),
         ("quality/precision".into(), precision),
         ("quality/recall".into(), recall),
         ("quality/class_kl".into(), class_kl),
