@@ -245,7 +245,7 @@ fn png(run: &ModelRun, n: usize, x: &[f32]) -> Result<Vec<u8>> {
         }
         DataKind::Points { dim: 2 } => {
             let v: Vec<f64> = x.iter().map(|&v| v as f64).collect();
-            gen_plot::plot::samples_over_modes(&v, run.info.modes.as_ref())
+            gen_plot::plot::samples_over_modes(&v, run.info.modes.as_ref(), &[])
         }
         DataKind::Text { .. } => bail!("text samples are written as .txt, not .png"),
         DataKind::Points { dim } => bail!(

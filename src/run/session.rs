@@ -69,12 +69,19 @@ impl Session<'_> {
         ))
     }
 
-    /// For 2-D data: `samples` over the true modes, as the picture `samples`.
+    /// For 2-D data: `samples` over the test points and the true modes, as the picture
+    /// `samples`.
     pub fn scatter(&self, samples: &[f64]) -> Option<(String, gen_plot::picture::Picture)> {
         if self.data.train.dim != 2 || self.data.info.is_image() {
             return None;
         }
-        let pic = gen_plot::plot::samples_over_modes(samples, self.data.info.modes.as_ref());
+        // As many test points as samples at most: the data should not hide the samples.
+        let shown = self.data.test.x.len().min(samples.len());
+        let data: Vec<f64> = self.data.test.x[..shown]
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
+        let pic = gen_plot::plot::samples_over_modes(samples, self.data.info.modes.as_ref(), &data);
         Some(("samples".to_string(), pic))
     }
 

@@ -302,18 +302,27 @@ pub fn codes_over_density(
     canvas.into_picture_with_axes()
 }
 
-/// Samples (interleaved `(x, y)`) as dots over the true modes, each drawn as a black dot
-/// with its 3-sigma circle (the high-quality radius of [`gen_metrics::modes`]). The window
-/// follows the modes when they are known, so a diverging generator shows as dots leaving it.
-pub fn samples_over_modes(xy: &[f64], modes: Option<&gen_base::KnownModes>) -> Picture {
+/// Samples (interleaved `(x, y)`) as dots over the data (`data`, interleaved, in light
+/// gray; may be empty) and the true modes, each drawn as its 3-sigma circle (the
+/// high-quality radius of [`gen_metrics::modes`]). The window follows the modes when they
+/// are known, so a diverging generator shows as dots leaving it; otherwise it covers the
+/// data and the samples.
+pub fn samples_over_modes(
+    xy: &[f64],
+    modes: Option<&gen_base::KnownModes>,
+    data: &[f64],
+) -> Picture {
     let window = match modes {
         Some(m) => {
             let centres: Vec<f64> = m.centres.iter().flat_map(|c| [c[0], c[1]]).collect();
             bounds_of(&centres, 0.35)
         }
-        None => bounds_of(xy, 0.05),
+        None => bounds_of(&[data, xy].concat(), 0.05),
     };
     let mut canvas = Canvas::new(512, window);
+    for p in data.chunks_exact(2) {
+        canvas.dot(p[0], p[1], 1.2, [170, 170, 170], 0.4);
+    }
     for p in xy.chunks_exact(2) {
         canvas.dot(p[0], p[1], 1.2, PALETTE[0], 0.5);
     }
@@ -334,6 +343,20 @@ mod tests {
     pub(crate) fn pixel(p: &Picture, x: usize, y: usize) -> [u8; 3] {
         let i = (y * p.width + x) * 3;
         [p.data[i], p.data[i + 1], p.data[i + 2]]
+    }
+
+    #[test]
+    fn samples_are_drawn_over_the_data_in_gray() {
+        let data = [0.0, 0.0];
+        let samples = [1.0, 1.0, -1.0, -1.0];
+        let p = samples_over_modes(&samples, None, &data);
+        // The window covers both; the data point is at the centre of the 512-px plot area.
+        let (left, top) = (p.width - 10 - 512, 10);
+        let centre = pixel(&p, left + 256, top + 256);
+        assert!(
+            centre[0] == centre[1] && centre[1] == centre[2] && centre[0] < 255,
+            "{centre:?}"
+        );
     }
 
     #[test]
