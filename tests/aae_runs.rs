@@ -60,7 +60,10 @@ fn aae_2d_supervised_logs_terms_pictures_and_evaluates() {
     let mmd = value("aae/mmd2_to_prior");
     assert!(mmd.is_finite() && mmd < 1.0, "mmd^2 {mmd}");
     for (name, shape) in [
-        ("codes", serde_json::json!([512, 512, 3])),
+        (
+            "codes",
+            serde_json::json!([604, 550, 3]), /* 512-px plot framed by its axes */
+        ),
         // (width, height, channels): 8 samples per row, one row per component (10), each
         // 28 px + 2 px padding.
         ("samples", serde_json::json!([242, 302, 1])),

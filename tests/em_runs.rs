@@ -114,7 +114,7 @@ fn fit_logs_the_alternation_and_eval_reports_loglik_and_bic() {
     );
     assert_eq!(
         tb["images"]["fit"]["decoded"],
-        serde_json::json!([512, 512, 3])
+        serde_json::json!([604, 550, 3]) /* 512-px plot framed by its axes */
     );
 
     let o = gen(&["eval", run.to_str().unwrap()]);
