@@ -8,25 +8,23 @@ pub fn config_key_as_flag(args: &[String], flag: &str) -> Option<String> {
     if command != "train" {
         return None;
     }
-    let (name, inline) = match flag.trim_start_matches('-').split_once('=') {
-        Some((n, v)) => (n, Some(v.to_string())),
-        None => (flag.trim_start_matches('-'), None),
-    };
+    // clap names the flag without its `=VALUE`; the value is inline or the next argument.
+    let name = flag
+        .trim_start_matches('-')
+        .split('=')
+        .next()
+        .unwrap_or_default();
     let key = name.replace('-', "_");
     let paths = crate::run::config::default_key_paths();
     let path = paths
         .iter()
         .find(|p| p.rsplit('.').next() == Some(key.as_str()))?;
-    // clap names the flag without its `=VALUE`; the value is inline or the next argument.
     let at = args
         .iter()
         .position(|a| a == flag || a.starts_with(&format!("{flag}=")));
-    let value = inline.or_else(|| {
-        let given = &args[at?];
-        match given.split_once('=') {
-            Some((_, v)) => Some(v.to_string()),
-            None => args.get(at? + 1).filter(|v| !v.starts_with('-')).cloned(),
-        }
+    let value = at.and_then(|at| match args[at].split_once('=') {
+        Some((_, v)) => Some(v.to_string()),
+        None => args.get(at + 1).filter(|v| !v.starts_with('-')).cloned(),
     });
     Some(format!(
         "`gen {command}` has no flag {flag}; config values are set with --set KEY=VALUE: \

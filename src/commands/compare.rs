@@ -239,28 +239,24 @@ fn condition_warnings(rows: &[Row]) -> Vec<String> {
         ("test_examples", "", "test examples"),
     ];
     for (key, prefix, what) in checks {
-        let values: Vec<(String, String)> = rows
+        // (run, value, data set): test sets of different data sets differ anyway; within
+        // one data set they must not.
+        let values: Vec<(&str, u64, Option<&str>)> = rows
             .iter()
             .filter(|r| r.figures.keys().any(|k| k.starts_with(prefix)))
             .filter_map(|r| {
-                let v = r.conditions.as_ref()?.get(key)?.as_u64()?;
-                Some((r.name.clone(), v.to_string()))
+                let c = r.conditions.as_ref()?;
+                Some((
+                    r.name.as_str(),
+                    c.get(key)?.as_u64()?,
+                    c.get("data").and_then(|d| d.as_str()),
+                ))
             })
             .collect();
-        // Test sets of different data sets differ anyway; within one data set they must not.
-        let data_of = |name: &str| {
-            rows.iter().find(|r| r.name == name).and_then(|r| {
-                r.conditions
-                    .as_ref()?
-                    .get("data")?
-                    .as_str()
-                    .map(String::from)
-            })
-        };
-        let differs = values.iter().any(|(n, v)| {
+        let differs = values.iter().any(|(_, v, d)| {
             values
                 .iter()
-                .any(|(m, w)| v != w && (key != "test_examples" || data_of(n) == data_of(m)))
+                .any(|(_, w, e)| v != w && (key != "test_examples" || d == e))
         });
         if differs {
             let figures = match prefix {
@@ -268,7 +264,7 @@ fn condition_warnings(rows: &[Row]) -> Vec<String> {
                 p if p.ends_with('/') => format!("{p}*"),
                 p => p.to_string(),
             };
-            let listed: Vec<String> = values.iter().map(|(n, v)| format!("{n}: {v}")).collect();
+            let listed: Vec<String> = values.iter().map(|(n, v, _)| format!("{n}: {v}")).collect();
             out.push(format!(
                 "{figures} measured with different {what} ({}); those figures are not comparable",
                 listed.join(", ")

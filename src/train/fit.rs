@@ -209,7 +209,7 @@ fn unused_step_keys(src: &ConfigSource) -> Vec<String> {
         "train.lr_schedule",
         "train.on_nonfinite",
     ];
-    let given = ConfigSource::new(&src.origin, src.original.as_str()).key_paths();
+    let given = src.given_paths();
     let set: Vec<&str> = src.overrides.iter().map(|(p, _)| p.as_str()).collect();
     STEP_KEYS
         .iter()

@@ -46,12 +46,28 @@ impl ConfigSource {
     /// Every dotted key path of the user's text and of [`ConfigSource::known_paths`].
     pub fn key_paths(&self) -> Vec<String> {
         let mut paths = self.known_paths.clone();
-        if let Ok(doc) = serde_norway::from_str::<serde_norway::Value>(&self.original) {
-            paths.extend(key_paths(&doc));
-        }
+        paths.extend(self.given_paths());
         paths.sort();
         paths.dedup();
         paths
+    }
+
+    /// The dotted key paths the user's own text holds (no `--set`, no defaults).
+    pub fn given_paths(&self) -> Vec<String> {
+        serde_norway::from_str::<serde_norway::Value>(&self.original)
+            .map(|doc| key_paths(&doc))
+            .unwrap_or_default()
+    }
+
+    /// The `--set` (path, raw value) an error at `path` comes from: the one setting that
+    /// key, a section above it, or a key below it (`--set optimizer.lr=..` fails at
+    /// `optimizer`); the last one given wins.
+    fn override_for(&self, path: &str) -> Option<&(String, String)> {
+        self.overrides.iter().rev().find(|(p, _)| {
+            path == p
+                || path.starts_with(&format!("{p}."))
+                || (!path.is_empty() && p.starts_with(&format!("{path}.")))
+        })
     }
 
     /// Applies `key.path=value` overrides (the value is parsed as YAML).
@@ -155,13 +171,10 @@ impl ConfigSource {
         let (path, mut hint) = explain_unknown(&msg, path);
         if msg.starts_with("unknown field") && hint.is_none() {
             // `--set optimizer.lr=..` fails at `optimizer`; the whole key says more.
-            let given = self
-                .overrides
-                .iter()
-                .rev()
-                .map(|(p, _)| p)
-                .find(|p| p.starts_with(&format!("{path}.")))
-                .unwrap_or(&path);
+            let given = match self.override_for(&path) {
+                Some((p, _)) if p.len() > path.len() => p,
+                _ => &path,
+            };
             hint = suggest_path(given, &self.key_paths()).map(|p| format!("did you mean `{p}`?"));
         }
         let location = if self.overrides.is_empty() {
@@ -186,9 +199,9 @@ impl ConfigSource {
         if location.is_some() {
             err.location = location;
         }
-        if let Some(list) = err.set_by.as_deref().and_then(list_override_hint) {
-            if err.message.starts_with("expected a list") {
-                err.hint = Some(list);
+        if err.message.starts_with("expected a list") {
+            if let Some((key, raw)) = self.override_for(&err.path) {
+                err.hint = Some(list_override_hint(key, raw));
             }
         }
         err
@@ -360,17 +373,16 @@ pub fn in_user_words(msg: &str) -> String {
 
 /// For `--set KEY=a,b` where a list was expected: the same `--set` written as a list,
 /// quoted so that no shell expands the brackets.
-fn list_override_hint(set_by: &str) -> Option<String> {
-    let (key, raw) = set_by.strip_prefix("--set ")?.split_once('=')?;
+fn list_override_hint(key: &str, raw: &str) -> String {
     let items: Vec<&str> = raw
         .trim_matches(['[', ']'])
         .split([',', ' '])
         .filter(|s| !s.is_empty())
         .collect();
-    Some(format!(
+    format!(
         "write --set '{key}=[{}]' (quoted, so that the shell leaves the brackets alone)",
         items.join(", ")
-    ))
+    )
 }
 
 /// Finds the line and column of a dotted key path in block-style YAML.
@@ -544,11 +556,7 @@ impl ConfigError {
     /// Fills in the file and position of this error's key path from `src`.
     pub fn locate_in(mut self, src: &ConfigSource) -> Self {
         self.origin = Some(src.origin.clone());
-        if let Some((p, raw)) = src.overrides.iter().rev().find(|(p, _)| {
-            self.path == *p
-                || self.path.starts_with(&format!("{p}."))
-                || (!self.path.is_empty() && p.starts_with(&format!("{}.", self.path)))
-        }) {
+        if let Some((p, raw)) = src.override_for(&self.path) {
             self.set_by = Some(format!("--set {p}={raw}"));
         } else if self.location.is_none() {
             self.location = locate(&src.original, &self.path);
