@@ -34,6 +34,8 @@ pub enum Command {
     Score(ScoreArgs),
     /// One table of the figures several runs' eval.json hold, and their sample grids side by side.
     Compare(CompareArgs),
+    /// Many runs from one file: a grid of config values x seeds, on this machine or a Slurm cluster.
+    Sweep(SweepArgs),
     /// Write a run's trained parameters (no optimizer state) as one .safetensors file.
     Export(ExportArgs),
     /// List the model families and datasets this build knows.
@@ -325,4 +327,85 @@ pub struct SampleArgs {
     /// Draw every sample from this class (conditional models, e.g. `conditional: true`).
     #[arg(long)]
     pub class: Option<usize>,
+}
+
+/// Where `gen sweep` runs its jobs.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Executor {
+    /// Worker processes on this machine (`--jobs` at a time).
+    Local,
+    /// A Slurm job array (`sbatch`), one array task per job.
+    Slurm,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "A sweep file (sweeps/*.yaml) names a base config and the grid:\n\n  \
+config: ../configs/vae.yaml      # relative to the sweep file\n  \
+grid:\n    model.latent: [2, 20]\n    train.optimizer.lr: [1e-3, 3e-4]\n  \
+seeds: [0, 1]                    # train.seed, the innermost axis\n  \
+set: {train.epochs: 5}          # every job\n  \
+eval: {importance_samples: 1000} # gen eval's options (false: no evaluation)\n\n\
+The jobs are every combination, numbered once in SWEEP_DIR/sweep.json; each trains into \
+SWEEP_DIR/<job>-<key=value...>/ and is evaluated there. Job states are in SWEEP_DIR/jobs/, \
+their output in SWEEP_DIR/logs/. A failed job is recorded and the rest go on; Ctrl-C stops the \
+running jobs at a checkpoint. --executor slurm writes SWEEP_DIR/slurm/sweep-K.sbatch (a job array, \
+--requeue; each task runs gen sweep --task I SWEEP_DIR) and submits it with sbatch.\n\n\
+Examples:\n  gen sweep sweeps/vae-latent.yaml --dry-run\n  \
+gen sweep sweeps/vae-latent.yaml --jobs 2\n  \
+gen sweep configs/gan.yaml --grid model.d_lr=1e-4,2e-4 --seeds 0,1,2 --set train.epochs=3\n  \
+gen sweep --resume runs/vae-latent-20261202-101500\n  \
+gen sweep sweeps/vae-latent.yaml --executor slurm --slurm-opt partition=cpu --slurm-opt time=02:00:00\n  \
+gen sweep --status runs/vae-latent-20261202-101500\n  \
+gen compare runs/vae-latent-20261202-101500"
+)]
+pub struct SweepArgs {
+    /// A sweep file (sweeps/*.yaml), or a config to sweep with --grid and --seeds.
+    #[arg(required_unless_present_any = ["resume", "status", "task"])]
+    pub file: Option<PathBuf>,
+    /// A grid axis, KEY=V1,V2,... (repeatable; the jobs are every combination of the axes).
+    #[arg(long = "grid", value_name = "KEY=V1,V2")]
+    pub grid: Vec<String>,
+    /// Seeds (train.seed): every grid point once per seed, e.g. --seeds 0,1,2.
+    #[arg(long, value_delimiter = ',')]
+    pub seeds: Vec<u64>,
+    /// Override a config value in every job, as for gen train (repeatable).
+    #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+    pub sets: Vec<String>,
+    /// Don't evaluate the jobs (the sweep file's `eval:` otherwise; gen eval's defaults without one).
+    #[arg(long)]
+    pub no_eval: bool,
+    /// List the jobs (after checking every job's config) and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where the jobs run [default: local; with --resume, local too].
+    #[arg(long, value_enum)]
+    pub executor: Option<Executor>,
+    /// Jobs at a time: local processes [default: the number of cores; each gets cores/jobs
+    /// threads], or Slurm's %K limit on running array tasks [default: none].
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// (slurm) An #SBATCH option for every task, KEY=VALUE or KEY, e.g. --slurm-opt partition=cpu
+    /// --slurm-opt time=02:00:00 --slurm-opt mem=8G (repeatable; replaces gen's own cpus-per-task=1
+    /// and the memory it estimates).
+    #[arg(long = "slurm-opt", value_name = "KEY=VALUE")]
+    pub slurm_opts: Vec<String>,
+    /// The sweep directory (must not exist or be empty) instead of runs/<name>-<timestamp>/.
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+    pub run_dir: Option<PathBuf>,
+    /// Parent directory of new sweeps.
+    #[arg(long, value_name = "DIR", default_value = "runs")]
+    pub runs: PathBuf,
+    /// Continue a sweep: finished jobs are skipped, interrupted ones continue from their checkpoints.
+    #[arg(long, value_name = "SWEEP_DIR", conflicts_with_all = ["file", "status", "dry_run"])]
+    pub resume: Option<PathBuf>,
+    /// With --resume: run the failed jobs again too.
+    #[arg(long, requires = "resume")]
+    pub retry_failed: bool,
+    /// Print the state of every job of a sweep (and Slurm's, for submitted ones).
+    #[arg(long, value_name = "SWEEP_DIR", conflicts_with_all = ["file", "resume"])]
+    pub status: Option<PathBuf>,
+    /// (internal: what each local worker and Slurm array task runs) Run job I of SWEEP_DIR.
+    #[arg(long, num_args = 2, value_names = ["I", "SWEEP_DIR"], hide = true)]
+    pub task: Vec<String>,
 }

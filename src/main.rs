@@ -23,6 +23,7 @@ fn explain_and_exit(e: clap::Error) -> ! {
 }
 
 fn main() {
+    gen_kernels::sys::default_sigpipe();
     let cli = gen::cli::Cli::try_parse().unwrap_or_else(|e| explain_and_exit(e));
     gen_kernels::alloc::keep_freed_memory();
     gen_core::kernels::runtime::init();

@@ -25,6 +25,7 @@ pub fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Interpolate(args) => latent::interpolate(args),
         Command::Score(args) => eval::quality::score_file(args),
         Command::Compare(args) => compare::run(args),
+        Command::Sweep(args) => crate::sweep::run(args),
         Command::Export(args) => export::run(args),
         Command::List => {
             list::print();

@@ -62,6 +62,17 @@ pub fn send_signal(pid: u32, sig: i32) -> bool {
     }
 }
 
+/// Restores the default action of SIGPIPE (which Rust's runtime ignores), so that `gen
+/// compare ... | head` ends quietly when `head` has read enough instead of panicking on
+/// the next write. For command-line programs only.
+pub fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: signal(2) with a constant handler; nothing else runs yet (called first in main).
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Makes the process `cmd` starts unable to write a file past `bytes`: such a write fails
 /// with EFBIG (SIGXFSZ is ignored, so the process is not killed), as on a full disk.
 #[cfg(unix)]

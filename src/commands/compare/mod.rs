@@ -7,6 +7,8 @@ use gen_core::model::PARAMS_PREFIX;
 use gen_plot::plot::text;
 use std::path::{Path, PathBuf};
 
+mod sweep;
+
 /// One evaluated run.
 struct Row {
     name: String,
@@ -37,6 +39,18 @@ fn per_dimension(name: &str) -> bool {
 }
 
 pub fn run(args: CompareArgs) -> Result<()> {
+    let sweeps = args
+        .run_dirs
+        .iter()
+        .filter(|d| crate::sweep::manifest::is_sweep(d))
+        .count();
+    match sweeps {
+        0 => {}
+        n if n == args.run_dirs.len() => return sweep::run(&args),
+        _ => bail!(
+            "give run directories or sweep directories, not both (a sweep's table groups its seeds; its runs can be listed one by one as SWEEP_DIR/*/)"
+        ),
+    }
     let mut rows = vec![];
     let mut unevaluated = vec![];
     for dir in &args.run_dirs {
@@ -57,21 +71,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
         );
     }
     let wide = matches!(args.format, CompareFormat::Csv | CompareFormat::Json);
-    let mut figures: Vec<String> = vec![];
-    for r in &rows {
-        for k in r.figures.keys() {
-            if !figures.contains(k) && (wide || !per_dimension(k)) {
-                figures.push(k.clone());
-            }
-        }
-    }
-    let rank = |k: &str| {
-        LEADING
-            .iter()
-            .position(|l| *l == k)
-            .unwrap_or(LEADING.len())
-    };
-    figures.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)));
+    let figures = figure_columns(rows.iter().map(|r| &r.figures), wide);
     let info_cols: Vec<&str> = rows[0].info.iter().map(|(c, _)| *c).collect();
     let header: Vec<String> = std::iter::once("run".to_string())
         .chain(info_cols.iter().map(|c| c.to_string()))
@@ -92,29 +92,8 @@ pub fn run(args: CompareArgs) -> Result<()> {
         })
         .collect();
     match args.format {
-        CompareFormat::Table => print_aligned(&header, &cells),
-        CompareFormat::Md => {
-            println!("| {} |", header.join(" | "));
-            println!("|{}", "---|".repeat(header.len()));
-            for c in &cells {
-                println!("| {} |", c.join(" | "));
-            }
-        }
-        CompareFormat::Csv => {
-            println!(
-                "{}",
-                header
-                    .iter()
-                    .map(|h| csv_field(h))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            );
-            for c in &cells {
-                println!(
-                    "{}",
-                    c.iter().map(|h| csv_field(h)).collect::<Vec<_>>().join(",")
-                );
-            }
+        CompareFormat::Table | CompareFormat::Md | CompareFormat::Csv => {
+            print_table(args.format, &header, &cells)
         }
         CompareFormat::Json => {
             let runs: Vec<serde_json::Value> = rows
@@ -132,6 +111,12 @@ pub fn run(args: CompareArgs) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&runs)?);
         }
     }
+    notes(&rows, wide, args.png.as_deref())
+}
+
+/// What follows every table: the per-dimension note, the conditions' warnings and the
+/// pictures.
+fn notes(rows: &[Row], wide: bool, png: Option<&Path>) -> Result<()> {
     if !wide
         && rows
             .iter()
@@ -139,14 +124,58 @@ pub fn run(args: CompareArgs) -> Result<()> {
     {
         eprintln!("(per-dimension figures such as vae/kl_dim_* are in --format csv and json)");
     }
-    for w in condition_warnings(&rows) {
+    for w in condition_warnings(rows) {
         eprintln!("warning: {w}");
     }
-    if let Some(png) = &args.png {
-        write_grids(&rows, png)?;
+    if let Some(png) = png {
+        write_grids(rows, png)?;
         eprintln!("sample grids side by side: {}", png.display());
     }
     Ok(())
+}
+
+/// The figures any run reports, the leading ones first (per-dimension ones only when `wide`).
+fn figure_columns<'a>(
+    reported: impl IntoIterator<Item = &'a serde_json::Map<String, serde_json::Value>>,
+    wide: bool,
+) -> Vec<String> {
+    let mut figures: Vec<String> = vec![];
+    for f in reported {
+        for k in f.keys() {
+            if !figures.contains(k) && (wide || !per_dimension(k)) {
+                figures.push(k.clone());
+            }
+        }
+    }
+    let rank = |k: &str| {
+        LEADING
+            .iter()
+            .position(|l| *l == k)
+            .unwrap_or(LEADING.len())
+    };
+    figures.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.cmp(b)));
+    figures
+}
+
+/// A table as aligned text, Markdown or CSV.
+fn print_table(format: CompareFormat, header: &[String], cells: &[Vec<String>]) {
+    match format {
+        CompareFormat::Md => {
+            println!("| {} |", header.join(" | "));
+            println!("|{}", "---|".repeat(header.len()));
+            for c in cells {
+                println!("| {} |", c.join(" | "));
+            }
+        }
+        CompareFormat::Csv => {
+            let line = |c: &[String]| c.iter().map(|h| csv_field(h)).collect::<Vec<_>>().join(",");
+            println!("{}", line(header));
+            for c in cells {
+                println!("{}", line(c));
+            }
+        }
+        _ => print_aligned(header, cells),
+    }
 }
 
 /// The run's row, `None` when it has no eval.json yet.
