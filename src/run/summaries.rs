@@ -22,18 +22,15 @@ impl Summaries {
     }
 
     /// The HParams plugin's session start: the resolved config flattened to `model.hidden`,
-    /// `train.optimizer.lr`, ... (lists as their YAML text), grouped under the run
-    /// directory's name, so TensorBoard's HParams tab has one row per run.
+    /// `train.optimizer.lr`, ... (lists as their YAML text), in the group of its
+    /// hyperparameters ([`hparams_group`]).
     pub fn session_start(&mut self, resolved: &str) -> Result<()> {
         let value: serde_norway::Value = serde_norway::from_str(resolved)?;
         let mut hparams = vec![];
         flatten("", &value, &mut hparams);
-        let group = self
-            .dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        Ok(self.writer.add_hparams_start(hparams, &group)?)
+        Ok(self
+            .writer
+            .add_hparams_start(hparams, &hparams_group(&value))?)
     }
 
     /// The HParams plugin's session end (the run's final scalars are its metrics).
@@ -133,6 +130,31 @@ pub fn write_png(path: &Path, pic: &Picture) -> Result<()> {
 
 /// `key.path = value` pairs of a YAML tree; sequences and mappings inside them become
 /// their flow text (`[400, 400]`), nulls are left out.
+/// The HParams group of a run: `<family>-<hash>` of its resolved config without the seed
+/// and without where its data and files live (`train.seed`, `data.dir`, `log`,
+/// `checkpoint`). The seeds of one setting (a sweep's grid point) are one group, which
+/// TensorBoard's HParams tab shows as one row averaged over them; runs that differ in
+/// anything else never share one, whatever their directories are called.
+pub fn hparams_group(config: &serde_norway::Value) -> String {
+    let mut v = config.clone();
+    if let Some(m) = v.as_mapping_mut() {
+        m.remove("log");
+        m.remove("checkpoint");
+    }
+    for (section, key) in [("train", "seed"), ("data", "dir")] {
+        if let Some(m) = v.get_mut(section).and_then(|s| s.as_mapping_mut()) {
+            m.remove(key);
+        }
+    }
+    let text = serde_norway::to_string(&v).unwrap_or_default();
+    // FNV-1a: stable across builds and platforms, unlike std's hasher.
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let family = config["model"]["family"].as_str().unwrap_or("run");
+    format!("{family}-{:08x}", hash >> 32)
+}
+
 fn flatten(prefix: &str, v: &serde_norway::Value, out: &mut Vec<(String, HParam)>) {
     use serde_norway::Value as Y;
     let hp = match v {
@@ -183,5 +205,34 @@ fn flow_text(v: &serde_norway::Value) -> String {
             .unwrap_or_default()
             .trim()
             .to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hparams_group;
+
+    fn group(yaml: &str) -> String {
+        hparams_group(&serde_norway::from_str(yaml).unwrap())
+    }
+
+    const BASE: &str = "model:\n  family: vae\n  latent: 20\ndata:\n  name: mnist\n  dir: /a\ntrain:\n  epochs: 10\n  seed: 0\nlog:\n  pictures_every: 1\n";
+
+    #[test]
+    fn seeds_and_places_share_a_group_settings_do_not() {
+        let g = group(BASE);
+        assert!(g.starts_with("vae-") && g.len() == 12, "{g}");
+        assert_eq!(group(&BASE.replace("seed: 0", "seed: 7")), g);
+        assert_eq!(group(&BASE.replace("dir: /a", "dir: /b")), g);
+        assert_eq!(
+            group(&BASE.replace("pictures_every: 1", "pictures_every: 0")),
+            g
+        );
+        assert_ne!(group(&BASE.replace("latent: 20", "latent: 2")), g);
+        assert_ne!(group(&BASE.replace("epochs: 10", "epochs: 30")), g);
+        assert_ne!(
+            group(&BASE.replace("name: mnist", "name: fashion-mnist")),
+            g
+        );
     }
 }

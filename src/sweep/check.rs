@@ -8,7 +8,7 @@ use crate::run::session::Session;
 use crate::run::setup::{build_fit, build_steps, load_data_config, plan_data};
 use anyhow::Result;
 use candle_core::Device;
-use gen_base::config::{ConfigError, ConfigSource};
+use gen_base::config::ConfigSource;
 use gen_core::model::Build;
 use gen_core::Rng;
 use std::collections::HashMap;
@@ -79,37 +79,25 @@ impl Checker {
     }
 }
 
-/// A config error caused by a grid value names the grid's line and the value; the rest
-/// pass as they are (`--set` ones already name their `--set`).
+/// A config error caused by a grid value names the grid's line and the value, not the
+/// `--set` it was applied as; the rest pass as they are (a sweep's own `--set` ones
+/// already name their `--set`).
 fn blame_the_grid(e: anyhow::Error, spec: &Spec) -> anyhow::Error {
-    let Some(ce) = e.downcast_ref::<ConfigError>() else {
-        return e;
-    };
-    let Some(set_by) = ce.set_by.as_deref().and_then(|s| s.strip_prefix("--set ")) else {
-        return e;
-    };
-    let Some((key, value)) = set_by.split_once('=') else {
-        return e;
-    };
-    let Some(axis) = spec
-        .axes
-        .iter()
-        .find(|a| a.key == key && a.values.iter().any(|v| v == value))
-    else {
-        return e;
-    };
-    let mut what = String::new();
-    if !ce.path.is_empty() {
-        what = format!("`{}`: ", ce.path);
+    let text = format!("{e:#}");
+    for axis in &spec.axes {
+        for value in &axis.values {
+            let prefix = format!("--set {}={value}: ", axis.key);
+            if let Some(rest) = text.strip_prefix(&prefix) {
+                return match rest.contains("unknown field") {
+                    true => anyhow::anyhow!("{}: grid key `{}`: {rest}", axis.origin, axis.key),
+                    false => anyhow::anyhow!(
+                        "{}: grid `{}`, value `{value}`: {rest}",
+                        axis.origin,
+                        axis.key
+                    ),
+                };
+            }
+        }
     }
-    let hint = ce
-        .hint
-        .as_ref()
-        .map(|h| format!("; {h}"))
-        .unwrap_or_default();
-    anyhow::anyhow!(
-        "{}: grid `{key}`, value `{value}`: {what}{}{hint}",
-        axis.origin,
-        ce.message
-    )
+    e
 }

@@ -71,12 +71,14 @@ pub fn run(dir: &Path, m: &Manifest, todo: Vec<usize>, jobs: usize) -> Result<Ta
         if exit_code.is_none() {
             if let Some((_, code)) = caught.iter().find(|(f, _)| f.load(Ordering::Relaxed)) {
                 exit_code = Some(*code);
-                println!(
-                    "stopping: the {} running job{} checkpoint{} and stop; no new ones start",
-                    running.len(),
-                    if running.len() == 1 { "" } else { "s" },
-                    if running.len() == 1 { "s" } else { "" }
-                );
+                match running.len() {
+                    1 => println!(
+                        "stopping: the running job checkpoints and stops; no new ones start"
+                    ),
+                    n => println!(
+                        "stopping: the {n} running jobs checkpoint and stop; no new ones start"
+                    ),
+                }
                 for r in &running {
                     interrupt(&r.child);
                 }

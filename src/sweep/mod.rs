@@ -32,6 +32,9 @@ pub fn run(args: SweepArgs) -> Result<()> {
     if args.jobs == Some(0) {
         bail!("--jobs 0: at least one job runs at a time; give --jobs 1 or more");
     }
+    if args.executor == Some(Executor::Slurm) && !args.dry_run {
+        slurm::require("sbatch")?; // before a directory is made for nothing
+    }
     let (dir, m, todo) = match &args.resume {
         Some(dir) => resume(dir, &args)?,
         None => match create(&args)? {
@@ -156,6 +159,7 @@ fn create(args: &SweepArgs) -> Result<Option<(PathBuf, Manifest, Vec<usize>)>> {
             println!("  {}  {}", j.name, j.overrides.join(" "));
         }
         match &spec.eval {
+            Some(e) if e.is_empty() => println!("each evaluated with gen eval's defaults"),
             Some(e) => println!("each evaluated with: gen eval RUN_DIR {}", e.join(" ")),
             None => println!("not evaluated"),
         }

@@ -81,8 +81,20 @@ impl Spec {
                 eval: Some(vec![]),
             }
         };
+        // The command line's axes replace the file's for the same key.
+        let mut flags: Vec<Axis> = vec![];
         for g in cli.grid {
-            spec.axes.push(parse_grid_flag(g)?);
+            let axis = parse_grid_flag(g)?;
+            if flags.iter().any(|a| a.key == axis.key) {
+                bail!("{}: `{}` is given by --grid twice", axis.origin, axis.key);
+            }
+            flags.push(axis);
+        }
+        for axis in flags {
+            match spec.axes.iter_mut().find(|a| a.key == axis.key) {
+                Some(a) => *a = axis,
+                None => spec.axes.push(axis),
+            }
         }
         if !cli.seeds.is_empty() {
             spec.axes.retain(|a| a.key != SEED_KEY);
