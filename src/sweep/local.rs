@@ -42,6 +42,9 @@ pub fn run(dir: &Path, m: &Manifest, todo: Vec<usize>, jobs: usize) -> Result<Ta
     .into_iter()
     .map(|(sig, code)| {
         let flag = Arc::new(AtomicBool::new(false));
+        // A second signal of the same kind ends the sweep at once (its jobs go on to
+        // their checkpoints on their own).
+        signal_hook::flag::register_conditional_shutdown(sig, code, Arc::clone(&flag))?;
         signal_hook::flag::register(sig, Arc::clone(&flag))?;
         Ok((flag, code))
     })

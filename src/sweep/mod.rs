@@ -287,7 +287,7 @@ fn status(dir: &Path) -> Result<()> {
             let alive = s
                 .pid
                 .is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
-            let here = s.host == task_host();
+            let here = s.host == task::hostname();
             if here && !alive && note.is_empty() {
                 word = "stopped".into();
                 note = "its process is gone; gen sweep --resume continues it".into();
@@ -310,10 +310,4 @@ fn status(dir: &Path) -> Result<()> {
     let summary: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
     println!("{} jobs: {}", m.jobs.len(), summary.join(", "));
     Ok(())
-}
-
-fn task_host() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
 }

@@ -148,7 +148,8 @@ fn trained(run: &Path) -> Result<Trained> {
     })
 }
 
-fn hostname() -> Option<String> {
+/// This machine's name, as job states record it.
+pub fn hostname() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_string())

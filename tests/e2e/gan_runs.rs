@@ -2,7 +2,7 @@
 //! back with TensorBoard's own reader), the 2-D samples picture, `gen eval`'s mode
 //! figures and `gen sample` as .npy and .png.
 
-mod support;
+use crate::support;
 
 use support::*;
 

@@ -1,7 +1,7 @@
 //! A real one-epoch VAE training on MNIST through the binary, and its event file read
 //! back by TensorBoard's own reader.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

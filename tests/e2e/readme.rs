@@ -4,7 +4,7 @@
 //! the results from Python" snippet runs on a real run; the own-data examples
 //! (docs/data.md) train; and every link of every page points at something that exists.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! A VAE with a 2-D latent logs the code scatter and the decoded manifold, as PNG files
 //! and TensorBoard images (read back with TensorBoard's own reader).
 
-mod support;
+use crate::support;
 
 use support::*;
 

@@ -1,7 +1,7 @@
 //! `--resume` continues a run at the next step, with the same numbers as an
 //! uninterrupted run.
 
-mod support;
+use crate::support;
 
 use support::*;
 

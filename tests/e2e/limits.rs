@@ -6,7 +6,7 @@
 
 #![forbid(unsafe_code)]
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

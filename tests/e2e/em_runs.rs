@@ -2,7 +2,7 @@
 //! TensorBoard scalars, the fit picture, the checkpoint and eval.json out; and every kind
 //! of bad point file rejected with a message naming the problem.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use support::*;

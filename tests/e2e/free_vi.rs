@@ -2,7 +2,7 @@
 //! its held-out bound improves with refinement steps, and a resumed run ends with the
 //! same table of Gaussians, bit for bit, as an uninterrupted one.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -3,7 +3,7 @@
 //! BiGAN-style MNIST run whose codes `gen eval` probes with a 1-nearest-neighbour
 //! classifier.
 
-mod support;
+use crate::support;
 
 use support::*;
 

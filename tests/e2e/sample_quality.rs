@@ -3,7 +3,7 @@
 //! wrong in known ways (one class, blurred, noise), which must score in the expected
 //! order; and the Fréchet distance against an independent computation in numpy.
 
-mod support;
+use crate::support;
 
 use gen_metrics::sample_quality::{frechet_distance, FeatureStats};
 use std::collections::HashMap;

@@ -4,7 +4,7 @@
 //! `gen interpolate` between a test couplet and a couplet given as text, and `gen eval`'s
 //! text figures.
 
-mod support;
+use crate::support;
 use support::*;
 
 fn train(config: &str, sets: &[&str], dir: &std::path::Path) {

@@ -2,7 +2,7 @@
 //! that are not config errors (those are in bad_inputs.rs). Each asserts what the message
 //! must contain, not its whole text.
 
-mod support;
+use crate::support;
 use support::*;
 
 const SMALL: [&str; 6] = [

@@ -2,7 +2,7 @@
 //! log p(x) at least as tightly as the encoder's, and below the importance-sampled
 //! estimate; the figures reach eval.json, refine.npy and TensorBoard's own reader.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

@@ -1,7 +1,7 @@
 //! Bad input gets a clear error, a non-zero exit and no panic. Each file under
 //! tests/bad-configs/ ends with `# expect: <text>` lines that its error must contain.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! for every digit, judged by a nearest-class-mean classifier fitted here on the MNIST
 //! training set: the samples must carry their class far above chance.
 
-mod support;
+use crate::support;
 
 use support::*;
 

@@ -2,7 +2,7 @@
 //! blanks where a figure does not apply, csv and json that hold the same, the PNG of the
 //! sample grids, and the error for a run that was not evaluated.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use support::*;

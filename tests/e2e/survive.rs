@@ -4,7 +4,7 @@
 
 #![forbid(unsafe_code)]
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! out-of-distribution figures, `gen predict`), and the cubic toy regression, whose
 //! predictive band must cover fresh points inside the data range and widen outside it.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -3,7 +3,7 @@
 //! sweep on a real Slurm cluster (Debian's slurm-wlm, started by scripts/slurm-local.sh),
 //! a requeued Slurm task, and bad sweep files.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use std::collections::BTreeMap;

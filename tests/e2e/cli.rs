@@ -1,6 +1,6 @@
 //! The binary explains itself.
 
-mod support;
+use crate::support;
 
 use support::*;
 

@@ -1,7 +1,7 @@
 //! Runs saved by an older binary (tests/fixtures/old-runs, written before the family
 //! contract moved into gen-core) still resume, bit for bit, and evaluate.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use support::*;

@@ -2,7 +2,7 @@
 //! mixture prior: the joint-KL terms, MMD and discriminator accuracy in TensorBoard (read
 //! back with TensorBoard's own reader), the pictures, `gen eval` and `gen sample`.
 
-mod support;
+use crate::support;
 
 use support::*;
 
