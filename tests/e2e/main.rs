@@ -15,6 +15,7 @@ mod em_runs;
 mod first_hour;
 mod free_vi;
 mod gan_runs;
+mod learned_prior;
 mod limits;
 mod old_runs;
 mod readme;

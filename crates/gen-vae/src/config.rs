@@ -71,6 +71,50 @@ pub struct VaeConfig {
     /// can be drawn per class (`gen sample --class C`). Needs labelled data.
     #[serde(default)]
     pub conditional: bool,
+    /// `q(z)`: N(0, I) (`kind: gaussian`, the default), or learned with the model: a
+    /// `mixture` of `components` diagonal Gaussians, or the `vamp` prior (the encoder's
+    /// posteriors at `components` learned pseudo-inputs). Left out of the resolved config
+    /// when it is N(0, I), so runs saved before this key existed still resume.
+    #[serde(default, skip_serializing_if = "PriorConfig::is_standard")]
+    pub prior: PriorConfig,
+}
+
+/// `model.prior` of the VAE.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorConfig {
+    #[serde(default)]
+    pub kind: PriorKind,
+    /// `mixture`: its Gaussians; `vamp`: its pseudo-inputs (Tomczak and Welling's 500).
+    #[serde(default = "defaults::components")]
+    pub components: usize,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PriorKind {
+    /// N(0, I).
+    #[default]
+    Gaussian,
+    /// Learned means, variances and weights.
+    Mixture,
+    /// The VampPrior.
+    Vamp,
+}
+
+impl Default for PriorConfig {
+    fn default() -> Self {
+        PriorConfig {
+            kind: PriorKind::Gaussian,
+            components: defaults::components(),
+        }
+    }
+}
+
+impl PriorConfig {
+    pub fn is_standard(&self) -> bool {
+        self.kind == PriorKind::Gaussian
+    }
 }
 
 /// Where `p(z|x)` comes from.
@@ -175,6 +219,7 @@ gen_base::defaults! {
     latent: usize = 20;
     samples: usize = 1;
     one: f64 = 1.0;
+    components: usize = 500;
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -236,6 +281,42 @@ impl VaeConfig {
             return bad(
                 "kl",
                 "encoder: free uses the analytic KL (kl: analytic)".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+impl VaeConfig {
+    /// A learned prior: components >= 1, its KL by Monte Carlo, and an unconditional
+    /// Gaussian encoder for it to be the prior of.
+    fn validate_prior(&self) -> Result<(), ConfigError> {
+        if self.prior.is_standard() {
+            return Ok(());
+        }
+        let bad = |k: &str, m: String| Err(ConfigError::invalid(format!("model.{k}"), m));
+        if self.prior.components == 0 {
+            return bad(
+                "prior.components",
+                "a learned prior needs at least 1 component".into(),
+            );
+        }
+        if self.encoder != VaeEncoder::Gaussian {
+            return bad(
+                "prior",
+                "a learned prior belongs to the VAE with a Gaussian encoder (encoder: gaussian); the plain autoencoder has no KL term and the free encoder fits from N(0, I)".into(),
+            );
+        }
+        if self.conditional {
+            return bad(
+                "prior",
+                "a learned prior is for the unconditional VAE; the conditional VAE keeps N(0, I) per class".into(),
+            );
+        }
+        if self.kl == KlEstimator::Analytic {
+            return bad(
+                "kl",
+                "the KL to a learned prior has no closed form; set kl: sampled (a Monte Carlo estimate with the prior's log-density, as Tomczak and Welling)".into(),
             );
         }
         Ok(())
@@ -312,11 +393,21 @@ impl FamilyConfig for VaeConfig {
             );
         }
         self.validate_free()?;
+        self.validate_prior()?;
         gen_base::config::positive("model.decoder_sigma", self.decoder_sigma)?;
         Ok(())
     }
 
     fn validate_for(&self, data: &DataInfo) -> Result<(), ConfigError> {
+        if self.prior.kind == PriorKind::Vamp && self.prior.components > data.train_size {
+            return Err(ConfigError::invalid(
+                "model.prior.components",
+                format!(
+                    "{} pseudo-inputs are more than the {} training examples; the VampPrior approximates the mean of the posteriors over the training set, so use at most that many",
+                    self.prior.components, data.train_size
+                ),
+            ));
+        }
         if self.network == Network::Conv {
             checks::image_28x28(data, "model.network", "the conv networks are")?;
         }

@@ -1,6 +1,7 @@
 //! The variational autoencoder in the joint-KL view.
 //!
-//! `p(z|x)` is a diagonal Gaussian from the encoder, `q(z) = N(0, I)`, `q(x|z)` a
+//! `p(z|x)` is a diagonal Gaussian from the encoder, `q(z) = N(0, I)` or learned
+//! (prior.rs: a mixture, or the VampPrior), `q(x|z)` a
 //! Bernoulli (logits) or Gaussian decoder. The joint KL `KL(p(x,z) || q(x,z))`, up to the
 //! data entropy, is `E[-log q(x|z)] + KL(p(z|x) || q(z))` — minus the ELBO — and the
 //! model reports exactly those two terms: `reconstruction` and `latent_kl`.
@@ -16,10 +17,12 @@ mod free;
 mod model;
 mod nll;
 mod pictures;
+mod prior;
 mod refine;
 
 pub use config::{
-    DecoderKind, DecoderVariance, KlEstimator, Network, Objective, VaeConfig, VaeEncoder,
+    DecoderKind, DecoderVariance, KlEstimator, Network, Objective, PriorConfig, PriorKind,
+    VaeConfig, VaeEncoder,
 };
 pub use model::Vae;
 pub use nll::log_mean_exp;

@@ -4,6 +4,7 @@ use crate::config::{
     DecoderKind, DecoderVariance, KlEstimator, Network, Objective, VaeConfig, VaeEncoder,
 };
 use crate::conv::{ConvDecoder, ConvEncoder};
+use crate::prior::{Components, Prior};
 use candle_core::{DType, Device, Tensor, Var};
 use gen_core::gallery;
 use gen_core::model::Batch;
@@ -41,6 +42,8 @@ pub struct Vae {
     pub(crate) local: Option<LocalTable>,
     /// The weight of `latent_kl` in training steps: `beta`, or less during a KL warm-up.
     pub(crate) kl_weight: f64,
+    /// `q(z)`: N(0, I) or learned (its parameters in `store`, under `prior.`).
+    prior: Prior,
 }
 
 impl Family for Vae {
@@ -90,12 +93,16 @@ impl Family for Vae {
             )?),
             DecoderVariance::Fixed => None,
         };
+        // Made last, so that a standard prior (no parameters) leaves the others' draws as
+        // they were before learned priors existed.
+        let prior = Prior::new(&cfg.prior, &vb.pp("prior"), cfg.latent, dim)?;
         setup.continue_after(&vb);
         let params = vb.params();
         let opt = Adam::new(params.vars(), setup.optimizer.clone());
         let local = (cfg.encoder == VaeEncoder::Free)
             .then(|| LocalTable::new(setup.data.train_size, cfg.latent));
         Ok(Vae {
+            prior,
             local,
             log_sigma,
             kl_weight: cfg.beta,
@@ -255,13 +262,11 @@ impl Vae {
         };
         let z = post.rsample(rng)?;
         let nll = self.neg_log_likelihood(&self.decoder_output_given(&z, ys.as_ref())?, &xs)?;
+        let log_prior = || self.prior_log_density(&z);
         let reconstruction = nll.mean_all()?;
         let latent_kl = match self.cfg.kl {
             KlEstimator::Analytic => kl::gaussian_std_normal(q)?,
-            KlEstimator::Sampled => {
-                let prior = DiagGaussian::standard_like(&z)?;
-                kl::monte_carlo(&post.log_prob(&z)?, &prior.log_prob(&z)?)?
-            }
+            KlEstimator::Sampled => kl::monte_carlo(&post.log_prob(&z)?, &log_prior()?)?,
         }
         .mean_all()?;
         Ok(match self.cfg.objective {
@@ -272,9 +277,8 @@ impl Vae {
             ),
             Objective::Iwae => {
                 // Rows are m blocks of the batch: log w as (m, B), log-mean-exp over m.
-                let prior = DiagGaussian::standard_like(&z)?;
-                let log_w = ((prior.log_prob(&z)? - post.log_prob(&z)?)? - &nll)?
-                    .reshape((m, x.dim(0)?))?;
+                let log_w =
+                    ((log_prior()? - post.log_prob(&z)?)? - &nll)?.reshape((m, x.dim(0)?))?;
                 let bound = (logsumexp_keepdim(&log_w, 0)? - (m as f64).ln())?.mean_all()?;
                 terms
                     .term("reconstruction", reconstruction, 0.0)
@@ -307,9 +311,48 @@ impl Vae {
             .here(&Tensor::from_vec(v, (classes.len(), k), &Device::Cpu)?)
     }
 
+    /// A learned prior as a mixture of diagonal Gaussians (the VampPrior's are the
+    /// encoder's posteriors at its pseudo-inputs); `None` for N(0, I).
+    pub(crate) fn prior_components(&self) -> Result<Option<Components>> {
+        Ok(match &self.prior {
+            Prior::Standard => None,
+            Prior::Mixture {
+                means,
+                logvars,
+                logits,
+            } => Some(Components::of_mixture(means, logvars, logits)?),
+            Prior::Vamp { .. } => {
+                let u = self.prior.pseudo_inputs()?.expect("a VampPrior has them");
+                let q = self.posterior(&u)?;
+                Some(Components::uniform(q.mean, q.logvar)?)
+            }
+        })
+    }
+
+    /// `log q(z)` of each row of `z`.
+    pub(crate) fn prior_log_density(&self, z: &Tensor) -> Result<Tensor> {
+        match self.prior_components()? {
+            Some(c) => c.log_density(z),
+            None => Ok(DiagGaussian::standard_like(z)?.log_prob(z)?),
+        }
+    }
+
+    /// `n` draws of z from the prior.
+    fn prior_sample(&self, n: usize, rng: &mut Rng) -> Result<Tensor> {
+        match self.prior_components()? {
+            Some(c) => Ok(c.detach().sample(n, rng)?),
+            None => Ok(rng.randn((n, self.cfg.latent), self.frame.dtype, &self.frame.device)?),
+        }
+    }
+
+    /// The VampPrior's pseudo-inputs, for a picture (`None` for other priors).
+    pub fn pseudo_inputs(&self) -> Result<Option<Tensor>> {
+        self.prior.pseudo_inputs()
+    }
+
     /// Decoder means at `n` prior draws for the given classes (cycled), or unconditionally.
     fn sample_classes(&self, n: usize, classes: Option<&[u32]>, rng: &mut Rng) -> Result<Tensor> {
-        let z = rng.randn((n, self.cfg.latent), self.frame.dtype, &self.frame.device)?;
+        let z = self.prior_sample(n, rng)?;
         let y = match classes {
             Some(c) if self.classes > 0 => {
                 let cycled: Vec<u32> = (0..n).map(|i| c[i % c.len()]).collect();
@@ -395,6 +438,13 @@ impl Model for Vae {
         }
         if self.cfg.latent == 2 && batch.size() > 0 && self.classes == 0 && self.local.is_none() {
             out.extend(self.latent_pictures(batch)?);
+        }
+        // The VampPrior's pseudo-inputs, as the encoder sees them.
+        if let Some(u) = self.prior.pseudo_inputs()? {
+            let shown = u.narrow(0, 0, u.dim(0)?.min(100))?;
+            if let Some(images) = self.frame.data.as_images(&shown)? {
+                out.push(("pseudo_inputs".to_string(), Picture::grid(&images, 10)?));
+            }
         }
         Ok(out)
     }
@@ -551,6 +601,7 @@ mod tests {
             local_lr: None,
             local_steps: None,
             test_steps: None,
+            prior: Default::default(),
         };
         let data = DataInfo::points("test", 5, 1000);
         Vae::new(
@@ -613,6 +664,143 @@ mod tests {
             assert_gradients_match(&vae, &x, 1e-6, None),
             vae.store.params.count()
         );
+    }
+
+    /// The tiny VAE with a learned prior (KL by Monte Carlo, as a learned prior needs).
+    fn with_prior(kind: crate::config::PriorKind, components: usize, objective: Objective) -> Vae {
+        let mut vae = tiny_with(
+            DecoderKind::Bernoulli,
+            KlEstimator::Sampled,
+            if objective == Objective::Iwae { 3 } else { 1 },
+            objective,
+            1.0,
+        );
+        let mut cfg = vae.cfg.clone();
+        cfg.prior = crate::config::PriorConfig { kind, components };
+        gen_core::checks::FamilyConfig::validate(&cfg).unwrap();
+        let data = DataInfo::points("test", 5, 1000);
+        vae = Vae::new(
+            cfg,
+            &mut Setup {
+                dtype: DType::F64,
+                ..Setup::cpu(&data, &OptimizerConfig::default(), &mut Rng::new(11))
+            },
+        )
+        .unwrap();
+        vae
+    }
+
+    /// With a learned prior every parameter's gradient, the prior's included, matches
+    /// finite differences (ELBO with the Monte Carlo KL, and the IWAE bound).
+    #[test]
+    fn learned_priors_gradients_match_finite_differences() {
+        use crate::config::PriorKind;
+        let x = two_rows();
+        for (kind, objective) in [
+            (PriorKind::Mixture, Objective::Elbo),
+            (PriorKind::Vamp, Objective::Elbo),
+            (PriorKind::Vamp, Objective::Iwae),
+        ] {
+            let vae = with_prior(kind, 3, objective);
+            let names: Vec<String> = vae
+                .store
+                .params
+                .named()
+                .iter()
+                .map(|(n, _)| n.clone())
+                .collect();
+            assert!(names.iter().any(|n| n.starts_with("prior.")), "{names:?}");
+            let checked = assert_gradients_match(&vae, &x, 1e-6, None);
+            assert_eq!(checked, vae.store.params.count(), "{kind:?}/{objective:?}");
+        }
+    }
+
+    /// The VampPrior's log-density is the mixture of the encoder's Gaussians at its
+    /// (clamped) pseudo-inputs with weights 1/K, computed here directly in f64.
+    #[test]
+    fn vamp_log_density_is_the_mixture_of_the_posteriors_at_the_pseudo_inputs() {
+        let vae = with_prior(crate::config::PriorKind::Vamp, 3, Objective::Elbo);
+        let u = vae.pseudo_inputs().unwrap().unwrap();
+        let q = vae.posterior(&u).unwrap();
+        let (means, logvars): (Vec<Vec<f64>>, Vec<Vec<f64>>) =
+            (q.mean.to_vec2().unwrap(), q.logvar.to_vec2().unwrap());
+        let zs = [[0.3f64, -0.7], [-1.2, 0.4]];
+        let got: Vec<f64> = vae
+            .prior_log_density(&Tensor::new(&zs, &Device::Cpu).unwrap())
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        for (row, z) in zs.iter().enumerate() {
+            let mut sum = 0.0;
+            for k in 0..3 {
+                let mut density = 1.0 / 3.0;
+                for d in 0..2 {
+                    let var = logvars[k][d].exp();
+                    density *= (-(z[d] - means[k][d]).powi(2) / (2.0 * var)).exp()
+                        / (2.0 * std::f64::consts::PI * var).sqrt();
+                }
+                sum += density;
+            }
+            assert!(
+                (got[row] - sum.ln()).abs() < 1e-10,
+                "{} vs {}",
+                got[row],
+                sum.ln()
+            );
+        }
+        // Pseudo-inputs start in [0, 1] near Tomczak and Welling's 0.05.
+        let u: Vec<Vec<f64>> = u.to_vec2().unwrap();
+        assert!(u.iter().flatten().all(|v| (0.0..=0.2).contains(v)), "{u:?}");
+    }
+
+    /// A one-component mixture set by hand to N(0, I) gives the standard prior's terms,
+    /// IWAE bound and importance-sampled likelihood on the same draws.
+    #[test]
+    fn a_one_component_mixture_at_the_origin_is_the_standard_prior() {
+        use crate::config::PriorKind;
+        let x = two_rows();
+        for objective in [Objective::Elbo, Objective::Iwae] {
+            let learned = with_prior(PriorKind::Mixture, 1, objective);
+            for (name, v) in learned.store.params.named() {
+                if name.starts_with("prior.") {
+                    v.set(&v.zeros_like().unwrap()).unwrap();
+                }
+            }
+            let standard = tiny_with(
+                DecoderKind::Bernoulli,
+                KlEstimator::Sampled,
+                if objective == Objective::Iwae { 3 } else { 1 },
+                objective,
+                1.0,
+            );
+            let a = learned
+                .terms(&x, &mut Rng::new(5))
+                .unwrap()
+                .report()
+                .unwrap();
+            let b = standard
+                .terms(&x, &mut Rng::new(5))
+                .unwrap()
+                .report()
+                .unwrap();
+            assert!(
+                (a.loss - b.loss).abs() < 1e-12,
+                "{objective:?}: {} vs {}",
+                a.loss,
+                b.loss
+            );
+            let (ra, ka) = rec_and_kl(&a);
+            let (rb, kb) = rec_and_kl(&b);
+            assert!(
+                (ra - rb).abs() < 1e-12 && (ka - kb).abs() < 1e-12,
+                "{objective:?}"
+            );
+            let la = learned.log_likelihood_is(&x, 7, &mut Rng::new(3)).unwrap();
+            let lb = standard.log_likelihood_is(&x, 7, &mut Rng::new(3)).unwrap();
+            for (p, q) in la.iter().zip(&lb) {
+                assert!((p - q).abs() < 1e-12, "{p} vs {q}");
+            }
+        }
     }
 
     /// Checks backpropagated gradients of the loss (reparameterization noise fixed) against

@@ -4,6 +4,7 @@
 //! estimate of a VAE's negative log-likelihood on MNIST.
 
 use crate::model::Vae;
+use crate::prior::Components;
 use candle_core::{DType, Tensor};
 use gen_core::{Result, Rng};
 use gen_dist::dist::DiagGaussian;
@@ -50,6 +51,8 @@ impl Vae {
     ) -> Result<Vec<f64>> {
         assert!(k >= 1);
         let (n, latent) = post.mean.dims2()?;
+        // A learned prior's components once (the VampPrior's encode K pseudo-inputs).
+        let prior = self.prior_components()?.map(|c| c.detach());
         let mut out = vec![0f64; n];
         for first in (0..n).step_by(2) {
             let pair = 2.min(n - first);
@@ -67,7 +70,7 @@ impl Vae {
             let slots: Vec<std::sync::Mutex<Option<Result<f64>>>> =
                 (0..pair).map(|_| std::sync::Mutex::new(None)).collect();
             let one = |j: usize| {
-                let r = self.log_mean_weight(post, x, y, first + j, &noise[j]);
+                let r = self.log_mean_weight(post, x, y, first + j, &noise[j], prior.as_ref());
                 *slots[j].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
             };
             if pair == 2 {
@@ -92,6 +95,7 @@ impl Vae {
         y: Option<&Tensor>,
         i: usize,
         eps: &[Tensor],
+        prior: Option<&Components>,
     ) -> Result<f64> {
         let latent = post.mean.dim(1)?;
         let xi = x.narrow(0, i, 1)?;
@@ -105,14 +109,17 @@ impl Vae {
                 logvar.broadcast_as((m, latent))?.contiguous()?,
             );
             let z = q.rsample_with(e)?.detach();
-            let prior = DiagGaussian::standard_like(&z)?;
+            let log_prior = match prior {
+                Some(c) => c.log_density(&z)?,
+                None => DiagGaussian::standard_like(&z)?.log_prob(&z)?,
+            };
             let xs = xi.broadcast_as((m, xi.dim(1)?))?.contiguous()?;
             let ys = yi
                 .as_ref()
                 .map(|yi| yi.broadcast_as((m, yi.dim(1)?))?.contiguous())
                 .transpose()?;
             let log_lik = self.log_likelihood(&self.decoder_output_given(&z, ys.as_ref())?, &xs)?;
-            let w = ((log_lik + prior.log_prob(&z)?)? - q.log_prob(&z)?)?;
+            let w = ((log_lik + log_prior)? - q.log_prob(&z)?)?;
             log_w.extend(w.to_dtype(DType::F64)?.to_vec1::<f64>()?);
         }
         Ok(log_mean_exp(&log_w))

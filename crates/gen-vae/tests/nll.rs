@@ -29,6 +29,7 @@ fn config(hidden: Vec<usize>, latent: usize, sigma: f64) -> VaeConfig {
         local_lr: None,
         local_steps: None,
         test_steps: None,
+        prior: Default::default(),
     }
 }
 
