@@ -145,7 +145,7 @@ impl Spec {
                     name.push('-');
                     name.push_str(&labels[a]);
                     name.push('=');
-                    name.push_str(&file_safe(&self.axes[a].values[v]));
+                    name.push_str(&name_part(&self.axes[a].values[v]));
                 }
                 Job {
                     job,
@@ -392,6 +392,15 @@ fn short_keys(axes: &[Axis]) -> Vec<String> {
         .collect()
 }
 
+/// A value as a directory name: a mapping by its values (`{kind: vamp, components: 500}`
+/// -> `vamp_500`), anything else as written, made file-safe.
+fn name_part(value: &str) -> String {
+    match serde_norway::from_str::<Value>(value) {
+        Ok(Value::Mapping(m)) => file_safe(&m.values().map(flow).collect::<Vec<_>>().join("_")),
+        _ => file_safe(value),
+    }
+}
+
 /// Letters, digits and `. - _ + =` kept; anything else (`/`, spaces, brackets) becomes `_`.
 pub fn file_safe(s: &str) -> String {
     let mut out = String::new();
@@ -513,6 +522,13 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("value 2 is empty"));
+    }
+
+    #[test]
+    fn mappings_are_named_by_their_values() {
+        assert_eq!(name_part("{kind: vamp, components: 500}"), "vamp_500");
+        assert_eq!(name_part("[400, 400]"), "400_400");
+        assert_eq!(name_part("1e-4"), "1e-4");
     }
 
     #[test]
