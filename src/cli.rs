@@ -378,7 +378,7 @@ pub struct SweepArgs {
     /// List the jobs (after checking every job's config) and stop.
     #[arg(long)]
     pub dry_run: bool,
-    /// Where the jobs run [default: local; with --resume, local too].
+    /// Where the jobs run [default: local; with --resume, where the sweep was started].
     #[arg(long, value_enum)]
     pub executor: Option<Executor>,
     /// Jobs at a time: local processes [default: the number of cores; each gets cores/jobs

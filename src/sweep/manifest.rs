@@ -23,11 +23,18 @@ pub struct Manifest {
     pub grid: Vec<(String, Vec<String>)>,
     /// `gen eval`'s arguments after the run directory; absent: jobs are not evaluated.
     pub eval: Option<Vec<String>>,
+    /// `local` or `slurm`: where the sweep was started, and where `--resume` continues it.
+    #[serde(default = "local")]
+    pub executor: String,
     pub jobs: Vec<Job>,
 }
 
+fn local() -> String {
+    "local".into()
+}
+
 impl Manifest {
-    pub fn new(spec: &Spec, jobs: Vec<Job>) -> Result<Self> {
+    pub fn new(spec: &Spec, jobs: Vec<Job>, executor: &str) -> Result<Self> {
         Ok(Manifest {
             name: spec.name.clone(),
             config: spec.config.display().to_string(),
@@ -39,6 +46,7 @@ impl Manifest {
                 .map(|a| (a.key.clone(), a.values.clone()))
                 .collect(),
             eval: spec.eval.clone(),
+            executor: executor.into(),
             jobs,
         })
     }

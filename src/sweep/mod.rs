@@ -50,7 +50,12 @@ pub fn run(args: SweepArgs) -> Result<()> {
         );
         return Ok(());
     }
-    match args.executor.unwrap_or(Executor::Local) {
+    // A resumed sweep continues where it was started unless told otherwise.
+    let executor = args.executor.unwrap_or(match m.executor.as_str() {
+        "slurm" => Executor::Slurm,
+        _ => Executor::Local,
+    });
+    match executor {
         Executor::Local => {
             let jobs = args
                 .jobs
@@ -166,7 +171,11 @@ fn create(args: &SweepArgs) -> Result<Option<(PathBuf, Manifest, Vec<usize>)>> {
         return Ok(None);
     }
     let dir = crate::run::dir::create(&args.runs, &spec.name, args.run_dir.as_deref())?;
-    let m = Manifest::new(&spec, jobs)?;
+    let executor = match args.executor {
+        Some(Executor::Slurm) => "slurm",
+        _ => "local",
+    };
+    let m = Manifest::new(&spec, jobs, executor)?;
     m.create(&dir, &spec.config_text)?;
     let todo = (0..m.jobs.len()).collect();
     Ok(Some((dir, m, todo)))

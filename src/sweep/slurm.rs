@@ -253,6 +253,7 @@ mod tests {
             sets: vec![],
             grid: vec![],
             eval: None,
+            executor: "slurm".into(),
             jobs: vec![],
         };
         let req = Request {

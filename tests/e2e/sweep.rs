@@ -180,6 +180,7 @@ fn a_failing_job_is_recorded_and_the_others_finish() {
         stderr(&o)
     );
     assert_eq!(state(&dir, 0)["state"], "done");
+    assert_eq!(read_json(&dir.join("sweep.json"))["executor"], "local");
     assert!(dir.join("00-latent=2-lr=1e-3-seed=0/eval.json").is_file());
     let failed = state(&dir, 1);
     assert_eq!(failed["state"], "failed");
@@ -367,6 +368,22 @@ fn the_same_sweep_on_slurm_finishes_with_the_local_figures() {
     );
     let o = gen(&["sweep", "--status", dir.to_str().unwrap()]);
     assert!(stdout(&o).contains("8 jobs: 8 done"), "{}", stdout(&o));
+    // A resume goes back to Slurm, where the sweep was started, with only what is left.
+    assert_eq!(read_json(&dir.join("sweep.json"))["executor"], "slurm");
+    let run7 = dir.join("07-latent=3-lr=0.002-seed=1");
+    std::fs::remove_dir_all(&run7).unwrap();
+    std::fs::remove_file(dir.join("jobs/7.json")).unwrap();
+    let o = gen(&["sweep", "--resume", dir.to_str().unwrap()]);
+    ok(&o);
+    assert!(
+        stdout(&o).contains("submitted job array") && stdout(&o).contains("(1 task,"),
+        "{}",
+        stdout(&o)
+    );
+    let script = std::fs::read_to_string(dir.join("slurm/sweep-1.sbatch")).unwrap();
+    assert!(script.contains("#SBATCH --array=7\n"), "{script}");
+    wait_done(&dir, 8, Duration::from_secs(300));
+    assert_eq!(figures(&dir), figures(local));
 }
 
 #[test]
