@@ -62,7 +62,7 @@ impl Lines {
 }
 
 /// `2 h 05 min`, `3 min 20 s`, `12 s`.
-fn duration(seconds: f64) -> String {
+pub fn duration(seconds: f64) -> String {
     let s = seconds.round() as u64;
     match s {
         0..=59 => format!("{s} s"),

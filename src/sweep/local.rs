@@ -143,7 +143,7 @@ pub fn run(dir: &Path, m: &Manifest, todo: Vec<usize>, jobs: usize) -> Result<Ta
                 (false, false) => {
                     let mean = finished_secs.iter().sum::<f64>() / finished_secs.len() as f64;
                     let waves = left.div_ceil(jobs) as f64;
-                    format!(", ~{} left", minutes(mean * waves))
+                    format!(", ~{} left", crate::run::progress::duration(mean * waves))
                 }
                 _ => String::new(),
             };
@@ -223,14 +223,4 @@ fn spawn(
 
 fn interrupt(child: &Child) {
     gen_kernels::sys::send_signal(child.id(), signal_hook::consts::SIGINT);
-}
-
-fn minutes(s: f64) -> String {
-    if s < 90.0 {
-        format!("{s:.0}s")
-    } else if s < 5400.0 {
-        format!("{:.0}m", s / 60.0)
-    } else {
-        format!("{:.1}h", s / 3600.0)
-    }
 }

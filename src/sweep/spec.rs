@@ -131,7 +131,8 @@ impl Spec {
                 .collect();
         }
         let width = (combos.len().max(1) - 1).to_string().len().max(2);
-        let labels = short_keys(&self.axes);
+        let keys: Vec<&str> = self.axes.iter().map(|a| a.key.as_str()).collect();
+        let labels = short_labels(&keys);
         combos
             .into_iter()
             .enumerate()
@@ -377,16 +378,16 @@ pub fn flow(v: &Value) -> String {
     }
 }
 
-/// The axes' labels in directory names: the key's last part (`d_lr`), or the whole key
-/// where two axes share a last part.
-fn short_keys(axes: &[Axis]) -> Vec<String> {
+/// Grid keys as jobs' names and `gen compare`'s rows show them: the key's last part
+/// (`d_lr`), or the whole key where two keys share a last part.
+pub fn short_labels(keys: &[&str]) -> Vec<String> {
     let last = |k: &str| k.rsplit('.').next().unwrap_or(k).to_string();
-    axes.iter()
-        .map(|a| {
-            let l = last(&a.key);
-            match axes.iter().filter(|b| last(&b.key) == l).count() {
+    keys.iter()
+        .map(|k| {
+            let l = last(k);
+            match keys.iter().filter(|j| last(j) == l).count() {
                 1 => l,
-                _ => a.key.clone(),
+                _ => k.to_string(),
             }
         })
         .collect()

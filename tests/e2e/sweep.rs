@@ -266,7 +266,7 @@ fn a_sweep_killed_with_sigkill_resumes_to_the_results_of_an_uninterrupted_one() 
     sweep.wait().unwrap();
     for i in 0..2 {
         if let Some(pid) = state(&killed, i)["pid"].as_i64() {
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            gen_kernels::sys::send_signal(pid as u32, libc::SIGKILL);
         }
     }
     std::thread::sleep(Duration::from_millis(200));

@@ -731,22 +731,9 @@ mod tests {
             .to_vec1()
             .unwrap();
         for (row, z) in zs.iter().enumerate() {
-            let mut sum = 0.0;
-            for k in 0..3 {
-                let mut density = 1.0 / 3.0;
-                for d in 0..2 {
-                    let var = logvars[k][d].exp();
-                    density *= (-(z[d] - means[k][d]).powi(2) / (2.0 * var)).exp()
-                        / (2.0 * std::f64::consts::PI * var).sqrt();
-                }
-                sum += density;
-            }
-            assert!(
-                (got[row] - sum.ln()).abs() < 1e-10,
-                "{} vs {}",
-                got[row],
-                sum.ln()
-            );
+            let want =
+                crate::prior::tests::direct_log_density(z, &[1.0 / 3.0; 3], &means, &logvars);
+            assert!((got[row] - want).abs() < 1e-10, "{} vs {want}", got[row]);
         }
         // Pseudo-inputs start in [0, 1] near Tomczak and Welling's 0.05.
         let u: Vec<Vec<f64>> = u.to_vec2().unwrap();

@@ -168,9 +168,30 @@ fn pick(weights: &[f64], u: f64) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use candle_core::{DType, Device};
+
+    /// `log sum_k w_k prod_d N(z_d; m_kd, exp(v_kd))`, term by term in f64 (no log-sum-exp:
+    /// the tests' values are moderate), the reference both priors are checked against.
+    pub(crate) fn direct_log_density<M: AsRef<[f64]>>(
+        z: &[f64],
+        weights: &[f64],
+        means: &[M],
+        logvars: &[M],
+    ) -> f64 {
+        let mut sum = 0.0;
+        for (k, w) in weights.iter().enumerate() {
+            let mut density = *w;
+            for (d, zd) in z.iter().enumerate() {
+                let var = logvars[k].as_ref()[d].exp();
+                density *= (-(zd - means[k].as_ref()[d]).powi(2) / (2.0 * var)).exp()
+                    / (2.0 * std::f64::consts::PI * var).sqrt();
+            }
+            sum += density;
+        }
+        sum.ln()
+    }
 
     /// The mixture's log-density against a direct f64 computation: log of the weighted sum
     /// of the components' densities (no log-sum-exp, the values are moderate).
@@ -198,21 +219,11 @@ mod tests {
             .to_vec1()
             .unwrap();
         for (row, z) in zs.iter().enumerate() {
-            let mut sum = 0.0;
-            for k in 0..3 {
-                let mut density = weights[k];
-                for d in 0..2 {
-                    let var = f64::exp(logvars[k][d]);
-                    density *= (-(z[d] - means[k][d]).powi(2) / (2.0 * var)).exp()
-                        / (2.0 * std::f64::consts::PI * var).sqrt();
-                }
-                sum += density;
-            }
+            let want = direct_log_density(z, &weights, &means, &logvars);
             assert!(
-                (got[row] - sum.ln()).abs() < 1e-12,
-                "row {row}: {} vs {}",
-                got[row],
-                sum.ln()
+                (got[row] - want).abs() < 1e-12,
+                "row {row}: {} vs {want}",
+                got[row]
             );
         }
     }

@@ -15,6 +15,8 @@ struct Row {
     dir: PathBuf,
     /// (column, text) for the fixed columns, then the figures.
     info: Vec<(&'static str, String)>,
+    /// Seconds of training (see [`training_wall`]), where the event files tell.
+    wall: Option<f64>,
     /// How eval.json's figures were measured (`None` for an older eval.json).
     conditions: Option<serde_json::Map<String, serde_json::Value>>,
     figures: serde_json::Map<String, serde_json::Value>,
@@ -208,6 +210,7 @@ fn read_row(dir: &Path) -> Result<Option<Row>> {
         .map(|n| n.to_string())
         .or_else(|| figures.remove("parameters").map(|v| number(&v)))
         .unwrap_or_default();
+    let wall = training_wall(dir);
     let info = vec![
         ("family", text_of(&config["model"]["family"])),
         ("data", data_label(&config["data"])),
@@ -220,10 +223,7 @@ fn read_row(dir: &Path) -> Result<Option<Row>> {
                 .map(|e| e.to_string())
                 .unwrap_or_default(),
         ),
-        (
-            "train wall",
-            training_wall(dir).map(minutes).unwrap_or_default(),
-        ),
+        ("train wall", wall.map(minutes).unwrap_or_default()),
         ("parameters", parameters),
     ];
     let name = dir
@@ -233,6 +233,7 @@ fn read_row(dir: &Path) -> Result<Option<Row>> {
     Ok(Some(Row {
         name,
         dir: dir.to_path_buf(),
+        wall,
         info,
         conditions: conditions.as_object().cloned(),
         figures,

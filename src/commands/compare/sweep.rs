@@ -1,7 +1,7 @@
 //! `gen compare SWEEP_DIR...`: one row per grid point, its seeds' figures as mean ± sd
 //! (the sample standard deviation, n - 1) with n, the number of evaluated seeds.
 
-use super::{figure_columns, minutes, notes, number, print_table, read_row, training_wall, Row};
+use super::{figure_columns, minutes, notes, number, print_table, read_row, Row};
 use crate::cli::{CompareArgs, CompareFormat};
 use crate::sweep::manifest::{self, Manifest};
 use anyhow::{bail, Result};
@@ -13,7 +13,6 @@ struct Group {
     label: String,
     point: Vec<(String, String)>,
     rows: Vec<Row>,
-    walls: Vec<f64>,
 }
 
 /// Mean, sample standard deviation (`None` for one value) and count.
@@ -33,7 +32,12 @@ pub fn run(args: &CompareArgs) -> Result<()> {
     let several = args.run_dirs.len() > 1;
     for dir in &args.run_dirs {
         let m = Manifest::read(dir)?;
-        let labels = short_labels(&m);
+        let keys: Vec<&str> = m.grid.iter().map(|(k, _)| k.as_str()).collect();
+        let labels: std::collections::HashMap<&str, String> = keys
+            .iter()
+            .copied()
+            .zip(crate::sweep::spec::short_labels(&keys))
+            .collect();
         let first = groups.len();
         for job in &m.jobs {
             let run = manifest::run_dir(dir, job);
@@ -52,16 +56,12 @@ pub fn run(args: &CompareArgs) -> Result<()> {
                         .map(|(k, v)| (k.to_string(), v.to_string()))
                 })
                 .collect();
-            let wall = training_wall(&row.dir);
             match groups[first..].iter_mut().find(|g| g.point == point) {
-                Some(g) => {
-                    g.rows.push(row);
-                    g.walls.extend(wall);
-                }
+                Some(g) => g.rows.push(row),
                 None => {
                     let mut label: Vec<String> = point
                         .iter()
-                        .map(|(k, v)| format!("{}={v}", labels.get(k).unwrap_or(k)))
+                        .map(|(k, v)| format!("{}={v}", labels.get(k.as_str()).unwrap_or(k)))
                         .collect();
                     if label.is_empty() {
                         label.push("(base config)".into());
@@ -73,7 +73,6 @@ pub fn run(args: &CompareArgs) -> Result<()> {
                         label: label.join(" "),
                         point,
                         rows: vec![row],
-                        walls: wall.into_iter().collect(),
                     });
                 }
             }
@@ -107,11 +106,12 @@ pub fn run(args: &CompareArgs) -> Result<()> {
     // Fixed columns from the first run of each point; the train wall is the seeds' mean.
     let info_cols: Vec<&str> = groups[0].rows[0].info.iter().map(|(c, _)| *c).collect();
     let info = |g: &Group| -> Vec<String> {
+        let walls: Vec<f64> = g.rows.iter().filter_map(|r| r.wall).collect();
         g.rows[0]
             .info
             .iter()
             .map(|(c, v)| match *c {
-                "train wall" if !g.walls.is_empty() => minutes(mean_sd(&g.walls).0),
+                "train wall" if !walls.is_empty() => minutes(mean_sd(&walls).0),
                 _ => v.clone(),
             })
             .collect()
@@ -204,19 +204,6 @@ pub fn run(args: &CompareArgs) -> Result<()> {
         })
         .collect();
     notes(&firsts, wide, args.png.as_deref())
-}
-
-/// Each grid key's label: its last part, or the whole key where two share a last part.
-fn short_labels(m: &Manifest) -> std::collections::HashMap<String, String> {
-    let last = |k: &str| k.rsplit('.').next().unwrap_or(k).to_string();
-    m.grid
-        .iter()
-        .map(|(k, _)| {
-            let l = last(k);
-            let shared = m.grid.iter().filter(|(j, _)| last(j) == l).count() > 1;
-            (k.clone(), if shared { k.clone() } else { l })
-        })
-        .collect()
 }
 
 #[cfg(test)]
