@@ -134,6 +134,37 @@ fn each_poem_config_trains_and_writes_couplets_as_text() {
 }
 
 #[test]
+fn free_bits_without_a_code_is_a_config_error_naming_the_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("lm.yaml");
+    std::fs::write(
+        &cfg,
+        "model:\n  family: text-vae\n  decoder: gru\n  latent: 0\n  free_bits: 0.1\ndata:\n  name: tang-couplets\n",
+    )
+    .unwrap();
+    let out = gen(&["train", cfg.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(
+            "lm.yaml:5:3: `model.free_bits`: there is no KL term without a code (latent: 0)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(
+        &cfg,
+        "model:\n  family: text-vae\n  decoder: gru\n  free_bits: -1\ndata:\n  name: tang-couplets\n",
+    )
+    .unwrap();
+    let out = gen(&["train", cfg.to_str().unwrap()]);
+    assert!(
+        stderr(&out).contains("lm.yaml:4:3: `model.free_bits`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn a_text_family_on_images_and_an_image_family_on_text_say_which_fits() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("x.yaml");

@@ -28,6 +28,12 @@ pub struct TextVaeConfig {
     /// must lean on the code.
     #[serde(default, skip_serializing_if = "gen_core::checks::is_zero")]
     pub char_dropout: f64,
+    /// Free bits (Kingma et al. 2016), nats per code dimension: while training, a
+    /// dimension whose KL (averaged over the batch) is below this costs this and passes no
+    /// gradient, so the encoder may use it for free; 0 = off. The reported KL and loss stay
+    /// the ELBO's.
+    #[serde(default, skip_serializing_if = "gen_core::checks::is_zero")]
+    pub free_bits: f64,
     /// Weight of the KL term (1 = the ELBO).
     #[serde(default = "defaults::beta")]
     pub beta: f64,
@@ -94,6 +100,13 @@ impl FamilyConfig for TextVaeConfig {
                 "there is no KL term without a code (latent: 0)",
             );
         }
+        if self.latent == 0 && self.free_bits > 0.0 {
+            return bad(
+                "free_bits",
+                "there is no KL term without a code (latent: 0)",
+            );
+        }
+        gen_base::config::non_negative("model.free_bits", self.free_bits)?;
         if self.char_dropout > 0.0 && self.decoder == TextDecoder::Conv {
             return bad(
                 "char_dropout",
