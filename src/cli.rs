@@ -327,6 +327,9 @@ pub struct SampleArgs {
     /// Draw every sample from this class (conditional models, e.g. `conditional: true`).
     #[arg(long)]
     pub class: Option<usize>,
+    /// Draw from the parameters' moving average (a run trained with `train.ema`).
+    #[arg(long)]
+    pub ema: bool,
 }
 
 /// Where `gen sweep` runs its jobs.

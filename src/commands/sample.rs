@@ -42,6 +42,9 @@ pub fn run(args: SampleArgs) -> Result<()> {
         bail!("-n must be at least 1");
     }
     let run = load_model(&args.run_dir)?;
+    if args.ema {
+        run.use_average()?;
+    }
     if let Some(vocab) = run.info.vocab() {
         if ext != "npy" {
             return text(&run, &args, vocab);

@@ -56,6 +56,11 @@ pub struct TrainConfig {
     /// What a NaN or infinite loss or gradient does.
     #[serde(default)]
     pub on_nonfinite: OnNonFinite,
+    /// Keep an exponential moving average of the parameters with this decay (e.g. 0.999;
+    /// 0 = none): saved in checkpoints, scored by `gen eval` as its own figures
+    /// (`quality_ema/*`) and drawn from by `gen sample --ema`.
+    #[serde(default, skip_serializing_if = "gen_core::checks::is_zero")]
+    pub ema: f64,
 }
 
 /// What the session does when a step's loss or gradient is not finite.
@@ -151,6 +156,7 @@ impl Default for TrainConfig {
             lr_schedule: LrSchedule::Constant,
             init_from: None,
             on_nonfinite: OnNonFinite::Stop,
+            ema: 0.0,
         }
     }
 }
@@ -257,6 +263,15 @@ impl RunConfig {
             ));
         }
         t.optimizer.validate("train.optimizer")?;
+        if !(0.0..1.0).contains(&t.ema) {
+            return Err(ConfigError::invalid(
+                "train.ema",
+                format!(
+                    "the moving average's decay is in [0, 1) (0.999 is usual; 0 = none), got {}",
+                    t.ema
+                ),
+            ));
+        }
         if self.checkpoint.keep == 0 {
             return Err(ConfigError::invalid(
                 "checkpoint.keep",

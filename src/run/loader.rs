@@ -4,11 +4,13 @@
 use crate::run::checkpoint::{self, Position};
 use crate::run::config::RunConfig;
 use crate::run::setup::{build_fit, build_steps, check_data, plan_data, run_dir_config};
-use anyhow::{Context, Result};
-use candle_core::Device;
+use anyhow::{bail, Context, Result};
+use candle_core::{Device, Tensor};
 use gen_core::fit::FitModel;
 use gen_core::{Build, DataInfo, Model, Rng};
 use gen_data::Dataset;
+use gen_nn::average::AVERAGE_PREFIX;
+use std::collections::HashMap;
 use std::path::Path;
 
 pub enum LoadedModel {
@@ -22,6 +24,8 @@ pub struct LoadedRun {
     pub model: LoadedModel,
     pub pos: Position,
     pub device: Device,
+    /// The parameters' moving average the run kept (`train.ema`), as saved.
+    pub average: Option<HashMap<String, Tensor>>,
 }
 
 /// A run's model without its data set (what drawing samples needs).
@@ -29,6 +33,36 @@ pub struct ModelRun {
     pub cfg: RunConfig,
     pub info: DataInfo,
     pub model: LoadedModel,
+    /// The parameters' moving average the run kept (`train.ema`), as saved.
+    pub average: Option<HashMap<String, Tensor>>,
+}
+
+impl ModelRun {
+    /// Puts the moving average into the model's parameters (for good: reload the run to
+    /// get its last parameters back); an error naming the fix when the run kept none.
+    pub fn use_average(&self) -> Result<()> {
+        use_average(&self.model, self.average.as_ref(), &self.cfg.family)
+    }
+}
+
+impl LoadedRun {
+    /// The same for a run loaded with its data.
+    pub fn use_average(&self) -> Result<()> {
+        use_average(&self.model, self.average.as_ref(), &self.cfg.family)
+    }
+}
+
+fn use_average(
+    model: &LoadedModel,
+    average: Option<&HashMap<String, Tensor>>,
+    family: &str,
+) -> Result<()> {
+    let (LoadedModel::Steps(model), Some(average)) = (model, average) else {
+        bail!(
+            "this `{family}` run kept no moving average of its parameters; train with train.ema (e.g. --set train.ema=0.999)"
+        );
+    };
+    Ok(model.params().load(AVERAGE_PREFIX, average)?)
 }
 
 /// The run with its data set loaded.
@@ -40,6 +74,7 @@ pub fn load(dir: &Path) -> Result<LoadedRun> {
         model: run.model,
         pos,
         device,
+        average: run.average,
     })
 }
 
@@ -84,5 +119,20 @@ fn open(dir: &Path, need_data: bool) -> Result<(ModelRun, Option<Dataset>, Posit
             (LoadedModel::Steps(model), device)
         }
     };
-    Ok((ModelRun { cfg, info, model }, data, pos, device))
+    let average: HashMap<String, Tensor> = state
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(AVERAGE_PREFIX))
+        .collect();
+    let average = (!average.is_empty()).then_some(average);
+    Ok((
+        ModelRun {
+            cfg,
+            info,
+            model,
+            average,
+        },
+        data,
+        pos,
+        device,
+    ))
 }

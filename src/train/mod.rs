@@ -24,6 +24,7 @@ use gen_core::model::{Batch, BuildContext, Model};
 use gen_core::Build;
 use gen_core::{ReportMean, Rng};
 use gen_data::Split;
+use gen_nn::average::WeightAverage;
 use interrupt::Interrupt;
 use nonfinite::{deep_copy, non_finite};
 use saver::{EpochEnd, Saver};
@@ -101,6 +102,8 @@ fn train_steps(
     let estimate = memory::training_estimate(model.as_ref(), &session, plan.bytes)?;
     memory::check(&estimate, available.as_ref(), cfg)?;
 
+    let ema = cfg.train.ema;
+    let mut average = None;
     let (dir, _lock) = match &args.resume {
         Some(dir) => {
             let saved = checkpoint::load_family(dir, &cfg.family)?;
@@ -108,6 +111,9 @@ fn train_steps(
             model
                 .load_state(&saved.tensors)
                 .with_context(|| format!("resuming from {}", dir.display()))?;
+            if ema > 0.0 {
+                average = Some(WeightAverage::restore(model.params(), ema, &saved.tensors)?);
+            }
             pos = saved.pos;
             if pos.epoch >= cfg.train.epochs {
                 bail!(
@@ -158,7 +164,11 @@ fn train_steps(
     println!("{}", memory::line(&estimate, available.as_ref()));
     println!("objective: {}", model.objective());
 
+    if ema > 0.0 && average.is_none() {
+        average = Some(WeightAverage::new(model.params(), ema)?);
+    }
     let mut saver = Saver {
+        average,
         ckpt: Checkpointer::new(
             &dir,
             cfg.checkpoint.keep,
@@ -326,6 +336,9 @@ fn train_epoch(
             }
         }
         skipped_in_a_row = 0;
+        if let Some(avg) = &mut saver.average {
+            avg.update(model.params(), pos.step)?;
+        }
         if every64(session.cfg.log.loss_every, pos.step) {
             sums.scalar("train/step_loss", report.loss, pos.step)?;
         }

@@ -5,6 +5,7 @@ use crate::run::summaries::Summaries;
 use crate::train::interrupt::{Interrupt, Interrupted};
 use anyhow::Result;
 use gen_core::{Model, Report};
+use gen_nn::average::WeightAverage;
 use std::path::Path;
 use std::time::Instant;
 
@@ -16,6 +17,8 @@ pub struct Saver<'a> {
     pub dir: &'a Path,
     pub last: Instant,
     pub interrupt: Interrupt,
+    /// The parameters' moving average (`train.ema`), saved with them.
+    pub average: Option<WeightAverage>,
 }
 
 impl Saver<'_> {
@@ -24,7 +27,11 @@ impl Saver<'_> {
     /// between the two re-logs identical steps from the older checkpoint).
     pub fn save(&mut self, model: &dyn Model, pos: &Position, sums: &mut Summaries) -> Result<()> {
         sums.flush()?;
-        self.ckpt.save(model.state()?, pos, self.resolved)?;
+        let mut state = model.state()?;
+        if let Some(avg) = &self.average {
+            state.extend(avg.export(model.params()));
+        }
+        self.ckpt.save(state, pos, self.resolved)?;
         self.last = Instant::now();
         Ok(())
     }

@@ -6,6 +6,7 @@ mod support;
 
 mod aae_runs;
 mod ali_runs;
+mod average;
 mod bad_inputs;
 mod bnn_runs;
 mod cli;

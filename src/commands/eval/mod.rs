@@ -67,6 +67,18 @@ fn quality_rows(
     )
 }
 
+/// `n` samples of a model as flat f32 pixels, or `None` if it cannot sample.
+fn drawn(
+    model: &dyn gen_core::Model,
+    n: usize,
+    rng: &mut gen_core::Rng,
+) -> Result<Option<Vec<f32>>> {
+    Ok(match model.sample(n, rng)? {
+        Some(x) => Some(x.flatten_all()?.to_dtype(DType::F32)?.to_vec1()?),
+        None => None,
+    })
+}
+
 /// `--importance-samples` left out on a text run: each sample decodes a whole sequence over
 /// the vocabulary, so the images' 5,000 would take an hour on the couplets' test set.
 const TEXT_IMPORTANCE_SAMPLES: u64 = 100;
@@ -170,10 +182,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 }
             }
             rows.extend(quality_rows(&args, &run.cfg, &run.data, |n, rng| {
-                Ok(match model.sample(n, rng)? {
-                    Some(x) => Some(x.flatten_all()?.to_dtype(DType::F32)?.to_vec1()?),
-                    None => None,
-                })
+                drawn(model.as_ref(), n, rng)
             })?);
             if let Some((codes, dim)) = crate::commands::eval::probe::codes(
                 model.as_ref(),
@@ -196,6 +205,20 @@ pub fn run(args: EvalArgs) -> Result<()> {
                 if let Some(acc) = acc {
                     rows.push(("codes/1nn_test_accuracy".to_string(), acc));
                 }
+            }
+            // Last: the moving average replaces the parameters for good.
+            if run.average.is_some() && rows.iter().any(|(k, _)| k.starts_with("quality/")) {
+                run.use_average()?;
+                println!("quality_ema/*: the same samples from the parameters' moving average (train.ema)");
+                let averaged = quality_rows(&args, &run.cfg, &run.data, |n, rng| {
+                    drawn(model.as_ref(), n, rng)
+                })?;
+                rows.extend(
+                    averaged
+                        .into_iter()
+                        .filter(|(k, _)| k != "quality/is_test")
+                        .map(|(k, v)| (k.replacen("quality/", "quality_ema/", 1), v)),
+                );
             }
             (rows, "epoch")
         }
@@ -245,16 +268,18 @@ pub fn run(args: EvalArgs) -> Result<()> {
 /// itself scores.
 fn reference(name: &str, rows: &[(String, f64)]) -> Option<String> {
     let value = |k: &str| rows.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
-    Some(match name {
-        "quality/fd" | "quality/class_kl" => "0 at best".into(),
-        "quality/precision" | "quality/recall" => "1 at best".into(),
-        "quality/is" => format!("the test images score {:.2}", value("quality/is_test")?),
-        "nll/importance" => format!(
-            "-ELBO {:.3}; the bound tightens with K",
-            value("loss/test")?
-        ),
-        _ => return None,
-    })
+    Some(
+        match name.replacen("quality_ema/", "quality/", 1).as_str() {
+            "quality/fd" | "quality/class_kl" => "0 at best".into(),
+            "quality/precision" | "quality/recall" => "1 at best".into(),
+            "quality/is" => format!("the test images score {:.2}", value("quality/is_test")?),
+            "nll/importance" => format!(
+                "-ELBO {:.3}; the bound tightens with K",
+                value("loss/test")?
+            ),
+            _ => return None,
+        },
+    )
 }
 
 /// How the figures were measured, for `gen compare` to line up only like with like: the

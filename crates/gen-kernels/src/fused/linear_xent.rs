@@ -1,21 +1,29 @@
 //! An output layer and the categorical NLL of its logits as one op (a "fused linear
 //! cross-entropy"): `nll_r = lse(h_r W + b) - (h_r W + b)[t_r]` per row, the logits made
-//! a block of rows at a time in a scratch that stays in cache and never stored whole.
+//! a tile at a time in a scratch that stays in cache and never stored whole.
 //!
 //! Over a vocabulary of thousands the logits are the step's largest tensor by far (a batch
 //! of 64 couplets: 640 x 6,745); stored, they and their gradient cross memory about a dozen
 //! times (the product's output, the log-softmax, the gradient, the graph's accumulation of
-//! it, the two products that read it). Here each block's logits are made, used and
-//! dropped: the backward pass makes them once more (one product more, from cache) instead
-//! of reading them back.
+//! it, the two products that read it). Here each tile of logits is made, used and dropped:
+//! the backward pass makes it once more (one product more, from cache) instead of reading
+//! it back. A row's normalizer is put together from its tiles' (`ln(e^a + e^b)`).
+//!
+//! Tiles are `ROWS x COLS` (rows of `h` by columns of `W`), so that every product has two
+//! sides of hundreds: the logits `ROWS x E x COLS`, `dh += G W^T` over `COLS`, `dW += h^T G`
+//! over `ROWS`. (Tiles of 32 whole rows made each product re-pack all of `W` for 32 rows.)
+//! Two threads split the vocabulary: each owns its columns of `dW` and `db` and a partial
+//! `dh`, summed at the end (`N x E`, small).
 
 use super::data;
 use crate::fastmath::KernelMath;
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, WithDType};
 use std::sync::{Arc, Mutex};
 
-/// Rows of logits made at a time (32 x 6,745 floats: 860 KB, in L2).
-const BLOCK: usize = 32;
+/// Rows of `h` per tile.
+const ROWS: usize = 256;
+/// Columns of `W` (classes) per tile: 256 x 512 floats, 512 KB, in L2.
+const COLS: usize = 512;
 
 struct Targets {
     ids: Vec<u32>,
@@ -29,24 +37,58 @@ impl Targets {
     }
 }
 
-/// `c (m x n) = [c +] op(a) op(b)`, row-major, on this thread.
-#[allow(clippy::too_many_arguments)]
+/// A matrix in row-major storage: element `(i, j)` of the `rows x cols` operand is
+/// `data[i * stride + j]`, or `data[j * stride + i]` when `transposed`.
+#[derive(Clone, Copy)]
+struct View<'a, T> {
+    data: &'a [T],
+    stride: usize,
+    transposed: bool,
+}
+
+impl<'a, T> View<'a, T> {
+    fn new(data: &'a [T], stride: usize) -> Self {
+        View {
+            data,
+            stride,
+            transposed: false,
+        }
+    }
+
+    fn t(self) -> Self {
+        View {
+            transposed: !self.transposed,
+            ..self
+        }
+    }
+
+    /// Strides (row, column) of the operand, and whether a `rows x cols` operand fits.
+    fn strides(&self, rows: usize, cols: usize) -> (isize, isize, bool) {
+        let (rs, cs) = if self.transposed {
+            (1, self.stride)
+        } else {
+            (self.stride, 1)
+        };
+        let last = (rows.max(1) - 1) * rs + (cols.max(1) - 1) * cs;
+        (rs as isize, cs as isize, last < self.data.len())
+    }
+}
+
+/// `c (m x n, row stride ldc) = [c +] a b` with `a` `m x k` and `b` `k x n`, on this thread.
 fn mm<T: WithDType + 'static>(
     c: &mut [T],
-    a: &[T],
-    ta: bool,
-    b: &[T],
-    tb: bool,
+    ldc: usize,
+    a: View<T>,
+    b: View<T>,
     (m, k, n): (usize, usize, usize),
     accumulate: bool,
 ) {
-    assert!(c.len() >= m * n && a.len() >= m * k && b.len() >= k * n);
-    // Strides of op(a) (m x k) and op(b) (k x n) over their row-major storage.
-    let (a_rs, a_cs) = if ta { (1, m as isize) } else { (k as isize, 1) };
-    let (b_rs, b_cs) = if tb { (1, k as isize) } else { (n as isize, 1) };
     if m == 0 || n == 0 {
         return;
     }
+    let (a_rs, a_cs, a_fits) = a.strides(m, k);
+    let (b_rs, b_cs, b_fits) = b.strides(k, n);
+    assert!(a_fits && b_fits && (m - 1) * ldc + n <= c.len() && n <= ldc);
     // SAFETY: the assert bounds every element the strides reach; `c` is exclusive.
     unsafe {
         gemm::gemm(
@@ -55,12 +97,12 @@ fn mm<T: WithDType + 'static>(
             k,
             c.as_mut_ptr(),
             1,
-            n as isize,
+            ldc as isize,
             accumulate,
-            a.as_ptr(),
+            a.data.as_ptr(),
             a_cs,
             a_rs,
-            b.as_ptr(),
+            b.data.as_ptr(),
             b_cs,
             b_rs,
             T::one(),
@@ -73,18 +115,49 @@ fn mm<T: WithDType + 'static>(
     }
 }
 
-/// Logits of rows `h` (`rows x e`) into `out` (`rows x v`): the bias, then `+ h W`.
-fn logits<T: WithDType + 'static>(
-    out: &mut [T],
-    h: &[T],
-    w: &[T],
-    b: &[T],
-    (rows, e, v): (usize, usize, usize),
-) {
-    for row in out.chunks_mut(v).take(rows) {
-        row.copy_from_slice(b);
+/// The shapes of one op: `n` rows of width `e`, `v` classes.
+#[derive(Clone, Copy)]
+struct Dims {
+    n: usize,
+    e: usize,
+    v: usize,
+}
+
+/// A tile: rows `r0..r0 + rows` of `h`, classes `c0..c0 + cols`.
+#[derive(Clone, Copy)]
+struct Tile {
+    r0: usize,
+    rows: usize,
+    c0: usize,
+    cols: usize,
+}
+
+/// Every tile of rows x the classes `range`, rows outermost (a block of `h` stays while
+/// its columns pass).
+fn tiles(d: Dims, (from, to): (usize, usize)) -> impl Iterator<Item = Tile> {
+    (0..d.n).step_by(ROWS).flat_map(move |r0| {
+        (from..to).step_by(COLS).map(move |c0| Tile {
+            r0,
+            rows: ROWS.min(d.n - r0),
+            c0,
+            cols: COLS.min(to - c0),
+        })
+    })
+}
+
+/// The tile's logits into `out` (`rows x cols`): the bias, then `+ h W`.
+fn logits<T: WithDType + 'static>(out: &mut [T], h: &[T], w: &[T], b: &[T], d: Dims, t: Tile) {
+    for row in out.chunks_mut(t.cols).take(t.rows) {
+        row.copy_from_slice(&b[t.c0..t.c0 + t.cols]);
     }
-    mm(out, h, false, w, false, (rows, e, v), true);
+    mm(
+        out,
+        t.cols,
+        View::new(&h[t.r0 * d.e..], d.e),
+        View::new(&w[t.c0..], d.v),
+        (t.rows, d.e, t.cols),
+        true,
+    );
 }
 
 /// `ln sum exp` of a row (the AVX2 path for f32).
@@ -99,26 +172,55 @@ fn lse<T: WithDType + KernelMath>(row: &[T]) -> T {
     max + T::ln_k(row.iter().fold(T::zero(), |a, &x| a + T::exp_k(x - max)))
 }
 
-/// The row ranges of the two threads' halves (one range on one thread).
-fn halves(n: usize) -> Vec<(usize, usize)> {
-    let parts = if crate::spin::two_threads() && n >= 2 * BLOCK {
+/// `ln(e^a + e^b)`, exact when either is `-inf`.
+fn log_add_exp<T: WithDType + KernelMath>(a: T, b: T) -> T {
+    let (hi, lo) = if a > b { (a, b) } else { (b, a) };
+    if lo == T::neg_infinity() {
+        return hi;
+    }
+    hi + T::ln_k(T::one() + T::exp_k(lo - hi))
+}
+
+/// Each target's logit `h_r . W[:, t_r] + b[t_r]` (0 for a skipped row).
+fn target_logits<T: WithDType>(targets: &Targets, h: &[T], w: &[T], b: &[T], d: Dims) -> Vec<T> {
+    (0..d.n)
+        .map(|r| match targets.kept(r) {
+            Some(t) => h[r * d.e..(r + 1) * d.e]
+                .iter()
+                .enumerate()
+                .fold(b[t], |acc, (j, &x)| acc + x * w[j * d.v + t]),
+            None => T::zero(),
+        })
+        .collect()
+}
+
+/// The class ranges of the two threads' halves (one range on one thread).
+fn halves(v: usize) -> Vec<(usize, usize)> {
+    let parts = if crate::spin::two_threads() && v >= 2 * COLS {
         2
     } else {
         1
     };
-    let per = n.div_ceil(parts);
+    let per = v.div_ceil(parts);
     (0..parts)
-        .map(|p| (p * per, ((p + 1) * per).min(n)))
+        .map(|p| (p * per, ((p + 1) * per).min(v)))
         .collect()
 }
 
-/// `f` on each range, the two halves on two threads.
-fn each_half(parts: &[(usize, usize)], f: impl Fn(&(usize, usize)) + Sync) {
+/// `f` on each range, the two halves on two threads, and what each returned in order.
+fn each_half<R: Send>(parts: &[(usize, usize)], f: impl Fn(&(usize, usize)) -> R + Sync) -> Vec<R> {
+    let out = Mutex::new(Vec::new());
+    let run = |p: &(usize, usize)| {
+        let r = f(p);
+        out.lock().unwrap_or_else(|e| e.into_inner()).push((p.0, r));
+    };
     match parts {
-        [one] => f(one),
-        [a, b] => crate::spin::join_parts(a, b, f),
-        _ => parts.iter().for_each(f),
+        [a, b] => crate::spin::join_parts(a, b, run),
+        _ => parts.iter().for_each(run),
     }
+    let mut out = out.into_inner().unwrap_or_else(|e| e.into_inner());
+    out.sort_by_key(|(start, _)| *start);
+    out.into_iter().map(|(_, r)| r).collect()
 }
 
 struct Fused(Arc<Targets>);
@@ -147,32 +249,35 @@ impl Fused {
         if let Some(&t) = self.0.ids.iter().find(|&&t| t as usize >= v) {
             bail!("linear_xent: target {t} outside the {v} classes");
         }
+        let d = Dims { n, e, v };
         // Counted here, on the calling thread (the counter is per thread): the products of
         // both halves.
         crate::flops::add_gemm(n, v, e);
-        let out = Mutex::new(vec![T::zero(); n]);
-        each_half(&halves(n), |&(start, end)| {
-            let mut scratch = vec![T::zero(); BLOCK * v];
-            let mut part = vec![T::zero(); end - start];
-            for first in (start..end).step_by(BLOCK) {
-                let rows = BLOCK.min(end - first);
-                logits(
-                    &mut scratch,
-                    &h[first * e..(first + rows) * e],
-                    w,
-                    b,
-                    (rows, e, v),
-                );
-                for r in 0..rows {
-                    if let Some(t) = self.0.kept(first + r) {
-                        let row = &scratch[r * v..(r + 1) * v];
-                        part[first + r - start] = lse(row) - row[t];
-                    }
+        // Each half's normalizer per row over its classes.
+        let parts = each_half(&halves(v), |&range| {
+            let mut scratch = vec![T::zero(); ROWS * COLS];
+            let mut part = vec![T::neg_infinity(); n];
+            for t in tiles(d, range) {
+                logits(&mut scratch, h, w, b, d, t);
+                for (r, row) in scratch.chunks(t.cols).take(t.rows).enumerate() {
+                    let p = &mut part[t.r0 + r];
+                    *p = log_add_exp(*p, lse(row));
                 }
             }
-            out.lock().unwrap_or_else(|e| e.into_inner())[start..end].copy_from_slice(&part);
+            part
         });
-        let out = out.into_inner().unwrap_or_else(|e| e.into_inner());
+        let picked = target_logits(&self.0, h, w, b, d);
+        let out: Vec<T> = (0..n)
+            .map(|r| match self.0.kept(r) {
+                Some(_) => {
+                    let norm = parts
+                        .iter()
+                        .fold(T::neg_infinity(), |a, p| log_add_exp(a, p[r]));
+                    norm - picked[r]
+                }
+                None => T::zero(),
+            })
+            .collect();
         Ok((T::to_cpu_storage_owned(out), Shape::from(n)))
     }
 }
@@ -215,8 +320,16 @@ impl CustomOp3 for Fused {
     }
 }
 
-/// The three gradients: per block, the logits again, `G = g (softmax - onehot)` in place,
-/// then `dh = G W^T`, `dW += h^T G`, `db += colsum G` (each thread its own `dW`, `db`).
+/// One half's gradients: `dh` over its classes (`N x E`), and its columns of `dW`
+/// (`E x width`) and `db`.
+struct HalfGrads<T> {
+    dh: Vec<T>,
+    dw: Vec<T>,
+    db: Vec<T>,
+}
+
+/// The three gradients: per tile, the logits again, `G = g (softmax - onehot)` in place,
+/// then `dh += G W^T`, `dW += h^T G`, `db += colsum G`.
 fn backward<T: WithDType + KernelMath + 'static>(
     targets: &Targets,
     h: &Tensor,
@@ -227,32 +340,38 @@ fn backward<T: WithDType + KernelMath + 'static>(
 ) -> Result<(Tensor, Tensor, Tensor)> {
     let (n, e) = h.dims2()?;
     let v = w.dim(1)?;
+    let d = Dims { n, e, v };
     let vec = |t: &Tensor| -> Result<Vec<T>> { t.flatten_all()?.to_vec1::<T>() };
     let (hv, wv, bv, nll, g) = (vec(h)?, vec(w)?, vec(b)?, vec(res)?, vec(grad)?);
     // The logits again, dh and dW, counted on the calling thread.
     for _ in 0..3 {
         crate::flops::add_gemm(n, v, e);
     }
-    let dh = Mutex::new(vec![T::zero(); n * e]);
-    let partials = Mutex::new(Vec::new());
-    each_half(&halves(n), |&(start, end)| {
-        let mut scratch = vec![T::zero(); BLOCK * v];
-        let mut dw = vec![T::zero(); e * v];
-        let mut db = vec![T::zero(); v];
-        let mut dh_part = vec![T::zero(); (end - start) * e];
-        for first in (start..end).step_by(BLOCK) {
-            let rows = BLOCK.min(end - first);
-            let hb = &hv[first * e..(first + rows) * e];
-            logits(&mut scratch, hb, &wv, &bv, (rows, e, v));
-            for r in 0..rows {
-                let row = &mut scratch[r * v..(r + 1) * v];
-                let Some(t) = targets.kept(first + r) else {
+    // Each row's log-normalizer: its loss plus its target's logit.
+    let norm: Vec<T> = target_logits(targets, &hv, &wv, &bv, d)
+        .into_iter()
+        .zip(&nll)
+        .map(|(t, &l)| t + l)
+        .collect();
+    let ranges = halves(v);
+    let halves = each_half(&ranges, |&(from, to)| {
+        let width = to - from;
+        let mut scratch = vec![T::zero(); ROWS * COLS];
+        let mut out = HalfGrads {
+            dh: vec![T::zero(); n * e],
+            dw: vec![T::zero(); e * width],
+            db: vec![T::zero(); width],
+        };
+        for t in tiles(d, (from, to)) {
+            logits(&mut scratch, &hv, &wv, &bv, d, t);
+            let gt = &mut scratch[..t.rows * t.cols];
+            for (r, row) in gt.chunks_mut(t.cols).enumerate() {
+                let i = t.r0 + r;
+                let Some(target) = targets.kept(i) else {
                     row.iter_mut().for_each(|x| *x = T::zero());
                     continue;
                 };
-                // The row's log-normalizer is its loss plus its target's logit.
-                let shift = nll[first + r] + row[t];
-                let gr = g[first + r];
+                let (shift, gr) = (norm[i], g[i]);
                 let simd = super::as_f32(row).is_some().then(|| {
                     let (s, g32) = (shift.to_f32()?, gr.to_f32()?);
                     crate::fastmath_avx2::scaled_exp_in_place(super::as_f32_mut(row), s, g32)
@@ -260,39 +379,47 @@ fn backward<T: WithDType + KernelMath + 'static>(
                 if simd.flatten().is_none() {
                     row.iter_mut().for_each(|x| *x = gr * T::exp_k(*x - shift));
                 }
-                row[t] -= gr;
+                if (t.c0..t.c0 + t.cols).contains(&target) {
+                    row[target - t.c0] -= gr;
+                }
             }
-            let gb = &scratch[..rows * v];
-            let off = (first - start) * e;
+            let gv = View::new(&*gt, t.cols);
             mm(
-                &mut dh_part[off..off + rows * e],
-                gb,
-                false,
-                &wv,
+                &mut out.dh[t.r0 * e..],
+                e,
+                gv,
+                View::new(&wv[t.c0..], v).t(),
+                (t.rows, t.cols, e),
                 true,
-                (rows, v, e),
-                false,
             );
-            mm(&mut dw, hb, true, gb, false, (e, rows, v), true);
-            for row in gb.chunks(v) {
-                for (d, &x) in db.iter_mut().zip(row) {
-                    *d += x;
+            mm(
+                &mut out.dw[t.c0 - from..],
+                width,
+                View::new(&hv[t.r0 * e..], e).t(),
+                gv,
+                (e, t.rows, t.cols),
+                true,
+            );
+            let db = &mut out.db[t.c0 - from..t.c0 - from + t.cols];
+            for row in gt.chunks(t.cols) {
+                for (acc, &x) in db.iter_mut().zip(row) {
+                    *acc += x;
                 }
             }
         }
-        dh.lock().unwrap_or_else(|e| e.into_inner())[start * e..end * e].copy_from_slice(&dh_part);
-        partials
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((dw, db));
+        out
     });
-    let partials = partials.into_inner().unwrap_or_else(|e| e.into_inner());
+    // The halves' dh summed; their columns of dW and db put side by side.
+    let mut dh = vec![T::zero(); n * e];
     let (mut dw, mut db) = (vec![T::zero(); e * v], vec![T::zero(); v]);
-    for (pw, pb) in partials {
-        dw.iter_mut().zip(pw).for_each(|(a, x)| *a += x);
-        db.iter_mut().zip(pb).for_each(|(a, x)| *a += x);
+    for (part, &(from, to)) in halves.into_iter().zip(&ranges) {
+        dh.iter_mut().zip(&part.dh).for_each(|(a, &x)| *a += x);
+        let width = to - from;
+        for (row, src) in dw.chunks_mut(v).zip(part.dw.chunks(width.max(1))) {
+            row[from..to].copy_from_slice(src);
+        }
+        db[from..to].copy_from_slice(&part.db);
     }
-    let dh = dh.into_inner().unwrap_or_else(|e| e.into_inner());
     let device = h.device();
     Ok((
         Tensor::from_vec(dh, (n, e), device)?,
@@ -323,12 +450,13 @@ mod tests {
     use candle_core::{DType, Device, D};
 
     /// Against the product, log-softmax, gather and mask composed from candle's ops, over
-    /// more rows than a block (so both threads and several blocks run).
+    /// more rows than a tile and more classes than two (so both threads and several tiles
+    /// of each run, and the last of each is partial).
     #[test]
     fn matches_the_composition_values_and_gradients() {
         for (dtype, tol) in [(DType::F64, 1e-10), (DType::F32, 1e-4)] {
             let mut rng = Rng::new(11);
-            let (n, e, v) = (2 * BLOCK + 7, 5, 9);
+            let (n, e, v) = (ROWS + 7, 5, 2 * COLS + 9);
             let h = var(&mut rng, (n, e), 1.0, dtype);
             let w = var(&mut rng, (e, v), 1.0, dtype);
             let b = var(&mut rng, v, 1.0, dtype);
