@@ -44,7 +44,7 @@ fn each_poem_config_trains_and_writes_couplets_as_text() {
             "configs/poem-vae-rnn.yaml",
             vec![
                 "model.latent=0",
-                "model.char_dropout=0",
+                "model.free_bits=0",
                 "model.kl_warmup_epochs=0",
             ],
         ),
