@@ -125,7 +125,8 @@ mod tests {
     fn the_average_holds_no_graph() {
         let d = Device::Cpu;
         let mut p = Params::new();
-        p.add("w", Tensor::ones(3, DType::F32, &d).unwrap()).unwrap();
+        p.add("w", Tensor::ones(3, DType::F32, &d).unwrap())
+            .unwrap();
         let mut avg = WeightAverage::new(&p, 0.9).unwrap();
         assert!(avg.values.iter().all(|v| !v.track_op()));
         for step in 1..4 {
