@@ -10,8 +10,7 @@ pub fn gaussian_std_normal(p: &DiagGaussian) -> Result<Tensor> {
     if gen_kernels::fused::fusable(&p.mean) && p.mean.rank() >= 2 {
         return gen_kernels::fused::kl_std_normal_rows(&p.mean, &p.logvar);
     }
-    let inner = ((p.logvar.exp()? + p.mean.sqr()?)? - &p.logvar)? - 1.0;
-    sum_per_example(&(inner? * 0.5)?)
+    sum_per_example(&gaussian_std_normal_per_dim(p)?)
 }
 
 /// KL(N(mean, diag exp(logvar)) || N(0, I)) per example and code dimension, `(B, D)`.

@@ -32,18 +32,20 @@ impl WeightAverage {
     /// The average a checkpoint saved, or a new one at the parameters when it has none (a
     /// run resumed with `train.ema` newly set).
     pub fn restore(params: &Params, decay: f64, state: &HashMap<String, Tensor>) -> Result<Self> {
-        let mut avg = Self::new(params, decay)?;
-        let saved: Option<Vec<Tensor>> = params
+        let saved: Option<Vec<&Tensor>> = params
             .named()
             .iter()
-            .map(|(n, _)| state.get(&format!("{AVERAGE_PREFIX}{n}")).cloned())
+            .map(|(n, _)| state.get(&format!("{AVERAGE_PREFIX}{n}")))
             .collect();
-        if let Some(saved) = saved {
-            for (v, s) in avg.values.iter_mut().zip(saved) {
-                *v = s.to_dtype(v.dtype())?.to_device(v.device())?;
-            }
-        }
-        Ok(avg)
+        let Some(saved) = saved else {
+            return Self::new(params, decay);
+        };
+        let values = saved
+            .into_iter()
+            .zip(params.named())
+            .map(|(s, (_, v))| s.to_dtype(v.dtype())?.to_device(v.device()))
+            .collect::<Result<_>>()?;
+        Ok(WeightAverage { decay, values })
     }
 
     /// The weight of the old average after `step` steps: `min(decay, (1 + step) / (10 +
