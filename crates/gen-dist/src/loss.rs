@@ -41,16 +41,19 @@ pub fn categorical_nll_rows(
 
 /// [`categorical_nll_rows`] of the logits `h W + b` of an output layer, without storing
 /// them: on the CPU one fused op makes them a block of rows at a time (the step's largest
-/// tensor over a large vocabulary never exists whole).
+/// tensor over a large vocabulary never exists whole). `training`: a backward pass
+/// follows, and the fused op makes the gradients with the values (one product fewer when
+/// the loss is a mean over the rows).
 pub fn linear_categorical_nll_rows(
     h: &Tensor,
     (w, b): (&Tensor, &Tensor),
     targets: &Tensor,
     skip: Option<u32>,
+    training: bool,
 ) -> Result<Tensor> {
     if gen_kernels::fused::fusable(h) && h.dtype() == w.dtype() {
         let ids = targets.to_dtype(DType::U32)?.to_vec1()?;
-        return gen_kernels::fused::linear_categorical_nll_rows(h, w, b, ids, skip);
+        return gen_kernels::fused::linear_categorical_nll_rows(h, w, b, ids, skip, training);
     }
     categorical_nll_rows(&h.matmul(w)?.broadcast_add(b)?, targets, skip)
 }

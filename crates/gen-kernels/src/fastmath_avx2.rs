@@ -53,6 +53,19 @@ pub fn scaled_exp_in_place(l: &mut [f32], shift: f32, g: f32) -> Option<()> {
     None
 }
 
+/// The row's softmax in place (`l = exp(l - lse)`), returning `lse = ln sum exp(l)`: one
+/// exponential per element where `log_sum_exp_row` then `scaled_exp_in_place` take two;
+/// if the CPU has AVX2/FMA.
+pub fn softmax_in_place(l: &mut [f32]) -> Option<f32> {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: as above.
+        return Some(unsafe { x86::softmax_in_place(l) });
+    }
+    let _ = l;
+    None
+}
+
 #[cfg(target_arch = "x86_64")]
 fn has_avx2_fma() -> bool {
     std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
@@ -146,10 +159,10 @@ mod x86 {
         sum
     }
 
+    /// The row's maximum.
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn log_sum_exp_row(l: &[f32]) -> f32 {
-        let n = l.len();
-        let full = n - n % 8;
+    unsafe fn row_max(l: &[f32]) -> f32 {
+        let full = l.len() - l.len() % 8;
         let mut mv = _mm256_set1_ps(f32::NEG_INFINITY);
         for i in (0..full).step_by(8) {
             // SAFETY: i + 8 <= full <= n.
@@ -158,11 +171,58 @@ mod x86 {
         let mut lanes = [0f32; 8];
         // SAFETY: lanes holds 8 floats.
         unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), mv) };
-        let max = lanes
+        lanes
             .iter()
             .chain(&l[full..])
             .copied()
-            .fold(f32::NEG_INFINITY, f32::max);
+            .fold(f32::NEG_INFINITY, f32::max)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn softmax_in_place(l: &mut [f32]) -> f32 {
+        let n = l.len();
+        let full = n - n % 8;
+        // SAFETY: the caller's CPU has AVX2/FMA, as this function's.
+        let max = unsafe { row_max(l) };
+        let (maxv, mut acc) = (_mm256_set1_ps(max), _mm256_setzero_ps());
+        for i in (0..full).step_by(8) {
+            // SAFETY: i + 8 <= full <= n; each block of lanes is read, then written back.
+            let e = exp(_mm256_sub_ps(
+                unsafe { _mm256_loadu_ps(l.as_ptr().add(i)) },
+                maxv,
+            ));
+            acc = _mm256_add_ps(acc, e);
+            // SAFETY: as above.
+            unsafe { _mm256_storeu_ps(l.as_mut_ptr().add(i), e) };
+        }
+        let mut lanes = [0f32; 8];
+        // SAFETY: lanes holds 8 floats.
+        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
+        let mut sum = lanes.iter().sum::<f32>();
+        for v in &mut l[full..] {
+            *v = f32::exp_k(*v - max);
+            sum += *v;
+        }
+        let inv = _mm256_set1_ps(1.0 / sum);
+        for i in (0..full).step_by(8) {
+            // SAFETY: as above.
+            let v = unsafe { _mm256_loadu_ps(l.as_ptr().add(i)) };
+            // SAFETY: as above.
+            unsafe { _mm256_storeu_ps(l.as_mut_ptr().add(i), _mm256_mul_ps(v, inv)) };
+        }
+        for v in &mut l[full..] {
+            *v /= sum;
+        }
+        max + f32::ln_k(sum)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn log_sum_exp_row(l: &[f32]) -> f32 {
+        let n = l.len();
+        let full = n - n % 8;
+        // SAFETY: the caller's CPU has AVX2/FMA, as this function's.
+        let max = unsafe { row_max(l) };
+        let mut lanes = [0f32; 8];
         let (maxv, mut acc) = (_mm256_set1_ps(max), _mm256_setzero_ps());
         for i in (0..full).step_by(8) {
             // SAFETY: as above.
@@ -264,6 +324,13 @@ mod tests {
         for i in 0..n {
             let want = 2.0 * (l[i] as f64 - lse).exp();
             assert!((out[i] as f64 - want).abs() < 1e-6 * (1.0 + want), "{i}");
+        }
+        let mut soft = l.clone();
+        let lse2 = softmax_in_place(&mut soft).expect("AVX2 present") as f64;
+        assert!((lse2 - want_lse).abs() < 1e-5 * want_lse.abs(), "{lse2}");
+        for i in 0..n {
+            let want = (l[i] as f64 - want_lse).exp();
+            assert!((soft[i] as f64 - want).abs() < 1e-6 * (1.0 + want), "{i}");
         }
         assert!(bce_grad_row(&l, &x, 0.5, &mut out).is_some());
         for i in 0..n {

@@ -87,22 +87,24 @@ impl TextVae {
     }
 
     /// `-log q(x|z)` per example `(B,)` at codes `z` (`None`: the language model) for
-    /// ids `x` (the GRU reads them shifted; with `dropout`, thinned).
+    /// ids `x`. `train`: a training step, with its rng (the GRU's character dropout); the
+    /// output layer then makes its gradients with the values.
     pub(crate) fn nll(
         &self,
         z: Option<&Tensor>,
         x: &Tensor,
-        dropout: Option<&mut Rng>,
+        train: Option<&mut Rng>,
     ) -> Result<Tensor> {
+        let training = train.is_some();
         let (hidden, out) = match &self.decoder {
             Decoder::Conv(d) => (d.hidden(z.expect("the conv decoder has a code"))?, d.out()),
             Decoder::Gru(d) => {
                 let p = self.cfg.char_dropout;
-                let thin = dropout.filter(|_| p > 0.0).map(|rng| (p, rng));
+                let thin = train.filter(|_| p > 0.0).map(|rng| (p, rng));
                 (d.hidden(z, x, thin)?, d.out())
             }
         };
-        Ok(token_nll(&hidden, out, x)?)
+        Ok(token_nll(&hidden, out, x, training)?)
     }
 
     /// The terms on ids `x`: `reconstruction` `E[-log q(x|z)]` and `latent_kl`

@@ -207,11 +207,12 @@ impl GruDecoder {
 /// `-log q(x|.)` per example `(B,)` from the last hidden layer's rows `(B L, width)`
 /// through the output layer `out`, for target ids `x` `(B, L)`: the characters' negative
 /// log-probabilities summed over positions, padding left out (the logits are never stored
-/// whole: [`gen_dist::loss::linear_categorical_nll_rows`]).
-pub fn token_nll(hidden: &Tensor, out: &Linear, x: &Tensor) -> Result<Tensor> {
+/// whole: [`gen_dist::loss::linear_categorical_nll_rows`]; `training`: its gradients are
+/// made with it).
+pub fn token_nll(hidden: &Tensor, out: &Linear, x: &Tensor, training: bool) -> Result<Tensor> {
     let (b, l) = x.dims2()?;
     let layer = (out.weight.as_tensor(), out.bias.as_tensor());
-    linear_categorical_nll_rows(hidden, layer, &x.flatten_all()?, Some(PAD))?
+    linear_categorical_nll_rows(hidden, layer, &x.flatten_all()?, Some(PAD), training)?
         .reshape((b, l))?
         .sum(1)
 }
@@ -252,10 +253,16 @@ mod tests {
         };
         let logits = Tensor::new(&[[0.0, l2, 0.0], [5.0, 1.0, 0.0]], &Device::Cpu).unwrap();
         let x = Tensor::new(&[[1f32, PAD as f32]], &Device::Cpu).unwrap();
-        let nll: Vec<f64> = token_nll(&logits, &out, &x).unwrap().to_vec1().unwrap();
+        let nll: Vec<f64> = token_nll(&logits, &out, &x, false)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         assert!((nll[0] - l2).abs() < 1e-12, "{nll:?}");
         let x = Tensor::new(&[[1f32, 2.0]], &Device::Cpu).unwrap();
-        let nll: Vec<f64> = token_nll(&logits, &out, &x).unwrap().to_vec1().unwrap();
+        let nll: Vec<f64> = token_nll(&logits, &out, &x, false)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         let lse = (5f64.exp() + 1f64.exp() + 1.0).ln();
         assert!((nll[0] - (l2 + lse)).abs() < 1e-12, "{nll:?}");
         assert_eq!(counted(&x).unwrap().to_vec1::<f64>().unwrap(), [2.0]);

@@ -15,6 +15,8 @@
 //! Two threads split the vocabulary: each owns its columns of `dW` and `db` and a partial
 //! `dh`, summed at the end (`N x E`, small).
 
+mod ahead;
+
 use super::data;
 use crate::fastmath::KernelMath;
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, WithDType};
@@ -223,7 +225,12 @@ fn each_half<R: Send>(parts: &[(usize, usize)], f: impl Fn(&(usize, usize)) -> R
     out.into_iter().map(|(_, r)| r).collect()
 }
 
-struct Fused(Arc<Targets>);
+struct Fused {
+    targets: Arc<Targets>,
+    /// `Some` when a training step follows: the forward pass leaves here the gradients of
+    /// `sum_r nll_r` (`dh`, `dW`, `db`), which the backward pass scales (module `ahead`).
+    ahead: Option<Mutex<Option<[Tensor; 3]>>>,
+}
 
 impl Fused {
     fn fwd<T: WithDType + KernelMath + 'static>(
@@ -239,20 +246,33 @@ impl Fused {
         );
         let (n, e) = lh.shape().dims2()?;
         let (e2, v) = lw.shape().dims2()?;
-        if e != e2 || b.len() != v || self.0.ids.len() != n {
+        if e != e2 || b.len() != v || self.targets.ids.len() != n {
             bail!(
                 "linear_xent: rows {n}x{e}, weight {e2}x{v}, bias {}, {} targets",
                 b.len(),
-                self.0.ids.len()
+                self.targets.ids.len()
             );
         }
-        if let Some(&t) = self.0.ids.iter().find(|&&t| t as usize >= v) {
+        if let Some(&t) = self.targets.ids.iter().find(|&&t| t as usize >= v) {
             bail!("linear_xent: target {t} outside the {v} classes");
         }
         let d = Dims { n, e, v };
         // Counted here, on the calling thread (the counter is per thread): the products of
         // both halves.
         crate::flops::add_gemm(n, v, e);
+        if let Some(stash) = &self.ahead {
+            for _ in 0..2 {
+                crate::flops::add_gemm(n, v, e);
+            }
+            let a = ahead::forward(&self.targets, h, w, b, d);
+            let device = candle_core::Device::Cpu;
+            *stash.lock().unwrap_or_else(|e| e.into_inner()) = Some([
+                Tensor::from_vec(a.dh, (n, e), &device)?,
+                Tensor::from_vec(a.dw, (e, v), &device)?,
+                Tensor::from_vec(a.db, v, &device)?,
+            ]);
+            return Ok((T::to_cpu_storage_owned(a.nll), Shape::from(n)));
+        }
         // Each half's normalizer per row over its classes.
         let parts = each_half(&halves(v), |&range| {
             let mut scratch = vec![T::zero(); ROWS * COLS];
@@ -266,9 +286,9 @@ impl Fused {
             }
             part
         });
-        let picked = target_logits(&self.0, h, w, b, d);
+        let picked = target_logits(&self.targets, h, w, b, d);
         let out: Vec<T> = (0..n)
-            .map(|r| match self.0.kept(r) {
+            .map(|r| match self.targets.kept(r) {
                 Some(_) => {
                     let norm = parts
                         .iter()
@@ -311,13 +331,35 @@ impl CustomOp3 for Fused {
         res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let stashed = self
+            .ahead
+            .as_ref()
+            .and_then(|s| s.lock().unwrap_or_else(|e| e.into_inner()).take());
+        if let (Some([dh, dw, db]), Some(g)) = (stashed, one_weight(&self.targets, grad)?) {
+            return Ok((
+                Some(dh.affine(g, 0.0)?),
+                Some(dw.affine(g, 0.0)?),
+                Some(db.affine(g, 0.0)?),
+            ));
+        }
         let (dh, dw, db) = match h.dtype() {
-            candle_core::DType::F32 => backward::<f32>(&self.0, h, w, b, res, grad)?,
-            candle_core::DType::F64 => backward::<f64>(&self.0, h, w, b, res, grad)?,
+            candle_core::DType::F32 => backward::<f32>(&self.targets, h, w, b, res, grad)?,
+            candle_core::DType::F64 => backward::<f64>(&self.targets, h, w, b, res, grad)?,
             d => bail!("linear_xent: {d:?} is not fused"),
         };
         Ok((Some(dh), Some(dw), Some(db)))
     }
+}
+
+/// The one weight every counted row's loss has in `grad`, if they share one (a mean's
+/// `1/N`); `None` when they differ (then the gradients are made from the logits again).
+fn one_weight(targets: &Targets, grad: &Tensor) -> Result<Option<f64>> {
+    let g: Vec<f64> = grad.to_dtype(candle_core::DType::F64)?.to_vec1()?;
+    let mut kept = (0..g.len())
+        .filter(|&r| targets.kept(r).is_some())
+        .map(|r| g[r]);
+    let first = kept.next().unwrap_or(0.0);
+    Ok(kept.all(|x| x == first).then_some(first))
 }
 
 /// One half's gradients: `dh` over its classes (`N x E`), and its columns of `dW`
@@ -429,22 +471,29 @@ fn backward<T: WithDType + KernelMath + 'static>(
 }
 
 /// `-log softmax(h W + b)[target]` per row of `h` `(N, E)` with `W` `(E, V)`, `b` `(V,)`:
-/// `(N,)`; rows whose target is `skip` cost 0 and pass no gradient.
+/// `(N,)`; rows whose target is `skip` cost 0 and pass no gradient. `training`: a backward
+/// pass follows, so the forward pass makes the gradients as well (cheaper when the loss
+/// weighs the rows alike, as a mean does; any other weighting still gets exact gradients,
+/// made again from the logits).
 pub fn linear_categorical_nll_rows(
     h: &Tensor,
     w: &Tensor,
     b: &Tensor,
     targets: Vec<u32>,
     skip: Option<u32>,
+    training: bool,
 ) -> Result<Tensor> {
-    let op = Fused(Arc::new(Targets { ids: targets, skip }));
+    let op = Fused {
+        targets: Arc::new(Targets { ids: targets, skip }),
+        ahead: training.then(|| Mutex::new(None)),
+    };
     h.contiguous()?
         .apply_op3(&w.contiguous()?, &b.contiguous()?, op)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{check, var};
+    use super::super::testing::{check, close, var};
     use super::*;
     use crate::testing::Rng;
     use candle_core::{DType, Device, D};
@@ -461,31 +510,74 @@ mod tests {
             let w = var(&mut rng, (e, v), 1.0, dtype);
             let b = var(&mut rng, v, 1.0, dtype);
             let targets: Vec<u32> = (0..n as u32).map(|i| (i * 7) % v as u32).collect();
+            for training in [false, true] {
+                let t = targets.clone();
+                let fused = move |x: &[Tensor]| {
+                    linear_categorical_nll_rows(&x[0], &x[1], &x[2], t.clone(), Some(0), training)
+                        .unwrap()
+                };
+                let inputs = [h.clone(), w.clone(), b.clone()];
+                check(
+                    dtype,
+                    tol,
+                    "linear_xent",
+                    &inputs,
+                    fused,
+                    unfused(&targets, dtype),
+                );
+            }
+        }
+    }
+
+    /// With `training`, a loss weighing the rows alike (a mean, padding rows left out by
+    /// the op) takes the gradients the forward pass made: the backward pass runs no
+    /// product (the flop count), and they equal the composition's. Rows are split between
+    /// the threads and into blocks, the last one partial.
+    #[test]
+    fn gradients_made_ahead_match_the_composition() {
+        for (dtype, tol) in [(DType::F64, 1e-10), (DType::F32, 1e-5)] {
+            let mut rng = Rng::new(12);
+            let (n, e, v) = (2 * 64 + 37, 6, 77);
+            let h = var(&mut rng, (n, e), 1.0, dtype);
+            let w = var(&mut rng, (e, v), 1.0, dtype);
+            let b = var(&mut rng, v, 1.0, dtype);
+            let targets: Vec<u32> = (0..n as u32).map(|i| (i * 5) % v as u32).collect();
             let t = targets.clone();
-            let fused = move |x: &[Tensor]| {
-                linear_categorical_nll_rows(&x[0], &x[1], &x[2], t.clone(), Some(0)).unwrap()
-            };
-            let t = targets.clone();
-            let unfused = move |x: &[Tensor]| {
-                let l = x[0].matmul(&x[1]).unwrap().broadcast_add(&x[2]).unwrap();
-                let lse = l
-                    .exp()
-                    .unwrap()
-                    .sum_keepdim(D::Minus1)
-                    .unwrap()
-                    .log()
-                    .unwrap();
-                let logp = l.broadcast_sub(&lse).unwrap();
-                let ids = Tensor::new(t.as_slice(), &Device::Cpu).unwrap();
-                let picked = logp
-                    .gather(&ids.unsqueeze(1).unwrap(), 1)
-                    .unwrap()
-                    .squeeze(1)
-                    .unwrap();
-                let mask = ids.ne(0u32).unwrap().to_dtype(dtype).unwrap();
-                (picked * mask).unwrap().neg().unwrap()
-            };
-            check(dtype, tol, "linear_xent", &[h, w, b], fused, unfused);
+            let (hs, ws, bs) = (h.as_tensor(), w.as_tensor(), b.as_tensor());
+            let fused = linear_categorical_nll_rows(hs, ws, bs, t, Some(0), true).unwrap();
+            let want = unfused(&targets, dtype)(&[hs.clone(), ws.clone(), bs.clone()]);
+            close(&fused, &want, tol, "value");
+            let (ops, grads) = crate::flops::counted(|| fused.mean_all().unwrap().backward());
+            assert_eq!(ops, 0, "the backward pass made the logits again");
+            let want_grads = want.mean_all().unwrap().backward().unwrap();
+            for (i, x) in [&h, &w, &b].into_iter().enumerate() {
+                let (a, z) = (grads.as_ref().unwrap().get(x), want_grads.get(x));
+                close(a.unwrap(), z.unwrap(), tol, &format!("grad {i}"));
+            }
+        }
+    }
+
+    /// The product, log-softmax, gather and mask composed from candle's ops.
+    fn unfused(targets: &[u32], dtype: DType) -> impl Fn(&[Tensor]) -> Tensor {
+        let t = targets.to_vec();
+        move |x: &[Tensor]| {
+            let l = x[0].matmul(&x[1]).unwrap().broadcast_add(&x[2]).unwrap();
+            let lse = l
+                .exp()
+                .unwrap()
+                .sum_keepdim(D::Minus1)
+                .unwrap()
+                .log()
+                .unwrap();
+            let logp = l.broadcast_sub(&lse).unwrap();
+            let ids = Tensor::new(t.as_slice(), &Device::Cpu).unwrap();
+            let picked = logp
+                .gather(&ids.unsqueeze(1).unwrap(), 1)
+                .unwrap()
+                .squeeze(1)
+                .unwrap();
+            let mask = ids.ne(0u32).unwrap().to_dtype(dtype).unwrap();
+            (picked * mask).unwrap().neg().unwrap()
         }
     }
 }
