@@ -184,6 +184,25 @@ pub fn join_parts<P: Send>(first: P, second: P, f: impl Fn(P) + Sync) {
     );
 }
 
+/// `f` on each part, the first two on the two threads (the rest after them, in turn), and
+/// what each returned, in the parts' order.
+pub fn each_part<P: Sync, R: Send>(parts: &[P], f: impl Fn(&P) -> R + Sync) -> Vec<R> {
+    match parts {
+        [a, b] => {
+            let (first, second) = (Mutex::new(None), Mutex::new(None));
+            join(
+                || *lock(&first) = Some(f(a)),
+                || *lock(&second) = Some(f(b)),
+            );
+            [first, second]
+                .into_iter()
+                .filter_map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+                .collect()
+        }
+        _ => parts.iter().map(f).collect(),
+    }
+}
+
 /// Element-wise work smaller than this stays on one thread.
 pub const SPLIT_MIN_ELEMENTS: usize = 32 * 1024;
 

@@ -18,6 +18,7 @@
 mod ahead;
 
 use super::data;
+use super::tile::{mm, View};
 use crate::fastmath::KernelMath;
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, WithDType};
 use std::sync::{Arc, Mutex};
@@ -36,84 +37,6 @@ impl Targets {
     fn kept(&self, r: usize) -> Option<usize> {
         let t = self.ids[r];
         (self.skip != Some(t)).then_some(t as usize)
-    }
-}
-
-/// A matrix in row-major storage: element `(i, j)` of the `rows x cols` operand is
-/// `data[i * stride + j]`, or `data[j * stride + i]` when `transposed`.
-#[derive(Clone, Copy)]
-struct View<'a, T> {
-    data: &'a [T],
-    stride: usize,
-    transposed: bool,
-}
-
-impl<'a, T> View<'a, T> {
-    fn new(data: &'a [T], stride: usize) -> Self {
-        View {
-            data,
-            stride,
-            transposed: false,
-        }
-    }
-
-    fn t(self) -> Self {
-        View {
-            transposed: !self.transposed,
-            ..self
-        }
-    }
-
-    /// Strides (row, column) of the operand, and whether a `rows x cols` operand fits.
-    fn strides(&self, rows: usize, cols: usize) -> (isize, isize, bool) {
-        let (rs, cs) = if self.transposed {
-            (1, self.stride)
-        } else {
-            (self.stride, 1)
-        };
-        let last = (rows.max(1) - 1) * rs + (cols.max(1) - 1) * cs;
-        (rs as isize, cs as isize, last < self.data.len())
-    }
-}
-
-/// `c (m x n, row stride ldc) = [c +] a b` with `a` `m x k` and `b` `k x n`, on this thread.
-fn mm<T: WithDType + 'static>(
-    c: &mut [T],
-    ldc: usize,
-    a: View<T>,
-    b: View<T>,
-    (m, k, n): (usize, usize, usize),
-    accumulate: bool,
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    let (a_rs, a_cs, a_fits) = a.strides(m, k);
-    let (b_rs, b_cs, b_fits) = b.strides(k, n);
-    assert!(a_fits && b_fits && (m - 1) * ldc + n <= c.len() && n <= ldc);
-    // SAFETY: the assert bounds every element the strides reach; `c` is exclusive.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            ldc as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a_cs,
-            a_rs,
-            b.data.as_ptr(),
-            b_cs,
-            b_rs,
-            T::one(),
-            T::one(),
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
     }
 }
 
@@ -209,22 +132,6 @@ fn halves(v: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// `f` on each range, the two halves on two threads, and what each returned in order.
-fn each_half<R: Send>(parts: &[(usize, usize)], f: impl Fn(&(usize, usize)) -> R + Sync) -> Vec<R> {
-    let out = Mutex::new(Vec::new());
-    let run = |p: &(usize, usize)| {
-        let r = f(p);
-        out.lock().unwrap_or_else(|e| e.into_inner()).push((p.0, r));
-    };
-    match parts {
-        [a, b] => crate::spin::join_parts(a, b, run),
-        _ => parts.iter().for_each(run),
-    }
-    let mut out = out.into_inner().unwrap_or_else(|e| e.into_inner());
-    out.sort_by_key(|(start, _)| *start);
-    out.into_iter().map(|(_, r)| r).collect()
-}
-
 struct Fused {
     targets: Arc<Targets>,
     /// `Some` when a training step follows: the forward pass leaves here the gradients of
@@ -274,7 +181,7 @@ impl Fused {
             return Ok((T::to_cpu_storage_owned(a.nll), Shape::from(n)));
         }
         // Each half's normalizer per row over its classes.
-        let parts = each_half(&halves(v), |&range| {
+        let parts = crate::spin::each_part(&halves(v), |&range| {
             let mut scratch = vec![T::zero(); ROWS * COLS];
             let mut part = vec![T::neg_infinity(); n];
             for t in tiles(d, range) {
@@ -396,7 +303,7 @@ fn backward<T: WithDType + KernelMath + 'static>(
         .map(|(t, &l)| t + l)
         .collect();
     let ranges = halves(v);
-    let halves = each_half(&ranges, |&(from, to)| {
+    let halves = crate::spin::each_part(&ranges, |&(from, to)| {
         let width = to - from;
         let mut scratch = vec![T::zero(); ROWS * COLS];
         let mut out = HalfGrads {

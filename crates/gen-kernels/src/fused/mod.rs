@@ -48,15 +48,18 @@ macro_rules! by_dtype {
 mod bce;
 mod channels;
 mod conv;
+mod gated_conv;
 mod gaussian;
 mod layout;
 mod linear;
 mod linear_xent;
+mod tile;
 mod weights;
 
 pub use bce::bce_with_logits_rows;
 pub use channels::{batch_norm, channel_bias, channel_bias_act};
 pub use conv::{conv2d, conv2d_bias_act, conv_transpose2d, conv_transpose2d_bias_act};
+pub use gated_conv::gated_conv1d;
 pub use gaussian::{kl_std_normal_rows, reparameterize};
 pub use layout::{channels_to_rows, rows_to_channels};
 pub use linear::{linear_act, matmul};

@@ -4,7 +4,9 @@
 //! The convolution is written as its im2col product: the `k` shifted copies of the
 //! zero-padded sequence side by side, times one `(k C, 2C)` matrix. (candle-core 0.11's
 //! `conv1d` backward pass gives wrong gradients for batches of more than one example on
-//! the CPU; these ops' gradients are checked below.)
+//! the CPU; these ops' gradients are checked below.) On the CPU the layer is one fused op
+//! (`gen_kernels::fused::gated_conv1d`, the batch split between the threads); the
+//! composition of candle's ops remains for other devices, and the tests check both.
 
 use super::Linear;
 use crate::vars::Vb;
@@ -40,6 +42,17 @@ impl GatedConv1d {
 
 impl Module for GatedConv1d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if gen_kernels::fused::fusable(x) && x.dtype() == self.map.weight.dtype() {
+            let (w, b) = (self.map.weight.as_tensor(), self.map.bias.as_tensor());
+            return gen_kernels::fused::gated_conv1d(x, w, b, self.k, self.residual);
+        }
+        self.composed(x)
+    }
+}
+
+impl GatedConv1d {
+    /// The layer from candle's ops (off the CPU; the fused op's reference).
+    fn composed(&self, x: &Tensor) -> Result<Tensor> {
         let (b, l, c) = x.dims3()?;
         let half = self.k / 2;
         let padded = x.pad_with_zeros(1, half, half)?;
@@ -74,7 +87,8 @@ mod tests {
         let x = Rng::new(9)
             .randn((2, l, c), DType::F64, &Device::Cpu)
             .unwrap();
-        let got: Vec<Vec<Vec<f64>>> = g.forward(&x).unwrap().to_vec3().unwrap();
+        let fused: Vec<Vec<Vec<f64>>> = g.forward(&x).unwrap().to_vec3().unwrap();
+        let composed: Vec<Vec<Vec<f64>>> = g.composed(&x).unwrap().to_vec3().unwrap();
         let w: Vec<Vec<f64>> = g.map.weight.to_vec2().unwrap();
         let b: Vec<f64> = g.map.bias.to_vec1().unwrap();
         let xs: Vec<Vec<Vec<f64>>> = x.to_vec3().unwrap();
@@ -94,8 +108,9 @@ mod tests {
             for t in 0..l {
                 for o in 0..c {
                     let want = h(o, t) / (1.0 + (-h(o + c, t)).exp()) + seq[t][o];
-                    let have = got[n][t][o];
-                    assert!((have - want).abs() < 1e-12, "{n} {t} {o}: {have} {want}");
+                    for have in [fused[n][t][o], composed[n][t][o]] {
+                        assert!((have - want).abs() < 1e-12, "{n} {t} {o}: {have} {want}");
+                    }
                 }
             }
         }
@@ -109,6 +124,8 @@ mod tests {
             .randn((2, 5, 3), DType::F64, &Device::Cpu)
             .unwrap();
         let loss = || g.forward(&x).unwrap().sqr().unwrap().sum_all().unwrap();
+        assert!(gradcheck::assert_gradients_match(&vb.params(), &[""], None, 1e-5, loss) > 0);
+        let loss = || g.composed(&x).unwrap().sqr().unwrap().sum_all().unwrap();
         assert!(gradcheck::assert_gradients_match(&vb.params(), &[""], None, 1e-5, loss) > 0);
     }
 }

@@ -8,7 +8,7 @@
 //! scales. Rows are split between the two threads (each makes whole rows, so a row's
 //! normalizer needs no exchange), each with its own `dW` and `db`, summed at the end.
 
-use super::{each_half, mm, Dims, Targets, View};
+use super::{mm, Dims, Targets, View};
 use crate::fastmath::KernelMath;
 use candle_core::WithDType;
 
@@ -35,7 +35,8 @@ pub(super) fn forward<T: WithDType + KernelMath + 'static>(
         true => vec![(0, d.n / 2), (d.n / 2, d.n)],
         false => vec![(0, d.n)],
     };
-    let mut parts = each_half(&parts, |&rows| part(targets, h, w, b, d, rows)).into_iter();
+    let mut parts =
+        crate::spin::each_part(&parts, |&rows| part(targets, h, w, b, d, rows)).into_iter();
     let mut all = parts.next().expect("one part at least");
     for p in parts {
         all.nll.extend(p.nll);
