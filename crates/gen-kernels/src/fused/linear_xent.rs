@@ -444,7 +444,7 @@ mod tests {
     fn gradients_made_ahead_match_the_composition() {
         for (dtype, tol) in [(DType::F64, 1e-10), (DType::F32, 1e-5)] {
             let mut rng = Rng::new(12);
-            let (n, e, v) = (2 * 64 + 37, 6, 77);
+            let (n, e, v) = (3 * ahead::BLOCK + 37, 6, 77);
             let h = var(&mut rng, (n, e), 1.0, dtype);
             let w = var(&mut rng, (e, v), 1.0, dtype);
             let b = var(&mut rng, v, 1.0, dtype);

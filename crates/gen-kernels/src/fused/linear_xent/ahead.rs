@@ -5,15 +5,21 @@
 //! before the backward pass asks. Made here while a block of rows' logits is still in
 //! cache, it costs three products instead of four (the backward pass would make the
 //! logits again) and one exponential per logit instead of two; the backward pass only
-//! scales. Rows are split between the two threads (each makes whole rows, so a row's
-//! normalizer needs no exchange), each with its own `dW` and `db`, summed at the end.
+//! scales. The two threads take blocks of whole rows (so a row's normalizer needs no
+//! exchange), each with its own `dW` and `db`, summed at the end.
 
 use super::{mm, Dims, Targets, View};
 use crate::fastmath::KernelMath;
 use candle_core::WithDType;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Rows of `h` per block: a block's logits over 6,745 classes are 1.7 MB, in L2.
-const BLOCK: usize = 64;
+/// Rows of `h` per block. The two threads take blocks from a shared counter, so a thread
+/// slowed by the machine does fewer of them (with fixed halves the main thread waited for
+/// the helper about a fifth of the layer's time); each block's products pack `W` again.
+/// `gen bench --worker --model poem-vae` (a batch of 64 couplets, 640 rows), 2 threads,
+/// medians of 3 runs, samples/s: blocks of 64 rows 1,970, 80 1,967, 160 2,205, fixed
+/// halves (320) 1,852.
+pub(super) const BLOCK: usize = 160;
 
 /// The loss per row and the gradients of `sum_r nll_r` (every row's weight 1).
 pub(super) struct Ahead<T> {
@@ -31,65 +37,86 @@ pub(super) fn forward<T: WithDType + KernelMath + 'static>(
     b: &[T],
     d: Dims,
 ) -> Ahead<T> {
-    let parts = match crate::spin::two_threads() && d.n >= 2 * BLOCK {
-        true => vec![(0, d.n / 2), (d.n / 2, d.n)],
-        false => vec![(0, d.n)],
+    let blocks: Vec<(usize, usize)> = (0..d.n)
+        .step_by(BLOCK)
+        .map(|r0| (r0, (r0 + BLOCK).min(d.n)))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let threads = match crate::spin::two_threads() && blocks.len() >= 2 {
+        true => 2,
+        false => 1,
     };
-    let mut parts =
-        crate::spin::each_part(&parts, |&rows| part(targets, h, w, b, d, rows)).into_iter();
-    let mut all = parts.next().expect("one part at least");
+    let take = || blocks.get(next.fetch_add(1, Ordering::Relaxed)).copied();
+    let parts =
+        crate::spin::each_part(&vec![(); threads], |_| worker(targets, (h, w, b), d, &take));
+    let mut all = Ahead {
+        nll: vec![T::zero(); d.n],
+        dh: vec![T::zero(); d.n * d.e],
+        dw: vec![T::zero(); d.e * d.v],
+        db: vec![T::zero(); d.v],
+    };
     for p in parts {
-        all.nll.extend(p.nll);
-        all.dh.extend(p.dh);
+        for (r0, nll, dh) in p.rows {
+            all.nll[r0..r0 + nll.len()].copy_from_slice(&nll);
+            all.dh[r0 * d.e..r0 * d.e + dh.len()].copy_from_slice(&dh);
+        }
         all.dw.iter_mut().zip(&p.dw).for_each(|(a, &x)| *a += x);
         all.db.iter_mut().zip(&p.db).for_each(|(a, &x)| *a += x);
     }
     all
 }
 
-/// Rows `from..to`, a block at a time: the logits, each row's softmax in place (its
-/// normalizer gives the loss), the target's 1 taken off, then `dh = G W^T` for the block's
-/// rows, `dW += h^T G`, `db += colsum G`.
-fn part<T: WithDType + KernelMath + 'static>(
+/// What one thread made: for each block it took, its first row, losses and `dh` rows; its
+/// sums into `dW` and `db`.
+struct Worked<T> {
+    rows: Vec<(usize, Vec<T>, Vec<T>)>,
+    dw: Vec<T>,
+    db: Vec<T>,
+}
+
+/// Blocks from `take` until none is left, each: the logits, each row's softmax in place
+/// (its normalizer gives the loss), the target's 1 taken off, then `dh = G W^T` for the
+/// block's rows, `dW += h^T G`, `db += colsum G`.
+fn worker<T: WithDType + KernelMath + 'static>(
     targets: &Targets,
-    h: &[T],
-    w: &[T],
-    b: &[T],
+    (h, w, b): (&[T], &[T], &[T]),
     d: Dims,
-    (from, to): (usize, usize),
-) -> Ahead<T> {
+    take: &(impl Fn() -> Option<(usize, usize)> + Sync),
+) -> Worked<T> {
     let Dims { e, v, .. } = d;
-    let mut out = Ahead {
-        nll: vec![T::zero(); to - from],
-        dh: vec![T::zero(); (to - from) * e],
+    let mut out = Worked {
+        rows: Vec::new(),
         dw: vec![T::zero(); e * v],
         db: vec![T::zero(); v],
     };
-    let mut scratch = vec![T::zero(); BLOCK.min(to - from) * v];
-    for r0 in (from..to).step_by(BLOCK) {
-        let rows = BLOCK.min(to - r0);
+    let mut scratch = Vec::new();
+    while let Some((r0, r1)) = take() {
+        let rows = r1 - r0;
+        scratch.resize(rows * v, T::zero());
         let g = &mut scratch[..rows * v];
         for row in g.chunks_mut(v) {
             row.copy_from_slice(b);
         }
         let hb = View::new(&h[r0 * e..], e);
         mm(g, v, hb, View::new(w, v), (rows, e, v), true);
+        let mut nll = vec![T::zero(); rows];
         for (i, row) in g.chunks_mut(v).enumerate() {
             let Some(t) = targets.kept(r0 + i) else {
                 row.iter_mut().for_each(|x| *x = T::zero());
                 continue;
             };
             let picked = row[t];
-            out.nll[r0 + i - from] = softmax_in_place(row) - picked;
+            nll[i] = softmax_in_place(row) - picked;
             row[t] -= T::one();
         }
         let gv = View::new(&*g, v);
-        let dh = &mut out.dh[(r0 - from) * e..];
-        mm(dh, e, gv, View::new(w, v).t(), (rows, v, e), false);
+        let mut dh = vec![T::zero(); rows * e];
+        mm(&mut dh, e, gv, View::new(w, v).t(), (rows, v, e), false);
         mm(&mut out.dw, v, hb.t(), gv, (e, rows, v), true);
         for row in g.chunks(v) {
             out.db.iter_mut().zip(row).for_each(|(a, &x)| *a += x);
         }
+        out.rows.push((r0, nll, dh));
     }
     out
 }
