@@ -1,5 +1,9 @@
 //! Runs saved by an older binary (tests/fixtures/old-runs, written before the family
-//! contract moved into gen-core) still resume, bit for bit, and evaluate.
+//! contract moved into gen-core) still resume and evaluate: the resumed epoch equals the
+//! old binary's uninterrupted one to float rounding. (Bit for bit until gemm's AVX-512
+//! kernels: on a CPU with AVX-512 the products now sum in another order than the binary
+//! that wrote the fixtures, and the epoch-3 figures moved in the 7th digit, about 1e-7
+//! relative; the tolerance is a hundred times that.)
 
 use crate::support;
 
@@ -34,7 +38,8 @@ fn rescale(name: &str, tag: &str) -> f32 {
 }
 
 /// Resumes the 2-epoch run to epoch 3: every epoch-3 loss and joint-KL term equals the
-/// old binary's uninterrupted 3-epoch run's; then `gen eval` reads the run.
+/// old binary's uninterrupted 3-epoch run's (to 1e-5 relative); then `gen eval` reads the
+/// run.
 fn resumes_like_the_old_binary(name: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let run = copy_run(name, tmp.path());
@@ -58,15 +63,11 @@ fn resumes_like_the_old_binary(name: &str) {
     for tag in tags {
         let (step, want) = last(&straight, tag).unwrap();
         let got = last(&resumed, tag).map(|(s, v)| (s, v * rescale(name, tag)));
-        if rescale(name, tag) == 1.0 {
-            assert_eq!(got, Some((step, want)), "{name}: {tag}");
-        } else {
-            let (s, v) = got.unwrap();
-            assert!(
-                s == step && (v - want).abs() <= 1e-5 * want.abs(),
-                "{name}: {tag}: {v} vs {want}"
-            );
-        }
+        let (s, v) = got.unwrap_or_else(|| panic!("{name}: {tag} missing after the resume"));
+        assert!(
+            s == step && (v - want).abs() <= 1e-5 * want.abs(),
+            "{name}: {tag}: step {s}, {v} vs step {step}, {want}"
+        );
     }
     let o = gen(&["eval", run.to_str().unwrap(), "--importance-samples", "10"]);
     ok(&o);
