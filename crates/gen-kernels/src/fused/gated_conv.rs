@@ -92,42 +92,41 @@ fn dims(lx: &Layout, lw: &Layout, lb: &Layout, k: usize) -> Result<Dims> {
     Ok(d)
 }
 
-impl GatedConv {
-    fn fwd<T: WithDType + KernelMath + 'static>(
-        &self,
-        (x, lx): (&CpuStorage, &Layout),
-        (w, lw): (&CpuStorage, &Layout),
-        (b, lb): (&CpuStorage, &Layout),
-    ) -> Result<(CpuStorage, Shape)> {
-        let d = dims(lx, lw, lb, self.k)?;
-        let (x, w, bias) = (
-            data::<T>(x, lx, "gated_conv1d")?,
-            data::<T>(w, lw, "gated_conv1d")?,
-            data::<T>(b, lb, "gated_conv1d")?,
-        );
-        crate::flops::add_gemm(d.b * d.l, 2 * d.c, d.width());
-        let c = d.c;
-        let parts = crate::spin::each_part(&halves(d.b), |&(n0, n1)| {
-            let pre = product(&im2col(x, d, (n0, n1)), w, bias, d);
-            let xs = &x[n0 * d.l * c..n1 * d.l * c];
-            let mut y = vec![T::zero(); xs.len()];
-            for ((yr, pr), xr) in y.chunks_mut(c).zip(pre.chunks(2 * c)).zip(xs.chunks(c)) {
-                for o in 0..c {
-                    let skip = if self.residual { xr[o] } else { T::zero() };
-                    yr[o] = pr[o] * T::sigmoid(pr[c + o]) + skip;
-                }
+/// The layer's output, `[a, g]` left in `op` for the backward pass.
+fn forward<T: WithDType + KernelMath + 'static>(
+    op: &GatedConv,
+    (x, lx): (&CpuStorage, &Layout),
+    (w, lw): (&CpuStorage, &Layout),
+    (b, lb): (&CpuStorage, &Layout),
+) -> Result<(CpuStorage, Shape)> {
+    let d = dims(lx, lw, lb, op.k)?;
+    let (x, w, bias) = (
+        data::<T>(x, lx, "gated_conv1d")?,
+        data::<T>(w, lw, "gated_conv1d")?,
+        data::<T>(b, lb, "gated_conv1d")?,
+    );
+    crate::flops::add_gemm(d.b * d.l, 2 * d.c, d.width());
+    let c = d.c;
+    let parts = crate::spin::each_part(&halves(d.b), |&(n0, n1)| {
+        let pre = product(&im2col(x, d, (n0, n1)), w, bias, d);
+        let xs = &x[n0 * d.l * c..n1 * d.l * c];
+        let mut y = vec![T::zero(); xs.len()];
+        for ((yr, pr), xr) in y.chunks_mut(c).zip(pre.chunks(2 * c)).zip(xs.chunks(c)) {
+            for o in 0..c {
+                let skip = if op.residual { xr[o] } else { T::zero() };
+                yr[o] = pr[o] * T::sigmoid(pr[c + o]) + skip;
             }
-            (pre, y)
-        });
-        let (mut pre, mut y) = (Vec::new(), Vec::new());
-        for (p, part) in parts {
-            pre.extend(p);
-            y.extend(part);
         }
-        let pre = Tensor::from_vec(pre, (d.b * d.l, 2 * c), &candle_core::Device::Cpu)?;
-        *self.pre.lock().unwrap_or_else(|e| e.into_inner()) = Some(pre);
-        Ok((T::to_cpu_storage_owned(y), Shape::from((d.b, d.l, c))))
+        (pre, y)
+    });
+    let (mut pre, mut y) = (Vec::new(), Vec::new());
+    for (p, part) in parts {
+        pre.extend(p);
+        y.extend(part);
     }
+    let pre = Tensor::from_vec(pre, (d.b * d.l, 2 * c), &candle_core::Device::Cpu)?;
+    *op.pre.lock().unwrap_or_else(|e| e.into_inner()) = Some(pre);
+    Ok((T::to_cpu_storage_owned(y), Shape::from((d.b, d.l, c))))
 }
 
 /// One part's gradients: `dx` for its examples, its sums into `dW` and `db`.
@@ -241,11 +240,11 @@ impl CustomOp3 for GatedConv {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        match s1 {
-            CpuStorage::F32(_) => self.fwd::<f32>((s1, l1), (s2, l2), (s3, l3)),
-            CpuStorage::F64(_) => self.fwd::<f64>((s1, l1), (s2, l2), (s3, l3)),
-            _ => bail!("gated_conv1d: only f32 and f64 are fused"),
-        }
+        by_dtype!(
+            s1,
+            "gated_conv1d",
+            forward(self, (s1, l1), (s2, l2), (s3, l3))
+        )
     }
 
     fn bwd(

@@ -5,20 +5,19 @@
 //! before the backward pass asks. Made here while a block of rows' logits is still in
 //! cache, it costs three products instead of four (the backward pass would make the
 //! logits again) and one exponential per logit instead of two; the backward pass only
-//! scales. The two threads take blocks of whole rows (so a row's normalizer needs no
-//! exchange), each with its own `dW` and `db`, summed at the end.
+//! scales. The two threads take every other block of whole rows (so a row's normalizer
+//! needs no exchange), each with its own `dW` and `db`, summed at the end.
 
 use super::{mm, Dims, Targets, View};
 use crate::fastmath::KernelMath;
 use candle_core::WithDType;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Rows of `h` per block. The two threads take blocks from a shared counter, so a thread
-/// slowed by the machine does fewer of them (with fixed halves the main thread waited for
-/// the helper about a fifth of the layer's time); each block's products pack `W` again.
+/// Rows of `h` per block; the threads take every other block (a fixed share, so each
+/// thread's `dW` sums the same blocks in the same order every run, and training on two
+/// threads repeats itself to the bit). Each block's products pack `W` again.
 /// `gen bench --worker --model poem-vae` (a batch of 64 couplets, 640 rows), 2 threads,
-/// medians of 3 runs, samples/s: blocks of 64 rows 1,970, 80 1,967, 160 2,205, fixed
-/// halves (320) 1,852.
+/// medians of 3 runs, samples/s, with blocks taken from a shared counter: 64 rows 1,970,
+/// 80 1,967, 160 2,205, one block per thread (320) 1,852.
 pub(super) const BLOCK: usize = 160;
 
 /// The loss per row and the gradients of `sum_r nll_r` (every row's weight 1).
@@ -41,14 +40,14 @@ pub(super) fn forward<T: WithDType + KernelMath + 'static>(
         .step_by(BLOCK)
         .map(|r0| (r0, (r0 + BLOCK).min(d.n)))
         .collect();
-    let next = AtomicUsize::new(0);
     let threads = match crate::spin::two_threads() && blocks.len() >= 2 {
         true => 2,
         false => 1,
     };
-    let take = || blocks.get(next.fetch_add(1, Ordering::Relaxed)).copied();
-    let parts =
-        crate::spin::each_part(&vec![(); threads], |_| worker(targets, (h, w, b), d, &take));
+    let shares: Vec<Vec<(usize, usize)>> = (0..threads)
+        .map(|t| blocks.iter().copied().skip(t).step_by(threads).collect())
+        .collect();
+    let parts = crate::spin::each_part(&shares, |share| worker(targets, (h, w, b), d, share));
     let mut all = Ahead {
         nll: vec![T::zero(); d.n],
         dh: vec![T::zero(); d.n * d.e],
@@ -74,14 +73,14 @@ struct Worked<T> {
     db: Vec<T>,
 }
 
-/// Blocks from `take` until none is left, each: the logits, each row's softmax in place
-/// (its normalizer gives the loss), the target's 1 taken off, then `dh = G W^T` for the
-/// block's rows, `dW += h^T G`, `db += colsum G`.
+/// The blocks of rows `share`, in order, each: the logits, each row's softmax in place (its
+/// normalizer gives the loss), the target's 1 taken off, then `dh = G W^T` for the block's
+/// rows, `dW += h^T G`, `db += colsum G`.
 fn worker<T: WithDType + KernelMath + 'static>(
     targets: &Targets,
     (h, w, b): (&[T], &[T], &[T]),
     d: Dims,
-    take: &(impl Fn() -> Option<(usize, usize)> + Sync),
+    share: &[(usize, usize)],
 ) -> Worked<T> {
     let Dims { e, v, .. } = d;
     let mut out = Worked {
@@ -90,7 +89,7 @@ fn worker<T: WithDType + KernelMath + 'static>(
         db: vec![T::zero(); v],
     };
     let mut scratch = Vec::new();
-    while let Some((r0, r1)) = take() {
+    for &(r0, r1) in share {
         let rows = r1 - r0;
         scratch.resize(rows * v, T::zero());
         let g = &mut scratch[..rows * v];
