@@ -22,5 +22,6 @@ pub mod spin;
 pub mod sys;
 #[cfg(test)]
 mod testing;
+mod tile;
 
 pub use activation::{sigmoid, Activation};

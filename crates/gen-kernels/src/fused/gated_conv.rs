@@ -8,8 +8,8 @@
 //! between the two threads, and the forward pass keeps `[a, g]` for the backward.
 
 use super::data;
-use super::tile::{mm, View};
 use crate::fastmath::KernelMath;
+use crate::tile::{mm, View};
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, WithDType};
 use std::sync::Mutex;
 

@@ -4,6 +4,7 @@
 
 use super::data;
 use crate::fastmath::KernelMath;
+use crate::tile::{mm, View};
 use crate::Activation;
 use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, WithDType,
@@ -37,12 +38,19 @@ struct Mat<'a, T> {
 }
 
 impl<T> Mat<'_, T> {
-    /// (rows, cols, row stride, column stride) of the matrix or of its transpose.
-    fn view(&self, transposed: bool) -> (usize, usize, isize, isize) {
-        if transposed {
-            (self.cols, self.rows, 1, self.cols as isize)
-        } else {
-            (self.rows, self.cols, self.cols as isize, 1)
+    /// (rows, cols) of the matrix or of its transpose.
+    fn dims(&self, transposed: bool) -> (usize, usize) {
+        match transposed {
+            true => (self.cols, self.rows),
+            false => (self.rows, self.cols),
+        }
+    }
+
+    /// The matrix or its transpose as a product's operand, from that operand's row `first`.
+    fn operand(&self, transposed: bool, first: usize) -> View<'_, T> {
+        match transposed {
+            true => View::new(&self.data[first..], self.cols).t(),
+            false => View::new(&self.data[first * self.cols..], self.cols),
         }
     }
 }
@@ -72,8 +80,8 @@ fn gemm_rows<T: WithDType + KernelMath + 'static>(
     before: impl Fn(&mut [T]) + Sync,
     after: impl Fn(&mut [T]) + Sync,
 ) -> Result<()> {
-    let (m, k, a_rs, a_cs) = a.view(ta);
-    let (k2, n, b_rs, b_cs) = b.view(tb);
+    let (m, k) = a.dims(ta);
+    let (k2, n) = b.dims(tb);
     if k != k2
         || dst.len() != m * n
         || a.data.len() < a.rows * a.cols
@@ -90,36 +98,18 @@ fn gemm_rows<T: WithDType + KernelMath + 'static>(
     crate::flops::add_gemm(m, n, k);
     let rows_per_block = m.div_ceil(row_blocks(m, n, k));
     let block = |(i, chunk): (usize, &mut [T])| {
-        let first_row = i * rows_per_block;
-        let a_rows = &a.data[first_row * a_rs as usize..];
+        // `chunk` holds dst's rows from `first`, made from op(a)'s rows from `first`.
+        let first = i * rows_per_block;
         before(chunk);
-        // SAFETY: `chunk` holds rows [first_row, first_row + chunk.len() / n) of the m x n
-        // row-major dst; `a_rows` starts at op(a)'s row `first_row`, and every element the
-        // strides reach lies inside `a.data` / `b.data` (shapes checked above). No aliasing:
-        // dst is an exclusive buffer.
-        unsafe {
-            gemm::gemm(
-                chunk.len() / n,
-                n,
-                k,
-                chunk.as_mut_ptr(),
-                1,
-                n as isize,
-                accumulate,
-                a_rows.as_ptr(),
-                a_cs,
-                a_rs,
-                b.data.as_ptr(),
-                b_cs,
-                b_rs,
-                T::one(),
-                T::one(),
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            );
-        }
+        let rows = chunk.len() / n;
+        mm(
+            chunk,
+            n,
+            a.operand(ta, first),
+            b.operand(tb, 0),
+            (rows, k, n),
+            accumulate,
+        );
         after(chunk);
     };
     if rows_per_block == m {

@@ -7,7 +7,9 @@
 //! times (the product's output, the log-softmax, the gradient, the graph's accumulation of
 //! it, the two products that read it). Here each tile of logits is made, used and dropped:
 //! the backward pass makes it once more (one product more, from cache) instead of reading
-//! it back. A row's normalizer is put together from its tiles' (`ln(e^a + e^b)`).
+//! it back. A row's normalizer is put together from its tiles' (`ln(e^a + e^b)`). In a
+//! training step the forward pass makes the gradients too, and the backward pass only
+//! scales them (module `ahead`); what follows is the path for everything else.
 //!
 //! Tiles are `ROWS x COLS` (rows of `h` by columns of `W`), so that every product has two
 //! sides of hundreds: the logits `ROWS x E x COLS`, `dh += G W^T` over `COLS`, `dW += h^T G`
@@ -18,8 +20,8 @@
 mod ahead;
 
 use super::data;
-use super::tile::{mm, View};
 use crate::fastmath::KernelMath;
+use crate::tile::{mm, View};
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, WithDType};
 use std::sync::{Arc, Mutex};
 

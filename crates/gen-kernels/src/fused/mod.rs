@@ -53,7 +53,6 @@ mod gaussian;
 mod layout;
 mod linear;
 mod linear_xent;
-mod tile;
 mod weights;
 
 pub use bce::bce_with_logits_rows;

@@ -48,21 +48,24 @@ pub(super) fn forward<T: WithDType + KernelMath + 'static>(
         .map(|t| blocks.iter().copied().skip(t).step_by(threads).collect())
         .collect();
     let parts = crate::spin::each_part(&shares, |share| worker(targets, (h, w, b), d, share));
-    let mut all = Ahead {
-        nll: vec![T::zero(); d.n],
-        dh: vec![T::zero(); d.n * d.e],
-        dw: vec![T::zero(); d.e * d.v],
-        db: vec![T::zero(); d.v],
-    };
+    let (mut nll, mut dh) = (vec![T::zero(); d.n], vec![T::zero(); d.n * d.e]);
+    // The first thread's dW and db start the sum (no zeroed copy to add them into).
+    let mut sums: Option<(Vec<T>, Vec<T>)> = None;
     for p in parts {
-        for (r0, nll, dh) in p.rows {
-            all.nll[r0..r0 + nll.len()].copy_from_slice(&nll);
-            all.dh[r0 * d.e..r0 * d.e + dh.len()].copy_from_slice(&dh);
+        for (r0, l, g) in p.rows {
+            nll[r0..r0 + l.len()].copy_from_slice(&l);
+            dh[r0 * d.e..r0 * d.e + g.len()].copy_from_slice(&g);
         }
-        all.dw.iter_mut().zip(&p.dw).for_each(|(a, &x)| *a += x);
-        all.db.iter_mut().zip(&p.db).for_each(|(a, &x)| *a += x);
+        match &mut sums {
+            None => sums = Some((p.dw, p.db)),
+            Some((dw, db)) => {
+                dw.iter_mut().zip(&p.dw).for_each(|(a, &x)| *a += x);
+                db.iter_mut().zip(&p.db).for_each(|(a, &x)| *a += x);
+            }
+        }
     }
-    all
+    let (dw, db) = sums.expect("one thread at least");
+    Ahead { nll, dh, dw, db }
 }
 
 /// What one thread made: for each block it took, its first row, losses and `dh` rows; its

@@ -1,20 +1,20 @@
 //! One product on the calling thread over strided views of row-major storage (no copy
-//! for a transpose): the building block of the kernels that split their own work between
-//! the threads and multiply within each part.
+//! for a transpose): the one call into `gemm` of this crate's kernels (those that split
+//! their own work between the threads multiply within each part) and of `dense`.
 
 use candle_core::WithDType;
 
 /// A matrix in row-major storage: element `(i, j)` of the `rows x cols` operand is
 /// `data[i * stride + j]`, or `data[j * stride + i]` when `transposed`.
 #[derive(Clone, Copy)]
-pub(super) struct View<'a, T> {
+pub(crate) struct View<'a, T> {
     data: &'a [T],
     stride: usize,
     transposed: bool,
 }
 
 impl<'a, T> View<'a, T> {
-    pub(super) fn new(data: &'a [T], stride: usize) -> Self {
+    pub(crate) fn new(data: &'a [T], stride: usize) -> Self {
         View {
             data,
             stride,
@@ -22,7 +22,7 @@ impl<'a, T> View<'a, T> {
         }
     }
 
-    pub(super) fn t(self) -> Self {
+    pub(crate) fn t(self) -> Self {
         View {
             transposed: !self.transposed,
             ..self
@@ -42,7 +42,7 @@ impl<'a, T> View<'a, T> {
 }
 
 /// `c (m x n, row stride ldc) = [c +] a b` with `a` `m x k` and `b` `k x n`, on this thread.
-pub(super) fn mm<T: WithDType + 'static>(
+pub(crate) fn mm<T: WithDType + 'static>(
     c: &mut [T],
     ldc: usize,
     a: View<T>,
