@@ -578,3 +578,35 @@ fn the_shipped_sweep_files_list_their_jobs() {
     }
     assert!(n >= 3, "sweeps/ holds {n} files");
 }
+
+/// Every shipped config is read and its model built as `gen train` would (through a
+/// one-job sweep's dry run, which checks before anything trains): a config whose keys,
+/// values or data a change of the code no longer accepts fails here, not on a user's
+/// first command. Reads the real data sets (`GEN_DATA_DIR`).
+#[test]
+fn every_shipped_config_builds_its_model() {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(repo().join("configs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let o = gen(&["sweep", path.to_str().unwrap(), "--seeds", "0", "--dry-run"]);
+        ok(&o);
+        assert!(stdout(&o).contains(": 1 job"), "{}", stdout(&o));
+        names.push(path.file_stem().unwrap().to_string_lossy().into_owned());
+    }
+    for shipped in [
+        "vae",
+        "vae-vamp",
+        "vae-binarized-vamp",
+        "vae-conv-16",
+        "dcgan",
+        "gan",
+    ] {
+        assert!(
+            names.iter().any(|n| n == shipped),
+            "configs/{shipped}.yaml in {names:?}"
+        );
+    }
+}
