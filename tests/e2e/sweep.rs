@@ -555,11 +555,7 @@ fn bad_sweeps_get_clear_errors() {
 #[test]
 fn the_shipped_sweep_files_list_their_jobs() {
     let mut n = 0;
-    for entry in std::fs::read_dir(repo().join("sweeps")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "yaml") {
-            continue;
-        }
+    for path in yaml_files("sweeps") {
         n += 1;
         let doc: serde_norway::Value =
             serde_norway::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -586,11 +582,7 @@ fn the_shipped_sweep_files_list_their_jobs() {
 #[test]
 fn every_shipped_config_builds_its_model() {
     let mut names = Vec::new();
-    for entry in std::fs::read_dir(repo().join("configs")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "yaml") {
-            continue;
-        }
+    for path in yaml_files("configs") {
         let o = gen(&["sweep", path.to_str().unwrap(), "--seeds", "0", "--dry-run"]);
         ok(&o);
         assert!(stdout(&o).contains(": 1 job"), "{}", stdout(&o));
@@ -609,4 +601,15 @@ fn every_shipped_config_builds_its_model() {
             "configs/{shipped}.yaml in {names:?}"
         );
     }
+}
+
+/// The `.yaml` files of the repository's directory `dir`, in name order.
+fn yaml_files(dir: &str) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(repo().join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
 }
