@@ -54,6 +54,16 @@ pub enum Network {
     Mlp,
     /// The DCGAN conv pair for 28x28 gray images (`hidden` and the activations unused).
     Dcgan,
+    /// The InfoGAN pair for 28x28 gray images: the DCGAN pair with a 1024-unit dense layer
+    /// on each side and batch norm in the discriminator (`hidden` and the activations unused).
+    Infogan,
+}
+
+impl Network {
+    /// Whether it is one of the conv pairs for 28x28 images.
+    pub fn is_conv(self) -> bool {
+        matches!(self, Network::Dcgan | Network::Infogan)
+    }
 }
 
 gen_base::defaults! {
@@ -77,12 +87,12 @@ impl FamilyConfig for GanConfig {
     }
 
     fn validate_for(&self, data: &DataInfo) -> Result<(), ConfigError> {
-        if self.network == Network::Dcgan {
-            checks::image_28x28(data, "model.network", "the DCGAN pair is")?;
+        if self.network.is_conv() {
+            checks::image_28x28(data, "model.network", "the conv pairs (dcgan, infogan) are")?;
             if self.batch_norm {
                 return Err(ConfigError::invalid(
                     "model.batch_norm",
-                    "is for the MLP generator; the DCGAN generator always has batch norm",
+                    "is for the MLP generator; the conv generators always have batch norm",
                 ));
             }
         }

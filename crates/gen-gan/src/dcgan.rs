@@ -10,26 +10,26 @@ use gen_nn::norm::{BatchNorm, BatchNormed, Pass};
 use gen_nn::vars::{Init, Vb};
 
 /// Channels of the generator's 7x7 base and of its 14x14 stage (the discriminator mirrors them).
-const BASE: usize = 128;
-const MID: usize = 64;
+pub(crate) const BASE: usize = 128;
+pub(crate) const MID: usize = 64;
 
 /// DCGAN's weights: N(mean, 0.02).
-fn normal(mean: f64) -> Init {
+pub(crate) fn normal(mean: f64) -> Init {
     Init::Normal { mean, std: 0.02 }
 }
 
-const ZERO: Init = Init::Const(0.0);
+pub(crate) const ZERO: Init = Init::Const(0.0);
 
 /// A (transposed) convolution with a bias; kernel 4, stride 2, padding 1 (halves or
 /// doubles height and width).
-struct Conv {
+pub(crate) struct Conv {
     weight: Var,
     bias: Var,
     transposed: bool,
 }
 
 impl Conv {
-    fn new(vb: &Vb, c_in: usize, c_out: usize, transposed: bool) -> Result<Self> {
+    pub(crate) fn new(vb: &Vb, c_in: usize, c_out: usize, transposed: bool) -> Result<Self> {
         // conv2d kernels are (out, in, k, k); transposed ones (in, out, k, k).
         let shape = if transposed {
             [c_in, c_out, 4, 4]
@@ -45,7 +45,7 @@ impl Conv {
 
     /// `act(conv(x) + bias)`; `frozen`: with the parameters detached (no gradients for
     /// them, as in the other player's steps).
-    fn forward(&self, x: &Tensor, act: Activation, frozen: bool) -> Result<Tensor> {
+    pub(crate) fn forward(&self, x: &Tensor, act: Activation, frozen: bool) -> Result<Tensor> {
         let (weight, bias) = params(&self.weight, &self.bias, frozen);
         let (weight, bias) = (&weight, &bias);
         // On the CPU, the gemm-based convolutions of gen-kernels with the bias and the
@@ -78,20 +78,20 @@ fn params(weight: &Var, bias: &Var, frozen: bool) -> (Tensor, Tensor) {
 }
 
 /// A dense layer `x W + b` with `W` as (in, out).
-struct Dense {
+pub(crate) struct Dense {
     weight: Var,
     bias: Var,
 }
 
 impl Dense {
-    fn new(vb: &Vb, fan_in: usize, fan_out: usize) -> Result<Self> {
+    pub(crate) fn new(vb: &Vb, fan_in: usize, fan_out: usize) -> Result<Self> {
         Ok(Dense {
             weight: vb.var((fan_in, fan_out), "weight", normal(0.0))?,
             bias: vb.var(fan_out, "bias", ZERO)?,
         })
     }
 
-    fn forward(&self, x: &Tensor, frozen: bool) -> Result<Tensor> {
+    pub(crate) fn forward(&self, x: &Tensor, frozen: bool) -> Result<Tensor> {
         let (weight, bias) = params(&self.weight, &self.bias, frozen);
         if fused::fusable(x) && x.rank() == 2 {
             return fused::linear_act(x, &weight, &bias, Identity);
@@ -100,40 +100,60 @@ impl Dense {
     }
 }
 
-/// z -> dense to 128x7x7 -> BN, ReLU -> transposed conv to 64x14x14 -> BN, ReLU ->
-/// transposed conv to 1x28x28 -> tanh (pixels in [-1, 1]); returned flat, `(B, 784)`.
-pub struct Generator {
-    project: Dense,
+/// The generator's conv stages, shared by the conv pairs: a dense output `(B, 128 * 49)`
+/// -> 128x7x7, BN, ReLU -> transposed conv to 64x14x14, BN, ReLU -> transposed conv to
+/// 1x28x28, tanh (pixels in [-1, 1]); returned flat, `(B, 784)`.
+pub(crate) struct Upsampler {
     bn0: BatchNorm,
     up1: Conv,
     bn1: BatchNorm,
     up2: Conv,
 }
 
-impl Generator {
-    /// Trained parameters under `vb` (`project`, `bn0`, `up1`, `bn1`, `up2`), batch-norm
-    /// averages under `buffers`.
-    pub fn new(vb: &Vb, buffers: &Vb, latent: usize) -> Result<Self> {
-        Ok(Generator {
-            project: Dense::new(&vb.pp("project"), latent, BASE * 49)?,
+impl Upsampler {
+    /// Parameters `bn0`, `up1`, `bn1`, `up2` under `vb`, batch-norm averages under `buffers`.
+    pub(crate) fn new(vb: &Vb, buffers: &Vb) -> Result<Self> {
+        Ok(Upsampler {
             bn0: BatchNorm::new(&vb.pp("bn0"), &buffers.pp("bn0"), BASE, normal(1.0))?,
             up1: Conv::new(&vb.pp("up1"), BASE, MID, true)?,
             bn1: BatchNorm::new(&vb.pp("bn1"), &buffers.pp("bn1"), MID, normal(1.0))?,
             up2: Conv::new(&vb.pp("up2"), MID, 1, true)?,
         })
     }
-}
 
-impl BatchNormed for Generator {
-    fn forward_pass(&self, z: &Tensor, pass: Pass) -> candle_core::Result<Tensor> {
-        let b = z.dim(0)?;
-        let h = self.project.forward(z, false)?.reshape((b, BASE, 7, 7))?;
+    pub(crate) fn forward_pass(&self, projected: &Tensor, pass: Pass) -> Result<Tensor> {
+        let b = projected.dim(0)?;
+        let h = projected.reshape((b, BASE, 7, 7))?;
         let h = self.bn0.forward_pass(&h, pass)?.relu()?;
         let h = self
             .bn1
             .forward_pass(&self.up1.forward(&h, Identity, false)?, pass)?
             .relu()?;
         self.up2.forward(&h, Tanh, false)?.reshape((b, 784))
+    }
+}
+
+/// z -> dense to 128x7x7 -> the [`Upsampler`]'s conv stages; returned flat, `(B, 784)`.
+pub struct Generator {
+    project: Dense,
+    stages: Upsampler,
+}
+
+impl Generator {
+    /// Trained parameters under `vb` (`project`, then the stages' `bn0`, `up1`, `bn1`,
+    /// `up2`), batch-norm averages under `buffers`.
+    pub fn new(vb: &Vb, buffers: &Vb, latent: usize) -> Result<Self> {
+        Ok(Generator {
+            project: Dense::new(&vb.pp("project"), latent, BASE * 49)?,
+            stages: Upsampler::new(vb, buffers)?,
+        })
+    }
+}
+
+impl BatchNormed for Generator {
+    fn forward_pass(&self, z: &Tensor, pass: Pass) -> candle_core::Result<Tensor> {
+        self.stages
+            .forward_pass(&self.project.forward(z, false)?, pass)
     }
 }
 

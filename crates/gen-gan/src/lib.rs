@@ -10,6 +10,7 @@
 
 mod config;
 mod dcgan;
+mod infogan;
 mod model;
 
 pub use config::{GanConfig, Network};

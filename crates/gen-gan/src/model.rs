@@ -8,7 +8,7 @@
 //! iteration's generator steps.
 
 use crate::config::{GanConfig, Network};
-use crate::dcgan;
+use crate::{dcgan, infogan};
 use candle_core::Tensor;
 use gen_core::adversarial::drift::Snapshot;
 use gen_core::adversarial::{self, drift, generator_loss, pack, Players, TwoPlayer};
@@ -25,6 +25,7 @@ type Generator = Box<dyn BatchNormed + Send + Sync>;
 pub enum DiscriminatorNet {
     Mlp(Mlp),
     Dcgan(dcgan::Discriminator),
+    Infogan(infogan::Discriminator),
 }
 
 pub struct Gan {
@@ -60,6 +61,7 @@ impl Family for Gan {
                     cfg.batch_norm,
                 )?),
                 Network::Dcgan => Box::new(dcgan::Generator::new(&vb, &buffers, cfg.latent)?),
+                Network::Infogan => Box::new(infogan::Generator::new(&vb, &buffers, cfg.latent)?),
             })
         };
         let generator = build_generator(&vb, &buffers_vb, "generator")?;
@@ -72,6 +74,12 @@ impl Family for Gan {
             }
             Network::Dcgan => DiscriminatorNet::Dcgan(dcgan::Discriminator::new(
                 &vb.pp("discriminator"),
+                cfg.pack,
+            )?),
+            // Its batch norms' averages are never read: a scratch store, not saved.
+            Network::Infogan => DiscriminatorNet::Infogan(infogan::Discriminator::new(
+                &vb.pp("discriminator"),
+                &setup.vb().pp("discriminator"),
                 cfg.pack,
             )?),
         };
@@ -101,7 +109,7 @@ impl Gan {
         let out = net.forward_pass(z, pass)?;
         match self.cfg.network {
             Network::Mlp => self.frame.players_output(out),
-            Network::Dcgan => Ok(out), // it ends in tanh itself
+            Network::Dcgan | Network::Infogan => Ok(out), // they end in tanh themselves
         }
     }
 
@@ -130,6 +138,7 @@ impl Gan {
         let out = match &self.discriminator {
             DiscriminatorNet::Mlp(m) => m.forward(&packed)?,
             DiscriminatorNet::Dcgan(d) => d.forward(&packed, frozen)?,
+            DiscriminatorNet::Infogan(d) => d.forward(&packed, frozen)?,
         };
         Ok(out.flatten_all()?)
     }
