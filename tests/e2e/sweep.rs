@@ -426,6 +426,10 @@ fn a_requeued_slurm_task_resumes_from_its_checkpoint() {
             .output()
             .unwrap();
         if stdout(&q).trim() == "PENDING" {
+            // slurmd refuses a launch whose credential is not newer than the revocation
+            // of the old one (cred_revoked: `ctime <= revoked`, whole seconds), so a start
+            // in the requeue's second fails the task ("Job credential revoked"): wait.
+            std::thread::sleep(Duration::from_secs(2));
             let o = Command::new("scontrol")
                 .args(["update", &format!("jobid={task}"), "starttime=now"])
                 .output()
