@@ -1,8 +1,8 @@
-#!/usr/bin/env python3
-"""Peer of a whole DCGAN training run in JAX (CPU): the pair of configs/dcgan.yaml trained on
-the real MNIST training set, its samples written as .npy for `gen score`. It separates gen's
-code from the recipe: the same networks, initialization, optimizer, losses and batch order
-rules, written independently, scored by the same LeNet features.
+"""Peer of a whole DCGAN training run in JAX (CPU): the pair of configs/dcgan-small.yaml
+(`--arch gen`) or of configs/dcgan.yaml (`--arch infogan`) trained on the real MNIST
+training set, its samples written as .npy for `gen score`. It separates gen's code from the
+recipe: the same networks, initialization, optimizer, losses and batch order rules, written
+independently, scored by the same LeNet features.
 
 Networks (`--arch gen`, the project's pair, NHWC here; see ../shared/bench/peer_dcgan_jax.py):
   G: z(100) -> dense 128*7*7 -> BN -> ReLU -> convT 128->64 (k4 s2 p1) -> BN -> ReLU

@@ -48,7 +48,7 @@ pub enum Command {
 #[command(
     after_help = "Models: vae, the reference step (784-400-20 MLP VAE, summed BCE + analytic KL, Adam 1e-3, \
 the step of the peer peer_vae_jax.py); conv-vae, a step of configs/vae-conv.yaml's model \
-(peer: bench/peer_conv_vae_jax.py); dcgan, an iteration of configs/dcgan.yaml (peer: peer_dcgan_jax.py); \
+(peer: bench/peer_conv_vae_jax.py); dcgan, an iteration of configs/dcgan-small.yaml (peer: peer_dcgan_jax.py); \
 poem-vae, a step of configs/poem-vae.yaml's model (peer: bench/peer_poem_vae_jax.py). \
 f32 on random data. The conv and poem VAEs' peers ship in bench/; the MLP VAE's and the DCGAN's are \
 not in the repository: bench/setup-peers.sh looks for them in $GEN_SHARED_BENCH (default \

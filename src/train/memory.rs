@@ -16,7 +16,7 @@ const COPIES_PER_PARAM: u64 = 7;
 /// A training step holds its forward activations for the backward pass and their
 /// gradients: about this many times a forward pass's peak. With it the whole estimate
 /// came out 1.0x to 1.5x the measured peak RSS of `vae.yaml` and `gan.yaml` (batch 100
-/// and 20,000) and `vae-conv.yaml` and `dcgan.yaml` (64 and 1,000); `tests/limits.rs`
+/// and 20,000) and `vae-conv.yaml` and `dcgan-small.yaml` (64 and 1,000); `tests/limits.rs`
 /// keeps the VAE's inside 0.9x to 2x.
 const TRAIN_OVER_FORWARD: u64 = 3;
 

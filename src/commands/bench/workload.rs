@@ -23,7 +23,7 @@ pub enum Workload {
     Vae,
     /// One step of `configs/vae-conv.yaml`'s model.
     ConvVae,
-    /// One iteration of `configs/dcgan.yaml` (1 discriminator step, 2 generator steps).
+    /// One iteration of `configs/dcgan-small.yaml` (1 discriminator step, 2 generator steps).
     Dcgan,
     /// One step of `configs/poem-vae.yaml`'s model (Su's CNN poem VAE) over the couplets'
     /// vocabulary.
@@ -62,7 +62,7 @@ impl Workload {
         match self {
             Workload::Vae => "reference VAE step (784-400-20 MLP, BCE + analytic KL, Adam 1e-3)",
             Workload::ConvVae => "conv VAE step of configs/vae-conv.yaml (2 convs down, 2 transposed up, BCE + analytic KL, Adam)",
-            Workload::Dcgan => "DCGAN iteration of configs/dcgan.yaml (1 D step + 2 G steps)",
+            Workload::Dcgan => "DCGAN iteration of configs/dcgan-small.yaml (1 D step + 2 G steps)",
             Workload::PoemVae => "poem VAE step of configs/poem-vae.yaml (Su's CNN + gated-conv decoder, 10 characters over 6,745, cross-entropy + analytic KL, Adam)",
         }
     }
@@ -144,7 +144,7 @@ impl Workload {
         match self {
             Workload::Vae => REFERENCE_VAE,
             Workload::ConvVae => include_str!("../../../configs/vae-conv.yaml"),
-            Workload::Dcgan => include_str!("../../../configs/dcgan.yaml"),
+            Workload::Dcgan => include_str!("../../../configs/dcgan-small.yaml"),
             Workload::PoemVae => include_str!("../../../configs/poem-vae.yaml"),
         }
     }
