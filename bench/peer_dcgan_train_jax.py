@@ -20,7 +20,8 @@ Batch norm always on the batch's statistics (sampling too, in chunks of 500: res
 the running averages give the same FD to 0.1).
 
   bench/setup-peers.sh peer_dcgan_train_jax.py --epochs 7 --out /tmp/peer --score-at 3,5,7
-writes /tmp/peer/samples-eN.npy (10,000 x 784 in [0, 1]) after the listed epochs; score each
+writes /tmp/peer/samples-eN.npy (10,000 x 784 in [0, 1]) after the listed epochs (with --ema
+also samples-ema-eN.npy, from the generator's moving average); score each
 with `gen score /tmp/peer/samples-eN.npy --data mnist`. MNIST from $GEN_DATA_DIR/mnist.
 """
 import argparse, gzip, os, sys, time
@@ -37,6 +38,8 @@ p.add_argument("--d-lr", type=float, default=None, help="discriminator's lr (def
 p.add_argument("--out", required=True)
 p.add_argument("--score-at", default="", help="epochs after which to write samples (default: the last)")
 p.add_argument("--samples", type=int, default=10000)
+p.add_argument("--ema", type=float, default=0.0,
+               help="also keep gen's moving average of G (decay min(ema, (1 + t) / (10 + t)) at step t) and write its samples")
 a = p.parse_args()
 
 import numpy as np, jax, jax.numpy as jnp, optax  # noqa: E402
@@ -145,14 +148,20 @@ def iteration(G, D, SG, SD, x, key):
 sample_chunk = jax.jit(lambda G, z: generator(G, z))
 
 
-def write_samples(G, epoch):
+@jax.jit
+def average(avg, G, t):
+    d = jnp.minimum(a.ema, (1.0 + t) / (10.0 + t))
+    return jax.tree_util.tree_map(lambda e, g: d * e + (1 - d) * g, avg, G)
+
+
+def write_samples(G, epoch, name="samples"):
     key = jax.random.PRNGKey(10_000 + a.seed)
     out = []
     for i in range(0, a.samples, 500):
         key, k = jax.random.split(key)
         out.append(np.asarray(sample_chunk(G, jax.random.normal(k, (500, Z)))))
     s = (np.concatenate(out)[: a.samples].reshape(a.samples, 784) + 1.0) / 2.0
-    path = os.path.join(a.out, f"samples-e{epoch}.npy")
+    path = os.path.join(a.out, f"{name}-e{epoch}.npy")
     np.save(path, s.astype(np.float32))
     print(f"wrote {path}", flush=True)
 
@@ -161,15 +170,21 @@ rng = np.random.default_rng(a.seed)
 key = jax.random.PRNGKey(a.seed + 1)
 steps = n_img // B  # the last partial batch is dropped: every step sees B examples
 start = time.perf_counter()
+G_avg, t_step = G, 0
 for epoch in range(1, a.epochs + 1):
     order = rng.permutation(n_img)
     t = time.perf_counter()
     for s in range(steps):
         key, k = jax.random.split(key)
         G, D, SG, SD, dl, gl = iteration(G, D, SG, SD, jnp.asarray(X[order[s * B:(s + 1) * B]]), k)
+        t_step += 1  # steps trained so far, this one included (gen's WeightAverage::update)
+        if a.ema > 0:
+            G_avg = average(G_avg, G, t_step)
         if s % 200 == 0:
             print(f"epoch {epoch} step {s}/{steps} d_loss {float(dl):.4f} g_loss {float(gl):.4f} "
                   f"{(s + 1) * B / (time.perf_counter() - t):.0f} samples/s", flush=True)
     print(f"epoch {epoch} done in {time.perf_counter() - t:.0f} s (total {time.perf_counter() - start:.0f} s)", flush=True)
     if epoch in score_at:
         write_samples(G, epoch)
+        if a.ema > 0:
+            write_samples(G_avg, epoch, "samples-ema")
