@@ -18,7 +18,7 @@ pub(crate) fn normal(mean: f64) -> Init {
     Init::Normal { mean, std: 0.02 }
 }
 
-pub(crate) const ZERO: Init = Init::Const(0.0);
+const ZERO: Init = Init::Const(0.0);
 
 /// A (transposed) convolution with a bias; kernel 4, stride 2, padding 1 (halves or
 /// doubles height and width).
