@@ -44,6 +44,12 @@ pub fn run(args: SampleArgs) -> Result<()> {
     let run = load_model(&args.run_dir)?;
     if args.ema {
         run.use_average()?;
+    } else if run.average.is_some() {
+        // The average is often the better sampler (dcgan.yaml: FD 5.9 against 12.0), so
+        // say it is there rather than leave the user to find the flag.
+        eprintln!(
+            "note: this run kept a moving average of its parameters (train.ema); these samples are from its last parameters, --ema draws from the average"
+        );
     }
     if let Some(vocab) = run.info.vocab() {
         if ext != "npy" {

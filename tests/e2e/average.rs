@@ -70,9 +70,26 @@ fn the_average_resumes_exactly_and_is_what_sample_ema_draws() {
     assert_eq!(ema_a, ema_b, "the resumed run's average differs");
     // The average is not the last parameters (16 steps at a decay of at most 0.99)...
     assert_ne!(ema_a, drawn(&b, &out("b-last.npy"), false));
-    // ...and the run without one draws from its parameters as before, and says there is
-    // no average to draw from.
+    // Without --ema, a run that kept an average says so and names the flag.
+    let hint = "kept a moving average of its parameters (train.ema); these samples are from its last parameters, --ema draws from the average";
+    let sample = |run: &Path, ema: bool| {
+        let o = out("hint.npy");
+        let mut args = vec!["sample", run.to_str().unwrap(), "-n", "8", "-o"];
+        args.push(o.to_str().unwrap());
+        if ema {
+            args.push("--ema");
+        }
+        let o = gen(&args);
+        ok(&o);
+        stderr(&o)
+    };
+    let said = sample(&b, false);
+    assert!(said.contains(hint), "{said}");
+    assert!(!sample(&b, true).contains(hint));
+    // ...and the run without one draws from its parameters as before, says nothing of an
+    // average, and says there is none to draw from when asked.
     ok(&ring(&plain, 2, "0"));
+    assert!(!sample(&plain, false).contains("moving average"));
     assert_eq!(
         drawn(&plain, &out("p.npy"), false),
         drawn(&b, &out("b-last2.npy"), false)
