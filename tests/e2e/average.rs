@@ -26,8 +26,8 @@ fn ring(dir: &Path, epochs: usize, ema: &str) -> std::process::Output {
     ])
 }
 
-/// `gen sample RUN -n 64 --seed 3 -o FILE` (with `--ema`), the file's bytes.
-fn drawn(run: &Path, out: &Path, ema: bool) -> Vec<u8> {
+/// `gen sample RUN -n 64 --seed 3 -o FILE` (with `--ema`), its output.
+fn sample(run: &Path, out: &Path, ema: bool) -> std::process::Output {
     let mut args = vec![
         "sample",
         run.to_str().unwrap(),
@@ -41,7 +41,12 @@ fn drawn(run: &Path, out: &Path, ema: bool) -> Vec<u8> {
     if ema {
         args.push("--ema");
     }
-    ok(&gen(&args));
+    gen(&args)
+}
+
+/// The same, succeeding: the file's bytes.
+fn drawn(run: &Path, out: &Path, ema: bool) -> Vec<u8> {
+    ok(&sample(run, out, ema));
     std::fs::read(out).unwrap()
 }
 
@@ -72,35 +77,23 @@ fn the_average_resumes_exactly_and_is_what_sample_ema_draws() {
     assert_ne!(ema_a, drawn(&b, &out("b-last.npy"), false));
     // Without --ema, a run that kept an average says so and names the flag.
     let hint = "kept a moving average of its parameters (train.ema); these samples are from its last parameters, --ema draws from the average";
-    let sample = |run: &Path, ema: bool| {
-        let o = out("hint.npy");
-        let mut args = vec!["sample", run.to_str().unwrap(), "-n", "8", "-o"];
-        args.push(o.to_str().unwrap());
-        if ema {
-            args.push("--ema");
-        }
-        let o = gen(&args);
+    let said = |run: &Path, ema: bool| {
+        let o = sample(run, &out("hint.npy"), ema);
         ok(&o);
         stderr(&o)
     };
-    let said = sample(&b, false);
-    assert!(said.contains(hint), "{said}");
-    assert!(!sample(&b, true).contains(hint));
+    let told = said(&b, false);
+    assert!(told.contains(hint), "{told}");
+    assert!(!said(&b, true).contains(hint));
     // ...and the run without one draws from its parameters as before, says nothing of an
     // average, and says there is none to draw from when asked.
     ok(&ring(&plain, 2, "0"));
-    assert!(!sample(&plain, false).contains("moving average"));
+    assert!(!said(&plain, false).contains("moving average"));
     assert_eq!(
         drawn(&plain, &out("p.npy"), false),
         drawn(&b, &out("b-last2.npy"), false)
     );
-    let o = gen(&[
-        "sample",
-        plain.to_str().unwrap(),
-        "-o",
-        out("x.npy").to_str().unwrap(),
-        "--ema",
-    ]);
+    let o = sample(&plain, &out("x.npy"), true);
     assert!(!o.status.success());
     assert!(
         stderr(&o).contains("kept no moving average of its parameters; train with train.ema"),

@@ -113,13 +113,14 @@ mod tests {
         // A child forked by a test running beside this one holds a copy of every open fd
         // between fork and exec (CLOEXEC takes effect only at exec), and with it the lock on
         // `a`'s open file description; so the release may lag `drop` by that window.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        use std::time::{Duration, Instant};
+        let deadline = Instant::now() + Duration::from_secs(5);
         while !try_lock_exclusive(&b) {
             assert!(
-                std::time::Instant::now() < deadline,
+                Instant::now() < deadline,
                 "the lock outlived its file by 5 s"
             );
-            std::thread::sleep(std::time::Duration::from_millis(5));
+            std::thread::sleep(Duration::from_millis(5));
         }
         assert!(free_space(&dir).unwrap() > 0);
         assert_eq!(free_space(&dir.join("no such directory")), None);
